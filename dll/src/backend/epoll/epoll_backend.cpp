@@ -1,0 +1,770 @@
+// Linux backend: one edge-triggered epoll loop per worker thread.
+//
+// - The listening socket sits in every worker's epoll (EPOLLEXCLUSIVE): whoever wakes accepts
+//   a batch and deals the new links round-robin to the workers (its own directly, others
+//   through their task queue), so a link is served by one thread for its whole life.
+// - An idle link holds no buffer: reads go into the worker's own buffer, one IO-buffer size at
+//   a time (so OnReceive never gets more than the original's buffer size).
+// - Sends from any thread write at once under the link's lock when nothing is queued; only
+//   what the socket does not take is queued and flushed on EPOLLOUT.
+// - Cross-thread requests (adopt, close, stop) are tasks plus an eventfd wake-up.
+// - EMFILE does not spin the accept loop: a spare descriptor is given up to accept and drop
+//   the connection; if even that fails, the worker stops listening for 100 ms.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/clock.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/server.h"
+
+namespace ts {
+namespace {
+
+constexpr int kMaxEvents = 256;
+constexpr int kReadBudget = 16;     // reads per link per wake-up, for fairness
+constexpr int kAcceptBatch = 64;    // accepts per wake-up
+constexpr int kMaxIov = 64;
+constexpr uint64_t kListenPauseMs = 100;
+
+// epoll data tags that are not links.
+char g_wake_tag;
+char g_listen_tag;
+
+struct Task {
+  enum Kind : uint8_t { kAdopt, kClose, kStop };
+  Kind kind;
+  bool abort = false;
+  int32_t reason = 0;
+  Link* link = nullptr;
+  uint64_t id = 0;
+};
+
+using LinkRef = std::pair<Link*, uint64_t>;  // a link as it was when remembered
+
+class EpollBackend;
+
+struct EpollWorker final : WorkerCtx {
+  EpollBackend* backend = nullptr;
+  int index = 0;
+  int ep = -1;
+  int wake_fd = -1;
+  std::thread thread;
+
+  std::mutex task_mu;
+  std::vector<Task> tasks;
+  std::atomic<bool> resume_readers{false};
+
+  // Owner-thread only.
+  std::vector<uint8_t> rbuf;
+  std::vector<LinkRef> more_to_read;  // read budget ran out
+  std::vector<LinkRef> paused;        // waiting for pool buffers
+  std::vector<Link*> to_release;      // closed this round; freed after the event batch
+  bool stopping = false;
+  bool listening = true;
+  uint64_t listen_resume_ms = 0;
+
+  void post(const Task& t);
+  void wake();
+};
+
+class EpollBackend final : public Backend {
+ public:
+  explicit EpollBackend(Server& server) : server_(server) {}
+  ~EpollBackend() override;
+
+  bool listen(const ListenSpec& spec) override;
+  uint32_t bound_port() const override { return port_; }
+  bool start_workers(int count) override;
+  int worker_count() const override { return static_cast<int>(workers_.size()); }
+  WorkerCtx* worker(int index) override { return workers_[static_cast<size_t>(index)].get(); }
+  void begin_stop() override;
+  bool finish_stop(int timeout_ms) override;
+  size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) override;
+  int send_locked(Link& link, SendItem* item) override;
+  void request_close(Link& link, uint64_t id, int32_t reason, bool abort) override;
+  void resume_paused_readers() override;
+
+ private:
+  void run(EpollWorker& w);
+  void accept_batch(EpollWorker& w);
+  bool handle_emfile(EpollWorker& w);
+  void adopt(EpollWorker& w, Link* link);
+  void handle_read(EpollWorker& w, Link* link);
+  void handle_write(EpollWorker& w, Link* link);
+  void run_tasks(EpollWorker& w);
+  void retry_paused(EpollWorker& w);
+  void close_link(EpollWorker& w, Link* link, int32_t reason, int err, bool abort);
+  void close_all(EpollWorker& w);
+  int flush_locked(Link& link);
+  void note_written(size_t n, int items);
+  bool owned_open(EpollWorker& w, Link* link, uint64_t id) const {
+    return link->owner.load(std::memory_order_relaxed) == &w &&
+           link->id.load(std::memory_order_acquire) == id && link->state == LinkState::kOpen;
+  }
+
+  Server& server_;
+  int listen_fd_ = -1;
+  int spare_fd_ = -1;
+  uint32_t port_ = 0;
+  std::vector<std::unique_ptr<EpollWorker>> workers_;
+  std::atomic<uint32_t> next_worker_{0};
+
+  std::mutex exit_mu_;
+  std::condition_variable exit_cv_;
+  int running_ = 0;
+};
+
+void EpollWorker::post(const Task& t) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(task_mu);
+    was_empty = tasks.empty();
+    tasks.push_back(t);
+  }
+  if (was_empty) wake();
+}
+
+void EpollWorker::wake() {
+  uint64_t one = 1;
+  ssize_t r = ::write(wake_fd, &one, sizeof one);
+  (void)r;  // EAGAIN means a wake-up is already pending
+}
+
+EpollBackend::~EpollBackend() {
+  if (!workers_.empty()) {
+    begin_stop();
+    finish_stop(-1);
+  }
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (spare_fd_ >= 0) ::close(spare_fd_);
+}
+
+// ------------------------------------------------------------------------------------------
+// Listening
+// ------------------------------------------------------------------------------------------
+
+bool parse_address(const std::string& ip, uint32_t port, sockaddr_storage& addr, socklen_t& len) {
+  std::memset(&addr, 0, sizeof addr);
+  std::string text = ip;
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
+    text = text.substr(1, text.size() - 2);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (text.empty()) {  // all interfaces: IPv6 any with IPv4 mapped in (dual stack)
+    v6->sin6_family = AF_INET6;
+    v6->sin6_addr = in6addr_any;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v6;
+    return true;
+  }
+  if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v4;
+    return true;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v6;
+    return true;
+  }
+  return false;
+}
+
+bool EpollBackend::listen(const ListenSpec& spec) {
+  sockaddr_storage addr;
+  socklen_t len = 0;
+  if (!parse_address(spec.ip, spec.port, addr, len))
+    return fail(TS_ERR_BAD_ADDRESS,
+                "'%s' is not an IPv4 or IPv6 address literal (use e.g. 127.0.0.1, ::1, or an "
+                "empty string for all interfaces)",
+                spec.ip.c_str());
+  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 && spec.ip.empty() && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);  // no IPv6 here: IPv4 any
+    std::memset(&addr, 0, sizeof addr);
+    v4->sin_family = AF_INET;
+    v4->sin_addr.s_addr = htonl(INADDR_ANY);
+    v4->sin_port = htons(static_cast<uint16_t>(spec.port));
+    len = sizeof *v4;
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  }
+  if (fd < 0) {
+    int e = errno;
+    return fail(TS_ERR_SOCKET, "socket() failed: %s", os_error_text(e));
+  }
+  int one = 1, zero = 0;
+  if (addr.ss_family == AF_INET6 && spec.ip.empty())
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  if (spec.reuse_addr) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (spec.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    int e = errno;
+    ::close(fd);
+    const char* shown = spec.ip.empty() ? "all interfaces" : spec.ip.c_str();
+    if (e == EADDRINUSE)
+      return fail(TS_ERR_ADDRESS_IN_USE,
+                  "port %u on %s is already in use: stop the program holding it or pick another "
+                  "port (0 = any free port)",
+                  spec.port, shown);
+    if (e == EADDRNOTAVAIL)
+      return fail(TS_ERR_BAD_ADDRESS, "%s is not an address of this machine", shown);
+    return fail(TS_ERR_SOCKET, "bind(%s port %u) failed: %s%s", shown, spec.port, os_error_text(e),
+                e == EACCES ? " (ports below 1024 need privileges)" : "");
+  }
+  if (::listen(fd, spec.backlog) != 0) {
+    int e = errno;
+    ::close(fd);
+    return fail(TS_ERR_SOCKET, "listen() failed: %s", os_error_text(e));
+  }
+  sockaddr_storage bound;
+  socklen_t blen = sizeof bound;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                           : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  listen_fd_ = fd;
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return true;
+}
+
+// ------------------------------------------------------------------------------------------
+// Threads
+// ------------------------------------------------------------------------------------------
+
+bool EpollBackend::start_workers(int count) {
+  for (int i = 0; i < count; ++i) {
+    auto w = std::make_unique<EpollWorker>();
+    w->backend = this;
+    w->index = i;
+    w->pub.Index = i + 1;
+    w->rbuf.resize(server_.opts()[TS_OPT_IO_BUFFER_SIZE]);
+    w->ep = ::epoll_create1(EPOLL_CLOEXEC);
+    w->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    bool ok = w->ep >= 0 && w->wake_fd >= 0;
+    if (ok) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.ptr = &g_wake_tag;
+      ok = ::epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) == 0;
+      ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+      ev.data.ptr = &g_listen_tag;
+      ok = ok && ::epoll_ctl(w->ep, EPOLL_CTL_ADD, listen_fd_, &ev) == 0;
+    }
+    if (!ok) {
+      int e = errno;
+      if (w->ep >= 0) ::close(w->ep);
+      if (w->wake_fd >= 0) ::close(w->wake_fd);
+      begin_stop();
+      finish_stop(-1);
+      return fail(TS_ERR_SYSTEM, "cannot set up worker %d (epoll/eventfd): %s", i + 1,
+                  os_error_text(e));
+    }
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) {
+    EpollWorker* wp = w.get();
+    try {
+      {
+        std::lock_guard<std::mutex> lock(exit_mu_);
+        ++running_;
+      }
+      wp->thread = std::thread([this, wp] { run(*wp); });
+    } catch (const std::exception& e) {
+      {
+        std::lock_guard<std::mutex> lock(exit_mu_);
+        --running_;
+      }
+      begin_stop();
+      finish_stop(-1);
+      return fail(TS_ERR_SYSTEM, "cannot start worker thread %d: %s", wp->index + 1, e.what());
+    }
+  }
+  return true;
+}
+
+void EpollBackend::begin_stop() {
+  for (auto& w : workers_) ::epoll_ctl(w->ep, EPOLL_CTL_DEL, listen_fd_, nullptr);
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  Task stop{Task::kStop};
+  for (auto& w : workers_) w->post(stop);
+}
+
+bool EpollBackend::finish_stop(int timeout_ms) {
+  {
+    std::unique_lock<std::mutex> lock(exit_mu_);
+    auto done = [this] { return running_ == 0; };
+    if (timeout_ms < 0) exit_cv_.wait(lock, done);
+    else if (!exit_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), done)) return false;
+  }
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+    // Links dealt to a worker after it stopped were never opened: drop them quietly.
+    for (Task& t : w->tasks) {
+      if (t.kind != Task::kAdopt) continue;
+      ::close(t.link->sock);
+      server_.release_link(*t.link);
+    }
+    w->tasks.clear();
+    ::close(w->ep);
+    ::close(w->wake_fd);
+    w->ep = w->wake_fd = -1;
+  }
+  workers_.clear();
+  return true;
+}
+
+void EpollBackend::run(EpollWorker& w) {
+  server_.thread_begin(w, true);
+  epoll_event events[kMaxEvents];
+  while (!w.stopping) {
+    int timeout = -1;
+    if (!w.more_to_read.empty()) timeout = 0;
+    else if (!w.listening) timeout = static_cast<int>(kListenPauseMs);
+    int n = ::epoll_wait(w.ep, events, kMaxEvents, timeout);
+    uint64_t t0 = now_us();
+    if (n < 0 && errno != EINTR) {
+      log(TS_LOG_ERROR, "worker %d: epoll_wait failed: %s", w.index + 1, os_error_text(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      void* tag = events[i].data.ptr;
+      if (tag == &g_wake_tag) {
+        uint64_t v;
+        while (::read(w.wake_fd, &v, sizeof v) > 0) {
+        }
+        continue;
+      }
+      if (tag == &g_listen_tag) {
+        accept_batch(w);
+        continue;
+      }
+      auto* link = static_cast<Link*>(tag);
+      // Stale event: the link was closed earlier in this batch.
+      if (link->owner.load(std::memory_order_relaxed) != &w) continue;
+      uint32_t ev = events[i].events;
+      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handle_read(w, link);
+      if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
+          (link->state == LinkState::kOpen || link->state == LinkState::kClosing))
+        handle_write(w, link);
+    }
+    if (!w.more_to_read.empty()) {
+      std::vector<LinkRef> again;
+      again.swap(w.more_to_read);
+      for (auto& [link, id] : again)
+        if (owned_open(w, link, id)) handle_read(w, link);
+    }
+    run_tasks(w);
+    if (w.resume_readers.exchange(false, std::memory_order_acq_rel)) retry_paused(w);
+    if (!w.listening && now_ms() >= w.listen_resume_ms && listen_fd_ >= 0 && !w.stopping) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+      ev.data.ptr = &g_listen_tag;
+      w.listening = ::epoll_ctl(w.ep, EPOLL_CTL_ADD, listen_fd_, &ev) == 0;
+    }
+    for (Link* link : w.to_release) server_.release_link(*link);
+    w.to_release.clear();
+    w.busy_us.fetch_add(now_us() - t0, std::memory_order_relaxed);
+  }
+  server_.thread_end(w, true);
+  std::lock_guard<std::mutex> lock(exit_mu_);
+  --running_;
+  exit_cv_.notify_all();
+}
+
+// ------------------------------------------------------------------------------------------
+// Accepting
+// ------------------------------------------------------------------------------------------
+
+void fill_remote(Link& link, const sockaddr_storage& addr) {
+  char text[INET6_ADDRSTRLEN] = "";
+  uint16_t port = 0;
+  if (addr.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
+    port = ntohs(a->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))  // show dual-stack IPv4 peers as IPv4
+      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], text, sizeof text);
+    else
+      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
+    port = ntohs(a->sin6_port);
+  }
+  std::snprintf(link.pub.RemoteIP, sizeof link.pub.RemoteIP, "%s", text);
+  link.pub.RemotePort = port;
+}
+
+void EpollBackend::accept_batch(EpollWorker& w) {
+  const Options& o = server_.opts();
+  for (int i = 0; i < kAcceptBatch && !w.stopping; ++i) {
+    sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        if (!handle_emfile(w)) return;
+        continue;
+      }
+      return;  // EAGAIN (another worker took it), or a transient error
+    }
+    Link* link = server_.acquire_link();
+    if (!link) {  // link limit: refuse (counted by acquire_link)
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    if (o[TS_OPT_TCP_NODELAY]) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (o[TS_OPT_KEEPALIVE]) ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    link->sock = fd;
+    fill_remote(*link, addr);
+    auto& target = *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+    link->owner.store(&target, std::memory_order_release);
+    if (&target == &w) adopt(w, link);
+    else target.post(Task{Task::kAdopt, false, 0, link, link->pub.Id});
+  }
+}
+
+bool EpollBackend::handle_emfile(EpollWorker& w) {
+  static std::atomic<uint64_t> last_warning{0};
+  uint64_t now = now_ms();
+  if (now - last_warning.load(std::memory_order_relaxed) > 5000) {
+    last_warning.store(now, std::memory_order_relaxed);
+    log(TS_LOG_WARN,
+        "out of file descriptors: refusing connections (raise 'ulimit -n' or lower "
+        "TS_OPT_MAX_LINKS)");
+  }
+  // Give up the spare descriptor to take the connection off the queue and drop it.
+  if (spare_fd_ >= 0) {
+    ::close(spare_fd_);
+    spare_fd_ = -1;
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      server_.count(TS_COUNTER_REFUSED);
+    }
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (spare_fd_ >= 0) return true;
+  }
+  // Not even that: stop listening on this worker for a while instead of spinning.
+  ::epoll_ctl(w.ep, EPOLL_CTL_DEL, listen_fd_, nullptr);
+  w.listening = false;
+  w.listen_resume_ms = now + kListenPauseMs;
+  return false;
+}
+
+void EpollBackend::adopt(EpollWorker& w, Link* link) {
+  if (w.stopping) {
+    ::close(link->sock);
+    server_.release_link(*link);
+    return;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = link;
+  if (::epoll_ctl(w.ep, EPOLL_CTL_ADD, link->sock, &ev) != 0) {
+    log(TS_LOG_ERROR, "cannot watch a new connection: %s", os_error_text(errno));
+    ::close(link->sock);
+    server_.count(TS_COUNTER_REFUSED);
+    server_.release_link(*link);
+    return;
+  }
+  if (!server_.link_opened(*link, w)) {  // OnConnect refused it: no further callbacks
+    std::unique_lock<std::mutex> lock(link->mu);
+    link->set_state(LinkState::kClosed);
+    SendItem* items = link->queue.take_all();
+    int fd = link->sock;
+    link->sock = -1;
+    lock.unlock();
+    ::close(fd);
+    while (items) {
+      SendItem* next = items->next;
+      release_item(server_.pool(), items);
+      items = next;
+    }
+    w.to_release.push_back(link);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading
+// ------------------------------------------------------------------------------------------
+
+void EpollBackend::handle_read(EpollWorker& w, Link* link) {
+  if (link->state != LinkState::kOpen || link->read_paused) return;
+  IoPool& pool = server_.pool();
+  const size_t size = w.rbuf.size();
+  for (int budget = kReadBudget; budget > 0; --budget) {
+    // CloseLink from a callback: no OnReceive after it, even before the close task runs.
+    if (link->close_requested.load(std::memory_order_acquire)) return;
+    if (pool.low()) {  // backpressure: leave the bytes in the kernel until buffers return
+      pool.mark_waiting();
+      if (pool.low()) {
+        link->read_paused = true;
+        w.paused.emplace_back(link, link->pub.Id);
+        server_.count(TS_COUNTER_RECV_PAUSES);
+        return;
+      }
+    }
+    ssize_t n = ::recv(link->sock, w.rbuf.data(), size, 0);
+    if (n > 0) {
+      if (!server_.deliver(*link, w, w.rbuf.data(), static_cast<int32_t>(n))) {
+        close_link(w, link, TS_CLOSE_BY_APP, 0, false);
+        return;
+      }
+      if (link->state != LinkState::kOpen) return;
+      // A short read drained the socket; with edge triggering new data brings a new event.
+      if (static_cast<size_t>(n) < size) return;
+      continue;
+    }
+    if (n == 0) {
+      close_link(w, link, TS_CLOSE_PEER_CLOSED, 0, false);
+      return;
+    }
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK) return;
+    if (e == EINTR) continue;
+    close_link(w, link, e == ECONNRESET ? TS_CLOSE_PEER_RESET : TS_CLOSE_ERROR,
+               e == ECONNRESET ? 0 : e, true);
+    return;
+  }
+  w.more_to_read.emplace_back(link, link->pub.Id);
+}
+
+void EpollBackend::resume_paused_readers() {
+  for (auto& w : workers_) {
+    if (!w->resume_readers.exchange(true, std::memory_order_acq_rel)) w->wake();
+  }
+}
+
+void EpollBackend::retry_paused(EpollWorker& w) {
+  std::vector<LinkRef> paused;
+  paused.swap(w.paused);
+  for (auto& [link, id] : paused) {
+    if (!owned_open(w, link, id)) continue;
+    link->read_paused = false;
+    handle_read(w, link);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Writing
+// ------------------------------------------------------------------------------------------
+
+void EpollBackend::note_written(size_t n, int items) {
+  server_.count(TS_COUNTER_BYTES_OUT, static_cast<int64_t>(n));
+  if (items) server_.count(TS_COUNTER_MSGS_OUT, items);
+}
+
+size_t EpollBackend::write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) {
+  if (!link.queue.empty()) return 0;
+  for (;;) {
+    ssize_t n = ::send(link.sock, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      note_written(static_cast<size_t>(n), static_cast<size_t>(n) == len ? 1 : 0);
+      return static_cast<size_t>(n);
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+    *err = e;
+    request_close(link, link.pub.Id, e == ECONNRESET || e == EPIPE ? TS_CLOSE_PEER_RESET : TS_CLOSE_ERROR,
+                  true);
+    return 0;
+  }
+}
+
+int EpollBackend::send_locked(Link& link, SendItem* item) {
+  int err = 0;
+  if (link.queue.empty()) {
+    size_t n = write_now_locked(link, item->data, item->left, &err);
+    if (err) {
+      release_item(server_.pool(), item);
+      return err;
+    }
+    if (n == item->left) {
+      release_item(server_.pool(), item);
+      return 0;
+    }
+    item->data += n;
+    item->left -= static_cast<uint32_t>(n);
+  }
+  // The socket is full (or earlier data waits): EPOLLOUT on the owner flushes in order.
+  link.queue.push(item);
+  return 0;
+}
+
+int EpollBackend::flush_locked(Link& link) {
+  while (!link.queue.empty()) {
+    iovec iov[kMaxIov];
+    int cnt = 0;
+    size_t total = 0;
+    for (SendItem* it = link.queue.front(); it && cnt < kMaxIov; it = it->next, ++cnt) {
+      iov[cnt].iov_base = const_cast<uint8_t*>(it->data);
+      iov[cnt].iov_len = it->left;
+      total += it->left;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(cnt);
+    ssize_t n = ::sendmsg(link.sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+      return e;
+    }
+    size_t left = static_cast<size_t>(n);
+    int done_items = 0;
+    while (left > 0) {
+      size_t take = std::min<size_t>(left, link.queue.front()->left);
+      if (SendItem* done = link.queue.consume_front(take)) {
+        release_item(server_.pool(), done);
+        ++done_items;
+      }
+      left -= take;
+    }
+    note_written(static_cast<size_t>(n), done_items);
+    if (static_cast<size_t>(n) < total) return 0;  // socket full: wait for EPOLLOUT
+  }
+  return 0;
+}
+
+void EpollBackend::handle_write(EpollWorker& w, Link* link) {
+  std::unique_lock<std::mutex> lock(link->mu);
+  if (link->queue.empty() && link->state == LinkState::kOpen) return;
+  int err = flush_locked(*link);
+  bool flushed_closing = !err && link->state == LinkState::kClosing && link->queue.empty();
+  lock.unlock();
+  if (err)
+    close_link(w, link, err == ECONNRESET || err == EPIPE ? TS_CLOSE_PEER_RESET : TS_CLOSE_ERROR,
+               err == ECONNRESET || err == EPIPE ? 0 : err, true);
+  else if (flushed_closing)
+    close_link(w, link, TS_CLOSE_NONE, 0, false);  // keeps the reason recorded at close time
+}
+
+// ------------------------------------------------------------------------------------------
+// Closing
+// ------------------------------------------------------------------------------------------
+
+void EpollBackend::request_close(Link& link, uint64_t id, int32_t reason, bool abort) {
+  auto* owner = static_cast<EpollWorker*>(link.owner.load(std::memory_order_acquire));
+  if (!owner) return;
+  if (reason != TS_CLOSE_IDLE && link.id.load(std::memory_order_acquire) == id)
+    link.close_requested.store(true, std::memory_order_release);
+  owner->post(Task{Task::kClose, abort, reason, &link, id});
+}
+
+void EpollBackend::close_link(EpollWorker& w, Link* link, int32_t reason, int err, bool abort) {
+  std::unique_lock<std::mutex> lock(link->mu);
+  if (link->state != LinkState::kOpen && link->state != LinkState::kClosing) return;
+  if (link->close_reason == TS_CLOSE_NONE) {
+    link->close_reason = reason;
+    link->close_error = err;
+  }
+  if (!abort && link->state == LinkState::kOpen && !link->queue.empty()) {
+    link->set_state(LinkState::kClosing);  // no more reads; EPOLLOUT flushes, then we close
+    return;
+  }
+  link->set_state(LinkState::kClosed);
+  SendItem* items = link->queue.take_all();
+  int fd = link->sock;
+  link->sock = -1;
+  bool reset = abort && (link->close_reason == TS_CLOSE_BY_APP ||
+                         link->close_reason == TS_CLOSE_SEND_QUEUE_FULL);
+  lock.unlock();
+
+  if (reset) {  // the application asked to drop what is pending: reset, do not linger
+    linger lg{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  ::close(fd);  // also removes it from epoll
+  while (items) {
+    SendItem* next = items->next;
+    release_item(server_.pool(), items);
+    items = next;
+  }
+  server_.link_closed(*link, w);
+  w.to_release.push_back(link);
+}
+
+void EpollBackend::close_all(EpollWorker& w) {
+  std::vector<Link*> mine;
+  server_.for_each_link([&](Link& link) {
+    if (link.owner.load(std::memory_order_relaxed) == &w &&
+        (link.state == LinkState::kOpen || link.state == LinkState::kClosing))
+      mine.push_back(&link);
+  });
+  for (Link* link : mine) {
+    {  // one last chance for what is queued, without waiting
+      std::lock_guard<std::mutex> lock(link->mu);
+      flush_locked(*link);
+    }
+    close_link(w, link, TS_CLOSE_SERVER_STOP, 0, true);
+  }
+}
+
+void EpollBackend::run_tasks(EpollWorker& w) {
+  std::vector<Task> tasks;
+  {
+    std::lock_guard<std::mutex> lock(w.task_mu);
+    tasks.swap(w.tasks);
+  }
+  for (const Task& t : tasks) {
+    switch (t.kind) {
+      case Task::kAdopt:
+        adopt(w, t.link);
+        break;
+      case Task::kClose: {
+        Link* link = t.link;
+        if (link->owner.load(std::memory_order_relaxed) != &w ||
+            link->id.load(std::memory_order_acquire) != t.id)
+          break;
+        if (t.reason == TS_CLOSE_IDLE) {
+          if (link->state == LinkState::kOpen && !server_.idle_request_still_due(*link)) {
+            link->idle_requested.store(false, std::memory_order_release);  // it spoke since
+            break;
+          }
+        }
+        close_link(w, link, t.reason, 0, t.abort);
+        break;
+      }
+      case Task::kStop:
+        close_all(w);
+        w.stopping = true;
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_backend(Server& server) {
+  return std::make_unique<EpollBackend>(server);
+}
+
+}  // namespace ts

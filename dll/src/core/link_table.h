@@ -1,0 +1,43 @@
+// Every Link a server can have, preallocated (TS_OPT_MAX_LINKS), with a free list.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/link.h"
+
+namespace ts {
+
+class LinkTable {
+ public:
+  explicit LinkTable(uint32_t size);
+  LinkTable(const LinkTable&) = delete;
+  LinkTable& operator=(const LinkTable&) = delete;
+
+  // A free link with a fresh id, or nullptr when all are in use. It stays invisible (kFree) until
+  // Server::link_opened makes it kOpen on its worker.
+  Link* acquire();
+  // Back to the free list (state kFree). Only after its last callback returned.
+  void release(Link* link);
+
+  // The link `p` points to, or nullptr if `p` is not the start of one of ours.
+  Link* from_public(const TcpLink* p) const;
+  // The link with this id if it is still that link (any state but kFree), else nullptr.
+  Link* by_id(uint64_t id) const;
+
+  uint32_t size() const { return size_; }
+  uint32_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  Link& at(uint32_t slot) { return links_[slot]; }
+  size_t bytes() const { return sizeof(Link) * size_; }
+
+ private:
+  uint32_t size_;
+  std::unique_ptr<Link[]> links_;
+  std::mutex mu_;
+  std::vector<uint32_t> free_;  // LIFO
+  std::atomic<uint32_t> in_use_{0};
+};
+
+}  // namespace ts

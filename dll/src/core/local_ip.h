@@ -1,0 +1,7 @@
+// GetLocalIP: an address of a local interface, read from the interface list (no lookups).
+#pragma once
+#include <cstdint>
+
+namespace ts {
+int32_t local_ip(bool internet, char* buf, int32_t buflen);
+}
