@@ -176,13 +176,15 @@ bool Server::stop(int timeout_ms) {
                     deadline - std::chrono::steady_clock::now()).count();
     return static_cast<int>(std::max<int64_t>(0, left));
   };
-  bool done = backend_->finish_stop(left_ms());
-  if (done) {
+  // The service thread first: its idle scan posts to workers, which must outlive it.
+  bool done;
+  {
     std::unique_lock<std::mutex> slock(service_mu_);
     auto is_done = [this] { return service_done_; };
-    if (timeout_ms < 0) service_cv_.wait(slock, is_done);
+    if (timeout_ms < 0) service_cv_.wait(slock, is_done), done = true;
     else done = service_cv_.wait_for(slock, std::chrono::milliseconds(left_ms()), is_done);
   }
+  if (done) done = backend_->finish_stop(left_ms());
   if (!done)
     return fail(TS_ERR_TIMEOUT,
                 "the server is still stopping (a callback has not returned yet); call "

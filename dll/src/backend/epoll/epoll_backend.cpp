@@ -127,6 +127,7 @@ class EpollBackend final : public Backend {
   uint32_t port_ = 0;
   std::vector<std::unique_ptr<EpollWorker>> workers_;
   std::atomic<uint32_t> next_worker_{0};
+  std::atomic<bool> stopping_{false};
 
   std::mutex exit_mu_;
   std::condition_variable exit_cv_;
@@ -303,11 +304,9 @@ bool EpollBackend::start_workers(int count) {
 }
 
 void EpollBackend::begin_stop() {
+  // The listener is closed in finish_stop, once no worker can be inside accept4 on it.
+  stopping_.store(true, std::memory_order_release);
   for (auto& w : workers_) ::epoll_ctl(w->ep, EPOLL_CTL_DEL, listen_fd_, nullptr);
-  if (listen_fd_ >= 0) {
-    ::close(listen_fd_);
-    listen_fd_ = -1;
-  }
   Task stop{Task::kStop};
   for (auto& w : workers_) w->post(stop);
 }
@@ -333,6 +332,8 @@ bool EpollBackend::finish_stop(int timeout_ms) {
     w->ep = w->wake_fd = -1;
   }
   workers_.clear();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
   return true;
 }
 
@@ -378,7 +379,8 @@ void EpollBackend::run(EpollWorker& w) {
     }
     run_tasks(w);
     if (w.resume_readers.exchange(false, std::memory_order_acq_rel)) retry_paused(w);
-    if (!w.listening && now_ms() >= w.listen_resume_ms && listen_fd_ >= 0 && !w.stopping) {
+    if (!w.listening && now_ms() >= w.listen_resume_ms &&
+        !stopping_.load(std::memory_order_acquire)) {
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLEXCLUSIVE;
       ev.data.ptr = &g_listen_tag;
@@ -715,8 +717,9 @@ void EpollBackend::close_link(EpollWorker& w, Link* link, int32_t reason, int er
 void EpollBackend::close_all(EpollWorker& w) {
   std::vector<Link*> mine;
   server_.for_each_link([&](Link& link) {
+    LinkState st = link.astate.load(std::memory_order_acquire);
     if (link.owner.load(std::memory_order_relaxed) == &w &&
-        (link.state == LinkState::kOpen || link.state == LinkState::kClosing))
+        (st == LinkState::kOpen || st == LinkState::kClosing))
       mine.push_back(&link);
   });
   for (Link* link : mine) {

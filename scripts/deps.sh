@@ -1,0 +1,20 @@
+# Installs Debian packages that are missing (sourced by demo.sh and test.sh).
+# Usage: ensure_packages pkg...   — runs apt-get only when something is missing.
+ensure_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "Installing from Debian's packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# What building the library and its C samples needs.
+BUILD_PACKAGES=(cmake ninja-build g++ make)
+# What the whole test suite needs on top: GoogleTest, the bindings' toolchains, the pybind11 harness.
+TEST_PACKAGES=(libgtest-dev fp-compiler fp-units-base fp-units-fcl mono-mcs mono-runtime
+               libmono-system-core4.0-cil pybind11-dev python3-pybind11 python3-pytest python3-dev)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every test: installs what it needs from Debian's packages, builds everything, runs the whole
+# CTest suite (engine unit tests, samples, bindings, conformance), then rebuilds the engine and
+# its unit tests under AddressSanitizer + UndefinedBehaviorSanitizer and runs them again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+jobs=$(nproc)
+status=0
+
+echo "== release build: all tests"
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release
+ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600 || status=1
+
+echo "== AddressSanitizer + UBSan build: engine unit tests"
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPSERVER_SANITIZE=address,undefined \
+      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+cmake --build build/asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900 -L unit || status=1
+
+exit $status
