@@ -333,7 +333,8 @@ bool EpollBackend::finish_stop(int timeout_ms) {
   }
   workers_.clear();
   if (listen_fd_ >= 0) ::close(listen_fd_);
-  listen_fd_ = -1;
+  if (spare_fd_ >= 0) ::close(spare_fd_);
+  listen_fd_ = spare_fd_ = -1;
   return true;
 }
 
