@@ -1,5 +1,6 @@
 // Guarantees 1 and 2: per-link callback order, no overlap, refusal, OnReceive's result, ids.
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -138,4 +139,33 @@ TEST_F(CallbackOrder, IdsAreUniqueAcrossLinksAndRestarts) {
   }
   std::lock_guard<std::mutex> lock(g_id_mu);
   EXPECT_EQ(60u, g_ids.size());
+}
+
+namespace {
+std::atomic<int> g_closed_links{0};
+std::atomic<int64_t> g_bytes_seen{0};
+int32_t TS_CALL slow_count(TcpLink*, uint8_t*, int32_t len) {
+  g_bytes_seen += len;
+  std::this_thread::sleep_for(std::chrono::microseconds(200));  // let data and FIN pile up
+  return 1;
+}
+void TS_CALL count_closed(TcpLink*) { ++g_closed_links; }
+}  // namespace
+
+// Regression: the last bytes and the FIN arriving in one edge used to leave the link open
+// forever (a short read was taken to mean "wait for the next edge").
+TEST_F(CallbackOrder, LastBytesAndCloseArrivingTogetherAreBothDelivered) {
+  SetEventProc(slow_count, count_closed, nullptr, nullptr, nullptr);
+  uint32_t port = start();
+  constexpr int kClients = 200;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<Client>(port));
+  ASSERT_TRUE(wait_until([] { return GetLinkCount() == kClients; }));
+  for (auto& c : clients) {
+    ASSERT_TRUE(c->send_str(std::string(100, 'd')));
+    c->close();
+  }
+  EXPECT_TRUE(wait_until([] { return g_closed_links.load() == kClients; }))
+      << g_closed_links.load() << " of " << kClients << " links noticed the close";
+  EXPECT_EQ(int64_t{kClients} * 100, g_bytes_seen.load());
 }

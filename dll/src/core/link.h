@@ -55,6 +55,7 @@ struct Link {
   std::atomic<WorkerCtx*> owner{nullptr};
   // Owner-thread only.
   bool read_paused = false;  // waiting for pool buffers (backpressure)
+  bool peer_hung_up = false; // the backend saw FIN/RST/error: read until EOF, not just EAGAIN
   uint32_t slot = 0;
   void* backend = nullptr;   // backend's per-link state (IOCP overlapped records)
 

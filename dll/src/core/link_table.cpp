@@ -33,6 +33,7 @@ Link* LinkTable::acquire() {
   link->close_reason = TS_CLOSE_NONE;
   link->close_error = 0;
   link->read_paused = false;
+  link->peer_hung_up = false;
   link->owner.store(nullptr, std::memory_order_relaxed);
   link->idle_requested.store(false, std::memory_order_relaxed);
   link->close_requested.store(false, std::memory_order_relaxed);

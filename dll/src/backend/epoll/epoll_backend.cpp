@@ -367,6 +367,9 @@ void EpollBackend::run(EpollWorker& w) {
       // Stale event: the link was closed earlier in this batch.
       if (link->owner.load(std::memory_order_relaxed) != &w) continue;
       uint32_t ev = events[i].events;
+      // The hang-up edge may come together with the last data: remember it, or a short read
+      // would wait for an edge that never comes.
+      if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) link->peer_hung_up = true;
       if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handle_read(w, link);
       if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
           (link->state == LinkState::kOpen || link->state == LinkState::kClosing))
@@ -540,8 +543,9 @@ void EpollBackend::handle_read(EpollWorker& w, Link* link) {
         return;
       }
       if (link->state != LinkState::kOpen) return;
-      // A short read drained the socket; with edge triggering new data brings a new event.
-      if (static_cast<size_t>(n) < size) return;
+      // A short read drained the socket; with edge triggering new data brings a new event,
+      // but a hang-up already reported does not: then read on to the end.
+      if (static_cast<size_t>(n) < size && !link->peer_hung_up) return;
       continue;
     }
     if (n == 0) {
