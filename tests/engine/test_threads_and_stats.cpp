@@ -48,6 +48,8 @@ TEST_F(ThreadsAndStats, ThreadCallbacksRunOnTheirOwnThreads) {
   SetThreadExitProc(on_thread_exit);
   uint32_t port = start();
   EXPECT_EQ(2, GetWorkerCount());
+  for (int i = 1; i <= GetWorkerCount(); ++i)  // valid as soon as StartTcpServer returns
+    EXPECT_NE(0, GetWorkerID(i)) << "worker " << i;
   EchoResult r = echo_many(port, 8, 4096, 512, 20000);
   ASSERT_EQ(0, r.errors) << r.first_error;
   EXPECT_GT(g_receives.load(), 0);

@@ -9,7 +9,10 @@
 #include "core/log.h"
 
 #if defined(_WIN32)
+// kernel32's GetVersion (in <windows.h>) clashes with tcpserver.h's: hide it while including.
+#define GetVersion GetVersion_kernel32
 #include <windows.h>
+#undef GetVersion
 #else
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -124,6 +127,10 @@ bool Server::start(const char* ip, uint32_t port) {
   if (!backend->listen(spec)) return false;
 
   backend_ = std::move(backend);
+  {
+    std::lock_guard<std::mutex> rlock(ready_mu_);
+    threads_ready_ = 0;
+  }
   state_.store(State::kRunning, std::memory_order_release);
   if (!backend_->start_workers(workers)) {
     state_.store(State::kStopped);
@@ -144,6 +151,10 @@ bool Server::start(const char* ip, uint32_t port) {
     backend_.reset();
     state_.store(State::kStopped);
     return fail(TS_ERR_SYSTEM, "cannot start the service thread: %s", e.what());
+  }
+  {  // GetWorkerID is valid once StartTcpServer returns, as in the original
+    std::unique_lock<std::mutex> rlock(ready_mu_);
+    ready_cv_.wait(rlock, [&] { return threads_ready_ == workers + 1; });
   }
   log(TS_LOG_INFO, "listening on %s port %u with %d workers",
       spec.ip.empty() ? "all interfaces" : spec.ip.c_str(), backend_->bound_port(), workers);
@@ -663,6 +674,11 @@ void Server::thread_begin(WorkerCtx& w, bool is_worker) {
   w.os_id.store(os_thread_id());
   w.pub.ID = w.os_id.load();
   w.pub.IsWorkerThread = is_worker ? 1 : 0;
+  {
+    std::lock_guard<std::mutex> lock(ready_mu_);
+    ++threads_ready_;
+    ready_cv_.notify_all();
+  }
   TOnThreadCreate create = is_worker ? cb_.worker_thread_create : cb_.server_thread_create;
   if (create)
     guarded(is_worker ? "OnWorkerThreadCreate" : "OnServerThreadCreate",

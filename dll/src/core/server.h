@@ -138,6 +138,12 @@ class Server {
   std::atomic<int32_t> service_exec_count_{0};
 
   std::atomic<int64_t> counters_[kCounterCount] = {};
+
+  // Engine threads that have published their OS id (StartTcpServer waits for all of them,
+  // but not for their OnThreadCreate callbacks, which may wait on the starting thread).
+  std::mutex ready_mu_;
+  std::condition_variable ready_cv_;
+  int threads_ready_ = 0;
 };
 
 Server& default_server();
