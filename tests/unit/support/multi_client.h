@@ -1,0 +1,73 @@
+// Many client connections to 127.0.0.1 driven by one thread with poll(): non-blocking
+// connects, writes of queued bytes, reads handed to a per-connection handler. Hundreds of
+// links cost one thread, not hundreds.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace tstest {
+
+class MultiClient {
+ public:
+  struct Conn {
+    size_t index = 0;
+    int fd = -1;
+    bool connected = false;
+    uint16_t local_port = 0;  // what the server sees as TcpLink.RemotePort
+    bool eof = false;  // the server closed it (FIN)
+    int error = 0;     // errno that ended it (ECONNRESET ...), 0 if none
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+    std::vector<uint8_t> out;  // bytes still to send, from out_pos
+    size_t out_pos = 0;
+    // Called when `out` is drained: append the next bytes to send (or nothing).
+    std::function<void(Conn&)> on_writable;
+    // Called with every chunk read; without it the bytes are appended to `in`.
+    std::function<void(Conn&, const uint8_t*, size_t)> on_data;
+    std::vector<uint8_t> in;
+
+    bool ended() const { return eof || error != 0; }
+    size_t pending_out() const { return out.size() - out_pos; }
+  };
+
+  // rcvbuf > 0 sets SO_RCVBUF on every connection before it connects.
+  explicit MultiClient(uint16_t port, int rcvbuf = 0) : port_(port), rcvbuf_(rcvbuf) {}
+  ~MultiClient() { close_all(); }
+  MultiClient(const MultiClient&) = delete;
+  MultiClient& operator=(const MultiClient&) = delete;
+
+  // Opens n more connections and waits until every one is connected.
+  ::testing::AssertionResult open(size_t n,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  size_t size() const { return conns_.size(); }
+  Conn& at(size_t i) { return *conns_[i]; }
+
+  // Queues bytes for connection i (sent by pump()).
+  void send(size_t i, const void* data, size_t len);
+  // One round: poll up to timeout_ms, then write and read whatever is ready.
+  void pump(int timeout_ms);
+  // Pumps until done() or the timeout; returns done().
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+  void close(size_t i, bool reset = false);
+  void close_all();
+  size_t count_ended() const;
+
+ private:
+  void do_write(Conn& c);
+  void do_read(Conn& c);
+  void end(Conn& c, int error);
+
+  uint16_t port_;
+  int rcvbuf_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<uint8_t> scratch_ = std::vector<uint8_t>(64 * 1024);
+};
+
+}  // namespace tstest
