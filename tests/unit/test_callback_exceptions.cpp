@@ -2,13 +2,18 @@
 // lives, the exception is logged, that link is closed, the other links keep being served.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <thread>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "support/blocking_client.h"
+#include "support/proc_stats.h"
 #include "support/server_fixture.h"
 #include "support/wait.h"
 
@@ -73,3 +78,30 @@ TEST_F(CallbackExceptionTest, ThrowingOnReceiveClosesOnlyThatLink) {
 }
 
 }  // namespace
+
+namespace {
+std::atomic<bool> g_thread_exiting{false};
+int32_t TS_CALL exit_thread_in_callback(TcpLink*, uint8_t*, int32_t) {
+  g_thread_exiting = true;
+  pthread_exit(nullptr);  // glibc unwinds the thread with a "forced unwind" exception
+}
+}  // namespace
+
+// Regression: the engine's catch-all swallowed glibc's forced unwind, and the process died
+// with "FATAL: exception not rethrown" (seen when Python ends engine threads at exit).
+TEST(CallbackThreadExit, AThreadEndingInsideACallbackDoesNotAbortTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        SetServerOption(TS_OPT_WORKER_THREADS, 1);
+        SetEventProc(exit_thread_in_callback, nullptr, nullptr, nullptr, nullptr);
+        if (!StartTcpServer("127.0.0.1", 0)) _exit(3);
+        int threads = thread_count();
+        BlockingClient client;
+        if (!client.connect(static_cast<uint16_t>(GetServerPort())) || !client.send_all("x", 1)) _exit(4);
+        // The worker is gone (not aborted mid-unwind) once the thread count drops.
+        _exit(wait_until([&] { return g_thread_exiting.load() && thread_count() == threads - 1; }, 5s)
+                  ? 0 : 5);
+      },
+      ::testing::ExitedWithCode(0), "");
+}

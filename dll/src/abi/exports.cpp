@@ -3,6 +3,9 @@
 #include <cstddef>
 #include <cstdio>
 #include <exception>
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#endif
 
 #include "core/clock.h"
 #include "core/errors.h"
@@ -23,6 +26,10 @@ template <typename R, typename Fn>
 R shielded(R on_error, Fn&& fn) {
   try {
     return fn();
+#if defined(__GLIBCXX__)
+  } catch (abi::__forced_unwind&) {
+    throw;  // thread cancellation must unwind, not be reported as an error
+#endif
   } catch (const std::exception& e) {
     ts::fail(TS_ERR_SYSTEM, "internal error: %s", e.what());
   } catch (...) {

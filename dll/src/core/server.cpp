@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#endif
 
 #include "core/clock.h"
 #include "core/errors.h"
@@ -38,6 +41,10 @@ bool guarded(const char* what, Fn&& fn) {
   try {
     fn();
     return true;
+#if defined(__GLIBCXX__)
+  } catch (abi::__forced_unwind&) {
+    throw;  // the thread is being cancelled or exited inside the callback: let it unwind
+#endif
   } catch (const std::exception& e) {
     log(TS_LOG_ERROR, "%s threw an exception (%s); the engine caught it", what, e.what());
   } catch (...) {
