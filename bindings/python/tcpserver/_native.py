@@ -1,0 +1,307 @@
+"""ctypes declarations of tcpserver.h, one for one.
+
+This module mirrors the C header exactly (names, types, constants) and does nothing else but
+locate the library and check its record layout. The Pythonic API lives in server.py.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_int32, c_int64,
+                    c_uint32, c_uint64, c_void_p)
+from pathlib import Path
+from typing import Dict, List
+
+# ------------------------------------------------------------------------------------------
+# Constants (the #defines of tcpserver.h)
+# ------------------------------------------------------------------------------------------
+
+TCPSERVER_VERSION_MAJOR = 1
+TCPSERVER_VERSION_MINOR = 0
+TCPSERVER_VERSION_PATCH = 0
+TCPSERVER_VERSION_NUMBER = (TCPSERVER_VERSION_MAJOR * 10000 + TCPSERVER_VERSION_MINOR * 100
+                            + TCPSERVER_VERSION_PATCH)
+
+TS_REMOTE_IP_SIZE = 48
+
+TS_CLOSE_NONE = 0
+TS_CLOSE_PEER_CLOSED = 1
+TS_CLOSE_PEER_RESET = 2
+TS_CLOSE_IDLE = 3
+TS_CLOSE_BY_APP = 4
+TS_CLOSE_SEND_QUEUE_FULL = 5
+TS_CLOSE_SERVER_STOP = 6
+TS_CLOSE_ERROR = 7
+
+TS_OK = 0
+TS_ERR_INVALID_ARGUMENT = 1
+TS_ERR_NOT_ACTIVE = 2
+TS_ERR_ALREADY_ACTIVE = 3
+TS_ERR_IN_CALLBACK = 4
+TS_ERR_BAD_ADDRESS = 5
+TS_ERR_ADDRESS_IN_USE = 6
+TS_ERR_SOCKET = 7
+TS_ERR_NOT_A_BUFFER = 8
+TS_ERR_BUFFER_NOT_OWNED = 9
+TS_ERR_BAD_LENGTH = 10
+TS_ERR_NOT_A_LINK = 11
+TS_ERR_LINK_CLOSED = 12
+TS_ERR_POOL_EXHAUSTED = 13
+TS_ERR_SEND_QUEUE_FULL = 14
+TS_ERR_UNKNOWN_OPTION = 15
+TS_ERR_OPTION_RANGE = 16
+TS_ERR_TIMEOUT = 17
+TS_ERR_BUFFER_TOO_SMALL = 18
+TS_ERR_NOT_FOUND = 19
+TS_ERR_OUT_OF_MEMORY = 20
+TS_ERR_SYSTEM = 21
+TS_ERR_BUSY = 22
+TS_ERR_NOT_SUPPORTED = 23
+
+TS_OPT_MAX_LINKS = 1
+TS_OPT_IO_BUFFER_SIZE = 2
+TS_OPT_IO_BUFFER_COUNT = 3
+TS_OPT_IDLE_TIMEOUT_MS = 4
+TS_OPT_WORKER_THREADS = 5
+TS_OPT_LISTEN_BACKLOG = 6
+TS_OPT_SEND_QUEUE_LIMIT = 7
+TS_OPT_SEND_QUEUE_POLICY = 8
+TS_OPT_TCP_NODELAY = 9
+TS_OPT_KEEPALIVE = 10
+TS_OPT_REUSEPORT = 11
+TS_OPT_REUSEADDR = 12
+TS_OPT_FRAMING = 13
+TS_OPT_LOG_LEVEL = 14
+
+TS_QUEUE_CLOSE_LINK = 0
+TS_QUEUE_REFUSE_SEND = 1
+
+TS_FRAMING_RAW = 0
+
+TS_LOG_DEBUG = 0
+TS_LOG_INFO = 1
+TS_LOG_WARN = 2
+TS_LOG_ERROR = 3
+
+TS_CLOSE_FLAG_ABORT = 1
+
+TS_COUNTER_BYTES_IN = 1
+TS_COUNTER_BYTES_OUT = 2
+TS_COUNTER_MSGS_IN = 3
+TS_COUNTER_MSGS_OUT = 4
+TS_COUNTER_ACCEPTS = 5
+TS_COUNTER_REFUSED = 6
+TS_COUNTER_SEND_QUEUE_DROPS = 7
+TS_COUNTER_CLOSED = 8
+TS_COUNTER_IDLE_CLOSED = 9
+TS_COUNTER_RECV_PAUSES = 10
+
+# ------------------------------------------------------------------------------------------
+# Records
+# ------------------------------------------------------------------------------------------
+
+
+class TcpWorker(Structure):
+    _fields_ = [
+        ("Data", c_void_p),
+        ("ID", c_uint32),
+        ("Index", c_int32),
+        ("IsWorkerThread", c_int32),
+        ("Reserved0", c_int32),
+        ("Reserved", c_void_p * 4),
+    ]
+
+
+class TcpLink(Structure):
+    _fields_ = [
+        ("Data", c_void_p),
+        ("Worker", POINTER(TcpWorker)),
+        ("Id", c_uint64),
+        ("RemoteIP", c_char * TS_REMOTE_IP_SIZE),
+        ("RemotePort", c_uint32),
+        ("TickCountActive", c_uint32),
+        ("CloseReason", c_int32),
+        ("CloseError", c_int32),
+        ("Reserved", c_void_p * 4),
+    ]
+
+
+PWorker = POINTER(TcpWorker)
+PLink = POINTER(TcpLink)
+
+# ------------------------------------------------------------------------------------------
+# Callback types. TS_CALL is __stdcall only on 32-bit Windows.
+# ------------------------------------------------------------------------------------------
+
+if sys.platform == "win32" and ctypes.sizeof(c_void_p) == 4:
+    _FUNCTYPE = ctypes.WINFUNCTYPE
+else:
+    _FUNCTYPE = ctypes.CFUNCTYPE
+
+# Buf is uint8_t* in the header; it is declared c_void_p so Python receives a plain address
+# and can build a zero-copy view over it (same ABI).
+TOnReceive = _FUNCTYPE(c_int32, PLink, c_void_p, c_int32)
+TOnDisconnect = _FUNCTYPE(None, PLink)
+TOnLinkIdleOvertime = _FUNCTYPE(None, PLink)
+TOnThreadCreate = _FUNCTYPE(c_void_p, c_int32)
+TOnThreadExit = _FUNCTYPE(None, c_int32, c_void_p)
+TOnConnect = _FUNCTYPE(c_int32, PLink)
+TOnLog = _FUNCTYPE(None, c_int32, c_char_p)
+
+# ------------------------------------------------------------------------------------------
+# Locating the library
+# ------------------------------------------------------------------------------------------
+
+_LIBRARY_NAMES = {"win32": "tcpserver.dll", "darwin": "libtcpserver.dylib"}
+
+
+class LibraryNotFoundError(OSError):
+    """The tcpserver shared library could not be loaded from any of the usual places."""
+
+
+def _candidates() -> List[str]:
+    """Where to look: $TCPSERVER_LIBRARY alone when it is set (an explicit choice must not
+    silently fall back to another copy), else next to the package, then by name."""
+    env = os.environ.get("TCPSERVER_LIBRARY")
+    if env:
+        return [env]
+    file_name = _LIBRARY_NAMES.get(sys.platform, "libtcpserver.so")
+    package_dir = Path(__file__).resolve().parent
+    found = [str(package_dir / file_name), str(package_dir.parent / file_name)]
+    by_search = ctypes.util.find_library("tcpserver")
+    if by_search:
+        found.append(by_search)
+    found.append(file_name)  # the loader's own search (LD_LIBRARY_PATH, PATH, ...)
+    return found
+
+
+def _load_library() -> ctypes.CDLL:
+    loader = ctypes.WinDLL if _FUNCTYPE is not ctypes.CFUNCTYPE else ctypes.CDLL
+    tried: List[str] = []
+    for candidate in _candidates():
+        # A missing path is only noted; a bare name goes to the loader's own search.
+        if os.path.dirname(candidate) and not os.path.exists(candidate):
+            tried.append(f"{candidate}: no such file")
+            continue
+        try:
+            return loader(candidate)
+        except OSError as error:
+            tried.append(f"{candidate}: {error}")
+    raise LibraryNotFoundError(
+        "cannot load the tcpserver library; set TCPSERVER_LIBRARY to its full path, or put "
+        "it next to the tcpserver package (or on the loader's path). Tried:\n  "
+        + "\n  ".join(tried))
+
+
+lib = _load_library()
+
+# ------------------------------------------------------------------------------------------
+# Exports: (name, restype, argtypes), in the order of the header.
+# ------------------------------------------------------------------------------------------
+
+_EXPORTS = [
+    ("StartTcpServer", c_int32, [c_char_p, c_uint32]),
+    ("StopTcpServer", c_int32, []),
+    ("StopTcpServerEx", c_int32, [c_int32]),
+    ("IsTcpServerActive", c_int32, []),
+    ("GetServerPort", c_uint32, []),
+    ("SetEventProc", None, [TOnReceive, TOnDisconnect, TOnLinkIdleOvertime, TOnThreadCreate,
+                            TOnThreadCreate]),
+    ("SetConnectProc", c_int32, [TOnConnect]),
+    ("SetThreadExitProc", c_int32, [TOnThreadExit]),
+    ("SetLogProc", None, [TOnLog]),
+    ("SetServerOption", c_int32, [c_int32, c_int64]),
+    ("GetServerOption", c_int64, [c_int32]),
+    ("GetServerOptionRange", c_int32, [c_int32, POINTER(c_int64), POINTER(c_int64)]),
+    ("GetIOMem", c_void_p, []),
+    ("FreeIOMem", c_int32, [c_void_p]),
+    ("PostSend", c_int32, [PLink, c_void_p, c_int32]),
+    ("PostSendById", c_int32, [c_uint64, c_void_p, c_int32]),
+    ("SendBuffer", c_int32, [PLink, c_void_p, c_int32]),
+    ("SendBufferById", c_int32, [c_uint64, c_void_p, c_int32]),
+    ("PostRecv", c_int32, [PLink, c_void_p]),
+    ("PostBroadcast", c_int32, [c_void_p, c_int32]),
+    ("CloseLink", c_int32, [PLink]),
+    ("CloseLinkById", c_int32, [c_uint64]),
+    ("CloseLinkEx", c_int32, [PLink, c_int32]),
+    ("CloseLinkByIdEx", c_int32, [c_uint64, c_int32]),
+    ("GetLinkUse", c_double, []),
+    ("GetLinkSize", c_int32, []),
+    ("GetLinkCount", c_int32, []),
+    ("GetLinkFree", c_int32, []),
+    ("GetIOMemUse", c_double, []),
+    ("GetIOMemSize", c_int32, []),
+    ("GetIOMemFree", c_int32, []),
+    ("GetWorkerCount", c_int32, []),
+    ("GetWorkerID", c_int32, [c_int32]),
+    ("GetWorkerExecInfo", c_int32, [c_int32, POINTER(c_uint32)]),
+    ("GetServerExecLong", c_uint32, []),
+    ("GetServerExecCount", c_int32, []),
+    ("GetServerCounter", c_int64, [c_int32]),
+    ("WriteLog", None, [c_char_p]),
+    ("GetLocalIP", c_int32, [c_int32, c_char_p, c_int32]),
+    ("GetTickCount32", c_uint32, []),
+    ("GetVersion", c_int32, []),
+    ("GetVersionText", c_char_p, []),
+    ("GetLastErrorCode", c_int32, []),
+    ("GetLastErrorText", c_char_p, []),
+    ("GetCloseReasonText", c_char_p, [c_int32]),
+    ("GetAbiLayout", c_char_p, []),
+]
+
+for _name, _restype, _argtypes in _EXPORTS:
+    try:
+        _function = getattr(lib, _name)
+    except AttributeError:
+        raise LibraryNotFoundError(
+            f"{lib._name} has no export {_name}: it is not a tcpserver library, or too old"
+        ) from None
+    _function.restype = _restype
+    _function.argtypes = _argtypes
+    globals()[_name] = _function
+del _name, _restype, _argtypes, _function
+
+# ------------------------------------------------------------------------------------------
+# Layout check
+# ------------------------------------------------------------------------------------------
+
+
+def parse_layout(text: str) -> Dict[str, int]:
+    """GetAbiLayout() text ("name=value;...") as a dict."""
+    pairs = (item.split("=", 1) for item in text.split(";") if "=" in item)
+    return {name.strip(): int(value) for name, value in pairs}
+
+
+def expected_layout() -> Dict[str, int]:
+    """The sizes and offsets of the records as this module declares them."""
+    expected = {"ptr": ctypes.sizeof(c_void_p)}
+    for record in (TcpLink, TcpWorker):
+        prefix = record.__name__
+        expected[f"{prefix}.size"] = ctypes.sizeof(record)
+        for field, *_ in record._fields_:
+            expected[f"{prefix}.{field}"] = getattr(record, field).offset
+    return expected
+
+
+def layout_mismatches(layout_text: str, version: int) -> List[str]:
+    """Every difference between the library's records and ours; empty when they agree.
+
+    Only fields the library reports are compared (it may name fewer than we declare)."""
+    problems = []
+    if version // 10000 != TCPSERVER_VERSION_MAJOR:
+        problems.append(f"library version {version // 10000}.{version // 100 % 100}."
+                        f"{version % 100} has major {version // 10000}, this binding expects "
+                        f"{TCPSERVER_VERSION_MAJOR}")
+    reported = parse_layout(layout_text)
+    ours = expected_layout()
+    for key, value in reported.items():
+        if key in ours and ours[key] != value:
+            problems.append(f"{key}: library {value}, binding {ours[key]}")
+    missing = [key for key in ("ptr", "TcpLink.size", "TcpLink.Id", "TcpWorker.size")
+               if key not in reported]
+    if missing:
+        problems.append("the library's layout text lacks " + ", ".join(missing))
+    return problems

@@ -1,0 +1,67 @@
+"""Test helpers: servers on 127.0.0.1 port 0, socket clients, bounded waits."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Callable
+
+import tcpserver
+
+HOST = "127.0.0.1"
+TIMEOUT = 5.0  # seconds any single wait may take before the test fails
+
+
+def options(**overrides: int) -> dict:
+    """Explicit options for a test server. The engine is one per process and keeps options
+    between starts, so every test states the ones its assertions depend on."""
+    base = dict(worker_threads=2, idle_timeout_ms=0, max_links=64, io_buffer_count=256,
+                io_buffer_size=2048)
+    base.update(overrides)
+    return base
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+    """Poll `condition` every few ms until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.005)
+
+
+def connect(server: tcpserver.Server) -> socket.socket:
+    client = socket.create_connection((HOST, server.port), timeout=TIMEOUT)
+    client.settimeout(TIMEOUT)
+    return client
+
+
+def recv_exactly(client: socket.socket, size: int) -> bytes:
+    chunks, received = [], 0
+    while received < size:
+        chunk = client.recv(min(65536, size - received))
+        if not chunk:
+            raise AssertionError(f"connection closed after {received} of {size} bytes")
+        chunks.append(chunk)
+        received += len(chunk)
+    return b"".join(chunks)
+
+
+def assert_closed_by_server(client: socket.socket) -> None:
+    """The server closed the connection: the next read sees end of stream (or a reset)."""
+    try:
+        data = client.recv(1024)
+    except ConnectionResetError:
+        return
+    assert data == b"", f"expected the server to close the link, got {data!r}"
+
+
+def recv_line(client: socket.socket, limit: int = 4096) -> bytes:
+    """Bytes up to and including the next newline."""
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = client.recv(1)
+        if not chunk or len(line) >= limit:
+            raise AssertionError(f"no complete line, got {line!r}")
+        line += chunk
+    return line

@@ -1,0 +1,30 @@
+"""Locating the library: TCPSERVER_LIBRARY is authoritative, failures say what was tried."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def import_with(library: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TCPSERVER_LIBRARY=library)
+    return subprocess.run([sys.executable, "-c", "import tcpserver"], env=env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_missing_library_error_lists_what_was_tried(tmp_path) -> None:
+    missing = str(tmp_path / "nowhere" / "libtcpserver.so")
+    result = import_with(missing)
+    assert result.returncode != 0
+    assert "LibraryNotFoundError: cannot load the tcpserver library" in result.stderr
+    assert f"{missing}: no such file" in result.stderr
+    assert "set TCPSERVER_LIBRARY" in result.stderr
+
+
+def test_a_library_that_is_not_tcpserver_is_named(tmp_path) -> None:
+    not_a_library = tmp_path / "libtcpserver.so"
+    not_a_library.write_bytes(b"this is not an ELF or PE file")
+    result = import_with(str(not_a_library))
+    assert result.returncode != 0
+    assert str(not_a_library) in result.stderr
