@@ -17,13 +17,14 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr uint64_t kSeed = 99;
-constexpr size_t kReplyBytes = 1024 * 1024;  // more than the socket takes at once: it queues
+constexpr size_t kReplyBytes = 8 * 1024 * 1024;  // more than loopback buffers take: it queues
 constexpr int kPoolSends = 8;                // then a few PostSend'ed pool buffers
 
 std::atomic<int> g_receives{0};
 std::atomic<int> g_disconnects{0};
 std::atomic<int> g_reason{-1};
 std::atomic<int> g_send_failures{0};
+std::atomic<bool> g_also_close_link{false};  // ask to close twice: CloseLink, then return 0
 
 // Answers the one-byte request with kReplyBytes through SendBuffer plus kPoolSends pool
 // buffers through PostSend, then returns 0: "close after sending".
@@ -47,6 +48,7 @@ int32_t TS_CALL reply_and_close(TcpLink* link, uint8_t*, int32_t) {
       FreeIOMem(mem);
     }
   }
+  if (g_also_close_link) CloseLink(link);
   return 0;
 }
 
@@ -55,9 +57,12 @@ void TS_CALL on_disconnect(TcpLink* link) {
   g_disconnects++;
 }
 
-class ReceiveCloseTest : public ServerTest {};
+class ReceiveCloseTest : public ServerTest, public ::testing::WithParamInterface<bool> {};
 
-TEST_F(ReceiveCloseTest, ReceiveReturningZeroClosesByAppAfterFlushingSends) {
+// Regression (second variant): a second graceful close of a link that was already flushing
+// closed it at once and dropped what was still queued.
+TEST_P(ReceiveCloseTest, ReceiveReturningZeroClosesByAppAfterFlushingSends) {
+  g_also_close_link = GetParam();
   g_receives = 0;
   g_disconnects = 0;
   g_reason = -1;
@@ -83,5 +88,10 @@ TEST_F(ReceiveCloseTest, ReceiveReturningZeroClosesByAppAfterFlushingSends) {
   EXPECT_EQ(g_receives.load(), 1);
   EXPECT_EQ(GetLinkCount(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(CloseOnceOrTwice, ReceiveCloseTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "CloseLinkToo" : "ReturnZeroOnly";
+                         });
 
 }  // namespace

@@ -693,9 +693,9 @@ void EpollBackend::close_link(EpollWorker& w, Link* link, int32_t reason, int er
     link->close_reason = reason;
     link->close_error = err;
   }
-  if (!abort && link->state == LinkState::kOpen && !link->queue.empty()) {
-    link->set_state(LinkState::kClosing);  // no more reads; EPOLLOUT flushes, then we close
-    return;
+  if (!abort && !link->queue.empty()) {  // also when already closing: a second graceful
+    link->set_state(LinkState::kClosing);  // close must not drop what is still queued.
+    return;                                // No more reads; EPOLLOUT flushes, then we close.
   }
   link->set_state(LinkState::kClosed);
   SendItem* items = link->queue.take_all();
