@@ -29,6 +29,9 @@ def test_sample_speaks_the_protocol() -> None:
         a, b = client(), client()
         a.sendall(b"echo me")
         assert recv_exactly(a, 7) == b"echo me"
+        # A broadcast reaches the links open at the call: b's echo proves the server opened it.
+        b.sendall(b"me too")
+        assert recv_exactly(b, 6) == b"me too"
         a.sendall(b"BCAST hello\n")
         assert recv_exactly(a, 6) == b"hello\n" and recv_exactly(b, 6) == b"hello\n"
         a.sendall(b"STATS\n")

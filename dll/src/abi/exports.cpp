@@ -23,7 +23,7 @@ namespace {
 // The engine reports failures as return values; an unexpected C++ exception (out of memory
 // deep in the STL) still must not unwind into a Delphi or .NET caller.
 template <typename R, typename Fn>
-R shielded(R on_error, Fn&& fn) {
+TS_NO_SANITIZE_NULL R shielded(R on_error, Fn&& fn) {
   try {
     return fn();
 #if defined(__GLIBCXX__)

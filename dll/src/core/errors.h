@@ -3,6 +3,13 @@
 #pragma once
 #include <cstdint>
 
+// For the catch sites that rethrow glibc's forced unwind (see server.cpp).
+#if defined(__GNUC__)
+#define TS_NO_SANITIZE_NULL __attribute__((no_sanitize("null")))
+#else
+#define TS_NO_SANITIZE_NULL
+#endif
+
 namespace ts {
 
 // Sets the calling thread's last error; the text is printf-style. Always returns false so a
