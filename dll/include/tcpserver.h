@@ -293,7 +293,13 @@ TS_API int32_t TS_CALL GetLocalIP(int32_t IsInternetIP, char* Buf, int32_t BufLe
 /* Milliseconds since an arbitrary start, wrapping at 2^32 (the clock of TickCountActive). */
 TS_API uint32_t TS_CALL GetTickCount32(void);
 
-TS_API int32_t TS_CALL GetVersion(void); /* TCPSERVER_VERSION_NUMBER of the loaded library */
+/* TCPSERVER_VERSION_NUMBER of the loaded library. kernel32 (<windows.h>) has a GetVersion of
+ * its own, so Windows C/C++ code calls GetTcpServerVersion; the library exports both names
+ * everywhere, and Delphi, .NET and Python bind "GetVersion" as on every platform. */
+TS_API int32_t TS_CALL GetTcpServerVersion(void);
+#if !defined(_WIN32)
+TS_API int32_t TS_CALL GetVersion(void);
+#endif
 TS_API const char* TS_CALL GetVersionText(void);
 
 /* The calling thread's last error; text is owned by the library and valid until the next

@@ -34,6 +34,7 @@ std::map<std::string, std::string> parse_layout(const char* text) {
 
 TEST(AbiLayout, VersionMatchesTheHeader) {
   EXPECT_EQ(GetVersion(), TCPSERVER_VERSION_NUMBER);
+  EXPECT_EQ(GetTcpServerVersion(), TCPSERVER_VERSION_NUMBER);  // the name Windows C code uses
   const std::string text = GetVersionText() ? GetVersionText() : "";
   const std::string dotted = std::to_string(TCPSERVER_VERSION_MAJOR) + "." +
                              std::to_string(TCPSERVER_VERSION_MINOR) + "." +

@@ -152,6 +152,9 @@ TS_API int32_t TS_CALL GetLocalIP(int32_t IsInternetIP, char* Buf, int32_t BufLe
 }
 TS_API uint32_t TS_CALL GetTickCount32(void) { return ts::tick32(); }
 
+TS_API int32_t TS_CALL GetTcpServerVersion(void) { return TCPSERVER_VERSION_NUMBER; }
+// Declared here for Windows, where the header leaves it out (see tcpserver.h).
+TS_API int32_t TS_CALL GetVersion(void);
 TS_API int32_t TS_CALL GetVersion(void) { return TCPSERVER_VERSION_NUMBER; }
 TS_API const char* TS_CALL GetVersionText(void) {
   return "tcpserver " TS_STR(TCPSERVER_VERSION_MAJOR) "." TS_STR(TCPSERVER_VERSION_MINOR) "." TS_STR(TCPSERVER_VERSION_PATCH);

@@ -9,12 +9,9 @@
 #include "tcpserver.h"
 
 #if defined(_WIN32)
-// kernel32's GetVersion (in <windows.h>) clashes with tcpserver.h's: hide it while including.
-#define GetVersion GetVersion_kernel32
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <iphlpapi.h>
-#undef GetVersion
 #else
 #include <arpa/inet.h>
 #include <ifaddrs.h>

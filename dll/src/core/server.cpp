@@ -12,10 +12,7 @@
 #include "core/log.h"
 
 #if defined(_WIN32)
-// kernel32's GetVersion (in <windows.h>) clashes with tcpserver.h's: hide it while including.
-#define GetVersion GetVersion_kernel32
 #include <windows.h>
-#undef GetVersion
 #else
 #include <sys/syscall.h>
 #include <unistd.h>
