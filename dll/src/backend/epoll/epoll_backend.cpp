@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/socket_address.h"
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
@@ -163,39 +164,10 @@ EpollBackend::~EpollBackend() {
 // Listening
 // ------------------------------------------------------------------------------------------
 
-bool parse_address(const std::string& ip, uint32_t port, sockaddr_storage& addr, socklen_t& len) {
-  std::memset(&addr, 0, sizeof addr);
-  std::string text = ip;
-  if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
-    text = text.substr(1, text.size() - 2);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-  if (text.empty()) {  // all interfaces: IPv6 any with IPv4 mapped in (dual stack)
-    v6->sin6_family = AF_INET6;
-    v6->sin6_addr = in6addr_any;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *v6;
-    return true;
-  }
-  if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *v4;
-    return true;
-  }
-  if (inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *v6;
-    return true;
-  }
-  return false;
-}
-
 bool EpollBackend::listen(const ListenSpec& spec) {
   sockaddr_storage addr;
-  socklen_t len = 0;
-  if (!parse_address(spec.ip, spec.port, addr, len))
+  int len = 0;
+  if (!parse_listen_address(spec.ip, spec.port, addr, len))
     return fail(TS_ERR_BAD_ADDRESS,
                 "'%s' is not an IPv4 or IPv6 address literal (use e.g. 127.0.0.1, ::1, or an "
                 "empty string for all interfaces)",
@@ -219,7 +191,7 @@ bool EpollBackend::listen(const ListenSpec& spec) {
     ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
   if (spec.reuse_addr) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (spec.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), static_cast<socklen_t>(len)) != 0) {
     int e = errno;
     ::close(fd);
     const char* shown = spec.ip.empty() ? "all interfaces" : spec.ip.c_str();
@@ -404,25 +376,6 @@ void EpollBackend::run(EpollWorker& w) {
 // Accepting
 // ------------------------------------------------------------------------------------------
 
-void fill_remote(Link& link, const sockaddr_storage& addr) {
-  char text[INET6_ADDRSTRLEN] = "";
-  uint16_t port = 0;
-  if (addr.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
-    inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-    port = ntohs(a->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
-    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))  // show dual-stack IPv4 peers as IPv4
-      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], text, sizeof text);
-    else
-      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-    port = ntohs(a->sin6_port);
-  }
-  std::snprintf(link.pub.RemoteIP, sizeof link.pub.RemoteIP, "%s", text);
-  link.pub.RemotePort = port;
-}
-
 void EpollBackend::accept_batch(EpollWorker& w) {
   const Options& o = server_.opts();
   for (int i = 0; i < kAcceptBatch && !w.stopping; ++i) {
@@ -447,7 +400,7 @@ void EpollBackend::accept_batch(EpollWorker& w) {
     if (o[TS_OPT_TCP_NODELAY]) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (o[TS_OPT_KEEPALIVE]) ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     link->sock = fd;
-    fill_remote(*link, addr);
+    fill_remote(*link, reinterpret_cast<const sockaddr*>(&addr));
     auto& target = *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
     link->owner.store(&target, std::memory_order_release);
     if (&target == &w) adopt(w, link);

@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/socket_address.h"
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
@@ -244,35 +245,6 @@ IocpBackend::~IocpBackend() {
 // Listening
 // ------------------------------------------------------------------------------------------
 
-bool parse_address(const std::string& ip, uint32_t port, sockaddr_storage& addr, int& len) {
-  std::memset(&addr, 0, sizeof addr);
-  std::string text = ip;
-  if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
-    text = text.substr(1, text.size() - 2);
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-  if (text.empty()) {  // all interfaces: IPv6 any with IPv4 mapped in (dual stack)
-    v6->sin6_family = AF_INET6;
-    v6->sin6_addr = in6addr_any;
-    v6->sin6_port = htons(static_cast<u_short>(port));
-    len = sizeof *v6;
-    return true;
-  }
-  if (inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<u_short>(port));
-    len = sizeof *v4;
-    return true;
-  }
-  if (inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<u_short>(port));
-    len = sizeof *v6;
-    return true;
-  }
-  return false;
-}
-
 SOCKET open_overlapped_socket(int family) {
   SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0,
                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
@@ -292,7 +264,7 @@ bool IocpBackend::listen(const ListenSpec& spec) {
   if (!wsa_ok_) return fail(TS_ERR_SYSTEM, "WSAStartup failed: Winsock 2.2 is not available");
   sockaddr_storage addr;
   int len = 0;
-  if (!parse_address(spec.ip, spec.port, addr, len))
+  if (!parse_listen_address(spec.ip, spec.port, addr, len))
     return fail(TS_ERR_BAD_ADDRESS,
                 "'%s' is not an IPv4 or IPv6 address literal (use e.g. 127.0.0.1, ::1, or an "
                 "empty string for all interfaces)",
@@ -555,25 +527,6 @@ bool IocpBackend::post_accept(AcceptOp* op) {
   // Logged outside the lock: the log callback is the application's.
   if (what) log(TS_LOG_ERROR, "%s: %s; one accept slot is lost", what, os_error_text(error));
   return false;
-}
-
-void fill_remote(Link& link, const sockaddr* addr) {
-  char text[INET6_ADDRSTRLEN] = "";
-  u_short port = 0;
-  if (addr && addr->sa_family == AF_INET) {
-    auto* a = reinterpret_cast<const sockaddr_in*>(addr);
-    inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-    port = ntohs(a->sin_port);
-  } else if (addr && addr->sa_family == AF_INET6) {
-    auto* a = reinterpret_cast<const sockaddr_in6*>(addr);
-    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))  // show dual-stack IPv4 peers as IPv4
-      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], text, sizeof text);
-    else
-      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-    port = ntohs(a->sin6_port);
-  }
-  std::snprintf(link.pub.RemoteIP, sizeof link.pub.RemoteIP, "%s", text);
-  link.pub.RemotePort = port;
 }
 
 void IocpBackend::on_accept(IocpWorker& w, AcceptOp* op) {
