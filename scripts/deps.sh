@@ -15,8 +15,7 @@ ensure_packages() {
 
 # What building the library and its C samples needs.
 BUILD_PACKAGES=(cmake ninja-build g++ make)
-# What the whole test suite needs on top: GoogleTest, the bindings' toolchains, the pybind11
-# harness, and mingw-w64 + Wine for the Windows (IOCP) build.
-TEST_PACKAGES=(libgtest-dev fp-compiler fp-units-base fp-units-fcl mono-mcs mono-runtime
-               libmono-system-core4.0-cil pybind11-dev python3-pybind11 python3-pytest python3-dev
+# What the whole test suite needs on top: GoogleTest, Python's pytest (the Python binding),
+# and mingw-w64 + Wine for the Windows (IOCP) build.
+TEST_PACKAGES=(libgtest-dev python3 python3-pytest
                g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64)
