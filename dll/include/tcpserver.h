@@ -154,7 +154,9 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_OPT_IO_BUFFER_SIZE    2  /* bytes per IO buffer (GetIOMem). default 2048 */
 #define TS_OPT_IO_BUFFER_COUNT   3  /* buffers in the pool. default 10000 */
 #define TS_OPT_IDLE_TIMEOUT_MS   4  /* close links silent this long; 0 = never. default 60000 */
-#define TS_OPT_WORKER_THREADS    5  /* 0 = automatic (one per CPU). default 0 */
+#define TS_OPT_WORKER_THREADS    5  /* 0 = automatic: one per CPU on Linux, 2 x CPU + 2 on
+                                       Windows (IOCP wakes the extra ones only when a
+                                       callback blocks). default 0 */
 #define TS_OPT_LISTEN_BACKLOG    6  /* listen() backlog. default 1024 */
 #define TS_OPT_SEND_QUEUE_LIMIT  7  /* max bytes queued per link; 0 = no limit. default 16 MiB */
 #define TS_OPT_SEND_QUEUE_POLICY 8  /* TS_QUEUE_CLOSE_LINK (default) or TS_QUEUE_REFUSE_SEND */

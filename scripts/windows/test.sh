@@ -2,7 +2,8 @@
 # The Windows checks, run from Linux: builds tcpserver.dll for x86_64 and i686 with mingw-w64,
 # then for each architecture
 #   1. the export table against dll/tcpserver.def (tests/windows/check_exports.sh);
-#   2. the smoke test under Wine (tests/windows/smoke_test.cpp);
+#   2. under Wine, the build's CTest suite: the whole GoogleTest suite (tests/unit) and the
+#      smoke test (tests/windows/smoke_test.cpp);
 #   3. the cross-check: the C conformance sample under Wine serving Linux clients, every byte
 #      verified, plus a broadcast round (tests/windows/cross_check.py).
 # 32-bit programs need a 32-bit Wine (dpkg --add-architecture i386; apt-get install wine32:i386);
@@ -47,28 +48,29 @@ need i686-w64-mingw32-g++-posix g++-mingw-w64-i686-posix
 need cmake cmake
 need ninja ninja-build
 
-build() {  # build <dir> <triple>: the DLL, the C conformance sample and the smoke test
+build() {  # build <dir> <triple>: the DLL, the C samples, the smoke test and the GoogleTest suite
   local dir=$1 triple=$2
   cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64-${triple%%-*}.cmake" \
-        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_BUILD_BINDINGS=OFF \
-        -DTCPSERVER_BUILD_TESTS=OFF >/dev/null || return 1
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_BUILD_BINDINGS=OFF >/dev/null || return 1
   if ((exports_only)); then
     cmake --build "$dir" --target tcpserver || return 1
     return 0
   fi
-  cmake --build "$dir" --target tcpserver conformance_server_c || return 1
-  # Compiled directly: the Windows build configures without tests (no GoogleTest for mingw).
-  local exe=$dir/bin/tcpserver_win_smoke.exe src=$root/tests/windows
-  if [[ ! -f $exe || $src/smoke_test.cpp -nt $exe || $src/smoke_support.cpp -nt $exe ||
-        $src/smoke_support.h -nt $exe || $root/dll/include/tcpserver.h -nt $exe ]]; then
-    "$triple-g++-posix" -std=c++17 -O2 -Wall -Wextra -I"$root/dll/include" \
-      "$src/smoke_test.cpp" "$src/smoke_support.cpp" -o "$exe.tmp" \
-      "$dir/lib/libtcpserver.dll.a" -lws2_32 -static && mv "$exe.tmp" "$exe"
-  fi
+  cmake --build "$dir"
 }
 
-smoke() {  # smoke <dir> <wine loader>
-  (cd "$1/bin" && WINEPREFIX="$1/wineprefix" WINEDEBUG=-all timeout 600 "$2" tcpserver_win_smoke.exe)
+tests() {  # tests <dir> <wine loader>: the build's CTest suite (GoogleTest + smoke test) under Wine
+  # A persistent wineserver, with Wine's services started by a throw-away process first:
+  # otherwise the first test process hosts the services and runs until the last test ends.
+  local server=/usr/lib/wine/wineserver64
+  export WINEPREFIX="$1/wineprefix" WINEDEBUG=-all
+  "$server" -p || return 1
+  "$2" cmd /c exit >/dev/null 2>&1
+  ctest --test-dir "$1" --output-on-failure -j "$(nproc)" --timeout 300
+  local rc=$?
+  "$server" -k 2>/dev/null
+  unset WINEPREFIX WINEDEBUG
+  return $rc
 }
 
 cross() {  # cross <dir> <wine loader>
@@ -90,12 +92,12 @@ for arch in x86_64 i686; do
   if [[ ! -x $loader ]] || ! "$loader" --version >/dev/null 2>&1; then
     why="no $arch Wine: apt-get install wine64"
     [[ $arch == i686 ]] && why="no 32-bit Wine: dpkg --add-architecture i386; apt-get update; apt-get install wine32:i386"
-    skip "$arch: smoke test under Wine" "$why"
+    skip "$arch: GoogleTest suite and smoke test under Wine" "$why"
     skip "$arch: cross-check under Wine" "$why"
     continue
   fi
   [[ $arch == i686 ]] && export WINEARCH=win32  # a fresh 32-bit prefix
-  step "$arch: smoke test under Wine" smoke "$dir" "$loader"
+  step "$arch: GoogleTest suite and smoke test under Wine" tests "$dir" "$loader"
   step "$arch: cross-check under Wine" cross "$dir" "$loader"
   unset WINEARCH
 done

@@ -3,10 +3,6 @@
 // returns its failure value with a specific error and text, and changes nothing.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <string>
@@ -45,18 +41,18 @@ class BadServerInputTest : public ServerTest {
 TEST_F(BadServerInputTest, StartWithOutOfRangeIPv4Text) {
   EXPECT_CALL_FAILS(StartTcpServer("300.1.1.1", 0), 0, TS_ERR_BAD_ADDRESS);
   expect_not_started();
-  EXPECT_EQ(open_fd_count(), baseline_fds_);
+  EXPECT_TRUE(fd_count_back_to(baseline_fds_));
 }
 
 TEST_F(BadServerInputTest, StartWithNonAddressText) {
   EXPECT_CALL_FAILS(StartTcpServer("abc", 0), 0, TS_ERR_BAD_ADDRESS);
   expect_not_started();
-  EXPECT_EQ(open_fd_count(), baseline_fds_);
+  EXPECT_TRUE(fd_count_back_to(baseline_fds_));
 }
 
 TEST_F(BadServerInputTest, StartOnPortInUse) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+  const socket_t fd = tcp_socket(AF_INET, /*nonblocking=*/false);
+  ASSERT_NE(fd, kNoSocket) << socket_error_text(last_socket_error());
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -68,8 +64,8 @@ TEST_F(BadServerInputTest, StartOnPortInUse) {
 
   EXPECT_CALL_FAILS(StartTcpServer("127.0.0.1", ntohs(addr.sin_port)), 0, TS_ERR_ADDRESS_IN_USE);
   expect_not_started();
-  EXPECT_EQ(open_fd_count(), fds_with_ours);
-  ::close(fd);
+  EXPECT_TRUE(fd_count_back_to(fds_with_ours));
+  close_socket(fd);
 }
 
 TEST_F(BadServerInputTest, StartWithPortAbove65535) {

@@ -184,9 +184,9 @@ TEST_F(CallbackOrderTest, ManyLinksManyThreadsKeepOrderAndNeverOverlap) {
   bool all_sent = clients.run_until(
       [&] {
         for (size_t i = 0; i < kResetByClient; ++i)
-          if (clients.at(i).fd >= 0 && sent[i] >= reset_after[i]) clients.close(i, /*reset=*/true);
+          if (clients.at(i).is_open() && sent[i] >= reset_after[i]) clients.close(i, /*reset=*/true);
         for (size_t i = 0; i < kLinks; ++i)
-          if (clients.at(i).fd >= 0 && (sent[i] < kBytesPerLink || clients.at(i).pending_out() > 0))
+          if (clients.at(i).is_open() && (sent[i] < kBytesPerLink || clients.at(i).pending_out() > 0))
             return false;
         return closer_done.load();
       },
@@ -263,6 +263,17 @@ TEST_F(CallbackOrderTest, RefusedLinkGetsNoOtherCallback) {
   ASSERT_TRUE(accepted.connect(port_));
   ASSERT_TRUE(accepted.send_all(hello.data(), hello.size()));
   ASSERT_TRUE(wait_until([] { return g_connect_calls.load() == 2; }, 5s));
+  // Stop drops what the server has not read yet, and the bytes may arrive after OnConnect
+  // (IOCP posts the first receive only then): wait until the link has seen all of them.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::lock_guard<std::mutex> lock(g_mu);
+        for (auto& [id, t] : g_traces)
+          if (t->offset.load() == hello.size()) return true;
+        return false;
+      },
+      5s))
+      << "the accepted link did not receive its " << hello.size() << " bytes";
   ASSERT_TRUE(stop_server());
 
   std::lock_guard<std::mutex> lock(g_mu);

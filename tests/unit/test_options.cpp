@@ -3,10 +3,6 @@
 // level applies at once; IPv6 literals bind.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -96,28 +92,23 @@ TEST_F(OptionsTest, LogLevelAppliesAtOnce) {
 }
 
 TEST_F(OptionsTest, ListensOnIPv6Loopback) {
-  int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  const socket_t probe = tcp_socket(AF_INET6, /*nonblocking=*/false);
   sockaddr_in6 a{};
   a.sin6_family = AF_INET6;
   a.sin6_addr = in6addr_loopback;
-  bool v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  if (probe >= 0) ::close(probe);
+  bool v6 = probe != kNoSocket && ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (probe != kNoSocket) close_socket(probe);
   if (!v6) GTEST_SKIP() << "no IPv6 loopback on this machine";
 
   ASSERT_EQ(StartTcpServer("::1", 0), 1) << GetLastErrorText();
   const uint16_t port = static_cast<uint16_t>(GetServerPort());
   ASSERT_NE(port, 0);
-  int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  a.sin6_port = htons(port);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ASSERT_EQ(::send(fd, "v6", 2, MSG_NOSIGNAL), 2);
-  char buf[2] = {};
-  EXPECT_EQ(::recv(fd, buf, 2, MSG_WAITALL), 2);
-  EXPECT_EQ(std::string(buf, 2), "v6");
-  ::close(fd);
+  BlockingClient client;
+  ASSERT_TRUE(client.connect_ipv6(port));
+  ASSERT_TRUE(client.send_all("v6"));
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(client.recv_exact(2, &got));
+  EXPECT_EQ(std::string(got.begin(), got.end()), "v6");
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include <sys/socket.h>
 
 #include "support/multi_client.h"
 #include "support/server_fixture.h"
@@ -61,7 +60,7 @@ TEST_P(PeerCloseTest, LastBytesThenCloseAreBothNoticed) {
   std::vector<uint8_t> msg(kMessage, 'd');
   for (size_t i = 0; i < kClients; ++i) {
     // A blocking-size write on a fresh socket: the 100 bytes leave at once, then the close.
-    ASSERT_EQ(::send(clients.at(i).fd, msg.data(), msg.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kMessage));
+    ASSERT_EQ(send_some(clients.at(i).fd, msg.data(), msg.size()), static_cast<long>(kMessage));
     clients.close(i, reset);
   }
   ASSERT_TRUE(wait_until([] { return g_disconnects.load() == static_cast<int>(kClients); }, 10s))

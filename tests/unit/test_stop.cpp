@@ -105,7 +105,7 @@ TEST_F(StopTest, ClosesEveryLinkAndGivesEverythingBack) {
     EXPECT_TRUE(wait_until([&] { return thread_count() == baseline_threads_; }, 2s))
         << "threads: " << thread_count() << ", before start: " << baseline_threads_;
   }  // the clients close here
-  EXPECT_EQ(open_fd_count(), baseline_fds_) << "descriptors leaked by the server";
+  EXPECT_TRUE(fd_count_back_to(baseline_fds_)) << "descriptors leaked by the server";
 
   // A later start works.
   ASSERT_NO_FATAL_FAILURE(start_server());

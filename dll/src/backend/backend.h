@@ -59,5 +59,7 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_backend(Server& server);
+// Workers when TS_OPT_WORKER_THREADS is 0 (automatic); each backend's reasons are beside it.
+int default_worker_count();
 
 }  // namespace ts

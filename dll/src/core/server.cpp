@@ -117,7 +117,7 @@ bool Server::start(const char* ip, uint32_t port) {
   set_log_level(static_cast<int32_t>(opts_[TS_OPT_LOG_LEVEL]));
 
   int workers = static_cast<int>(opts_[TS_OPT_WORKER_THREADS]);
-  if (workers == 0) workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (workers == 0) workers = default_worker_count();
   // Each worker can take one buffer in a callback while readers are paused.
   pool_->set_reserve(static_cast<uint32_t>(std::min<int64_t>(workers, pool_->count() / 2)));
 

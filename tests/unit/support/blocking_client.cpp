@@ -1,13 +1,5 @@
 #include "support/blocking_client.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 
 #include "support/wait.h"
@@ -20,14 +12,14 @@ int ms_left(Clock::time_point deadline) {
   return left < 0 ? 0 : static_cast<int>(left);
 }
 
-// poll() one descriptor until `events` or the deadline; true when ready.
-bool wait_fd(int fd, short events, Clock::time_point deadline) {
+// Polls one socket until `events` or the deadline; true when ready.
+bool wait_ready(socket_t s, short events, Clock::time_point deadline) {
   for (;;) {
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, ms_left(deadline));
+    pollfd p = poll_entry(s, events);
+    int r = poll_sockets(&p, 1, ms_left(deadline));
     if (r > 0) return true;
     if (r == 0) return false;
-    if (errno != EINTR) return false;
+    if (classify_socket_error(last_socket_error()) != SockErr::kInterrupted) return false;
   }
 }
 
@@ -35,44 +27,60 @@ bool wait_fd(int fd, short events, Clock::time_point deadline) {
 
 BlockingClient::~BlockingClient() { close(); }
 
-BlockingClient::BlockingClient(BlockingClient&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+BlockingClient::BlockingClient(BlockingClient&& other) noexcept : fd_(other.fd_) {
+  other.fd_ = kNoSocket;
+}
 
 BlockingClient& BlockingClient::operator=(BlockingClient&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = other.fd_;
-    other.fd_ = -1;
+    other.fd_ = kNoSocket;
   }
   return *this;
 }
 
 ::testing::AssertionResult BlockingClient::connect(uint16_t port, int rcvbuf,
                                                    std::chrono::milliseconds timeout) {
-  close();
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return ::testing::AssertionFailure() << "socket(): " << std::strerror(errno);
-  if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return connect_to(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, rcvbuf, timeout);
+}
+
+::testing::AssertionResult BlockingClient::connect_ipv6(uint16_t port,
+                                                        std::chrono::milliseconds timeout) {
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_port = htons(port);
+  addr.sin6_addr = in6addr_loopback;
+  return connect_to(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, 0, timeout);
+}
+
+::testing::AssertionResult BlockingClient::connect_to(const sockaddr* addr, int addr_len,
+                                                      int rcvbuf, std::chrono::milliseconds timeout) {
+  close();
+  const uint16_t port = ntohs(reinterpret_cast<const sockaddr_in*>(addr)->sin_port);
+  fd_ = tcp_socket(addr->sa_family, /*nonblocking=*/true);
+  if (fd_ == kNoSocket)
+    return ::testing::AssertionFailure() << "socket(): " << socket_error_text(last_socket_error());
+  if (rcvbuf > 0) set_receive_buffer(fd_, rcvbuf);
   auto deadline = Clock::now() + timeout;
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EINPROGRESS) {
-      int e = errno;
+  if (::connect(fd_, addr, addr_len) != 0) {
+    const int e = last_socket_error();
+    const SockErr kind = classify_socket_error(e);
+    if (kind != SockErr::kInProgress && kind != SockErr::kWouldBlock) {
       close();
-      return ::testing::AssertionFailure() << "connect to port " << port << ": " << std::strerror(e);
+      return ::testing::AssertionFailure() << "connect to port " << port << ": " << socket_error_text(e);
     }
-    if (!wait_fd(fd_, POLLOUT, deadline)) {
+    if (!wait_ready(fd_, POLLOUT, deadline)) {
       close();
       return ::testing::AssertionFailure() << "connect to port " << port << " timed out";
     }
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
+    if (int err = connect_result(fd_)) {
       close();
-      return ::testing::AssertionFailure() << "connect to port " << port << ": " << std::strerror(err);
+      return ::testing::AssertionFailure() << "connect to port " << port << ": " << socket_error_text(err);
     }
   }
   return ::testing::AssertionSuccess();
@@ -80,24 +88,26 @@ BlockingClient& BlockingClient::operator=(BlockingClient&& other) noexcept {
 
 ::testing::AssertionResult BlockingClient::send_all(const void* data, size_t len,
                                                     std::chrono::milliseconds timeout) {
-  if (fd_ < 0) return ::testing::AssertionFailure() << "send on a closed client";
+  if (!is_open()) return ::testing::AssertionFailure() << "send on a closed client";
   auto deadline = Clock::now() + timeout;
   auto* p = static_cast<const uint8_t*>(data);
   size_t done = 0;
   while (done < len) {
-    ssize_t n = ::send(fd_, p + done, len - done, MSG_NOSIGNAL);
+    long n = send_some(fd_, p + done, len - done);
     if (n > 0) {
       done += static_cast<size_t>(n);
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_fd(fd_, POLLOUT, deadline))
+    const int e = last_socket_error();
+    const SockErr kind = classify_socket_error(e);
+    if (n < 0 && kind == SockErr::kInterrupted) continue;
+    if (n < 0 && kind == SockErr::kWouldBlock) {
+      if (!wait_ready(fd_, POLLOUT, deadline))
         return ::testing::AssertionFailure() << "send timed out after " << done << " of " << len << " bytes";
       continue;
     }
     return ::testing::AssertionFailure() << "send failed after " << done << " of " << len
-                                         << " bytes: " << std::strerror(errno);
+                                         << " bytes: " << socket_error_text(e);
   }
   return ::testing::AssertionSuccess();
 }
@@ -105,12 +115,12 @@ BlockingClient& BlockingClient::operator=(BlockingClient&& other) noexcept {
 ::testing::AssertionResult BlockingClient::recv_exact(size_t n, std::vector<uint8_t>* out,
                                                       std::chrono::milliseconds timeout) {
   out->clear();
-  if (fd_ < 0) return ::testing::AssertionFailure() << "recv on a closed client";
+  if (!is_open()) return ::testing::AssertionFailure() << "recv on a closed client";
   out->resize(n);
   auto deadline = Clock::now() + timeout;
   size_t got = 0;
   while (got < n) {
-    ssize_t r = ::recv(fd_, out->data() + got, n - got, 0);
+    long r = recv_some(fd_, out->data() + got, n - got);
     if (r > 0) {
       got += static_cast<size_t>(r);
       continue;
@@ -119,37 +129,39 @@ BlockingClient& BlockingClient::operator=(BlockingClient&& other) noexcept {
       out->resize(got);
       return ::testing::AssertionFailure() << "server closed after " << got << " of " << n << " bytes";
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!wait_fd(fd_, POLLIN, deadline)) {
+    const int e = last_socket_error();
+    const SockErr kind = classify_socket_error(e);
+    if (kind == SockErr::kInterrupted) continue;
+    if (kind == SockErr::kWouldBlock) {
+      if (!wait_ready(fd_, POLLIN, deadline)) {
         out->resize(got);
         return ::testing::AssertionFailure() << "timed out after " << got << " of " << n << " bytes";
       }
       continue;
     }
-    int e = errno;
     out->resize(got);
     return ::testing::AssertionFailure() << "recv failed after " << got << " of " << n
-                                         << " bytes: " << std::strerror(e);
+                                         << " bytes: " << socket_error_text(e);
   }
   return ::testing::AssertionSuccess();
 }
 
 BlockingClient::ReadResult BlockingClient::read_some(std::chrono::milliseconds timeout,
                                                      std::vector<uint8_t>* data) {
-  if (fd_ < 0) return ReadResult::kClosed;
+  if (!is_open()) return ReadResult::kClosed;
   auto deadline = Clock::now() + timeout;
   uint8_t buf[64 * 1024];
   for (;;) {
-    ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
+    long r = recv_some(fd_, buf, sizeof buf);
     if (r > 0) {
       if (data) data->insert(data->end(), buf, buf + r);
       return ReadResult::kData;
     }
     if (r == 0) return ReadResult::kClosed;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return ReadResult::kClosed;  // reset
-    if (!wait_fd(fd_, POLLIN, deadline)) return ReadResult::kTimeout;
+    const SockErr kind = classify_socket_error(last_socket_error());
+    if (kind == SockErr::kInterrupted) continue;
+    if (kind != SockErr::kWouldBlock) return ReadResult::kClosed;  // reset
+    if (!wait_ready(fd_, POLLIN, deadline)) return ReadResult::kTimeout;
   }
 }
 
@@ -170,21 +182,20 @@ BlockingClient::ReadResult BlockingClient::read_some(std::chrono::milliseconds t
 }
 
 void BlockingClient::close() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  if (is_open()) close_socket(fd_);
+  fd_ = kNoSocket;
 }
 
 void BlockingClient::reset() {
-  if (fd_ < 0) return;
-  linger lg{1, 0};
-  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  if (!is_open()) return;
+  set_abortive_close(fd_);
   close();
 }
 
 uint16_t BlockingClient::local_port() const {
   sockaddr_in addr{};
   socklen_t len = sizeof addr;
-  if (fd_ < 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (!is_open() || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
   return ntohs(addr.sin_port);
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "support/socket_compat.h"
+
 namespace tstest {
 
 class BlockingClient {
@@ -25,6 +27,9 @@ class BlockingClient {
   // rcvbuf > 0 sets SO_RCVBUF before connecting (a small one makes the server's sends queue).
   ::testing::AssertionResult connect(uint16_t port, int rcvbuf = 0,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // The same, to the IPv6 loopback ::1.
+  ::testing::AssertionResult connect_ipv6(uint16_t port,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
   ::testing::AssertionResult send_all(const void* data, size_t len,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ::testing::AssertionResult send_all(const std::string& text) {
@@ -42,12 +47,14 @@ class BlockingClient {
 
   void close();  // graceful (FIN)
   void reset();  // abortive (RST): SO_LINGER 0
-  int fd() const { return fd_; }
-  bool is_open() const { return fd_ >= 0; }
+  bool is_open() const { return fd_ != kNoSocket; }
   uint16_t local_port() const;
 
  private:
-  int fd_ = -1;
+  ::testing::AssertionResult connect_to(const sockaddr* addr, int addr_len, int rcvbuf,
+                                        std::chrono::milliseconds timeout);
+
+  socket_t fd_ = kNoSocket;
 };
 
 }  // namespace tstest

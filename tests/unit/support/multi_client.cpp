@@ -1,13 +1,5 @@
 #include "support/multi_client.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "support/wait.h"
 
@@ -22,13 +14,17 @@ namespace tstest {
   for (size_t i = 0; i < n; ++i) {
     auto c = std::make_unique<Conn>();
     c->index = conns_.size();
-    c->fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) return ::testing::AssertionFailure() << "socket(): " << std::strerror(errno);
-    if (rcvbuf_ > 0) ::setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf_, sizeof rcvbuf_);
+    c->fd = tcp_socket(AF_INET, /*nonblocking=*/true);
+    if (!c->is_open())
+      return ::testing::AssertionFailure() << "socket(): " << socket_error_text(last_socket_error());
+    if (rcvbuf_ > 0) set_receive_buffer(c->fd, rcvbuf_);
     if (::connect(c->fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
       c->connected = true;
-    } else if (errno != EINPROGRESS) {
-      return ::testing::AssertionFailure() << "connect #" << c->index << ": " << std::strerror(errno);
+    } else {
+      const int e = last_socket_error();
+      const SockErr kind = classify_socket_error(e);
+      if (kind != SockErr::kInProgress && kind != SockErr::kWouldBlock)
+        return ::testing::AssertionFailure() << "connect #" << c->index << ": " << socket_error_text(e);
     }
     sockaddr_in local{};
     socklen_t local_len = sizeof local;
@@ -44,21 +40,19 @@ namespace tstest {
     for (size_t i = first; i < conns_.size(); ++i) {
       Conn& c = *conns_[i];
       if (c.connected) continue;
-      pfds.push_back(pollfd{c.fd, POLLOUT, 0});
+      pfds.push_back(poll_entry(c.fd, POLLOUT));
       who.push_back(&c);
     }
     if (pfds.empty()) return ::testing::AssertionSuccess();
     if (Clock::now() >= deadline)
       return ::testing::AssertionFailure() << pfds.size() << " of " << n << " connects did not complete";
-    int r = ::poll(pfds.data(), pfds.size(), 20);
-    if (r < 0 && errno != EINTR) return ::testing::AssertionFailure() << "poll: " << std::strerror(errno);
+    int r = poll_sockets(pfds.data(), pfds.size(), 20);
+    if (r < 0 && classify_socket_error(last_socket_error()) != SockErr::kInterrupted)
+      return ::testing::AssertionFailure() << "poll: " << socket_error_text(last_socket_error());
     for (size_t k = 0; r > 0 && k < pfds.size(); ++k) {
       if (!pfds[k].revents) continue;
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(who[k]->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0)
-        return ::testing::AssertionFailure() << "connect #" << who[k]->index << ": " << std::strerror(err);
+      if (int err = connect_result(who[k]->fd))
+        return ::testing::AssertionFailure() << "connect #" << who[k]->index << ": " << socket_error_text(err);
       who[k]->connected = true;
     }
   }
@@ -77,34 +71,36 @@ void MultiClient::send(size_t i, const void* data, size_t len) {
 void MultiClient::end(Conn& c, int error) {
   if (error) c.error = error;
   else c.eof = true;
-  if (c.fd >= 0) ::close(c.fd);
-  c.fd = -1;
+  if (c.is_open()) close_socket(c.fd);
+  c.fd = kNoSocket;
 }
 
 void MultiClient::do_write(Conn& c) {
-  for (int round = 0; round < 8 && c.fd >= 0; ++round) {
+  for (int round = 0; round < 8 && c.is_open(); ++round) {
     if (c.pending_out() == 0) {
       c.out.clear();
       c.out_pos = 0;
       if (c.on_writable) c.on_writable(c);
       if (c.pending_out() == 0) return;
     }
-    ssize_t n = ::send(c.fd, c.out.data() + c.out_pos, c.pending_out(), MSG_NOSIGNAL);
+    long n = send_some(c.fd, c.out.data() + c.out_pos, c.pending_out());
     if (n > 0) {
       c.out_pos += static_cast<size_t>(n);
       c.bytes_out += static_cast<uint64_t>(n);
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    end(c, errno ? errno : EPIPE);
+    const int e = n < 0 ? last_socket_error() : 0;
+    const SockErr kind = classify_socket_error(e);
+    if (n < 0 && kind == SockErr::kInterrupted) continue;
+    if (n < 0 && kind == SockErr::kWouldBlock) return;
+    end(c, e ? e : -1);
     return;
   }
 }
 
 void MultiClient::do_read(Conn& c) {
-  for (int round = 0; round < 8 && c.fd >= 0; ++round) {
-    ssize_t n = ::recv(c.fd, scratch_.data(), scratch_.size(), 0);
+  for (int round = 0; round < 8 && c.is_open(); ++round) {
+    long n = recv_some(c.fd, scratch_.data(), scratch_.size());
     if (n > 0) {
       c.bytes_in += static_cast<uint64_t>(n);
       if (c.on_data) c.on_data(c, scratch_.data(), static_cast<size_t>(n));
@@ -115,9 +111,11 @@ void MultiClient::do_read(Conn& c) {
       end(c, 0);
       return;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    end(c, errno);
+    const int e = last_socket_error();
+    const SockErr kind = classify_socket_error(e);
+    if (kind == SockErr::kInterrupted) continue;
+    if (kind == SockErr::kWouldBlock) return;
+    end(c, e);
     return;
   }
 }
@@ -128,7 +126,7 @@ void MultiClient::pump(int timeout_ms) {
   pfds.reserve(conns_.size());
   for (auto& cp : conns_) {
     Conn& c = *cp;
-    if (c.fd < 0 || !c.connected) continue;
+    if (!c.is_open() || !c.connected) continue;
     if (c.pending_out() == 0 && c.on_writable) {
       c.out.clear();
       c.out_pos = 0;
@@ -136,18 +134,18 @@ void MultiClient::pump(int timeout_ms) {
     }
     short events = POLLIN;
     if (c.pending_out() > 0) events |= POLLOUT;
-    pfds.push_back(pollfd{c.fd, events, 0});
+    pfds.push_back(poll_entry(c.fd, events));
     who.push_back(&c);
   }
   if (pfds.empty()) return;
-  int r = ::poll(pfds.data(), pfds.size(), timeout_ms);
+  int r = poll_sockets(pfds.data(), pfds.size(), timeout_ms);
   if (r <= 0) return;
   for (size_t k = 0; k < pfds.size(); ++k) {
     short ev = pfds[k].revents;
     if (!ev) continue;
     Conn& c = *who[k];
     if (ev & (POLLIN | POLLHUP | POLLERR)) do_read(c);
-    if (c.fd >= 0 && (ev & POLLOUT)) do_write(c);
+    if (c.is_open() && (ev & POLLOUT)) do_write(c);
   }
 }
 
@@ -162,13 +160,10 @@ bool MultiClient::run_until(const std::function<bool()>& done, std::chrono::mill
 
 void MultiClient::close(size_t i, bool reset) {
   Conn& c = *conns_[i];
-  if (c.fd < 0) return;
-  if (reset) {
-    linger lg{1, 0};
-    ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  }
-  ::close(c.fd);
-  c.fd = -1;
+  if (!c.is_open()) return;
+  if (reset) set_abortive_close(c.fd);
+  close_socket(c.fd);
+  c.fd = kNoSocket;
 }
 
 void MultiClient::close_all() {

@@ -1,4 +1,4 @@
-// Many client connections to 127.0.0.1 driven by one thread with poll(): non-blocking
+// Many client connections to 127.0.0.1 driven by one thread with poll() (WSAPoll on Windows): non-blocking
 // connects, writes of queued bytes, reads handed to a per-connection handler. Hundreds of
 // links cost one thread, not hundreds.
 #pragma once
@@ -11,17 +11,19 @@
 #include <memory>
 #include <vector>
 
+#include "support/socket_compat.h"
+
 namespace tstest {
 
 class MultiClient {
  public:
   struct Conn {
     size_t index = 0;
-    int fd = -1;
+    socket_t fd = kNoSocket;
     bool connected = false;
     uint16_t local_port = 0;  // what the server sees as TcpLink.RemotePort
     bool eof = false;  // the server closed it (FIN)
-    int error = 0;     // errno that ended it (ECONNRESET ...), 0 if none
+    int error = 0;     // the socket error that ended it (a reset ...), 0 if none
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
     std::vector<uint8_t> out;  // bytes still to send, from out_pos
@@ -33,6 +35,7 @@ class MultiClient {
     std::vector<uint8_t> in;
 
     bool ended() const { return eof || error != 0; }
+    bool is_open() const { return fd != kNoSocket; }
     size_t pending_out() const { return out.size() - out_pos; }
   };
 

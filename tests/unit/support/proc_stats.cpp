@@ -1,12 +1,55 @@
 #include "support/proc_stats.h"
 
+#include "support/wait.h"
+
+#ifdef _WIN32
+#include <windows.h>
+#include <tlhelp32.h>
+
+#include <cstdint>
+#else
 #include <dirent.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
+#endif
 
 namespace tstest {
+
+#ifdef _WIN32
+
+int open_fd_count() {
+  DWORD n = 0;
+  if (GetProcessHandleCount(GetCurrentProcess(), &n) && n > 0) return static_cast<int>(n);
+  // Wine's GetProcessHandleCount reports 0 always: count the valid handle values instead
+  // (multiples of 4; a test process holds far fewer than the 4096 probed here).
+  int valid = 0;
+  for (uintptr_t h = 4; h < 16384; h += 4) {
+    DWORD flags;
+    if (GetHandleInformation(reinterpret_cast<HANDLE>(h), &flags)) ++valid;
+  }
+  return valid;
+}
+
+int thread_count() {
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+  if (snap == INVALID_HANDLE_VALUE) return -1;
+  const DWORD me = GetCurrentProcessId();
+  int n = 0;
+  THREADENTRY32 e{};
+  e.dwSize = sizeof e;
+  for (BOOL ok = Thread32First(snap, &e); ok; ok = Thread32Next(snap, &e)) {
+    if (e.th32OwnerProcessID == me) ++n;
+  }
+  CloseHandle(snap);
+  return n;
+}
+
+unsigned os_thread_id() { return static_cast<unsigned>(GetCurrentThreadId()); }
+
+#else
+
 namespace {
 
 // Entries of a /proc directory other than "." and "..", or -1 if it cannot be read.
@@ -31,5 +74,34 @@ int open_fd_count() {
 int thread_count() { return count_entries("/proc/self/task"); }
 
 unsigned os_thread_id() { return static_cast<unsigned>(syscall(SYS_gettid)); }
+
+#endif
+
+::testing::AssertionResult fd_count_back_to(int baseline) {
+  // Windows closes an ended thread's handles a little after the join: wait for them.
+  int now = 0;
+  const bool back = wait_until(
+      [&] {
+        now = open_fd_count();
+        return now >= baseline - kLazyHandleSlack && now <= baseline + kLazyHandleSlack;
+      },
+      std::chrono::seconds(2), std::chrono::milliseconds(20));
+  if (back) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << now << " descriptors/handles open, " << baseline
+                                       << " before the test (allowed slack: " << kLazyHandleSlack << ")";
+}
+
+int settled_fd_count() {
+  int last = open_fd_count();
+  wait_until(
+      [&] {
+        const int now = open_fd_count();
+        const bool same = now == last;
+        last = now;
+        return same;
+      },
+      std::chrono::seconds(2), std::chrono::milliseconds(50));
+  return last;
+}
 
 }  // namespace tstest

@@ -728,4 +728,7 @@ std::unique_ptr<Backend> make_backend(Server& server) {
   return std::make_unique<EpollBackend>(server);
 }
 
+// One loop per CPU: each link belongs to one loop, so a thread beyond that only adds switches.
+int default_worker_count() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
 }  // namespace ts
