@@ -287,6 +287,8 @@ TS_API int64_t TS_CALL GetServerCounter(int32_t Counter);
 /* ------------------------------------------------------------------------------------------
  * Misc.
  * ------------------------------------------------------------------------------------------ */
+/* The application's own log line: handed to the OnLog callback (or standard error) as
+ * TS_LOG_INFO whatever TS_OPT_LOG_LEVEL says, which filters only the engine's messages. */
 TS_API void TS_CALL WriteLog(const char* Text);
 /* The first non-loopback IPv4 address of a local interface: a public one if IsInternetIP,
  * else a private one (falls back to any, then 127.0.0.1). No network lookups. Writes text

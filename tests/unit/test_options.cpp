@@ -91,6 +91,18 @@ TEST_F(OptionsTest, LogLevelAppliesAtOnce) {
   EXPECT_TRUE(log_contains("unit-test log probe")) << "WriteLog did not reach the log callback";
 }
 
+// Regression: WriteLog used to go through the level filter as INFO, so at the default level
+// (WARN) the application's own lines vanished; the original unit wrote every one.
+TEST_F(OptionsTest, WriteLogReachesTheLogAtEveryLevel) {
+  ASSERT_EQ(GetServerOption(TS_OPT_LOG_LEVEL), TS_LOG_WARN) << "the default level changed";
+  WriteLog("probe at the default level");
+  EXPECT_TRUE(log_contains("probe at the default level"));
+  ASSERT_EQ(SetServerOption(TS_OPT_LOG_LEVEL, TS_LOG_ERROR), 1) << GetLastErrorText();
+  const std::string long_line(5000, 'w');
+  WriteLog(long_line.c_str());
+  EXPECT_TRUE(log_contains(long_line)) << "a long WriteLog line was cut or dropped";
+}
+
 TEST_F(OptionsTest, ListensOnIPv6Loopback) {
   const socket_t probe = tcp_socket(AF_INET6, /*nonblocking=*/false);
   sockaddr_in6 a{};

@@ -146,7 +146,7 @@ TS_API uint32_t TS_CALL GetServerExecLong(void) { return default_server().servic
 TS_API int32_t TS_CALL GetServerExecCount(void) { return default_server().service_exec_count(); }
 TS_API int64_t TS_CALL GetServerCounter(int32_t Counter) { return default_server().counter(Counter); }
 
-TS_API void TS_CALL WriteLog(const char* Text) { ts::log(TS_LOG_INFO, "%s", Text ? Text : ""); }
+TS_API void TS_CALL WriteLog(const char* Text) { ts::log_app(Text); }
 TS_API int32_t TS_CALL GetLocalIP(int32_t IsInternetIP, char* Buf, int32_t BufLen) {
   return shielded(-1, [&] { return ts::local_ip(IsInternetIP != 0, Buf, BufLen); });
 }

@@ -22,13 +22,8 @@ void set_log_proc(TOnLog proc) { g_proc.store(proc); }
 void set_log_level(int32_t level) { g_level.store(level); }
 int32_t log_level() { return g_level.load(std::memory_order_relaxed); }
 
-void log(int32_t level, const char* fmt, ...) {
-  if (level < g_level.load(std::memory_order_relaxed)) return;
-  char text[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(text, sizeof text, fmt, ap);
-  va_end(ap);
+namespace {
+void emit(int32_t level, const char* text) {
   if (TOnLog proc = g_proc.load()) {
     try {
       proc(level, text);
@@ -40,5 +35,18 @@ void log(int32_t level, const char* fmt, ...) {
   }
   std::fprintf(stderr, "tcpserver %s: %s\n", level_name(level), text);
 }
+}  // namespace
+
+void log(int32_t level, const char* fmt, ...) {
+  if (level < g_level.load(std::memory_order_relaxed)) return;
+  char text[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  emit(level, text);
+}
+
+void log_app(const char* text) { emit(TS_LOG_INFO, text ? text : ""); }
 
 }  // namespace ts
