@@ -90,6 +90,8 @@ function LinkRemoteIP(Link: PLink): String;
 { '' when the loaded library matches this binding (version major and every size/offset of
   TTcpLink/TTcpWorker), else what differs. StartTcpServer raises ETcpServerError with it. }
 function CheckTcpServerLibrary: String;
+{ The comparison behind it, for a given GetAbiLayout text and GetVersion number. }
+function CompareAbiLayout(const LayoutText: String; Version: Integer): String;
 
 { Everything else, declared as in tcpserver.h: GetIOMem, FreeIOMem, PostSend, PostSendById,
   SendBuffer, SendBufferById, PostRecv, PostBroadcast, CloseLink*, IsTcpServerActive,
@@ -281,6 +283,11 @@ end;
 {$IFEND}
 
 function CheckTcpServerLibrary: String;
+begin
+  Result := CompareAbiLayout(FromUtf8(TcpServerApi.GetAbiLayout), GetVersion);
+end;
+
+function CompareAbiLayout(const LayoutText: String; Version: Integer): String;
 var
   Reported: TStringList;
   Problems: String;
@@ -302,10 +309,7 @@ var
       Problems := Problems + '; the library''s layout text lacks ' + Name;
   end;
 
-var
-  Version: Integer;
 begin
-  Version := GetVersion;
   Problems := '';
   if Version div 10000 <> TCPSERVER_VERSION_MAJOR then
     Problems := Format('; library version %d.%d.%d, this binding needs major version %d',
@@ -314,7 +318,7 @@ begin
   try
     Reported.Delimiter := ';';
     Reported.StrictDelimiter := True;
-    Reported.DelimitedText := FromUtf8(TcpServerApi.GetAbiLayout);
+    Reported.DelimitedText := LayoutText;
     Require('ptr');
     Require('TcpLink.size');
     Require('TcpLink.Id');

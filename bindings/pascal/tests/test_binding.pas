@@ -198,6 +198,16 @@ procedure TestStartErrors;
 begin
   Check(CheckTcpServerLibrary = '', 'the library matches the binding''s record layout: ' +
     CheckTcpServerLibrary);
+  Check(Pos('TcpLink.size: library 999', CompareAbiLayout(StringReplace(GetAbiLayout,
+    'TcpLink.size=', 'TcpLink.size=999;x=', []), GetVersion)) > 0,
+    'a record size that differs is reported');
+  Check(Pos('TcpWorker.Data: library 8', CompareAbiLayout(StringReplace(GetAbiLayout,
+    'TcpWorker.Data=0', 'TcpWorker.Data=8', []), GetVersion)) > 0,
+    'a field offset that differs is reported');
+  Check(Pos('major version', CompareAbiLayout(GetAbiLayout, 20000)) > 0,
+    'another major version is reported');
+  Check(Pos('lacks TcpLink.Id', CompareAbiLayout('version=10000;ptr=8', GetVersion)) > 0,
+    'a layout text without the records is reported');
   Check(GetVersion div 10000 = TCPSERVER_VERSION_MAJOR, 'GetVersion major is ' +
     IntToStr(TCPSERVER_VERSION_MAJOR));
   Check(GetVersionText <> '', 'GetVersionText: ' + GetVersionText);
