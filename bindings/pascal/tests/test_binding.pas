@@ -280,9 +280,9 @@ var
 begin
   Client := TTestClient.Create;
   try
+    ExpectedDisconnects := Disconnects + 1; { before the send: the close may be quick }
     Check(Client.Connect(GetServerPort) and Client.SendText('THROW'#10),
       'a client asks the handler to raise');
-    ExpectedDisconnects := Disconnects + 1;
     Check(Client.WaitClosed, 'an exception in OnReceive closes the link');
     Check(WaitUntil(DisconnectsReached), 'the link still gets its OnDisconnect');
     Check(LastCloseReason = TS_CLOSE_BY_APP, 'CloseReason is TS_CLOSE_BY_APP');
