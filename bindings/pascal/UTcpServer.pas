@@ -1,0 +1,525 @@
+{ UTcpServer — the interface of the original Delphi IOCP unit UTcpServer, on tcpserver
+  (tcpserver.dll / libtcpserver.so). A program written for the original switches by
+  recompiling: same unit name, same procedures, same callback signatures, same record names
+  (PLink, TLink, PWorker, TWorker) and fields it read (Data, RemoteIP, RemotePort,
+  TickCountActive, Worker^.Data).
+
+  What the unit adds on top of the raw C ABI (TcpServerApi):
+  - your callbacks are plain Pascal procedures/functions; the unit hands the library its own
+    trampolines with the C calling convention, converts Boolean/String, and catches every
+    exception your code raises (it is logged with WriteLog; the link is closed);
+  - StartTcpServer first checks the library's version and record layout (ETcpServerError on
+    a mismatch) and, on Unix, that a thread manager (cthreads) is installed;
+  - StopTcpServer keeps serving TThread.Synchronize/Queue while it waits when called from the
+    main thread, so handlers that synchronize with the main thread cannot deadlock it.
+
+  On Linux, list cthreads first in the program's uses clause: callbacks run on engine threads. }
+unit UTcpServer;
+
+{$IFDEF FPC}{$mode delphi}{$ENDIF}
+{$IFDEF MSWINDOWS}{$DEFINE TS_STDCALL}{$ENDIF}
+
+interface
+
+uses
+  SysUtils, TcpServerApi;
+
+const
+{$I TcpServerConsts.inc}
+
+type
+  { The records, as declared by the library (see TcpServerApi for the fields). }
+  TTcpWorker = TcpServerApi.TTcpWorker;
+  PTcpWorker = TcpServerApi.PTcpWorker;
+  TTcpLink = TcpServerApi.TTcpLink;
+  PTcpLink = TcpServerApi.PTcpLink;
+  PWorker = PTcpWorker;
+  TWorker = TTcpWorker;
+  PLink = PTcpLink;
+  TLink = TTcpLink;
+
+  { The original callback types, unchanged. }
+  TOnLinkIdleOvertimeEvt = procedure(Link: PLink);
+  TOnDisconnectEvt = procedure(Link: PLink);
+  { True keeps the link; False closes it (pending sends flush first). }
+  TOnReceiveEvt = function(Link: PLink; Buf: PByte; Len: Integer): Boolean;
+  TOnThreadCreateEvt = function(IsWorkerThread: Boolean): Pointer;
+  { New: False refuses the link (no other callback follows for it). }
+  TOnConnectEvt = function(Link: PLink): Boolean;
+  { New: runs on an engine thread just before it ends; Data is what OnXxxThreadCreate returned. }
+  TOnThreadExitEvt = procedure(IsWorkerThread: Boolean; Data: Pointer);
+  { New: every log line of the engine and of WriteLog (Level is TS_LOG_*). }
+  TOnLogEvt = procedure(Level: Integer; const Text: String);
+
+  { Raised when the binding cannot work at all: a library of another version or record
+    layout, or (on Unix) a program without a thread manager. }
+  ETcpServerError = class(Exception);
+
+{ ---- The original interface ------------------------------------------------------------ }
+
+{ Bind RemoteIP ('' = all interfaces) and RemotePort (0 = ephemeral, see GetServerPort).
+  False: see GetLastErrorCode / GetLastErrorText. }
+function StartTcpServer(RemoteIP: String; RemotePort: Cardinal): Boolean;
+{ Close every link (each gets OnDisconnect), wait for every callback, join every thread.
+  From the main thread it serves TThread.Synchronize/Queue while it waits. False (and
+  TS_ERR_IN_CALLBACK) when called from inside a callback. }
+function StopTcpServer: Boolean;
+{ Set before StartTcpServer; any may be nil (a nil OnReceive echoes everything back). }
+procedure SetEventProc(OnReceive: TOnReceiveEvt; OnDisconnect: TOnDisconnectEvt;
+  OnLinkIdleOvertime: TOnLinkIdleOvertimeEvt; OnServerThreadCreate: TOnThreadCreateEvt;
+  OnWorkerThreadCreate: TOnThreadCreateEvt);
+{ Sends Log to the library's log (OnLog if set, else standard error). }
+procedure WriteLog(Log: String);
+{ A local interface address (no network lookups): a public one if IsIntnetIP, else a private
+  one; '' on failure. }
+function GetLocalIP(IsIntnetIP: Boolean): String;
+
+{ ---- New in tcpserver ----------------------------------------------------------------- }
+
+function SetConnectProc(OnConnect: TOnConnectEvt): Boolean;
+function SetThreadExitProc(OnThreadExit: TOnThreadExitEvt): Boolean;
+{ nil = standard error. May be called at any time. }
+procedure SetLogProc(OnLog: TOnLogEvt);
+{ The calling thread's last error text ('' if none yet). }
+function GetLastErrorText: String;
+function GetVersionText: String;
+function GetCloseReasonText(Reason: Integer): String;
+function GetAbiLayout: String;
+{ The link's peer address as a Pascal string. }
+function LinkRemoteIP(Link: PLink): String;
+{ '' when the loaded library matches this binding (version major and every size/offset of
+  TTcpLink/TTcpWorker), else what differs. StartTcpServer raises ETcpServerError with it. }
+function CheckTcpServerLibrary: String;
+{ The comparison behind it, for a given GetAbiLayout text and GetVersion number. }
+function CompareAbiLayout(const LayoutText: String; Version: Integer): String;
+
+{ Everything else, declared as in tcpserver.h: GetIOMem, FreeIOMem, PostSend, PostSendById,
+  SendBuffer, SendBufferById, PostRecv, PostBroadcast, CloseLink*, IsTcpServerActive,
+  GetServerPort, StopTcpServerEx, Set/GetServerOption, the statistics, GetServerCounter,
+  GetTickCount32, GetVersion, GetLastErrorCode. LongBool results read as Boolean. }
+{$I TcpServerImports.inc}
+
+implementation
+
+uses
+  {$IFNDEF FPC}Windows,{$ENDIF} Classes;
+
+var
+  UserReceive: TOnReceiveEvt;
+  UserDisconnect: TOnDisconnectEvt;
+  UserIdle: TOnLinkIdleOvertimeEvt;
+  UserServerThreadCreate: TOnThreadCreateEvt;
+  UserWorkerThreadCreate: TOnThreadCreateEvt;
+  UserConnect: TOnConnectEvt;
+  UserThreadExit: TOnThreadExitEvt;
+  UserLog: TOnLogEvt;
+  LibraryChecked: Boolean = False;
+
+{ ---- Strings: the library speaks UTF-8 ------------------------------------------------- }
+
+function FromUtf8(Text: PAnsiChar): String;
+var
+  Utf8: UTF8String;
+  Len: Integer;
+begin
+  Result := '';
+  if Text = nil then
+    Exit;
+  Len := 0;
+  while Text[Len] <> #0 do
+    Inc(Len);
+  SetString(Utf8, Text, Len);
+  Result := String(Utf8);
+end;
+
+function ToUtf8(const Text: String): UTF8String;
+begin
+  Result := UTF8String(Text);
+end;
+
+{ ---- Exceptions never reach the engine -------------------------------------------------- }
+
+procedure ReportError(const Text: String);
+begin
+  { WriteLog logs at TS_LOG_INFO, which the engine's default level (TS_LOG_WARN) filters out;
+    an exception in a handler is an error and must be seen. So it goes, at TS_LOG_ERROR, to
+    the log procedure set with SetLogProc, else through WriteLog when INFO lines are on, else
+    to standard error as the engine writes its own lines. }
+  if GetServerOption(TS_OPT_LOG_LEVEL) > TS_LOG_ERROR then
+    Exit;
+  if Assigned(UserLog) then
+    UserLog(TS_LOG_ERROR, Text)
+  else if GetServerOption(TS_OPT_LOG_LEVEL) <= TS_LOG_INFO then
+    TcpServerApi.WriteLog(PAnsiChar(ToUtf8(Text)))
+  else
+    WriteLn(ErrOutput, 'tcpserver error: ', Text);
+end;
+
+procedure LogCallbackException(const Callback: String; Link: PLink);
+var
+  Obj: TObject;
+  Text: String;
+begin
+  { Logging must not raise in turn: this runs inside an except block on an engine thread. }
+  try
+    Obj := ExceptObject;
+    if Obj is Exception then
+      Text := Obj.ClassName + ': ' + Exception(Obj).Message
+    else if Obj <> nil then
+      Text := Obj.ClassName
+    else
+      Text := 'unknown exception';
+    if Link <> nil then
+      Text := Format('%s raised %s (link %d from %s:%d); the link is closed',
+        [Callback, Text, Link^.Id, LinkRemoteIP(Link), Link^.RemotePort])
+    else
+      Text := Format('%s raised %s', [Callback, Text]);
+    ReportError(Text);
+  except
+  end;
+end;
+
+{ ---- Trampolines: the C calling convention, on engine threads --------------------------- }
+
+function ReceiveTrampoline(Link: PTcpLink; Buf: PByte; Len: Integer): LongBool;
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+begin
+  try
+    Result := UserReceive(Link, Buf, Len);
+  except
+    LogCallbackException('OnReceive', Link);
+    Result := False; { closes the link }
+  end;
+end;
+
+procedure DisconnectTrampoline(Link: PTcpLink); {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+begin
+  try
+    UserDisconnect(Link);
+  except
+    LogCallbackException('OnDisconnect', Link);
+  end;
+end;
+
+procedure IdleTrampoline(Link: PTcpLink); {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+begin
+  try
+    UserIdle(Link);
+  except
+    LogCallbackException('OnLinkIdleOvertime', Link);
+  end;
+end;
+
+function ServerThreadCreateTrampoline(IsWorkerThread: LongBool): Pointer;
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+begin
+  try
+    Result := UserServerThreadCreate(IsWorkerThread);
+  except
+    LogCallbackException('OnServerThreadCreate', nil);
+    Result := nil;
+  end;
+end;
+
+function WorkerThreadCreateTrampoline(IsWorkerThread: LongBool): Pointer;
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+begin
+  try
+    Result := UserWorkerThreadCreate(IsWorkerThread);
+  except
+    LogCallbackException('OnWorkerThreadCreate', nil);
+    Result := nil;
+  end;
+end;
+
+function ConnectTrampoline(Link: PTcpLink): LongBool; {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+begin
+  try
+    Result := UserConnect(Link);
+  except
+    LogCallbackException('OnConnect', Link);
+    Result := False; { refuses the link }
+  end;
+end;
+
+procedure ThreadExitTrampoline(IsWorkerThread: LongBool; Data: Pointer);
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+begin
+  try
+    UserThreadExit(IsWorkerThread, Data);
+  except
+    LogCallbackException('OnThreadExit', nil);
+  end;
+end;
+
+procedure LogTrampoline(Level: Integer; Text: PAnsiChar); {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+begin
+  { An exception here cannot be logged (that would call us again): it is dropped. }
+  try
+    UserLog(Level, FromUtf8(Text));
+  except
+  end;
+end;
+
+{ ---- Checks made at first use ----------------------------------------------------------- }
+
+function ThreadSupportProblem: String;
+{$IF DEFINED(FPC) AND DEFINED(UNIX)}
+var
+  Manager: TThreadManager;
+begin
+  { Without cthreads, FPC's threadvars, heap and exceptions are not thread-safe, and the
+    engine calls back on its own threads. }
+  Result := '';
+  GetThreadManager(Manager);
+  if not Assigned(Manager.InitManager) then
+    Result := 'no thread manager is installed, but callbacks run on the engine''s threads: ' +
+      'put cthreads first in the program''s uses clause';
+end;
+{$ELSE}
+begin
+  Result := '';
+end;
+{$IFEND}
+
+function CheckTcpServerLibrary: String;
+begin
+  Result := CompareAbiLayout(FromUtf8(TcpServerApi.GetAbiLayout), GetVersion);
+end;
+
+function CompareAbiLayout(const LayoutText: String; Version: Integer): String;
+var
+  Reported: TStringList;
+  Problems: String;
+
+  procedure Compare(const Name: String; Ours: NativeInt);
+  var
+    Theirs: String;
+  begin
+    if Reported.IndexOfName(Name) < 0 then
+      Exit;
+    Theirs := Reported.Values[Name];
+    if StrToIntDef(Theirs, -1) <> Ours then
+      Problems := Problems + Format('; %s: library %s, binding %d', [Name, Theirs, Ours]);
+  end;
+
+  procedure Require(const Name: String);
+  begin
+    if Reported.IndexOfName(Name) < 0 then
+      Problems := Problems + '; the library''s layout text lacks ' + Name;
+  end;
+
+begin
+  Problems := '';
+  if Version div 10000 <> TCPSERVER_VERSION_MAJOR then
+    Problems := Format('; library version %d.%d.%d, this binding needs major version %d',
+      [Version div 10000, Version div 100 mod 100, Version mod 100, TCPSERVER_VERSION_MAJOR]);
+  Reported := TStringList.Create;
+  try
+    Reported.Delimiter := ';';
+    Reported.StrictDelimiter := True;
+    Reported.DelimitedText := LayoutText;
+    Require('ptr');
+    Require('TcpLink.size');
+    Require('TcpLink.Id');
+    Require('TcpWorker.size');
+    Compare('ptr', SizeOf(Pointer));
+    Compare('TcpLink.size', SizeOf(TTcpLink));
+    Compare('TcpLink.Data', NativeInt(@PTcpLink(nil)^.Data));
+    Compare('TcpLink.Worker', NativeInt(@PTcpLink(nil)^.Worker));
+    Compare('TcpLink.Id', NativeInt(@PTcpLink(nil)^.Id));
+    Compare('TcpLink.RemoteIP', NativeInt(@PTcpLink(nil)^.RemoteIP));
+    Compare('TcpLink.RemotePort', NativeInt(@PTcpLink(nil)^.RemotePort));
+    Compare('TcpLink.TickCountActive', NativeInt(@PTcpLink(nil)^.TickCountActive));
+    Compare('TcpLink.CloseReason', NativeInt(@PTcpLink(nil)^.CloseReason));
+    Compare('TcpLink.CloseError', NativeInt(@PTcpLink(nil)^.CloseError));
+    Compare('TcpLink.Reserved', NativeInt(@PTcpLink(nil)^.Reserved));
+    Compare('TcpWorker.size', SizeOf(TTcpWorker));
+    Compare('TcpWorker.Data', NativeInt(@PTcpWorker(nil)^.Data));
+    Compare('TcpWorker.ID', NativeInt(@PTcpWorker(nil)^.ID));
+    Compare('TcpWorker.Index', NativeInt(@PTcpWorker(nil)^.Index));
+    Compare('TcpWorker.IsWorkerThread', NativeInt(@PTcpWorker(nil)^.IsWorkerThread));
+    Compare('TcpWorker.Reserved', NativeInt(@PTcpWorker(nil)^.Reserved));
+  finally
+    Reported.Free;
+  end;
+  Result := '';
+  if Problems <> '' then
+    Result := 'the tcpserver library does not match this UTcpServer unit (' +
+      Copy(Problems, 3, MaxInt) + '); use the library this unit was written for';
+end;
+
+procedure EnsureUsable;
+var
+  Problem: String;
+begin
+  if LibraryChecked then
+    Exit;
+  Problem := ThreadSupportProblem;
+  if Problem = '' then
+    Problem := CheckTcpServerLibrary;
+  if Problem <> '' then
+    raise ETcpServerError.Create('UTcpServer: ' + Problem);
+  LibraryChecked := True;
+end;
+
+{ ---- The original interface ------------------------------------------------------------ }
+
+function StartTcpServer(RemoteIP: String; RemotePort: Cardinal): Boolean;
+begin
+  EnsureUsable;
+  IsMultiThread := True; { the RTL must lock from now on: callbacks come from other threads }
+  Result := TcpServerApi.StartTcpServer(PAnsiChar(ToUtf8(RemoteIP)), RemotePort);
+end;
+
+function IsMainThread: Boolean;
+begin
+  Result := GetCurrentThreadId = MainThreadID;
+end;
+
+function StopTcpServer: Boolean;
+const
+  SliceMs = 10; { how long each wait lasts before the main thread serves its queue again }
+begin
+  { A handler blocked in TThread.Synchronize waits for the main thread; if the main thread
+    waited for the handler, neither would move. So it waits in slices and serves the
+    synchronize queue between them. }
+  while not TcpServerApi.StopTcpServerEx(SliceMs) do
+  begin
+    if GetLastErrorCode <> TS_ERR_TIMEOUT then
+    begin
+      Result := False;
+      Exit;
+    end;
+    if IsMainThread then
+      CheckSynchronize(0);
+  end;
+  if IsMainThread then
+    CheckSynchronize(0); { run what handlers queued (TThread.Queue) before they finished }
+  Result := True;
+end;
+
+procedure SetEventProc(OnReceive: TOnReceiveEvt; OnDisconnect: TOnDisconnectEvt;
+  OnLinkIdleOvertime: TOnLinkIdleOvertimeEvt; OnServerThreadCreate: TOnThreadCreateEvt;
+  OnWorkerThreadCreate: TOnThreadCreateEvt);
+var
+  Receive: TOnReceive;
+  Disconnect: TOnDisconnect;
+  Idle: TOnLinkIdleOvertime;
+  ServerCreate, WorkerCreate: TOnThreadCreate;
+begin
+  { While running the library refuses the change (TS_ERR_ALREADY_ACTIVE), and so do we: the
+    trampolines must keep calling what the library was given. }
+  if IsTcpServerActive then
+  begin
+    TcpServerApi.SetEventProc(nil, nil, nil, nil, nil); { sets the error, changes nothing }
+    Exit;
+  end;
+  UserReceive := OnReceive;
+  UserDisconnect := OnDisconnect;
+  UserIdle := OnLinkIdleOvertime;
+  UserServerThreadCreate := OnServerThreadCreate;
+  UserWorkerThreadCreate := OnWorkerThreadCreate;
+  { A nil callback stays nil for the library: it then does its default (echo, ...). }
+  Receive := nil;
+  Disconnect := nil;
+  Idle := nil;
+  ServerCreate := nil;
+  WorkerCreate := nil;
+  if Assigned(OnReceive) then
+    Receive := ReceiveTrampoline;
+  if Assigned(OnDisconnect) then
+    Disconnect := DisconnectTrampoline;
+  if Assigned(OnLinkIdleOvertime) then
+    Idle := IdleTrampoline;
+  if Assigned(OnServerThreadCreate) then
+    ServerCreate := ServerThreadCreateTrampoline;
+  if Assigned(OnWorkerThreadCreate) then
+    WorkerCreate := WorkerThreadCreateTrampoline;
+  TcpServerApi.SetEventProc(Receive, Disconnect, Idle, ServerCreate, WorkerCreate);
+end;
+
+procedure WriteLog(Log: String);
+begin
+  TcpServerApi.WriteLog(PAnsiChar(ToUtf8(Log)));
+end;
+
+function GetLocalIP(IsIntnetIP: Boolean): String;
+var
+  Buf: array[0..63] of AnsiChar;
+begin
+  Result := '';
+  if TcpServerApi.GetLocalIP(IsIntnetIP, @Buf[0], Length(Buf)) >= 0 then
+    Result := FromUtf8(@Buf[0]);
+end;
+
+{ ---- New in tcpserver ----------------------------------------------------------------- }
+
+function SetConnectProc(OnConnect: TOnConnectEvt): Boolean;
+begin
+  Result := False;
+  if IsTcpServerActive then
+  begin
+    TcpServerApi.SetConnectProc(nil); { sets TS_ERR_ALREADY_ACTIVE, changes nothing }
+    Exit;
+  end;
+  UserConnect := OnConnect;
+  if Assigned(OnConnect) then
+    Result := TcpServerApi.SetConnectProc(ConnectTrampoline)
+  else
+    Result := TcpServerApi.SetConnectProc(nil);
+end;
+
+function SetThreadExitProc(OnThreadExit: TOnThreadExitEvt): Boolean;
+begin
+  Result := False;
+  if IsTcpServerActive then
+  begin
+    TcpServerApi.SetThreadExitProc(nil);
+    Exit;
+  end;
+  UserThreadExit := OnThreadExit;
+  if Assigned(OnThreadExit) then
+    Result := TcpServerApi.SetThreadExitProc(ThreadExitTrampoline)
+  else
+    Result := TcpServerApi.SetThreadExitProc(nil);
+end;
+
+procedure SetLogProc(OnLog: TOnLogEvt);
+begin
+  { The library may be logging on another thread right now: give it nil first, so it never
+    calls the trampoline while UserLog changes. }
+  TcpServerApi.SetLogProc(nil);
+  UserLog := OnLog;
+  if Assigned(OnLog) then
+    TcpServerApi.SetLogProc(LogTrampoline);
+end;
+
+function GetLastErrorText: String;
+begin
+  Result := FromUtf8(TcpServerApi.GetLastErrorText);
+end;
+
+function GetVersionText: String;
+begin
+  Result := FromUtf8(TcpServerApi.GetVersionText);
+end;
+
+function GetCloseReasonText(Reason: Integer): String;
+begin
+  Result := FromUtf8(TcpServerApi.GetCloseReasonText(Reason));
+end;
+
+function GetAbiLayout: String;
+begin
+  Result := FromUtf8(TcpServerApi.GetAbiLayout);
+end;
+
+function LinkRemoteIP(Link: PLink): String;
+begin
+  Result := '';
+  if Link <> nil then
+    Result := FromUtf8(@Link^.RemoteIP[0]);
+end;
+
+end.

@@ -1,0 +1,254 @@
+{ TestSupport — what the Pascal binding tests share: named checks with a final
+  "N passed, M failed" line and exit code, deadline-bounded waits, and a blocking TCP client
+  whose every wait is bounded too (Unix sockets: these tests run on Linux). }
+unit TestSupport;
+
+{$IFDEF FPC}{$mode delphi}{$ENDIF}
+
+interface
+
+uses
+  SysUtils;
+
+const
+  DeadlineMs = 5000; { the longest any single wait may take before the check fails }
+
+type
+  TCondition = function: Boolean;
+
+  { A client connection to 127.0.0.1. }
+  TTestClient = class
+  private
+    FSocket: Integer;
+  public
+    constructor Create;
+    destructor Destroy; override;
+    function Connect(Port: Cardinal): Boolean;
+    function LocalPort: Cardinal;
+    function SendText(const Text: AnsiString): Boolean;
+    { Exactly Count bytes, or what arrived before the peer closed / the deadline passed. }
+    function Receive(Count: Integer; TimeoutMs: Integer = DeadlineMs): AnsiString;
+    { Reads until a #10 (included) or the deadline. }
+    function ReceiveLine(TimeoutMs: Integer = DeadlineMs): AnsiString;
+    { True when the server closed the connection (EOF or reset) before the deadline; data
+      that arrives first is skipped. }
+    function WaitClosed(TimeoutMs: Integer = DeadlineMs): Boolean;
+    procedure Close;
+  end;
+
+{ Connects to the running server (port from GetServerPort), sends Text, returns what came
+  back (Length(Text) bytes at most, within the deadline). For original_program, whose own
+  source may use only the original interface, which cannot tell an ephemeral port. }
+function EchoThroughServer(const Text: AnsiString): AnsiString;
+
+procedure Check(Condition: Boolean; const What: String);
+{ Polls Condition every few ms until it holds or TimeoutMs passes. }
+function WaitUntil(Condition: TCondition; TimeoutMs: Integer = DeadlineMs): Boolean;
+{ Prints "N passed, M failed" and sets ExitCode (non-zero on any failure). }
+procedure Summary;
+function Passed: Integer;
+function Failed: Integer;
+
+implementation
+
+uses
+  BaseUnix, Sockets, TcpServerApi;
+
+var
+  PassCount: Integer = 0;
+  FailCount: Integer = 0;
+
+procedure Check(Condition: Boolean; const What: String);
+begin
+  if Condition then
+  begin
+    Inc(PassCount);
+    WriteLn('ok   ', What);
+  end
+  else
+  begin
+    Inc(FailCount);
+    WriteLn('FAIL ', What);
+  end;
+  Flush(Output);
+end;
+
+function WaitUntil(Condition: TCondition; TimeoutMs: Integer): Boolean;
+var
+  Deadline: QWord;
+begin
+  Deadline := GetTickCount64 + QWord(TimeoutMs);
+  repeat
+    Result := Condition();
+    if Result then
+      Exit;
+    Sleep(2);
+  until GetTickCount64 > Deadline;
+  Result := Condition();
+end;
+
+procedure Summary;
+begin
+  WriteLn(Format('%d passed, %d failed', [PassCount, FailCount]));
+  if FailCount > 0 then
+    ExitCode := 1;
+end;
+
+function Passed: Integer;
+begin
+  Result := PassCount;
+end;
+
+function Failed: Integer;
+begin
+  Result := FailCount;
+end;
+
+function EchoThroughServer(const Text: AnsiString): AnsiString;
+var
+  Client: TTestClient;
+begin
+  Result := '';
+  Client := TTestClient.Create;
+  try
+    if Client.Connect(GetServerPort) and Client.SendText(Text) then
+      Result := Client.Receive(Length(Text));
+  finally
+    Client.Free;
+  end;
+end;
+
+{ ---- TTestClient ---------------------------------------------------------------------- }
+
+constructor TTestClient.Create;
+begin
+  inherited Create;
+  FSocket := -1;
+end;
+
+destructor TTestClient.Destroy;
+begin
+  Close;
+  inherited Destroy;
+end;
+
+function TTestClient.Connect(Port: Cardinal): Boolean;
+var
+  Address: TInetSockAddr;
+begin
+  Close;
+  FSocket := fpSocket(AF_INET, SOCK_STREAM, 0);
+  FillChar(Address, SizeOf(Address), 0);
+  Address.sin_family := AF_INET;
+  Address.sin_port := htons(Word(Port));
+  Address.sin_addr := StrToNetAddr('127.0.0.1');
+  Result := (FSocket >= 0) and (fpConnect(FSocket, @Address, SizeOf(Address)) = 0);
+end;
+
+function TTestClient.LocalPort: Cardinal;
+var
+  Address: TInetSockAddr;
+  Len: TSockLen;
+begin
+  Len := SizeOf(Address);
+  FillChar(Address, SizeOf(Address), 0);
+  Result := 0;
+  if fpGetSockName(FSocket, @Address, @Len) = 0 then
+    Result := ntohs(Address.sin_port);
+end;
+
+function TTestClient.SendText(const Text: AnsiString): Boolean;
+var
+  Done, Sent: Integer;
+begin
+  Done := 0;
+  while Done < Length(Text) do
+  begin
+    Sent := fpSend(FSocket, @Text[Done + 1], Length(Text) - Done, MSG_NOSIGNAL);
+    if Sent <= 0 then
+      Break;
+    Inc(Done, Sent);
+  end;
+  Result := Done = Length(Text);
+end;
+
+{ Waits for readability up to the deadline; False when it passed. }
+function WaitReadable(Socket: Integer; Deadline: QWord): Boolean;
+var
+  Poll: TPollFd;
+  Now: QWord;
+begin
+  Now := GetTickCount64;
+  Result := False;
+  if Now >= Deadline then
+    Exit;
+  Poll.fd := Socket;
+  Poll.events := POLLIN;
+  Poll.revents := 0;
+  Result := fpPoll(@Poll, 1, Integer(Deadline - Now)) > 0;
+end;
+
+function TTestClient.Receive(Count: Integer; TimeoutMs: Integer): AnsiString;
+var
+  Deadline: QWord;
+  Chunk: array[0..4095] of AnsiChar;
+  Got, Want: Integer;
+begin
+  Result := '';
+  Deadline := GetTickCount64 + QWord(TimeoutMs);
+  while (Length(Result) < Count) and WaitReadable(FSocket, Deadline) do
+  begin
+    Want := Count - Length(Result);
+    if Want > SizeOf(Chunk) then
+      Want := SizeOf(Chunk);
+    Got := fpRecv(FSocket, @Chunk[0], Want, 0);
+    if Got <= 0 then
+      Break;
+    Result := Result + Copy(Chunk, 0, Got);
+  end;
+end;
+
+function TTestClient.ReceiveLine(TimeoutMs: Integer): AnsiString;
+var
+  Deadline: QWord;
+  C: AnsiChar;
+begin
+  Result := '';
+  Deadline := GetTickCount64 + QWord(TimeoutMs);
+  while WaitReadable(FSocket, Deadline) do
+  begin
+    if fpRecv(FSocket, @C, 1, 0) <> 1 then
+      Break;
+    Result := Result + C;
+    if C = #10 then
+      Break;
+  end;
+end;
+
+function TTestClient.WaitClosed(TimeoutMs: Integer): Boolean;
+var
+  Deadline: QWord;
+  Chunk: array[0..4095] of Byte;
+  Got: Integer;
+begin
+  Result := False;
+  Deadline := GetTickCount64 + QWord(TimeoutMs);
+  while WaitReadable(FSocket, Deadline) do
+  begin
+    Got := fpRecv(FSocket, @Chunk[0], SizeOf(Chunk), 0);
+    if Got <= 0 then
+    begin
+      Result := True; { 0: orderly close; < 0: reset }
+      Exit;
+    end;
+  end;
+end;
+
+procedure TTestClient.Close;
+begin
+  if FSocket >= 0 then
+    CloseSocket(FSocket);
+  FSocket := -1;
+end;
+
+end.
