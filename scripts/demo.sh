@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 ensure_packages "${BUILD_PACKAGES[@]}"
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release \
+cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DTCPSERVER_BUILD_TESTS=OFF -DTCPSERVER_BUILD_BINDINGS=OFF >/dev/null
-cmake --build build/release --target monitor
-exec build/release/bin/monitor "$@"
+cmake --build build/demo --target monitor
+exec build/demo/bin/monitor "$@"
