@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what it needs from Debian's packages, builds everything, runs the whole
-# CTest suite (engine unit tests, samples, bindings, conformance), then rebuilds the engine and
-# its unit tests under AddressSanitizer + UndefinedBehaviorSanitizer and runs them again.
+# CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine),
+# then rebuilds the engine and its unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+# (gcc) and under ThreadSanitizer (clang) and runs them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -22,5 +23,12 @@ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPSERVER_SANITIZE=
 cmake --build build/asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900 -L unit || status=1
+
+echo "== ThreadSanitizer build (clang): engine unit tests"
+CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DTCPSERVER_SANITIZE=thread -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+cmake --build build/tsan
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L unit --no-tests=error || status=1
 
 exit $status
