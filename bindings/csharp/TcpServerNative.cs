@@ -75,6 +75,27 @@ namespace TcpServerLib
         public const string Library = "tcpserver";
         const CallingConvention Conv = CallingConvention.Winapi;
 
+#if NETCOREAPP3_0_OR_GREATER
+        // On .NET Core, TCPSERVER_LIBRARY (a full path) wins over the runtime's own search, as
+        // in the Python binding. Mono has no resolver: it looks next to the assembly and on the
+        // loader's path (LD_LIBRARY_PATH).
+        static TcpServerNative()
+        {
+            try
+            {
+                NativeLibrary.SetDllImportResolver(typeof(TcpServerNative).Assembly, (name, assembly, searchPath) =>
+                {
+                    string path = Environment.GetEnvironmentVariable("TCPSERVER_LIBRARY");
+                    return name == Library && !string.IsNullOrEmpty(path) ? NativeLibrary.Load(path) : IntPtr.Zero;
+                });
+            }
+            catch (InvalidOperationException)
+            {
+                // The application set its own resolver for this assembly: it decides.
+            }
+        }
+#endif
+
         // ---- constants ------------------------------------------------------------------
         public const int TCPSERVER_VERSION_MAJOR = 1;
         public const int TCPSERVER_VERSION_MINOR = 0;

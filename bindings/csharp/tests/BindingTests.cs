@@ -301,16 +301,14 @@ static class BindingTests
                 Send(a, "a");
                 Send(b, "b");
                 WaitFor(() => ids.Count == 2, "both links named themselves");
-                var results = new int[1];
-                var sender = new Thread(() =>  // not an engine thread: sends by id work anywhere
+                int broadcastCount = 0;
+                OnOtherThread(() =>  // not an engine thread: sends by id work anywhere
                 {
                     server.Send(ids["a"], Encoding.ASCII.GetBytes("to a\n"));
-                    server.TrySend(ids["b"], Encoding.ASCII.GetBytes("xxto b\nxx"), 2, 5);
-                    results[0] = server.Broadcast(Encoding.ASCII.GetBytes("everyone\n"));
+                    Assert(server.TrySend(ids["b"], Encoding.ASCII.GetBytes("xxto b\nxx"), 2, 5), "TrySend by id");
+                    broadcastCount = server.Broadcast(Encoding.ASCII.GetBytes("everyone\n"));
                 });
-                sender.Start();
-                sender.Join();
-                Assert(results[0] == 2, "Broadcast queued to both links, got " + results[0]);
+                Assert(broadcastCount == 2, "Broadcast queued to both links, got " + broadcastCount);
                 Assert(ReadText(a, 14) == "to a\neveryone\n", "a got its message, then the broadcast");
                 Assert(ReadText(b, 14) == "to b\neveryone\n", "b got its message, then the broadcast");
             }
@@ -576,6 +574,20 @@ static class BindingTests
         var bytes = new byte[length];
         new Random(seed).NextBytes(bytes);
         return bytes;
+    }
+
+    /// <summary>Run action on a new thread and rethrow what it threw here.</summary>
+    static void OnOtherThread(Action action)
+    {
+        Exception error = null;
+        var thread = new Thread(() =>
+        {
+            try { action(); }
+            catch (Exception ex) { error = ex; }
+        });
+        thread.Start();
+        thread.Join();
+        if (error != null) throw new Exception("on another thread: " + error.Message, error);
     }
 
     static void WaitFor(Func<bool> condition, string what, int timeoutMs = DeadlineMs)
