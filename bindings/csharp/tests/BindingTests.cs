@@ -30,6 +30,8 @@ static class BindingTests
         Run("layout drift and a new major version are reported", LayoutDriftIsReported);
         Run("echo round trip over a socket", EchoRoundTrip);
         Run("without a Received handler the server echoes", DefaultEcho);
+        Run("concurrent echo while the garbage collector runs", ConcurrentEchoUnderGc);
+        Run("a running server and its delegates stay alive without user references", RunningServerStaysAlive);
         Run("events fire in order with the link's details", EventsInOrder);
         Run("thread events pair up and carry per-thread state", ThreadEvents);
         Run("Connecting with Cancel refuses the link", ConnectingCancelRefuses);
@@ -116,6 +118,80 @@ static class BindingTests
                 Assert(ReadExactly(client, payload.Length).SequenceEqual(payload), "echoed");
             }
         }
+    }
+
+    static void ConcurrentEchoUnderGc()
+    {
+        const int clients = 6, size = 200000, chunk = 3000;
+        using (var server = NewServer())
+        {
+            // Copies on purpose: every receive allocates, so collections happen mid-callback.
+            server.Received += (s, e) => e.Link.Send(e.ToArray());
+            server.Start("127.0.0.1", 0);
+            bool done = false;
+            var collector = new Thread(() => { while (!Volatile.Read(ref done)) { GC.Collect(); Thread.Sleep(1); } });
+            collector.Start();
+            try
+            {
+                var errors = new ConcurrentQueue<string>();
+                var threads = Enumerable.Range(0, clients).Select(i => new Thread(() =>
+                {
+                    try
+                    {
+                        using (var client = Connect(server.Port))
+                        {
+                            var payload = Pattern(size, 100 + i);
+                            for (int offset = 0; offset < size; offset += chunk)  // ping-pong: no deadlock on full buffers
+                            {
+                                int count = Math.Min(chunk, size - offset);
+                                client.GetStream().Write(payload, offset, count);
+                                var echoed = ReadExactly(client, count);
+                                for (int k = 0; k < count; k++)
+                                    if (echoed[k] != payload[offset + k])
+                                        throw new Exception(string.Format("client {0}: byte {1} differs", i, offset + k));
+                            }
+                        }
+                    }
+                    catch (Exception ex) { errors.Enqueue(ex.Message); }
+                })).ToList();
+                threads.ForEach(t => t.Start());
+                threads.ForEach(t => t.Join());
+                Assert(errors.IsEmpty, "every client got its bytes back: " + string.Join(" | ", errors.ToArray()));
+            }
+            finally
+            {
+                Volatile.Write(ref done, true);
+                collector.Join();
+            }
+        }
+    }
+
+    static void RunningServerStaysAlive()
+    {
+        // Only the binding references the server; its delegates must survive collections.
+        var weak = StartUnreferencedServer();
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        var server = (TcpServer)weak.Target;
+        Assert(server != null && server.IsActive, "the running server was kept alive");
+        servers.Add(server);
+        using (var client = Connect(server.Port))
+        {
+            Send(client, "alive?");
+            Assert(ReadText(client, 6) == "ALIVE?", "its Received handler still runs");
+        }
+        server.Dispose();
+    }
+
+    static WeakReference StartUnreferencedServer()
+    {
+        var server = new TcpServer { WorkerThreads = 2, IdleTimeoutMs = 0 };
+        server.Received += (s, e) => e.Link.Send(Encoding.ASCII.GetBytes(e.GetString().ToUpperInvariant()));
+        server.Start("127.0.0.1", 0);
+        return new WeakReference(server);
     }
 
     static void EventsInOrder()
