@@ -22,10 +22,17 @@ static class BindingTests
     static volatile string current = "";
     static readonly List<TcpServer> servers = new List<TcpServer>();
 
-    static int Main()
+    static int Main(string[] args)
     {
         StartWatchdog(120000);
         Console.WriteLine("C# binding tests against " + TcpServer.Version);
+        if (args.Length > 0)
+        {
+            string header = args[0];
+            Run("every export of tcpserver.h is declared with matching types", () => HeaderCheck.Exports(header));
+            Run("every constant of tcpserver.h is declared with its value", () => HeaderCheck.Constants(header));
+        }
+        else Console.WriteLine("(no header path given: skipping the header checks)");
         Run("layout and version match the library", LayoutMatches);
         Run("layout drift and a new major version are reported", LayoutDriftIsReported);
         Run("echo round trip over a socket", EchoRoundTrip);
