@@ -13,20 +13,36 @@ namespace TcpServerLib
     /// <summary>A snapshot of the engine's statistics and counters (TcpServer.GetStats).</summary>
     public sealed class TcpServerStats
     {
-        public int Links, LinkFree, LinkSize, IoMemFree, IoMemSize, Workers, ServerExecCount;
-        public double LinkUse, IoMemUse;
-        public uint ServerExecLong;
-        public long BytesIn, BytesOut, MessagesIn, MessagesOut, Accepts, Refused, SendQueueDrops,
-                    Closed, IdleClosed, ReceivePauses;
+        public int Links { get; internal set; }            // GetLinkCount
+        public int LinkFree { get; internal set; }         // free link slots
+        public double LinkUse { get; internal set; }       // % of MaxLinks in use
+        public int LinkSize { get; internal set; }         // bytes of the link table
+        public int IoMemFree { get; internal set; }        // free IO buffers
+        public double IoMemUse { get; internal set; }      // % of the pool in use
+        public int IoMemSize { get; internal set; }        // bytes of the IO pool
+        public int Workers { get; internal set; }
+        public uint ServerExecLong { get; internal set; }  // ms the last service pass took
+        public int ServerExecCount { get; internal set; }  // service passes so far
+        // Process-wide counters (TcpServerCounter), totals since the library loaded.
+        public long BytesIn { get; internal set; }
+        public long BytesOut { get; internal set; }
+        public long MessagesIn { get; internal set; }
+        public long MessagesOut { get; internal set; }
+        public long Accepts { get; internal set; }
+        public long Refused { get; internal set; }
+        public long SendQueueDrops { get; internal set; }
+        public long Closed { get; internal set; }
+        public long IdleClosed { get; internal set; }
+        public long ReceivePauses { get; internal set; }
     }
 
     /// <summary>One worker's activity (TcpServer.GetWorkerStats).</summary>
     public sealed class WorkerStats
     {
-        public int Index;         // 1..worker count
-        public int ThreadId;      // OS thread id
-        public int Events;        // callbacks/events run
-        public uint BusyMs;       // ms busy since the previous GetWorkerStats
+        public int Index { get; internal set; }     // 1..worker count
+        public int ThreadId { get; internal set; }  // OS thread id
+        public int Events { get; internal set; }    // callbacks/events run
+        public uint BusyMs { get; internal set; }   // ms busy since the previous GetWorkerStats
     }
 
     /// <summary>
@@ -159,8 +175,8 @@ namespace TcpServerLib
             lock (s_lifecycle) disposed = true;
         }
 
-        /// <summary>The engine holds no pointer to this server's delegates once they may be
-        /// collected; s_running released them to the GC.</summary>
+        /// <summary>Unhook this server's delegates from the engine, then let it go: the engine
+        /// must never hold a pointer to a delegate the GC may collect.</summary>
         void ForgetCallbacks()
         {
             N.SetEventProc(null, null, null, null, null);

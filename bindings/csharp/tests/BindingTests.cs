@@ -43,6 +43,7 @@ static class BindingTests
         Run("thread events pair up and carry per-thread state", ThreadEvents);
         Run("Connecting with Cancel refuses the link", ConnectingCancelRefuses);
         Run("a throwing handler closes its link and the server keeps serving", ThrowingHandler);
+        Run("a throwing Connecting handler refuses; a throwing Disconnected handler is contained", ThrowingLifecycleHandlers);
         Run("received data and the Link are valid only during the event", ReceivedDataLifetime);
         Run("Send by id and Broadcast from another thread", SendByIdAndBroadcast);
         Run("CloseLink by id closes once", CloseLinkById);
@@ -330,6 +331,42 @@ static class BindingTests
             {
                 Send(client, "still serving");
                 Assert(ReadText(client, 13) == "still serving", "a new link is served");
+            }
+        }
+    }
+
+    static void ThrowingLifecycleHandlers()
+    {
+        var logs = new ConcurrentQueue<string>();
+        int connects = 0, disconnects = 0;
+        using (var server = NewServer())
+        {
+            server.Log += (s, e) => logs.Enqueue(e.Message);
+            server.Connecting += (s, e) =>
+            {
+                if (Interlocked.Increment(ref connects) == 1) throw new ApplicationException("first connect fails");
+            };
+            server.Disconnected += (s, e) =>
+            {
+                Interlocked.Increment(ref disconnects);
+                throw new ApplicationException("disconnect fails");
+            };
+            server.Start("127.0.0.1", 0);
+            using (var refused = Connect(server.Port))
+                Assert(ClosedByServer(refused), "the link whose Connecting threw is refused");
+            Assert(logs.Any(m => m.Contains("Connecting handler threw") && m.Contains("first connect fails")),
+                   "the Connecting exception is logged: " + string.Join(" | ", logs.ToArray()));
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "next");
+                Assert(ReadText(client, 4) == "next", "the next link is served");
+            }
+            WaitFor(() => disconnects == 1 && logs.Any(m => m.Contains("disconnect fails")),
+                    "Disconnected ran once and its exception is logged");
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "after");
+                Assert(ReadText(client, 5) == "after", "still serving after a Disconnected handler threw");
             }
         }
     }
