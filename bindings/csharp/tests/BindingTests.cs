@@ -10,6 +10,7 @@ using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Text;
 using System.Threading;
 using TcpServerLib;
@@ -35,6 +36,7 @@ static class BindingTests
         else Console.WriteLine("(no header path given: skipping the header checks)");
         Run("layout and version match the library", LayoutMatches);
         Run("layout drift and a new major version are reported", LayoutDriftIsReported);
+        Run("Start refuses a library whose layout differs", StartRefusesMismatch);
         Run("echo round trip over a socket", EchoRoundTrip);
         Run("without a Received handler the server echoes", DefaultEcho);
         Run("concurrent echo while the garbage collector runs", ConcurrentEchoUnderGc);
@@ -93,6 +95,28 @@ static class BindingTests
         Assert(problems.Any(p => p.StartsWith("TcpWorker.size: library")), "TcpWorker.size drift named");
         Assert(N.LayoutMismatches(text(ours), 20001).Any(p => p.Contains("major 2")), "major 2 refused");
         Assert(N.LayoutMismatches("version=10000", 10000).Count == 1, "a layout without records fails");
+    }
+
+    static void StartRefusesMismatch()
+    {
+        // Stand in for a drifted library: plant a problem where the once-per-process check keeps
+        // its result (a private field, so reflection), and take it out again afterwards.
+        var cache = typeof(TcpServer).GetField("s_abiProblems", BindingFlags.NonPublic | BindingFlags.Static);
+        Assert(cache != null, "TcpServer caches its layout check in s_abiProblems");
+        var saved = cache.GetValue(null);
+        cache.SetValue(null, new List<string> { "TcpLink.RemotePort: library 76, binding 72" });
+        try
+        {
+            var server = NewServer();
+            var error = Throws<TcpServerException>(() => server.Start("127.0.0.1", 0), "Start on a mismatched library");
+            Assert(error.Code == TcpServerErrorCode.NotSupported && error.Message.Contains("TcpLink.RemotePort: library 76"),
+                   "NotSupported naming the difference: " + error.Message);
+            Assert(N.IsTcpServerActive() == 0 && !server.IsActive, "nothing was started");
+        }
+        finally
+        {
+            cache.SetValue(null, saved);
+        }
     }
 
     static void EchoRoundTrip()
