@@ -1,0 +1,798 @@
+// BindingTests.cs — runs the C# binding against the real library (no test framework needed).
+//
+// Every check starts its own server on 127.0.0.1, port 0, talks to it with System.Net.Sockets
+// clients and waits on conditions with deadlines. Prints PASS/FAIL per check and a final
+// "N passed, M failed" line; the exit code is non-zero on any failure.
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using System.Text;
+using System.Threading;
+using TcpServerLib;
+using N = TcpServerLib.TcpServerNative;
+
+static class BindingTests
+{
+    const int DeadlineMs = 5000;
+    static int passed, failed;
+    static volatile string current = "";
+    static readonly List<TcpServer> servers = new List<TcpServer>();
+
+    static int Main(string[] args)
+    {
+        StartWatchdog(120000);
+        Console.WriteLine("C# binding tests against " + TcpServer.Version);
+        if (args.Length > 0)
+        {
+            string header = args[0];
+            Run("every export of tcpserver.h is declared with matching types", () => HeaderCheck.Exports(header));
+            Run("every constant of tcpserver.h is declared with its value", () => HeaderCheck.Constants(header));
+        }
+        else Console.WriteLine("(no header path given: skipping the header checks)");
+        Run("layout and version match the library", LayoutMatches);
+        Run("layout drift and a new major version are reported", LayoutDriftIsReported);
+        Run("Start refuses a library whose layout differs", StartRefusesMismatch);
+        Run("echo round trip over a socket", EchoRoundTrip);
+        Run("without a Received handler the server echoes", DefaultEcho);
+        Run("concurrent echo while the garbage collector runs", ConcurrentEchoUnderGc);
+        Run("a running server and its delegates stay alive without user references", RunningServerStaysAlive);
+        Run("events fire in order with the link's details", EventsInOrder);
+        Run("thread events pair up and carry per-thread state", ThreadEvents);
+        Run("Connecting with Cancel refuses the link", ConnectingCancelRefuses);
+        Run("a throwing handler closes its link and the server keeps serving", ThrowingHandler);
+        Run("a throwing Connecting handler refuses; a throwing Disconnected handler is contained", ThrowingLifecycleHandlers);
+        Run("received data and the Link are valid only during the event", ReceivedDataLifetime);
+        Run("Send by id and Broadcast from another thread", SendByIdAndBroadcast);
+        Run("CloseLink by id closes once", CloseLinkById);
+        Run("idle links get IdleTimeout, or Disconnected without a handler", IdleTimeout);
+        Run("errors surface as TcpServerException", ErrorsAreExceptions);
+        Run("Stop from inside a handler fails instead of deadlocking", StopInsideHandler);
+        Run("options are applied at Start", OptionsApplied);
+        Run("statistics count the traffic", Statistics);
+        Run("Dispose stops the server; a new server and a restart work", DisposeAndRestart);
+        Console.WriteLine("{0} passed, {1} failed", passed, failed);
+        return failed == 0 ? 0 : 1;
+    }
+
+    // ---- the checks ------------------------------------------------------------------------
+
+    static void LayoutMatches()
+    {
+        string text = N.PtrToUtf8(N.GetAbiLayout());
+        var reported = N.ParseLayout(text);
+        var ours = N.ExpectedLayout();
+        var compared = reported.Keys.Where(ours.ContainsKey).ToList();
+        foreach (var key in new[] { "TcpLink.size", "TcpLink.Id", "TcpLink.RemoteIP", "TcpLink.CloseError",
+                                    "TcpLink.Reserved", "TcpWorker.size", "TcpWorker.IsWorkerThread" })
+            Assert(compared.Contains(key), "the library reports and the binding compares " + key);
+        foreach (var key in compared)
+            Assert(reported[key] == ours[key], key + ": library " + reported[key] + ", binding " + ours[key]);
+        Assert(reported["version"] == N.GetVersion(), "layout version equals GetVersion()");
+        Assert(N.GetVersion() == N.TCPSERVER_VERSION_NUMBER, "GetVersion() equals the header's version");
+        Assert(N.GetTcpServerVersion() == N.GetVersion(), "GetTcpServerVersion() equals GetVersion()");
+        Assert(TcpServer.Version.StartsWith("tcpserver "), "version text: " + TcpServer.Version);
+        Assert(N.LayoutMismatches(text, N.GetVersion()).Count == 0, "no mismatches");
+        TcpServer.CheckAbi();
+    }
+
+    static void LayoutDriftIsReported()
+    {
+        var ours = N.ExpectedLayout();
+        Func<Dictionary<string, long>, string> text = fields =>
+            string.Join(";", fields.Select(pair => pair.Key + "=" + pair.Value).ToArray());
+        Assert(N.LayoutMismatches(text(ours), 10000).Count == 0, "our own layout matches");
+        var drifted = new Dictionary<string, long>(ours);
+        drifted["TcpLink.RemotePort"] += 4;
+        drifted["TcpWorker.size"] += 8;
+        var problems = N.LayoutMismatches(text(drifted), 10000);
+        Assert(problems.Count == 2, "two problems, got: " + string.Join(" | ", problems.ToArray()));
+        Assert(problems.Any(p => p.StartsWith("TcpLink.RemotePort: library")), "RemotePort drift named");
+        Assert(problems.Any(p => p.StartsWith("TcpWorker.size: library")), "TcpWorker.size drift named");
+        Assert(N.LayoutMismatches(text(ours), 20001).Any(p => p.Contains("major 2")), "major 2 refused");
+        Assert(N.LayoutMismatches("version=10000", 10000).Count == 1, "a layout without records fails");
+    }
+
+    static void StartRefusesMismatch()
+    {
+        // Stand in for a drifted library: plant a problem where the once-per-process check keeps
+        // its result (a private field, so reflection), and take it out again afterwards.
+        var cache = typeof(TcpServer).GetField("s_abiProblems", BindingFlags.NonPublic | BindingFlags.Static);
+        Assert(cache != null, "TcpServer caches its layout check in s_abiProblems");
+        var saved = cache.GetValue(null);
+        cache.SetValue(null, new List<string> { "TcpLink.RemotePort: library 76, binding 72" });
+        try
+        {
+            var server = NewServer();
+            var error = Throws<TcpServerException>(() => server.Start("127.0.0.1", 0), "Start on a mismatched library");
+            Assert(error.Code == TcpServerErrorCode.NotSupported && error.Message.Contains("TcpLink.RemotePort: library 76"),
+                   "NotSupported naming the difference: " + error.Message);
+            Assert(N.IsTcpServerActive() == 0 && !server.IsActive, "nothing was started");
+        }
+        finally
+        {
+            cache.SetValue(null, saved);
+        }
+    }
+
+    static void EchoRoundTrip()
+    {
+        using (var server = NewServer())
+        {
+            server.Received += (s, e) => e.Link.Send(e.Data, e.Length);
+            server.Start("127.0.0.1", 0);
+            Assert(server.Port > 0, "GetServerPort gave a port");
+            using (var client = Connect(server.Port))
+            {
+                var payload = Pattern(100000, 7);
+                var writer = new Thread(() => client.GetStream().Write(payload, 0, payload.Length));
+                writer.Start();
+                var echoed = ReadExactly(client, payload.Length);
+                writer.Join();
+                Assert(echoed.SequenceEqual(payload), "100000 bytes came back unchanged, in order");
+            }
+        }
+    }
+
+    static void DefaultEcho()
+    {
+        using (var server = NewServer())
+        {
+            server.Start("127.0.0.1", 0);
+            using (var client = Connect(server.Port))
+            {
+                var payload = Encoding.ASCII.GetBytes("no handler, still echoed\n");
+                client.GetStream().Write(payload, 0, payload.Length);
+                Assert(ReadExactly(client, payload.Length).SequenceEqual(payload), "echoed");
+            }
+        }
+    }
+
+    static void ConcurrentEchoUnderGc()
+    {
+        const int clients = 6, size = 200000, chunk = 3000;
+        using (var server = NewServer())
+        {
+            // Copies on purpose: every receive allocates, so collections happen mid-callback.
+            server.Received += (s, e) => e.Link.Send(e.ToArray());
+            server.Start("127.0.0.1", 0);
+            bool done = false;
+            var collector = new Thread(() => { while (!Volatile.Read(ref done)) { GC.Collect(); Thread.Sleep(1); } });
+            collector.Start();
+            try
+            {
+                var errors = new ConcurrentQueue<string>();
+                var threads = Enumerable.Range(0, clients).Select(i => new Thread(() =>
+                {
+                    try
+                    {
+                        using (var client = Connect(server.Port))
+                        {
+                            var payload = Pattern(size, 100 + i);
+                            for (int offset = 0; offset < size; offset += chunk)  // ping-pong: no deadlock on full buffers
+                            {
+                                int count = Math.Min(chunk, size - offset);
+                                client.GetStream().Write(payload, offset, count);
+                                var echoed = ReadExactly(client, count);
+                                for (int k = 0; k < count; k++)
+                                    if (echoed[k] != payload[offset + k])
+                                        throw new Exception(string.Format("client {0}: byte {1} differs", i, offset + k));
+                            }
+                        }
+                    }
+                    catch (Exception ex) { errors.Enqueue(ex.Message); }
+                })).ToList();
+                threads.ForEach(t => t.Start());
+                threads.ForEach(t => t.Join());
+                Assert(errors.IsEmpty, "every client got its bytes back: " + string.Join(" | ", errors.ToArray()));
+            }
+            finally
+            {
+                Volatile.Write(ref done, true);
+                collector.Join();
+            }
+        }
+    }
+
+    static void RunningServerStaysAlive()
+    {
+        // Only the binding references the server; its delegates must survive collections.
+        var weak = StartUnreferencedServer();
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        var server = (TcpServer)weak.Target;
+        Assert(server != null && server.IsActive, "the running server was kept alive");
+        servers.Add(server);
+        using (var client = Connect(server.Port))
+        {
+            Send(client, "alive?");
+            Assert(ReadText(client, 6) == "ALIVE?", "its Received handler still runs");
+        }
+        server.Dispose();
+    }
+
+    static WeakReference StartUnreferencedServer()
+    {
+        var server = new TcpServer { WorkerThreads = 2, IdleTimeoutMs = 0 };
+        server.Received += (s, e) => e.Link.Send(Encoding.ASCII.GetBytes(e.GetString().ToUpperInvariant()));
+        server.Start("127.0.0.1", 0);
+        return new WeakReference(server);
+    }
+
+    static void EventsInOrder()
+    {
+        var events = new ConcurrentQueue<string>();
+        var details = new ConcurrentQueue<string>();
+        int disconnects = 0;
+        using (var server = NewServer())
+        {
+            server.ThreadStarted += (s, e) => e.State = "state of a " + (e.IsWorkerThread ? "worker" : "service thread");
+            server.Connecting += (s, e) =>
+            {
+                events.Enqueue("connect " + e.Link.Id);
+                e.Link.Data = new List<string> { "attached in Connecting" };
+                details.Enqueue(e.Link.RemoteIP + ":" + e.Link.RemotePort);
+            };
+            server.Received += (s, e) =>
+            {
+                events.Enqueue("receive " + e.Link.Id);
+                var data = (List<string>)e.Link.Data;
+                data.Add("seen in Received");
+                var worker = e.Link.Worker;
+                details.Enqueue(string.Format("worker {0} {1} {2}", worker.Index, worker.IsWorkerThread, worker.State));
+                e.Link.Send(e.ToArray());
+            };
+            server.Disconnected += (s, e) =>
+            {
+                events.Enqueue("disconnect " + e.Link.Id + " " + e.CloseReason + " " +
+                               string.Join(",", ((List<string>)e.Link.Data).ToArray()));
+                Interlocked.Increment(ref disconnects);
+            };
+            server.Start("127.0.0.1", 0);
+            int localPort;
+            using (var client = Connect(server.Port))
+            {
+                localPort = ((IPEndPoint)client.Client.LocalEndPoint).Port;
+                Send(client, "hello");
+                Assert(ReadText(client, 5) == "hello", "echoed through Received");
+            }
+            WaitFor(() => disconnects == 1, "Disconnected after the client closed");
+            var list = events.ToArray();
+            string id = list[0].Split(' ')[1];
+            Assert(list[0] == "connect " + id, "Connecting first: " + list[0]);
+            Assert(list.Skip(1).Take(list.Length - 2).All(x => x == "receive " + id) && list.Length >= 3,
+                   "then Received: " + string.Join(" | ", list));
+            Assert(list.Last() == "disconnect " + id + " PeerClosed attached in Connecting,seen in Received",
+                   "Disconnected last with the reason and Link.Data: " + list.Last());
+            var info = details.ToArray();
+            Assert(info[0] == "127.0.0.1:" + localPort, "RemoteIP/RemotePort are the client's: " + info[0]);
+            Assert(info[1].StartsWith("worker ") && info[1].EndsWith(" True state of a worker") && !info[1].StartsWith("worker 0 "),
+                   "Link.Worker is a worker with its ThreadStarted state: " + info[1]);
+        }
+    }
+
+    static void ThreadEvents()
+    {
+        var started = new ConcurrentQueue<object>();
+        var exited = new ConcurrentQueue<object>();
+        int workers = 0;
+        var server = NewServer();
+        server.WorkerThreads = 2;
+        server.ThreadStarted += (s, e) =>
+        {
+            e.State = new object();
+            started.Enqueue(e.State);
+            if (e.IsWorkerThread) Interlocked.Increment(ref workers);
+        };
+        server.ThreadExited += (s, e) => exited.Enqueue(e.State);
+        server.Start("127.0.0.1", 0);
+        WaitFor(() => workers == 2, "ThreadStarted for both workers");
+        server.Dispose();
+        Assert(exited.Count == started.Count && started.Count >= 2,
+               string.Format("every started thread exited ({0} started, {1} exited)", started.Count, exited.Count));
+        Assert(new HashSet<object>(started).SetEquals(exited), "ThreadExited returns each thread's own state");
+    }
+
+    static void ConnectingCancelRefuses()
+    {
+        int received = 0, disconnected = 0, asked = 0;
+        using (var server = NewServer())
+        {
+            server.Connecting += (s, e) =>
+            {
+                e.Link.Data = "freed when refused";
+                Interlocked.Increment(ref asked);
+                e.Cancel = true;
+            };
+            server.Received += (s, e) => Interlocked.Increment(ref received);
+            server.Disconnected += (s, e) => Interlocked.Increment(ref disconnected);
+            server.Start("127.0.0.1", 0);
+            long refusedBefore = TcpServer.GetCounter(TcpServerCounter.Refused);
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "anyone?");
+                Assert(ClosedByServer(client), "the refused client is closed without data");
+            }
+            Assert(asked == 1, "Connecting ran once");
+            WaitFor(() => TcpServer.GetCounter(TcpServerCounter.Refused) == refusedBefore + 1, "counted as refused");
+            server.Stop();
+            Assert(received == 0 && disconnected == 0, "no other event for a refused link");
+        }
+    }
+
+    static void ThrowingHandler()
+    {
+        var logs = new ConcurrentQueue<LogEventArgs>();
+        var reasons = new ConcurrentQueue<CloseReason>();
+        using (var server = NewServer())
+        {
+            server.Log += (s, e) => logs.Enqueue(e);
+            server.Received += (s, e) =>
+            {
+                if (e.GetString() == "THROW\n") throw new ApplicationException("THROW requested by the test");
+                e.Link.Send(e.Data, e.Length);
+            };
+            server.Disconnected += (s, e) => reasons.Enqueue(e.CloseReason);
+            server.Start("127.0.0.1", 0);
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "THROW\n");
+                Assert(ClosedByServer(client), "the link that threw is closed");
+            }
+            WaitFor(() => reasons.Count == 1, "Disconnected for the link that threw");
+            Assert(reasons.First() == CloseReason.ByApp, "reason ByApp, got " + reasons.First());
+            var error = logs.FirstOrDefault(e => e.Level == TcpLogLevel.Error && e.Message.Contains("Received handler threw"));
+            Assert(error != null && error.Message.Contains("THROW requested by the test"),
+                   "the exception is logged: " + string.Join(" | ", logs.Select(e => e.Message).ToArray()));
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "still serving");
+                Assert(ReadText(client, 13) == "still serving", "a new link is served");
+            }
+        }
+    }
+
+    static void ThrowingLifecycleHandlers()
+    {
+        var logs = new ConcurrentQueue<string>();
+        int connects = 0, disconnects = 0;
+        using (var server = NewServer())
+        {
+            server.Log += (s, e) => logs.Enqueue(e.Message);
+            server.Connecting += (s, e) =>
+            {
+                if (Interlocked.Increment(ref connects) == 1) throw new ApplicationException("first connect fails");
+            };
+            server.Disconnected += (s, e) =>
+            {
+                Interlocked.Increment(ref disconnects);
+                throw new ApplicationException("disconnect fails");
+            };
+            server.Start("127.0.0.1", 0);
+            using (var refused = Connect(server.Port))
+                Assert(ClosedByServer(refused), "the link whose Connecting threw is refused");
+            Assert(logs.Any(m => m.Contains("Connecting handler threw") && m.Contains("first connect fails")),
+                   "the Connecting exception is logged: " + string.Join(" | ", logs.ToArray()));
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "next");
+                Assert(ReadText(client, 4) == "next", "the next link is served");
+            }
+            WaitFor(() => disconnects == 1 && logs.Any(m => m.Contains("disconnect fails")),
+                    "Disconnected ran once and its exception is logged");
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "after");
+                Assert(ReadText(client, 5) == "after", "still serving after a Disconnected handler threw");
+            }
+        }
+    }
+
+    static void ReceivedDataLifetime()
+    {
+        ReceivedEventArgs kept = null;
+        Link keptLink = null;
+        string inside = null;
+        using (var server = NewServer())
+        {
+            server.Received += (s, e) =>
+            {
+                var copy = new byte[e.Length + 2];
+                e.CopyTo(copy, 2);
+                var tail = new byte[3];
+                e.CopyTo(2, tail, 0, 3);
+                inside = string.Join("/", e.GetString(), Encoding.ASCII.GetString(copy, 2, e.Length),
+                                     Encoding.ASCII.GetString(tail), ((char)e[0]).ToString(),
+                                     e.StartsWith(Encoding.ASCII.GetBytes("abc")).ToString(),
+                                     e.StartsWith(Encoding.ASCII.GetBytes("abd")).ToString(),
+                                     Encoding.ASCII.GetString(e.ToArray()), e.Link.Handle == IntPtr.Zero ? "zero" : "handle");
+                kept = e;
+                keptLink = e.Link;
+                e.Link.Send(Encoding.ASCII.GetBytes("ok"));
+            };
+            server.Start("127.0.0.1", 0);
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "abcdef");
+                Assert(ReadText(client, 2) == "ok", "handler ran");
+            }
+        }
+        Assert(inside == "abcdef/abcdef/cde/a/True/False/abcdef/handle", "helpers read the bytes in place: " + inside);
+        Assert(kept.Length == 6 && keptLink.Id != 0 && !keptLink.IsValid, "Length and Id stay readable");
+        Throws<InvalidOperationException>(() => kept.ToArray(), "ToArray after the event");
+        Throws<InvalidOperationException>(() => { var b = kept[0]; }, "indexer after the event");
+        Throws<InvalidOperationException>(() => keptLink.Send(new byte[] { 1 }), "Link.Send after the event");
+        Throws<InvalidOperationException>(() => { var ip = keptLink.RemoteIP; }, "Link.RemoteIP after the event");
+    }
+
+    static void SendByIdAndBroadcast()
+    {
+        var ids = new ConcurrentDictionary<string, ulong>();  // the name a client sent -> its link id
+        using (var server = NewServer())
+        {
+            server.Received += (s, e) => ids[e.GetString()] = e.Link.Id;
+            server.Start("127.0.0.1", 0);
+            using (var a = Connect(server.Port))
+            using (var b = Connect(server.Port))
+            {
+                Send(a, "a");
+                Send(b, "b");
+                WaitFor(() => ids.Count == 2, "both links named themselves");
+                int broadcastCount = 0;
+                OnOtherThread(() =>  // not an engine thread: sends by id work anywhere
+                {
+                    server.Send(ids["a"], Encoding.ASCII.GetBytes("to a\n"));
+                    Assert(server.TrySend(ids["b"], Encoding.ASCII.GetBytes("xxto b\nxx"), 2, 5), "TrySend by id");
+                    broadcastCount = server.Broadcast(Encoding.ASCII.GetBytes("everyone\n"));
+                });
+                Assert(broadcastCount == 2, "Broadcast queued to both links, got " + broadcastCount);
+                Assert(ReadText(a, 14) == "to a\neveryone\n", "a got its message, then the broadcast");
+                Assert(ReadText(b, 14) == "to b\neveryone\n", "b got its message, then the broadcast");
+            }
+        }
+    }
+
+    static void CloseLinkById()
+    {
+        var ids = new ConcurrentQueue<ulong>();
+        var reasons = new ConcurrentQueue<CloseReason>();
+        using (var server = NewServer())
+        {
+            server.Connecting += (s, e) => ids.Enqueue(e.Link.Id);
+            server.Disconnected += (s, e) => reasons.Enqueue(e.CloseReason);
+            server.Start("127.0.0.1", 0);
+            using (var client = Connect(server.Port))
+            {
+                WaitFor(() => ids.Count == 1, "link open");
+                ulong id = ids.First();
+                server.Send(id, Encoding.ASCII.GetBytes("bye\n"));
+                Assert(server.CloseLink(id), "CloseLink(id) closes an open link");
+                Assert(ReadText(client, 4) == "bye\n", "pending sends flush before the close");
+                Assert(ClosedByServer(client), "the client sees the close");
+                WaitFor(() => reasons.Count == 1, "Disconnected");
+                Assert(reasons.First() == CloseReason.ByApp, "reason ByApp");
+                Assert(!server.CloseLink(id), "CloseLink of a closed link returns false");
+                var error = Throws<TcpServerException>(() => server.Send(id, new byte[] { 1 }), "Send to a closed id");
+                Assert(error.Code == TcpServerErrorCode.LinkClosed, "code LinkClosed, got " + error.Code);
+            }
+        }
+    }
+
+    static void IdleTimeout()
+    {
+        foreach (bool withHandler in new[] { true, false })
+        {
+            var closes = new ConcurrentQueue<string>();
+            using (var server = NewServer())
+            {
+                server.IdleTimeoutMs = 200;
+                if (withHandler) server.IdleTimeout += (s, e) => closes.Enqueue("idle " + e.CloseReason);
+                server.Disconnected += (s, e) => closes.Enqueue("disconnect " + e.CloseReason);
+                server.Start("127.0.0.1", 0);
+                using (var client = Connect(server.Port))
+                {
+                    Assert(ClosedByServer(client), "the silent client is closed");
+                    WaitFor(() => closes.Count == 1, "one closing event");
+                    string expected = withHandler ? "idle Idle" : "disconnect Idle";
+                    Assert(closes.First() == expected, "expected " + expected + ", got " + closes.First());
+                }
+            }
+        }
+    }
+
+    static void ErrorsAreExceptions()
+    {
+        using (var server = NewServer())
+        {
+            var error = Throws<TcpServerException>(() => server.Start("not-an-ip", 0), "bad IP text");
+            Assert(error.Code == TcpServerErrorCode.BadAddress && error.Message.Contains("not-an-ip"),
+                   "BadAddress naming the address: " + error.Message);
+            Assert(!server.IsActive, "a failed Start leaves the server stopped");
+            var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            try
+            {
+                int busyPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+                error = Throws<TcpServerException>(() => server.Start("127.0.0.1", busyPort), "port in use");
+                Assert(error.Code == TcpServerErrorCode.AddressInUse, "AddressInUse, got " + error.Code);
+            }
+            finally { listener.Stop(); }
+            Throws<ArgumentOutOfRangeException>(() => server.IoBufferSize = -5, "option out of range");
+            Throws<ArgumentOutOfRangeException>(() => server.Start("127.0.0.1", 70000), "port out of range");
+            server.Start("127.0.0.1", 0);
+            using (var other = NewServer())
+            {
+                error = Throws<TcpServerException>(() => other.Start("127.0.0.1", 0), "a second server");
+                Assert(error.Code == TcpServerErrorCode.AlreadyActive, "AlreadyActive, got " + error.Code);
+            }
+            Assert(server.IsActive, "the running server is untouched");
+            error = Throws<TcpServerException>(() => server.Send(ulong.MaxValue, new byte[] { 1 }), "unknown link id");
+            Assert(error.Code == TcpServerErrorCode.LinkClosed, "LinkClosed for a stale id, got " + error.Code);
+            Assert(error.NativeCode == N.TS_ERR_LINK_CLOSED && error.Text.Length > 0, "native code and text kept");
+        }
+    }
+
+    static void StopInsideHandler()
+    {
+        Exception inside = null;
+        using (var server = NewServer())
+        {
+            server.Received += (s, e) =>
+            {
+                try { server.Stop(); }
+                catch (Exception ex) { inside = ex; }
+                e.Link.Send(Encoding.ASCII.GetBytes("done"));
+            };
+            server.Start("127.0.0.1", 0);
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "stop please");
+                Assert(ReadText(client, 4) == "done", "the handler finished");
+            }
+            var error = inside as TcpServerException;
+            Assert(error != null && error.Code == TcpServerErrorCode.InCallback, "InCallback, got " + inside);
+            Assert(server.IsActive, "the server still runs");
+        }
+    }
+
+    static void OptionsApplied()
+    {
+        using (var server = NewServer())
+        {
+            server.IoBufferSize = 4096;
+            server.MaxLinks = 123;
+            server.TcpNoDelay = false;
+            server.SendQueuePolicy = SendQueuePolicy.RefuseSend;
+            Assert(server.MaxLinks == 123 && !server.TcpNoDelay, "the object reports what was set");
+            server.Start("127.0.0.1", 0);
+            Assert(N.GetServerOption(N.TS_OPT_IO_BUFFER_SIZE) == 4096, "IoBufferSize reached the engine");
+            Assert(N.GetServerOption(N.TS_OPT_MAX_LINKS) == 123, "MaxLinks reached the engine");
+            Assert(N.GetServerOption(N.TS_OPT_TCP_NODELAY) == 0, "TcpNoDelay reached the engine");
+            Assert(N.GetServerOption(N.TS_OPT_SEND_QUEUE_POLICY) == N.TS_QUEUE_REFUSE_SEND, "policy reached the engine");
+            server.Stop();
+        }
+        using (var restore = NewServer())  // later checks expect the engine's defaults back
+        {
+            restore.IoBufferSize = 2048;
+            restore.MaxLinks = 3000;
+            restore.TcpNoDelay = true;
+            restore.SendQueuePolicy = SendQueuePolicy.CloseLink;
+            restore.Start("127.0.0.1", 0);
+        }
+    }
+
+    static void Statistics()
+    {
+        using (var server = NewServer())
+        {
+            server.WorkerThreads = 2;
+            server.Start("127.0.0.1", 0);
+            var before = server.GetStats();
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "count me");
+                Assert(ReadText(client, 8) == "count me", "echoed");
+                var during = server.GetStats();
+                Assert(during.Links == 1 && during.Workers == 2, "one link, two workers");
+                Assert(during.Accepts == before.Accepts + 1, "one more accept");
+                Assert(during.BytesIn >= before.BytesIn + 8, "bytes in counted");
+                Assert(server.GetWorkerStats().Length == 2, "two worker entries");
+                Assert(server.GetWorkerStats().All(w => w.ThreadId != 0), "worker thread ids");
+            }
+        }
+    }
+
+    static void DisposeAndRestart()
+    {
+        var server = NewServer();
+        server.Start("127.0.0.1", 0);
+        int port = server.Port;
+        server.Stop();
+        Assert(!server.IsActive && N.IsTcpServerActive() == 0 && server.Port == 0, "Stop stops");
+        Assert(server.Stop(1000), "Stop is idempotent");
+        server.Start("127.0.0.1", 0);
+        using (var client = Connect(server.Port))
+        {
+            Send(client, "again");
+            Assert(ReadText(client, 5) == "again", "the same object serves after a restart");
+        }
+        port = server.Port;
+        server.Dispose();
+        Assert(N.IsTcpServerActive() == 0, "Dispose stopped the engine");
+        Throws<SocketException>(() => new TcpClient().Connect(IPAddress.Loopback, port), "connecting after Dispose");
+        Throws<ObjectDisposedException>(() => server.Start("127.0.0.1", 0), "Start after Dispose");
+        using (var next = NewServer())
+        {
+            next.Start("127.0.0.1", 0);
+            using (var client = Connect(next.Port))
+            {
+                Send(client, "next");
+                Assert(ReadText(client, 4) == "next", "a new server serves");
+            }
+        }
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------
+
+    /// <summary>A server with the options every check relies on (the engine keeps option
+    /// values between servers, so each check states them).</summary>
+    static TcpServer NewServer()
+    {
+        var server = new TcpServer();
+        servers.Add(server);
+        server.WorkerThreads = 2;
+        server.IdleTimeoutMs = 0;
+        return server;
+    }
+
+    static TcpClient Connect(int port)
+    {
+        var client = new TcpClient();
+        client.ReceiveTimeout = DeadlineMs;
+        client.SendTimeout = DeadlineMs;
+        client.NoDelay = true;
+        client.Connect(IPAddress.Loopback, port);
+        return client;
+    }
+
+    static void Send(TcpClient client, string text)
+    {
+        var bytes = Encoding.ASCII.GetBytes(text);
+        client.GetStream().Write(bytes, 0, bytes.Length);
+    }
+
+    static byte[] ReadExactly(TcpClient client, int count)
+    {
+        var result = new byte[count];
+        int done = 0;
+        while (done < count)
+        {
+            int n = client.GetStream().Read(result, done, count - done);  // throws on timeout
+            if (n == 0) throw new Exception(string.Format("connection closed after {0} of {1} bytes", done, count));
+            done += n;
+        }
+        return result;
+    }
+
+    static string ReadText(TcpClient client, int count) { return Encoding.ASCII.GetString(ReadExactly(client, count)); }
+
+    /// <summary>Which of two clients receives exactly `text` next (the other must not).</summary>
+    static TcpClient ReadLineFromEither(TcpClient a, TcpClient b, string text)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(DeadlineMs);
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var client in new[] { a, b })
+                if (client.Available >= text.Length)
+                    return ReadText(client, text.Length) == text ? client : null;
+            Thread.Sleep(2);
+        }
+        return null;
+    }
+
+    /// <summary>True when the server closed the connection (EOF or reset) before any data.</summary>
+    static bool ClosedByServer(TcpClient client)
+    {
+        try
+        {
+            return client.GetStream().Read(new byte[1], 0, 1) == 0;
+        }
+        catch (IOException ex)
+        {
+            var socketError = ex.InnerException as SocketException;
+            if (socketError != null && socketError.SocketErrorCode == SocketError.TimedOut)
+                throw new Exception("the server did not close the connection within " + DeadlineMs + " ms");
+            return socketError != null && socketError.SocketErrorCode == SocketError.ConnectionReset;
+        }
+    }
+
+    static byte[] Pattern(int length, int seed)
+    {
+        var bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    /// <summary>Run action on a new thread and rethrow what it threw here.</summary>
+    static void OnOtherThread(Action action)
+    {
+        Exception error = null;
+        var thread = new Thread(() =>
+        {
+            try { action(); }
+            catch (Exception ex) { error = ex; }
+        });
+        thread.Start();
+        thread.Join();
+        if (error != null) throw new Exception("on another thread: " + error.Message, error);
+    }
+
+    static void WaitFor(Func<bool> condition, string what, int timeoutMs = DeadlineMs)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new Exception("timed out waiting for: " + what);
+            Thread.Sleep(2);
+        }
+    }
+
+    static void Assert(bool condition, string what)
+    {
+        if (!condition) throw new Exception("assertion failed: " + what);
+    }
+
+    static T Throws<T>(Action action, string what) where T : Exception
+    {
+        try { action(); }
+        catch (T expected) { return expected; }
+        catch (Exception other) { throw new Exception(what + ": expected " + typeof(T).Name + ", got " + other); }
+        throw new Exception(what + ": expected " + typeof(T).Name + ", nothing was thrown");
+    }
+
+    static void Run(string name, Action check)
+    {
+        current = name;
+        try
+        {
+            check();
+            passed++;
+            Console.WriteLine("PASS " + name);
+        }
+        catch (Exception ex)
+        {
+            failed++;
+            Console.WriteLine("FAIL " + name + ": " + ex);
+        }
+        finally
+        {
+            // A failed check must not leave a server running for the next one.
+            foreach (var server in servers)
+            {
+                try { server.Dispose(); }
+                catch (Exception ex) { Console.WriteLine("  (cleanup: " + ex.Message + ")"); }
+            }
+            servers.Clear();
+        }
+    }
+
+    static void StartWatchdog(int milliseconds)
+    {
+        var watchdog = new Thread(() =>
+        {
+            Thread.Sleep(milliseconds);
+            Console.WriteLine("FAIL the tests took longer than {0} ms (stuck in: {1})", milliseconds, current);
+            Console.WriteLine("{0} passed, {1} failed", passed, failed + 1);
+            Environment.Exit(2);
+        });
+        watchdog.IsBackground = true;
+        watchdog.Start();
+    }
+}
