@@ -15,7 +15,8 @@ ensure_packages() {
 
 # What building the library and its C samples needs.
 BUILD_PACKAGES=(cmake ninja-build g++ make)
-# What the whole test suite needs on top: GoogleTest, pytest (the Python binding), Free Pascal,
+# What the whole test suite needs on top: GoogleTest, pytest (the Python binding), Free Pascal, Mono (C#),
 # clang's ThreadSanitizer, and mingw-w64 + Wine for the Windows (IOCP) build.
-TEST_PACKAGES=(libgtest-dev python3 python3-pytest fp-compiler fp-units-rtl clang libclang-rt-14-dev
+TEST_PACKAGES=(libgtest-dev python3 python3-pytest fp-compiler fp-units-rtl mono-mcs mono-runtime
+               clang libclang-rt-14-dev
                g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64)

@@ -364,8 +364,8 @@ namespace TcpServerLib
         /// <summary>Milliseconds on the engine's clock (wraps at 2^32), as Link.TickCountActive.</summary>
         public static uint TickCount { get { return N.GetTickCount32(); } }
 
-        /// <summary>Send a line through the engine's log at level Info: it reaches the Log event
-        /// only when LogLevel is Info or Debug (the engine's default, Warn, drops it).</summary>
+        /// <summary>Send a line through the engine's log: it reaches the Log event (level Info)
+        /// whatever LogLevel says, which filters only the engine's own messages.</summary>
         public static void WriteLog(string text) { N.WriteLog(N.Utf8z(text ?? "")); }
 
         /// <summary>A local interface's IPv4 address (public if internet, else private); no lookups.</summary>

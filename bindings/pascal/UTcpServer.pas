@@ -141,18 +141,15 @@ end;
 
 procedure ReportError(const Text: String);
 begin
-  { WriteLog logs at TS_LOG_INFO, which the engine's default level (TS_LOG_WARN) filters out;
-    an exception in a handler is an error and must be seen. So it goes, at TS_LOG_ERROR, to
-    the log procedure set with SetLogProc, else through WriteLog when INFO lines are on, else
-    to standard error as the engine writes its own lines. }
+  { An exception in a handler is an error: it goes at TS_LOG_ERROR to the log procedure set
+    with SetLogProc, else through WriteLog (always written: to the engine's log sink, or to
+    standard error). }
   if GetServerOption(TS_OPT_LOG_LEVEL) > TS_LOG_ERROR then
     Exit;
   if Assigned(UserLog) then
     UserLog(TS_LOG_ERROR, Text)
-  else if GetServerOption(TS_OPT_LOG_LEVEL) <= TS_LOG_INFO then
-    TcpServerApi.WriteLog(PAnsiChar(ToUtf8(Text)))
   else
-    WriteLn(ErrOutput, 'tcpserver error: ', Text);
+    TcpServerApi.WriteLog(PAnsiChar(ToUtf8('error: ' + Text)));
 end;
 
 procedure LogCallbackException(const Callback: String; Link: PLink);
