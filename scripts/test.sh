@@ -2,7 +2,7 @@
 # Every test: installs what it needs from Debian's packages, builds everything, runs the whole
 # CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine),
 # then rebuilds the engine and its unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-# (gcc) and under ThreadSanitizer (clang) and runs them again.
+# (gcc) and under ThreadSanitizer (clang) and runs them again, then fuzzes the API for a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -30,5 +30,12 @@ CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWit
 cmake --build build/tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L unit --no-tests=error || status=1
+
+echo "== libFuzzer (clang, ASan + UBSan): random API call sequences, 60 s"
+CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DTCPSERVER_SANITIZE=address,undefined -DTCPSERVER_FUZZ=ON -DTCPSERVER_FUZZ_SECONDS=60 \
+      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+cmake --build build/fuzz --target api_sequence_fuzz
+ctest --test-dir build/fuzz --output-on-failure -L fuzz --no-tests=error || status=1
 
 exit $status

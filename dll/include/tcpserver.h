@@ -249,8 +249,8 @@ TS_API int32_t TS_CALL PostSendById(uint64_t LinkId, void* Mem, int32_t Len);
 TS_API int32_t TS_CALL SendBuffer(TcpLink* Link, const void* Buf, int32_t Len);
 TS_API int32_t TS_CALL SendBufferById(uint64_t LinkId, const void* Buf, int32_t Len);
 /* Kept for source compatibility with UTcpServer: the engine always receives on its own.
- * PostRecv validates Link, returns Mem to the pool if it is one of ours, and returns 1 for
- * an open link. */
+ * PostRecv checks that Link is open, then returns Mem (if not NULL) to the pool: 1. On failure
+ * (closed link, Mem not a buffer the caller holds) it returns 0 and Mem stays the caller's. */
 TS_API int32_t TS_CALL PostRecv(TcpLink* Link, void* Mem);
 /* Send Len bytes (copied once, shared by all links) to every link open at the call.
  * Returns how many links it was queued to, or -1 with an error. */

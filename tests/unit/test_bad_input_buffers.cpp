@@ -194,6 +194,16 @@ TEST_F(BadBufferInputTest, PostSendOnClosedLink) {
   expect_unchanged();
 }
 
+// Regression (found by tests/fuzz): PostRecv returned the buffer to the pool and only then
+// found the link closed, so it failed while the caller no longer owned the buffer.
+TEST_F(BadBufferInputTest, PostRecvOnClosedLinkLeavesTheBufferWithTheCaller) {
+  TcpLink* closed = nullptr;
+  uint64_t closed_id = 0;
+  ASSERT_NO_FATAL_FAILURE(make_closed_link(&closed, &closed_id));
+  EXPECT_CALL_FAILS(PostRecv(closed, mem_), 0, TS_ERR_LINK_CLOSED);
+  expect_unchanged();
+}
+
 TEST_F(BadBufferInputTest, PostSendByIdStale) {
   TcpLink* closed = nullptr;
   uint64_t closed_id = 0;

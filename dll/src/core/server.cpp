@@ -467,12 +467,15 @@ bool Server::send_buffer_by_id(uint64_t id, const void* buf, int32_t len) {
 bool Server::post_recv(const TcpLink* p, void* mem) {
   Link* link = link_from(p);
   if (!link) return false;
+  // The link first: on failure the caller still owns Mem, as with every send call.
+  std::unique_lock<std::mutex> lock;
+  if (!lock_open(link, 0, lock)) return false;
+  lock.unlock();
   if (mem) {
     IoPool* pool = pool_ptr_.load(std::memory_order_acquire);
     if (!pool || !pool->free_app(mem)) return false;
   }
-  std::unique_lock<std::mutex> lock;
-  return lock_open(link, 0, lock);
+  return true;
 }
 
 int32_t Server::broadcast(const void* buf, int32_t len) {
