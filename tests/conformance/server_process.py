@@ -59,7 +59,7 @@ class ServerProcess:
     def __init__(self, argv: List[str], stderr_path: Path) -> None:
         self.argv = argv
         self.stderr_path = stderr_path
-        self._stderr = open(stderr_path, "wb")
+        self._stderr = open(stderr_path, "w+b")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, text=True, bufsize=1)
         self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
@@ -82,9 +82,12 @@ class ServerProcess:
         self._lines.put(None)  # end of output
 
     def stderr_tail(self, chars: int = 2000) -> str:
-        self._stderr.flush()
-        text = self.stderr_path.read_text(errors="replace")
-        return f"\n--- server stderr (last {chars} chars) ---\n{text[-chars:]}" if text else ""
+        """The end of what the server wrote to standard error, for failure messages. Read
+        through our own descriptor: it works even if something cleans up the temp folder."""
+        fd = self._stderr.fileno()
+        size = os.fstat(fd).st_size
+        text = os.pread(fd, chars, max(0, size - chars)).decode(errors="replace")
+        return f"\n--- server stderr (last {chars} bytes) ---\n{text}" if text else ""
 
     def wait_line(self, keyword: str, timeout: float = LINE_TIMEOUT) -> str:
         """The next standard-output line, which must start with `keyword` (PROTOCOL.md: the

@@ -48,3 +48,19 @@ def test_close_command_closes_the_link(start_server) -> None:
     stats = server.wait_stats(lambda s: s["disconnects"] == 1 and s["links"] == 0,
                               "the closed link's OnDisconnect, no link left")
     assert stats["closed"] == 1 and stats["accepts"] == 1
+
+
+def test_keywords_without_newline_are_echoed(start_server) -> None:
+    # PROTOCOL.md: only a chunk that starts with a keyword *and ends in '\n'* is a command.
+    server = start_server()
+    listener = tsharness.Client(HOST, server.port)
+    listener.echo(b"listening")
+    client = tsharness.Client(HOST, server.port)
+    for data in (b"BCAST not a command", b"THROW", b"CLOSE", b"REFUSE ON", b"STATS"):
+        client.echo(data)
+    late = tsharness.Client(HOST, server.port)
+    late.echo(b"REFUSE ON was not a command: I got in")
+    assert not client.closed() and not listener.closed()
+    assert listener.buffered == b"", "nothing was broadcast"
+    stats = server.stats()
+    assert stats["links"] == 3 and stats["refused"] == 0 and stats["disconnects"] == 0
