@@ -51,9 +51,10 @@ void send_more(EchoConn& c, size_t index, const EchoOptions& o, EchoResult& r) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EPIPE || errno == ECONNRESET)
-        throw PeerClosed(who(index) + ": the server closed the connection after " +
-                         std::to_string(c.sent) + " of " + std::to_string(o.bytes_per_conn) +
-                         " bytes were sent");
+        throw PeerClosed(who(index) + ": the server " + (errno == EPIPE ? "closed" : "reset") +
+                         " the connection after echoing " + std::to_string(c.received) +
+                         " of " + std::to_string(o.bytes_per_conn) + " bytes (" +
+                         std::to_string(c.sent) + " sent)");
       throw HarnessError(who(index) + ": send: " + errno_text(errno));
     }
     c.chunk_pos += static_cast<size_t>(n);
