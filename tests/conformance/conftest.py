@@ -22,7 +22,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except RuntimeError as error:
         raise pytest.UsageError(str(error)) from None
     try:
-        import tsharness  # noqa: F401
+        import tsharness
+        del tsharness  # imported only to fail early, with a clear message, if it is missing
     except ImportError as error:
         raise pytest.UsageError(f"cannot import the native harness tsharness ({error}): build "
                                 "the project and put <build>/bin on PYTHONPATH") from None

@@ -142,7 +142,8 @@ EchoResult echo_integrity(const EchoOptions& o) {
       index.push_back(i);
     }
     int ready = ::poll(pfds.data(), pfds.size(), deadline.poll_ms());
-    if (ready < 0 && errno != EINTR) throw HarnessError("echo_integrity: poll: " + errno_text(errno));
+    if (ready < 0 && errno != EINTR)
+      throw HarnessError("echo_integrity: poll: " + errno_text(errno));
     for (size_t k = 0; ready > 0 && k < pfds.size(); ++k) {
       if (!pfds[k].revents) continue;
       EchoConn& c = conns[index[k]];

@@ -121,13 +121,15 @@ std::vector<std::vector<std::string>> LinkGroup::read_lines(const std::string& u
       waiting.push_back(&c);
     }
     if (waiting.empty()) break;
-    if (!poll_any(waiting, deadline))
+    if (!poll_any(waiting, deadline)) {
+      const Connection& first = *waiting.front();
+      const size_t first_lines = lines[static_cast<size_t>(&first - links_.data())].size();
       throw HarnessTimeout(std::to_string(waiting.size()) + " of " +
                            std::to_string(links_.size()) + " links did not receive " +
                            quoted(until) + " within " + std::to_string(timeout_s) + " s; " +
-                           waiting.front()->name() + " got " +
-                           std::to_string(lines[static_cast<size_t>(waiting.front() - links_.data())].size()) +
-                           " lines and " + quoted(waiting.front()->buffered()));
+                           first.name() + " got " + std::to_string(first_lines) +
+                           " lines before it and then " + quoted(first.buffered()));
+    }
   }
   // Whatever followed `until` (a duplicate, say) is reported too, not silently dropped.
   for (size_t i = 0; i < links_.size(); ++i) {

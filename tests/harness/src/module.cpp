@@ -100,7 +100,8 @@ PYBIND11_MODULE(tsharness, m) {
   m.def(
       "open_idle",
       [](const std::string& host, int port, size_t n, double timeout_s) {
-        return std::make_unique<LinkGroup>(without_gil([&] { return LinkGroup(host, port, n, timeout_s); }));
+        return std::make_unique<LinkGroup>(
+            without_gil([&] { return LinkGroup(host, port, n, timeout_s); }));
       },
       "host"_a, "port"_a, "n"_a, "timeout_s"_a = 5.0,
       "Connect n links that send nothing (until you ping them). Returns a LinkGroup.");
