@@ -1,0 +1,170 @@
+"""The conformance server under test, run as a child process and driven through its standard
+input and output as PROTOCOL.md describes."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shlex
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0  # mono or an interpreter starting on a busy 2-core CI machine
+LINE_TIMEOUT = 10.0   # any reply on standard output
+STOP_TIMEOUT = 15.0   # quit -> STOPPED -> exit
+
+# Every STATS key PROTOCOL.md names.
+STATS_KEYS = ("links", "accepts", "refused", "closed", "idle_closed", "bytes_in", "bytes_out",
+              "msgs_in", "msgs_out", "iomem_free", "iomem_count", "workers", "disconnects",
+              "idle")
+
+Stats = Dict[str, int]
+
+
+def server_command() -> List[str]:
+    text = os.environ.get("TS_SERVER_CMD", "").strip()
+    if not text:
+        raise RuntimeError("TS_SERVER_CMD is not set: give the command line of the conformance "
+                           "server to test, e.g. TS_SERVER_CMD=/path/bin/conformance_server_c")
+    return shlex.split(text)
+
+
+def parse_fields(line: str, keyword: str) -> Stats:
+    """'STATS a=1 b=2' -> {'a': 1, 'b': 2}; raises AssertionError on anything malformed."""
+    words = line.split()
+    assert words and words[0] == keyword, f"expected a {keyword} line, got {line!r}"
+    fields = {}
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        assert sep and value.lstrip("-").isdigit(), f"malformed field {word!r} in {line!r}"
+        fields[key] = int(value)
+    return fields
+
+
+def parse_stats(line: str) -> Stats:
+    stats = parse_fields(line, "STATS")
+    missing = [key for key in STATS_KEYS if key not in stats]
+    assert not missing, f"STATS line lacks {missing}: {line!r}"
+    return stats
+
+
+class ServerProcess:
+    """One run of the server. Standard output is read by a thread into a queue, so every wait
+    has a deadline; standard error goes to a file quoted in failure messages."""
+
+    def __init__(self, argv: List[str], stderr_path: Path) -> None:
+        self.argv = argv
+        self.stderr_path = stderr_path
+        self._stderr = open(stderr_path, "w+b")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, text=True, bufsize=1)
+        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        self.stopped: Optional[Stats] = None
+        self.port = 0
+
+    def wait_ready(self) -> None:
+        """Wait for the PORT line (the first thing the server prints)."""
+        line = self.wait_line("PORT", START_TIMEOUT)
+        words = line.split()
+        assert len(words) == 2 and words[1].isdigit() and int(words[1]) > 0, \
+            f"bad PORT line {line!r}{self.stderr_tail()}"
+        self.port = int(words[1])
+
+    def _read_stdout(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)  # end of output
+
+    def stderr_tail(self, chars: int = 2000) -> str:
+        """The end of what the server wrote to standard error, for failure messages. Read
+        through our own descriptor: it works even if something cleans up the temp folder."""
+        fd = self._stderr.fileno()
+        size = os.fstat(fd).st_size
+        text = os.pread(fd, chars, max(0, size - chars)).decode(errors="replace")
+        return f"\n--- server stderr (last {chars} bytes) ---\n{text}" if text else ""
+
+    def wait_line(self, keyword: str, timeout: float = LINE_TIMEOUT) -> str:
+        """The next standard-output line, which must start with `keyword` (PROTOCOL.md: the
+        server prints nothing else there)."""
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no {keyword} line from the server within {timeout}s"
+                                 f"{self.stderr_tail()}") from None
+        if line is None:
+            self._lines.put(None)  # keep the end-of-output mark for later waits
+            code = self.proc.wait(STOP_TIMEOUT)
+            raise AssertionError(f"the server ended its output (exit code {code}) while a "
+                                 f"{keyword} line was expected{self.stderr_tail()}")
+        assert line.split(" ", 1)[0].rstrip("\n") == keyword, \
+            f"expected a {keyword} line on standard output, got {line!r}{self.stderr_tail()}"
+        return line.rstrip("\n")
+
+    def command(self, text: str) -> None:
+        assert self.proc.poll() is None, \
+            f"the server exited (code {self.proc.returncode}) unexpectedly{self.stderr_tail()}"
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def stats(self) -> Stats:
+        self.command("stats")
+        return parse_stats(self.wait_line("STATS"))
+
+    def wait_stats(self, condition: Callable[[Stats], bool], what: str,
+                   timeout: float = LINE_TIMEOUT) -> Stats:
+        """Poll `stats` every few ms until condition(stats) holds; fail after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if condition(stats):
+                return stats
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
+                                     f"last STATS: {stats}")
+            time.sleep(0.01)
+
+    def assert_running(self) -> None:
+        assert self.proc.poll() is None, \
+            f"the server exited (code {self.proc.returncode}){self.stderr_tail()}"
+
+    def _finish(self, send: Callable[[], None]) -> Stats:
+        send()
+        self.stopped = parse_fields(self.wait_line("STOPPED", STOP_TIMEOUT), "STOPPED")
+        try:
+            code = self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the server printed STOPPED but did not exit within "
+                                 f"{STOP_TIMEOUT}s{self.stderr_tail()}") from None
+        assert code == 0, f"the server exited with code {code} after STOPPED{self.stderr_tail()}"
+        assert set(self.stopped) == {"disconnects", "idle"}, \
+            f"the STOPPED line should carry disconnects and idle, got {self.stopped}"
+        return self.stopped
+
+    def quit(self) -> Stats:
+        """Stop through `quit`: checks STOPPED and exit code 0; returns the STOPPED fields."""
+        return self._finish(lambda: self.command("quit"))
+
+    def close_stdin(self) -> Stats:
+        """Stop through end of input, with the same checks as quit()."""
+        return self._finish(self.proc.stdin.close)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self) -> None:
+        self.kill()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass  # a closed pipe to a dead process: nothing left to release
+        self._reader.join(timeout=LINE_TIMEOUT)
+        self._stderr.close()

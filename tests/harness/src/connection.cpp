@@ -1,0 +1,59 @@
+#include "connection.h"
+
+#include <poll.h>
+
+#include <cerrno>
+
+namespace tsh {
+
+bool Connection::pump() {
+  if (!fd_.valid() || peer_closed_) return false;
+  bool changed = false;
+  char buf[16384];
+  for (;;) {
+    bool was_reset = false;
+    long n = read_some(fd_.get(), buf, sizeof buf, &was_reset, name_);
+    if (n < 0) return changed;
+    if (n == 0) {
+      peer_closed_ = true;
+      reset_ = was_reset;
+      return true;
+    }
+    rx_.append(buf, static_cast<size_t>(n));
+    changed = true;
+  }
+}
+
+bool Connection::wait_readable(const Deadline& deadline) {
+  for (;;) {
+    if (pump()) return true;
+    if (!open())
+      throw HarnessError(name_ + ": waiting on a connection that is already closed");
+    if (deadline.expired()) return false;
+    pollfd pfd{fd_.get(), POLLIN, 0};
+    int r = ::poll(&pfd, 1, deadline.poll_ms());
+    if (r < 0 && errno != EINTR) throw HarnessError(name_ + ": poll: " + errno_text(errno));
+  }
+}
+
+void Connection::send(const std::string& data, const Deadline& deadline) {
+  if (!fd_.valid()) throw HarnessError(name_ + ": send on a connection we closed");
+  send_all(fd_.get(), data.data(), data.size(), deadline, name_);
+}
+
+std::string Connection::take_line() {
+  size_t nl = rx_.find('\n');
+  if (nl == std::string::npos) return {};
+  std::string line = rx_.substr(0, nl + 1);
+  rx_.erase(0, nl + 1);
+  return line;
+}
+
+std::string Connection::take(size_t n) {
+  if (rx_.size() < n) return {};
+  std::string out = rx_.substr(0, n);
+  rx_.erase(0, n);
+  return out;
+}
+
+}  // namespace tsh

@@ -1,0 +1,45 @@
+// One client connection that buffers what it receives and notices when the server closes
+// it. Client and LinkGroup are built from these.
+#pragma once
+
+#include <string>
+
+#include "net.h"
+
+namespace tsh {
+
+class Connection {
+ public:
+  Connection(Fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+
+  // Reads everything available now without waiting. Returns true if anything changed.
+  bool pump();
+  // Waits (up to the deadline) until pump() makes progress. Returns false on timeout.
+  bool wait_readable(const Deadline& deadline);
+
+  void send(const std::string& data, const Deadline& deadline);
+  // Closes our side; buffered data stays readable.
+  void close() { fd_.reset(); }
+
+  // Removes and returns the first line (with its '\n'); empty if no whole line is buffered.
+  std::string take_line();
+  // Removes and returns the first n bytes; empty if fewer are buffered.
+  std::string take(size_t n);
+
+  int fd() const { return fd_.get(); }
+  bool open() const { return fd_.valid() && !peer_closed_; }
+  bool peer_closed() const { return peer_closed_; }  // end of stream or reset seen
+  bool reset() const { return reset_; }
+  const std::string& buffered() const { return rx_; }
+  std::string take_all() { return std::move(rx_); }
+  const std::string& name() const { return name_; }
+
+ private:
+  Fd fd_;
+  std::string name_;
+  std::string rx_;
+  bool peer_closed_ = false;
+  bool reset_ = false;
+};
+
+}  // namespace tsh

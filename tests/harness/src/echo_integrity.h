@@ -1,0 +1,34 @@
+// Many connections at once send pseudo-random data in random-sized writes and check that
+// every byte comes back, in order (the echo of the conformance server).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace tsh {
+
+struct EchoOptions {
+  std::string host;
+  int port = 0;
+  size_t connections = 1;
+  size_t bytes_per_conn = 0;
+  size_t max_chunk = 1;   // each send() is 1..max_chunk bytes
+  uint64_t seed = 1;
+  double timeout_s = 30;  // for the whole run, connects included
+};
+
+struct EchoResult {
+  size_t connections = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  uint64_t sends = 0;       // send() calls that wrote something
+  double connect_s = 0;     // time to establish every connection
+  double elapsed_s = 0;     // connects included
+};
+
+// Raises HarnessError on the first wrong byte (naming connection and offset), PeerClosed if
+// a connection ends before its echo is complete, HarnessTimeout when the deadline passes.
+// The connections are closed (FIN) when the run returns or raises.
+EchoResult echo_integrity(const EchoOptions& options);
+
+}  // namespace tsh

@@ -1,0 +1,53 @@
+// Many connections held open at once: idle links for timeout/stop tests, listeners for
+// broadcasts. Not thread-safe: one user at a time.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "connection.h"
+
+namespace tsh {
+
+class LinkGroup {
+ public:
+  LinkGroup(const std::string& host, int port, size_t count, double timeout_s);
+  // Move-only (std::vector would claim to be copyable, and pybind11 would believe it).
+  LinkGroup(LinkGroup&&) = default;
+  LinkGroup& operator=(LinkGroup&&) = default;
+  LinkGroup(const LinkGroup&) = delete;
+  LinkGroup& operator=(const LinkGroup&) = delete;
+
+  size_t size() const { return links_.size(); }
+  // Each open link sends a short token of its own (no '\n') and checks the echo: afterwards
+  // the server is known to serve every link (accepted, registered, reading).
+  void ping(double timeout_s);
+  // How many links the server has closed (or reset), checking without waiting.
+  size_t closed_count();
+  // Waits until at least `expected` links are closed or the time is up; returns the count.
+  size_t wait_closed(size_t expected, double timeout_s);
+  std::vector<bool> closed_flags();
+  // Every link reads lines until it receives the line `until` ('\n' included). Returns each
+  // link's lines ('\n' included), plus whatever else is already there after `until` (so a
+  // duplicate shows). Raises HarnessTimeout naming a link that did not see `until` in time,
+  // PeerClosed if one is closed before.
+  std::vector<std::vector<std::string>> read_lines(const std::string& until, double timeout_s);
+  // Closes our side of every link (the server sees FINs).
+  void close();
+
+ private:
+  std::vector<Connection> links_;
+};
+
+struct BroadcastResult {
+  std::vector<std::vector<std::string>> listener_lines;  // per listener, in arrival order
+  std::vector<std::string> sender_lines;
+};
+
+// Opens `listeners` links and pings them, then a sender link sends "BCAST <text>\n" for each
+// text, waiting for its own copy of each before the next (PROTOCOL.md: wait for a command's
+// effect). Every listener then reads until the last text's line. Texts must not contain '\n'.
+BroadcastResult broadcast_collect(const std::string& host, int port, size_t listeners,
+                                  const std::vector<std::string>& texts, double timeout_s);
+
+}  // namespace tsh
