@@ -15,10 +15,11 @@ unsigned os_thread_id();
 // How many more handles than before a test may stay open after it without being a leak.
 // POSIX: none. Windows: the MinGW thread runtime gives a mutex or condition variable its kernel
 // object on first contention and keeps it for the object's life, so the engine's long-lived
-// ones can take a few more during any test. A leak per link or per Start/Stop cycle is far
-// larger than this.
+// ones (the server's, and each link slot's) can take more during any test: 6 more after 100
+// Start/Stop cycles under load, measured under Wine. A leak per link or per cycle is larger
+// (the tests that check this open hundreds of links or run 100 cycles).
 #ifdef _WIN32
-inline constexpr int kLazyHandleSlack = 4;
+inline constexpr int kLazyHandleSlack = 32;
 #else
 inline constexpr int kLazyHandleSlack = 0;
 #endif
