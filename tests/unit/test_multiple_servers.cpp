@@ -255,6 +255,52 @@ TEST_F(MultiServerTest, IdsAreUniqueAcrossServersAndIdCallsReachTheRightServer) 
   EXPECT_EQ(GetLinkCount(), static_cast<int32_t>(kEach)) << "the default server lost a link";
 }
 
+TEST_F(MultiServerTest, BroadcastLinkIdsAndFlowControlWorkPerServer) {
+  ServerCtx& a = add("A");
+  ServerCtx& b = add("B");
+  ASSERT_NO_FATAL_FAILURE(create(a));
+  ASSERT_NO_FATAL_FAILURE(create(b));
+  const uint16_t port_a = start(a), port_b = start(b);
+  BlockingClient a1, a2, a3, b1;
+  for (BlockingClient* c : {&a1, &a2, &a3}) ASSERT_TRUE(c->connect(port_a));
+  ASSERT_TRUE(b1.connect(port_b));
+  ASSERT_TRUE(wait_until([&] { return a.connects.load() == 3 && b.connects.load() == 1; }, 5s));
+  const uint64_t id_a1 = a.id_of_port(a1.local_port()), id_b1 = b.id_of_port(b1.local_port());
+
+  // Each server enumerates its own links only.
+  uint64_t ids[8] = {};
+  ASSERT_EQ(TcpServerGetLinkIds(a.handle, ids, 8), 3) << GetLastErrorText();
+  EXPECT_EQ(std::set<uint64_t>(ids, ids + 3), std::set<uint64_t>(a.ids.begin(), a.ids.end()));
+  ASSERT_EQ(TcpServerGetLinkIds(b.handle, ids, 8), 1) << GetLastErrorText();
+  EXPECT_EQ(ids[0], id_b1);
+  EXPECT_EQ(TcpServerGetLinkIds(a.handle, nullptr, 0), 3);
+
+  // A broadcast on A reaches A's links but the excepted one, and none of B's. A marker sent
+  // right after it arrives first where the broadcast did not go (sends on a link keep order).
+  EXPECT_EQ(TcpServerPostBroadcast(a.handle, "all", 3, id_a1), 2) << GetLastErrorText();
+  ASSERT_EQ(SendBufferById(id_a1, "M", 1), 1);
+  ASSERT_EQ(SendBufferById(id_b1, "N", 1), 1);
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(a1.recv_exact(1, &got));
+  EXPECT_EQ(got[0], 'M') << "the broadcast reached the excepted link";
+  ASSERT_TRUE(b1.recv_exact(1, &got));
+  EXPECT_EQ(got[0], 'N') << "A's broadcast reached B's link";
+  for (BlockingClient* c : {&a2, &a3}) {
+    ASSERT_TRUE(c->recv_exact(3, &got));
+    EXPECT_EQ(std::string(got.begin(), got.end()), "all");
+  }
+  EXPECT_EQ(TcpServerPostBroadcast(b.handle, "bee", 3, 0), 1);
+  ASSERT_TRUE(b1.recv_exact(3, &got));
+
+  // Flow control by id reaches B's link too (the default server is not even running).
+  EXPECT_EQ(PauseReceiveById(id_b1), 1) << GetLastErrorText();
+  EXPECT_EQ(GetSendQueueBytesById(id_b1), 0) << GetLastErrorText();
+  EXPECT_EQ(ResumeReceiveById(id_b1), 1) << GetLastErrorText();
+  ASSERT_TRUE(b1.send_all("ping"));
+  ASSERT_TRUE(b1.recv_exact(4, &got));
+  EXPECT_EQ(std::string(got.begin(), got.end()), "ping");
+}
+
 TEST_F(MultiServerTest, BufferOfAnotherServerIsRefusedAndStaysTheCallers) {
   ServerCtx& a = add("A");
   ServerCtx& b = add("B");
