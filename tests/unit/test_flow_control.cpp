@@ -229,6 +229,18 @@ TEST_F(FlowControlTest, SendQueueBytesGrowForASlowReaderAndDrain) {
   EXPECT_TRUE(wait_until([&] { return GetSendQueueBytesById(id) == 0; }, 5s));
 }
 
+TEST_F(FlowControlTest, IdCallsBeforeStart) {
+  prime_last_error(TS_ERR_NOT_ACTIVE);
+  EXPECT_EQ(PauseReceiveById(1), 0);
+  EXPECT_EQ(GetLastErrorCode(), TS_ERR_NOT_ACTIVE);
+  prime_last_error(TS_ERR_NOT_ACTIVE);
+  EXPECT_EQ(ResumeReceiveById(1), 0);
+  EXPECT_EQ(GetLastErrorCode(), TS_ERR_NOT_ACTIVE);
+  prime_last_error(TS_ERR_NOT_ACTIVE);
+  EXPECT_EQ(GetSendQueueBytesById(1), -1);
+  EXPECT_EQ(GetLastErrorCode(), TS_ERR_NOT_ACTIVE);
+}
+
 TEST_F(FlowControlTest, BadLinkArguments) {
   ASSERT_NO_FATAL_FAILURE(start_tracking());
   BlockingClient client;

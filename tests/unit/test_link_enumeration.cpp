@@ -109,6 +109,21 @@ TEST_F(LinkEnumerationTest, BadArguments) {
   EXPECT_EQ(one, 0u);
 }
 
+TEST_F(LinkEnumerationTest, BroadcastExceptBadArguments) {
+  prime_last_error(TS_ERR_NOT_ACTIVE);
+  EXPECT_EQ(PostBroadcastExcept("x", 1, 0), -1);
+  EXPECT_EQ(GetLastErrorCode(), TS_ERR_NOT_ACTIVE);
+  ASSERT_NO_FATAL_FAILURE(start_tracking());
+  prime_last_error(TS_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(PostBroadcastExcept(nullptr, 1, 0), -1);
+  EXPECT_EQ(GetLastErrorCode(), TS_ERR_INVALID_ARGUMENT);
+  for (int32_t len : {0, -1}) {
+    prime_last_error(TS_ERR_BAD_LENGTH);
+    EXPECT_EQ(PostBroadcastExcept("x", len, 0), -1);
+    EXPECT_EQ(GetLastErrorCode(), TS_ERR_BAD_LENGTH);
+  }
+}
+
 TEST_F(LinkEnumerationTest, IdsAreLinksThatWereOpenWhileLinksChurn) {
   ASSERT_NO_FATAL_FAILURE(start_tracking());
   std::vector<BlockingClient> steady(10);
