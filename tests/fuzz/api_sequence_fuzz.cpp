@@ -1,10 +1,12 @@
-// libFuzzer target: random sequences of API calls, with real client sockets, against the one
-// global server. Each input is a program of one-byte opcodes and their operands; pointers come
+// libFuzzer target: random sequences of API calls, with real client sockets, against the
+// default server and a second one of the TcpServer* family (created, started, stopped and
+// destroyed by the program; bad and stale handles included). Each input is a program of one-byte opcodes and their operands; pointers come
 // from a fixed menu (pool buffers held or given away, addresses inside them, stack and heap
 // memory, NULL, links seen in callbacks, a fake link). Crashes, sanitizer reports, and two
 // invariants checked after every input are failures:
 //   - after Stop, no link is counted and, once the program frees what it kept, the pool is full;
-//   - every buffer the program holds can be freed exactly once.
+//   - every buffer the program holds can be freed exactly once;
+//   - the second server can be destroyed, its links gone.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -69,9 +71,28 @@ int32_t TS_CALL on_receive(TcpLink* link, uint8_t* buf, int32_t len) {
 
 void TS_CALL on_disconnect(TcpLink*) {}
 
+// The second server's callbacks (Context: its handle slot in the program).
+std::atomic<TcpServerHandle*> g_second{nullptr};
+
+int32_t TS_CALL on_connect_ex(void*, TcpLink* link) { return on_connect(link); }
+
+int32_t TS_CALL on_receive_ex(void* context, TcpLink* link, uint8_t* buf, int32_t len) {
+  if (context != &g_second) std::abort();
+  if (g_callback_mode.load() == 1) {  // its own Stop and Destroy must fail from here
+    if (TcpServerStop(g_second.load(), 0) != 0 || DestroyTcpServer(g_second.load()) != 0)
+      std::abort();
+    return 0;
+  }
+  return on_receive(link, buf, len);
+}
+
 struct Program {
   std::vector<void*> held;   // pool buffers the program owns
   std::vector<void*> given;  // buffers handed to the library (PostSend, PostRecv) or freed
+  // The same for the second server's pool: forgotten when it is destroyed (its memory is gone).
+  std::vector<void*> held2;
+  std::vector<void*> given2;
+  TcpServerHandle* stale = nullptr;  // the last destroyed second server
   std::vector<int> clients;
   TcpLink fake{};
   char stack_bytes[64] = {};
@@ -79,7 +100,9 @@ struct Program {
 
   void* pick_mem(Reader& r) {
     const uint8_t k = r.u8();
-    switch (k % 7) {
+    switch (k % 9) {
+      case 7: return held2.empty() ? nullptr : held2[r.u8() % held2.size()];
+      case 8: return given2.empty() ? nullptr : given2[r.u8() % given2.size()];
       case 0: return held.empty() ? nullptr : held[r.u8() % held.size()];
       case 1: return given.empty() ? nullptr : given[r.u8() % given.size()];
       case 2: return held.empty() ? nullptr : static_cast<char*>(held[0]) + 1 + r.u8();
@@ -116,12 +139,92 @@ struct Program {
     }
   }
   void take_back(void* mem) {  // the library accepted it: it is no longer ours
-    for (size_t i = 0; i < held.size(); ++i)
-      if (held[i] == mem) {
-        held.erase(held.begin() + static_cast<long>(i));
+    for (auto* lists : {&held, &held2}) {
+      std::vector<void*>& from = *lists;
+      for (size_t i = 0; i < from.size(); ++i)
+        if (from[i] == mem) {
+          from.erase(from.begin() + static_cast<long>(i));
+          std::vector<void*>& to = lists == &held ? given : given2;
+          if (to.size() < 64) to.push_back(mem);
+          return;
+        }
+    }
+    if (given.size() < 64) given.push_back(mem);
+  }
+  TcpServerHandle* pick_handle(Reader& r) {
+    static int not_a_handle;
+    switch (r.u8() % 6) {
+      case 0: return nullptr;
+      case 1: return stale;
+      case 2: return GetDefaultTcpServer();
+      case 3: return reinterpret_cast<TcpServerHandle*>(&not_a_handle);
+      default: return g_second.load();
+    }
+  }
+  void create_second() {
+    if (g_second.load()) return;
+    TcpServerHandle* h = CreateTcpServer(&g_second);
+    if (!h) fail("CreateTcpServer");
+    TcpServerSetOption(h, TS_OPT_WORKER_THREADS, 1);
+    TcpServerSetOption(h, TS_OPT_IO_BUFFER_COUNT, 32);
+    TcpServerSetOption(h, TS_OPT_IO_BUFFER_SIZE, 256);
+    TcpServerSetOption(h, TS_OPT_MAX_LINKS, 8);
+    TcpServerSetOption(h, TS_OPT_IDLE_TIMEOUT_MS, 0);
+    TcpServerSetEventProc(h, on_receive_ex, nullptr, nullptr, nullptr, nullptr);
+    TcpServerSetConnectProc(h, on_connect_ex);
+    g_second = h;
+  }
+  void destroy_second() {
+    TcpServerHandle* h = g_second.load();
+    if (!h) return;
+    if (!DestroyTcpServer(h)) fail("DestroyTcpServer of the second server");
+    g_second = nullptr;
+    stale = h;
+    held2.clear();
+    given2.clear();
+    // Its link pointers and ids stay in the menu: stale ones must fail cleanly.
+  }
+  void second_server(Reader& r) {
+    switch (r.u8() % 8) {
+      case 0: create_second(); break;
+      case 1: {
+        TcpServerHandle* h = pick_handle(r);
+        if (h && h == g_second.load()) destroy_second();
+        else if (DestroyTcpServer(h)) fail("DestroyTcpServer of a bad handle succeeded");
         break;
       }
-    if (given.size() < 64) given.push_back(mem);
+      case 2: TcpServerStart(pick_handle(r), (r.u8() & 1) ? "127.0.0.1" : "::x", 0); break;
+      case 3: TcpServerStop(pick_handle(r), static_cast<int32_t>(r.u8() % 4) - 2); break;
+      case 4: {
+        TcpServerHandle* h = pick_handle(r);
+        std::vector<void*>& into = h && h == g_second.load() ? held2 : held;  // else: default's
+        if (into.size() < 32)
+          if (void* mem = TcpServerGetIOMem(h)) into.push_back(mem);
+        break;
+      }
+      case 5:
+        if (TcpServerIsActive(g_second.load())) connect_client(TcpServerGetPort(g_second.load()));
+        break;
+      case 6: {
+        const int32_t len = pick_len(r);
+        std::vector<char> data(len > 0 && len < 65536 ? static_cast<size_t>(len) : 1, 'c');
+        TcpServerPostBroadcast(pick_handle(r), (r.u8() & 1) ? data.data() : nullptr,
+                               len < 65536 ? len : 1, pick_id(r));
+        break;
+      }
+      default: {
+        TcpServerHandle* h = pick_handle(r);
+        uint64_t ids[4];
+        TcpServerGetLinkIds(h, (r.u8() & 1) ? ids : nullptr, static_cast<int32_t>(r.u8() % 6) - 1);
+        TcpServerGetLinkCount(h);
+        TcpServerGetIOMemFree(h);
+        TcpServerGetWorkerCount(h);
+        TcpServerGetCounter(h, static_cast<int32_t>(r.u8() % 13) - 1);
+        TcpServerGetOption(h, static_cast<int32_t>(r.u8() % 21));
+        TcpServerGetContext(h);
+        break;
+      }
+    }
   }
 
   void set_option(Reader& r) {
@@ -147,13 +250,13 @@ struct Program {
     SetServerOption(option, value);
   }
 
-  void connect_client() {
-    if (clients.size() >= 8 || !IsTcpServerActive()) return;
+  void connect_client(uint32_t port) {
+    if (clients.size() >= 8 || port == 0) return;
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(GetServerPort()));
+    a.sin_port = htons(static_cast<uint16_t>(port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // in progress is fine
     clients.push_back(fd);
@@ -189,7 +292,7 @@ struct Program {
   }
 
   void step(Reader& r) {
-    const int op = r.u8() % 20;
+    const int op = r.u8() % 21;
     if (std::getenv("TS_FUZZ_TRACE")) std::fprintf(stderr, "op %d\n", op);
     switch (op) {
       case 0:
@@ -234,7 +337,7 @@ struct Program {
       }
       case 9: CloseLinkByIdEx(pick_id(r), r.u8() % 3); break;
       case 10: CloseLink(pick_link(r)); break;
-      case 11: connect_client(); break;
+      case 11: connect_client(GetServerPort()); break;
       case 12: client_send(r); break;
       case 13: client_close(r); break;
       case 14: client_drain(); break;
@@ -254,6 +357,7 @@ struct Program {
         GetCloseReasonText(static_cast<int32_t>(r.u8() % 20) - 2);
         break;
       }
+      case 19: second_server(r); break;
       case 18:
         if (r.u8() & 1) SetEventProc(on_receive, on_disconnect, nullptr, nullptr, nullptr);
         else SetEventProc(nullptr, nullptr, nullptr, nullptr, nullptr);
@@ -273,6 +377,16 @@ struct Program {
     for (int fd : clients) ::close(fd);
     clients.clear();
     if (!StopTcpServer()) fail("StopTcpServer");
+    if (TcpServerHandle* h = g_second.load()) {
+      if (!TcpServerStop(h, -1)) fail("TcpServerStop of the second server");
+      if (TcpServerGetLinkCount(h) != 0) fail("links counted on the second server after Stop");
+      for (void* mem : held2)
+        if (!FreeIOMem(mem)) fail("FreeIOMem of a second-server buffer the program holds");
+      held2.clear();
+      if (TcpServerGetIOMemFree(h) != TcpServerGetOption(h, TS_OPT_IO_BUFFER_COUNT))
+        fail("second-server pool buffers missing after Stop");
+      destroy_second();
+    }
     if (GetLinkCount() != 0) fail("links counted after Stop");
     for (void* mem : held)
       if (!FreeIOMem(mem)) fail("FreeIOMem of a buffer the program holds");
