@@ -11,10 +11,10 @@
 namespace ts {
 namespace {
 
-// A handle is (generation << kHandleSlotBits) | slot. 255 servers besides the default one is far
-// more than an application listens with; the generation has 24 bits even on 32-bit targets,
-// so a destroyed handle is only mistaken for a live one after 16 million servers were created
-// in the same slot.
+// A handle is (generation << kHandleSlotBits) | slot. 255 servers besides the default one
+// are far more than an application listens with; the generation has 24 bits even on 32-bit
+// targets, so a destroyed handle is only mistaken for a live one after 16 million servers
+// were created in the same slot.
 constexpr int kHandleSlotBits = 8;
 constexpr uint32_t kMaxServers = 1u << kHandleSlotBits;
 constexpr uintptr_t kHandleSlotMask = kMaxServers - 1;
@@ -62,12 +62,8 @@ Pinned owner_or_default(Pinned found) {
 Server& default_server() {
   // Never destroyed: worker threads of a server the application did not stop may still run
   // while the process exits.
-  static Server* server = [] {
-    auto* s = new Server(nullptr);
-    g_slots[0].server.store(s, std::memory_order_release);
-    g_slots[0].handle.store(kDefaultHandle, std::memory_order_release);
-    return s;
-  }();
+  // It has slot 0 of the handle space; lookups reach it first, without the slot table.
+  static Server* server = new Server(nullptr);
   return *server;
 }
 
