@@ -7,8 +7,8 @@ import time
 
 import tsharness
 
-from server_process import CLOSE_SEND_QUEUE_FULL, HOST
-from wire import assert_pause_blocks_and_resume_delivers, link_id, queued
+from server_process import CLOSE_IDLE, CLOSE_SEND_QUEUE_FULL, HOST
+from wire import assert_pause_blocks_and_resume_delivers, link_id, pause, queued
 
 MiB = 1 << 20
 TS_ERR_LINK_CLOSED = 12  # tcpserver.h: the link is closed, or the id is stale
@@ -100,3 +100,21 @@ def test_send_queue_limit_with_policy_refuse_keeps_the_link(start_server) -> Non
     stats = server.stats()
     assert stats["links"] == 1 and stats["disconnects"] == 0
     assert stats[f"closed_{CLOSE_SEND_QUEUE_FULL}"] == 0
+
+
+def test_a_paused_link_still_times_out_for_idling(start_server) -> None:
+    # tcpserver.h: while paused "the idle clock still runs" (nothing is received).
+    idle_ms = 1000
+    server = start_server(idle_ms=idle_ms)
+    control = tsharness.Client(HOST, server.port)
+    paused = tsharness.Client(HOST, server.port)
+    paused.echo(b"last thing received")
+    pause(control, link_id(paused))
+    started = time.monotonic()
+    while not paused.wait_closed(0.1):
+        control.echo(b"keeps the control link busy")
+        paused.send(b"unread")  # sent, but never received while paused
+        assert time.monotonic() - started < 10, "the paused link was never closed for idling"
+    stats = server.wait_stats(lambda s: s["idle"] == 1 and s["links"] == 1,
+                              "the paused link closed as idle, the control link open")
+    assert stats[f"closed_{CLOSE_IDLE}"] == 1
