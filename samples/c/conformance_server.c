@@ -91,11 +91,13 @@ static char* format_links(Server* s, int* text_len) {
     count = link_ids(s, ids, capacity);
   }
   if (count < 0) count = 0; /* the server is stopping: no open links to list */
-  char* text = (char*)malloc(8 + 21 * (size_t)count);
+  size_t size = 8 + 21 * (size_t)count; /* "LINKS", " <id>" of at most 21 chars each, "\n" */
+  char* text = (char*)malloc(size);
   if (text) {
-    int n = sprintf(text, "LINKS");
-    for (int32_t i = 0; i < count; ++i) n += sprintf(text + n, " %llu", (unsigned long long)ids[i]);
-    n += sprintf(text + n, "\n");
+    int n = snprintf(text, size, "LINKS");
+    for (int32_t i = 0; i < count; ++i)
+      n += snprintf(text + n, size - (size_t)n, " %llu", (unsigned long long)ids[i]);
+    n += snprintf(text + n, size - (size_t)n, "\n");
     *text_len = n;
   }
   free(ids);
