@@ -82,3 +82,15 @@ def test_stop2_stops_the_second_while_the_first_keeps_serving(start_server) -> N
     assert stats["accepts"] == 21
     assert server.quit() == {"disconnects": 21, "idle": 0}
     assert first.wait_closed(5)
+
+
+def test_refuse_acts_on_one_server(start_server) -> None:
+    server = start_server(second_server=True)
+    b = tsharness.Client(HOST, server.port2)
+    assert b.command(b"REFUSE ON\n") == b"OK\n"
+    refused = tsharness.Client(HOST, server.port2)
+    assert refused.wait_closed(5), "REFUSE ON on the second server did not refuse its new link"
+    welcome = tsharness.Client(HOST, server.port)
+    welcome.echo(b"the first server still lets links in")
+    server.wait_stats2(lambda s: s["refused"] == 1, "the second server counting the refusal")
+    assert server.stats()["refused"] == 0
