@@ -39,12 +39,13 @@ def test_pause_of_an_unknown_link_is_an_error(start_server) -> None:
 
 
 def test_queued_grows_for_a_client_that_floods_and_does_not_read(start_server) -> None:
-    server = start_server()
+    # Each FLOOD is more than the socket buffers on the way can take, so most of it queues.
+    size = 16 * MiB
+    server = start_server(send_queue_limit=4 * size)
     control = tsharness.Client(HOST, server.port)
     flooded = tsharness.Client(HOST, server.port)
     target = link_id(flooded)
     assert queued(control, target) == 0
-    size = 8 * MiB  # twice that stays within the default 16 MiB queue limit
     flooded.send(b"FLOOD %d\n" % size)
     first = wait_queued(control, target, lambda q: q > 0, "the first FLOOD to be queued")
     flooded.send(b"FLOOD %d\n" % size)
