@@ -80,7 +80,8 @@ TEST_F(MultiServerTest, TwoServersEchoAtOnceEachWithItsOwnCallbacksContextAndThr
     EXPECT_EQ(TcpServerGetCounter(ctx->handle, TS_COUNTER_ACCEPTS),
               static_cast<int64_t>(kLinksPerServer));
   }
-  EXPECT_EQ(GetServerCounter(TS_COUNTER_BYTES_IN), default_bytes_in) << "the default server saw traffic";
+  EXPECT_EQ(GetServerCounter(TS_COUNTER_BYTES_IN), default_bytes_in)
+      << "the default server saw traffic";
   EXPECT_EQ(GetServerCounter(TS_COUNTER_ACCEPTS), default_accepts);
   {  // ids never repeat across servers
     std::set<uint64_t> all(a.ids.begin(), a.ids.end());

@@ -138,7 +138,8 @@ int32_t TS_CALL flat_start_self(TcpLink* link, uint8_t* buf, int32_t len) {
 TEST_F(MultiServerTest, StartStopOrDestroyFromItsOwnCallbackFailsWithInCallback) {
   ServerCtx& a = add("A");
   ASSERT_NO_FATAL_FAILURE(create(a));
-  ASSERT_EQ(TcpServerSetEventProc(a.handle, call_own_lifecycle, nullptr, nullptr, nullptr, nullptr), 1);
+  ASSERT_EQ(
+      TcpServerSetEventProc(a.handle, call_own_lifecycle, nullptr, nullptr, nullptr, nullptr), 1);
   ASSERT_NO_FATAL_FAILURE(start_server());  // the default server, stopped from A's callback
   EXPECT_TRUE(echoes(start(a), "still served"));
   ASSERT_TRUE(wait_until([] { return g_own_calls_done.load() >= 1; }, 5s));
@@ -179,7 +180,8 @@ class CrossServerCallbackTest : public MultiServerTest {
     ASSERT_NO_FATAL_FAILURE(create(a));
     ASSERT_NO_FATAL_FAILURE(create(b));
     ASSERT_EQ(TcpServerSetEventProc(a.handle, a_receive, nullptr, nullptr, nullptr, nullptr), 1);
-    ASSERT_EQ(TcpServerSetEventProc(b.handle, ctx_receive, b_disconnect, nullptr, nullptr, nullptr), 1);
+    ASSERT_EQ(
+        TcpServerSetEventProc(b.handle, ctx_receive, b_disconnect, nullptr, nullptr, nullptr), 1);
     port_a = start(a);
     port_b = start(b);
     ASSERT_TRUE(on_b.connect(port_b));
@@ -286,16 +288,19 @@ TEST_F(MultiServerTest, CallsRacingWithDestroyFailCleanly) {
       // A buffer we got goes back, unless the destroy freed its pool meanwhile.
       if (mem && !FreeIOMem(mem) && !destroying.load()) ++wrong_after;
       if (after) {
-        if (ok_send || (code_send != TS_ERR_LINK_CLOSED && code_send != TS_ERR_NOT_ACTIVE)) ++wrong_after;
+        if (ok_send || (code_send != TS_ERR_LINK_CLOSED && code_send != TS_ERR_NOT_ACTIVE))
+          ++wrong_after;
         if (ok_link || code_link != TS_ERR_NOT_A_LINK) ++wrong_after;
-        if (queued != -1 || count != -1 || code_count != TS_ERR_INVALID_ARGUMENT || mem) ++wrong_after;
+        if (queued != -1 || count != -1 || code_count != TS_ERR_INVALID_ARGUMENT || mem)
+          ++wrong_after;
         rounds_after++;
       }
     }
   };
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < 3; ++t) threads.emplace_back(hammer, t * 3);
-  EXPECT_TRUE(wait_until([&] { return TcpServerGetCounter(handle, TS_COUNTER_BYTES_OUT) > 1000; }, 20s));
+  EXPECT_TRUE(wait_until(
+      [&] { return TcpServerGetCounter(handle, TS_COUNTER_BYTES_OUT) > 1000; }, 20s));
   destroying = true;
   destroy(a);
   destroyed = true;
