@@ -30,21 +30,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def flag_args(flags: dict) -> List[str]:
+    """{"idle_ms": 0, "ip": "", "second_server": True} -> --idle-ms 0 --ip "" --second-server
+    (True: a flag without a value)."""
     args = []
     for name, value in flags.items():
-        args += ["--" + name.replace("_", "-"), str(value)]
+        flag = "--" + name.replace("_", "-")
+        args += [flag] if value is True else [flag, str(value)]
     return args
 
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """start_server(idle_ms=1000, ...) -> a running ServerProcess (flags as PROTOCOL.md)."""
+    """start_server(idle_ms=1000, second_server=True, ...) -> a running ServerProcess (flags
+    as PROTOCOL.md)."""
     started: List[ServerProcess] = []
 
     def start(**flags: int) -> ServerProcess:
         merged = dict(DEFAULT_FLAGS, **flags)
         argv = server_command() + flag_args(merged)
-        server = ServerProcess(argv, tmp_path / f"server{len(started)}.stderr")
+        server = ServerProcess(argv, tmp_path / f"server{len(started)}.stderr",
+                               second_server=merged.get("second_server") is True)
         started.append(server)  # cleaned up at teardown even if it never gets ready
         server.wait_ready()
         return server
