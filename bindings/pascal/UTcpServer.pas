@@ -38,6 +38,18 @@ type
   PLink = PTcpLink;
   TLink = TTcpLink;
 
+  { The handle-based family (several servers in one process), as declared by the library:
+    its callbacks take the C convention and must not let an exception escape. TTcpServer
+    (TcpServerClass) wraps it with "of object" events and exception handling. }
+  TTcpServerHandle = TcpServerApi.TTcpServerHandle;
+  PTcpServerHandle = TcpServerApi.PTcpServerHandle;
+  TOnReceiveEx = TcpServerApi.TOnReceiveEx;
+  TOnDisconnectEx = TcpServerApi.TOnDisconnectEx;
+  TOnLinkIdleOvertimeEx = TcpServerApi.TOnLinkIdleOvertimeEx;
+  TOnThreadCreateEx = TcpServerApi.TOnThreadCreateEx;
+  TOnThreadExitEx = TcpServerApi.TOnThreadExitEx;
+  TOnConnectEx = TcpServerApi.TOnConnectEx;
+
   { The original callback types, unchanged. }
   TOnLinkIdleOvertimeEvt = procedure(Link: PLink);
   TOnDisconnectEvt = procedure(Link: PLink);
@@ -96,7 +108,9 @@ function CompareAbiLayout(const LayoutText: String; Version: Integer): String;
 { Everything else, declared as in tcpserver.h: GetIOMem, FreeIOMem, PostSend, PostSendById,
   SendBuffer, SendBufferById, PostRecv, PostBroadcast, CloseLink*, IsTcpServerActive,
   GetServerPort, StopTcpServerEx, Set/GetServerOption, the statistics, GetServerCounter,
-  GetTickCount32, GetVersion, GetLastErrorCode. LongBool results read as Boolean. }
+  GetTickCount32, GetVersion, GetLastErrorCode; since API 1.1 PauseReceive/ResumeReceive
+  (and *ById), GetSendQueueBytes(ById), GetLinkIds, PostBroadcastExcept and the handle-based
+  CreateTcpServer / TcpServer* family. LongBool results read as Boolean. }
 {$I TcpServerImports.inc}
 
 implementation
