@@ -113,6 +113,10 @@ function CompareAbiLayout(const LayoutText: String; Version: Integer): String;
 { The ids of the open links of Server (nil = the default server, the one the flat API
   drives), however many there are; an empty array on error (see GetLastErrorCode). }
 function GetLinkIdList(Server: PTcpServerHandle = nil): TLinkIdArray;
+{ What StartTcpServer checks first, for code that starts servers through the handle family
+  (TTcpServer does): raises ETcpServerError when the library does not match this unit or (on
+  Unix) no thread manager is installed, and makes the RTL thread-safe (IsMultiThread). }
+procedure EnsureTcpServerUsable;
 { StopTcpServer for a server made by CreateTcpServer (nil = the default server): waits for
   every callback, serving TThread.Synchronize/Queue meanwhile when called from the main
   thread. False (see GetLastErrorCode) when called from one of that server's callbacks. }
@@ -387,7 +391,7 @@ begin
       Copy(Problems, 3, MaxInt) + '); use the library this unit was written for';
 end;
 
-procedure EnsureUsable;
+procedure EnsureTcpServerUsable;
 var
   Problem: String;
 begin
@@ -398,6 +402,7 @@ begin
     Problem := CheckTcpServerLibrary;
   if Problem <> '' then
     raise ETcpServerError.Create('UTcpServer: ' + Problem);
+  IsMultiThread := True; { the RTL must lock from now on: callbacks come from other threads }
   LibraryChecked := True;
 end;
 
@@ -405,8 +410,7 @@ end;
 
 function StartTcpServer(RemoteIP: String; RemotePort: Cardinal): Boolean;
 begin
-  EnsureUsable;
-  IsMultiThread := True; { the RTL must lock from now on: callbacks come from other threads }
+  EnsureTcpServerUsable;
   Result := TcpServerApi.StartTcpServer(PAnsiChar(ToUtf8(RemoteIP)), RemotePort);
 end;
 
