@@ -583,16 +583,23 @@ end;
 function GetLinkIdList(Server: PTcpServerHandle): TLinkIdArray;
 var
   Count: Integer;
+
+  function Fetch(Ids: PUInt64; Capacity: Integer): Integer;
+  begin
+    if Server = nil then
+      Result := TcpServerApi.GetLinkIds(Ids, Capacity)
+    else
+      Result := TcpServerApi.TcpServerGetLinkIds(Server, Ids, Capacity);
+  end;
+
 begin
-  if Server = nil then
-    Server := GetDefaultTcpServer;
   { Links come and go between the calls: ask again while the array was too short. }
   Result := nil;
-  Count := TcpServerApi.TcpServerGetLinkIds(Server, nil, 0);
+  Count := Fetch(nil, 0);
   while Count > Length(Result) do
   begin
     SetLength(Result, Count + 16);
-    Count := TcpServerApi.TcpServerGetLinkIds(Server, @Result[0], Length(Result));
+    Count := Fetch(@Result[0], Length(Result));
   end;
   if Count < 0 then
     Count := 0;
