@@ -211,6 +211,8 @@ var
   Client: TTestClient;
   Big: AnsiString;
   Refused: Int64;
+  Sent: Boolean;
+  Error: String;
 begin
   Server.Start('127.0.0.1', 0);
   Check(Server.Active and (Server.Port > 0), 'Start(''127.0.0.1'', 0): port ' +
@@ -234,8 +236,10 @@ begin
     Check(Server.CloseLinkById(Events.LastLinkId), 'CloseLinkById');
     Check(Client.WaitClosed and WaitUntil(DisconnectsReached), 'closes the link');
     Check(Events.LastCloseReason = TS_CLOSE_BY_APP, 'with TS_CLOSE_BY_APP');
-    Check(not Server.SendById(Events.LastLinkId, PAnsiChar('x'), 1) and
-      (GetLastErrorCode = TS_ERR_LINK_CLOSED), 'a stale id is refused (TS_ERR_LINK_CLOSED)');
+    Sent := Server.SendById(Events.LastLinkId, PAnsiChar('x'), 1);
+    Error := GetLastErrorText; { read first: Pascal may evaluate Check's arguments in any order }
+    Check(not Sent and (GetLastErrorCode = TS_ERR_LINK_CLOSED),
+      'a stale id is refused (TS_ERR_LINK_CLOSED): ' + Error);
 
     ExpectedDisconnects := Events.Disconnects + 1;
     Check(Client.Connect(Server.Port) and Client.SendText('QUIT') and
