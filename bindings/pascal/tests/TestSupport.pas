@@ -216,6 +216,7 @@ function TTestClient.Receive(Count: Integer; TimeoutMs: Integer): AnsiString;
 var
   Deadline: QWord;
   Chunk: array[0..4095] of AnsiChar;
+  Part: AnsiString;
   Got, Want: Integer;
 begin
   Result := '';
@@ -228,7 +229,8 @@ begin
     Got := fpRecv(FSocket, @Chunk[0], Want, 0);
     if Got <= 0 then
       Break;
-    Result := Result + Copy(Chunk, 0, Got);
+    SetString(Part, PAnsiChar(@Chunk[0]), Got); { binary-safe: Chunk may hold NUL bytes }
+    Result := Result + Part;
   end;
 end;
 
