@@ -3,7 +3,8 @@
   OnConnect refusal, an exception in OnReceive, OnIdle, SendById/CloseLinkById from the main
   thread, stop/start, Free stops; and since each instance owns its own server: two servers
   at once with their own events, options and counters, link ids, broadcast-except,
-  pause/resume, queued bytes, a length-prefixed framing round trip and its errors.
+  pause/resume, queued bytes, a length-prefixed framing round trip and its errors, IPv6Only
+  and keep-alive options, Stop from its own event, Free while an event synchronizes.
   Prints "N passed, M failed"; exits non-zero on any failure. }
 program test_class;
 
@@ -11,7 +12,7 @@ program test_class;
 
 uses
   {$IFDEF UNIX}cthreads,{$ENDIF}
-  SysUtils, UTcpServer, TcpServerClass, TestSupport;
+  SysUtils, Classes, UTcpServer, TcpServerClass, TestSupport;
 
 const
   BigSize = 100000; { many IO buffers' worth: SendBuffer chains them }
@@ -26,6 +27,8 @@ type
     LastSender: TTcpServer;
     Connects, Disconnects, Idles, ThreadCreates, ThreadExits, BadThreadData: Integer;
     Receives, LastLen: Integer;
+    InSync, SyncRan: Boolean;
+    StopRaised: String;
     LastCloseReason: Integer;
     LogLines: String;
     LogLock: TRTLCriticalSection;
@@ -39,6 +42,7 @@ type
     procedure ThreadCreate(Sender: TTcpServer; IsWorkerThread: Boolean; var Data: Pointer);
     procedure ThreadExit(Sender: TTcpServer; IsWorkerThread: Boolean; Data: Pointer);
     procedure Log(Sender: TTcpServer; Level: Integer; const Text: String);
+    procedure RunOnMainThread;
     function Logged(const Part: String): Boolean;
     procedure ClearLog;
   end;
@@ -92,6 +96,18 @@ begin
     KeepLink := Sender.SendText(Link, Big);
     Exit;
   end;
+  if Starts(Buf, Len, 'SYNC') then
+  begin
+    InSync := True;
+    TThread.Synchronize(nil, RunOnMainThread); { waits for the main thread }
+  end;
+  if Starts(Buf, Len, 'STOP') then
+    try
+      Sender.Stop;
+    except
+      on E: ETcpServerError do
+        StopRaised := E.Message;
+    end;
   if Starts(Buf, Len, 'QUIT') then
   begin
     KeepLink := Sender.SendText(Link, 'bye') and False; { False: close after the reply }
@@ -137,6 +153,11 @@ begin
   EnterCriticalSection(LogLock);
   Result := Pos(Part, LogLines) > 0;
   LeaveCriticalSection(LogLock);
+end;
+
+procedure TEvents.RunOnMainThread;
+begin
+  SyncRan := GetCurrentThreadId = MainThreadID;
 end;
 
 procedure TEvents.ClearLog;
@@ -521,7 +542,64 @@ begin
   Check(Other.Active, 'freeing the framed server left the others running');
 end;
 
+{ ---- Socket options --------------------------------------------------------------------- }
+
+var
+  DualStartError: String;
+
+{ Whether an IPv4 client reaches a server with IPv6Only started on the IPv4-mapped IPv6
+  loopback address (an IPv6 socket that only IPv4 peers can reach while dual-stack; tests
+  bind loopback addresses only). }
+function ReachableOverIPv4(IPv6Only: Boolean): Boolean;
+var
+  Dual: TTcpServer;
+  Client: TTestClient;
+begin
+  Dual := TTcpServer.Create;
+  Client := TTestClient.Create;
+  try
+    Dual.IPv6Only := IPv6Only;
+    Dual.KeepAlive := True;
+    Dual.KeepAliveIdleS := 30;
+    Dual.KeepAliveIntervalS := 5;
+    Dual.KeepAliveCount := 3;
+    try
+      Dual.Start('::ffff:127.0.0.1', 0);
+    except
+      on E: ETcpServerError do
+        DualStartError := E.Message;
+    end;
+    Check((TcpServerGetOption(Dual.Handle, TS_OPT_IPV6_ONLY) = Ord(IPv6Only)) and
+      (TcpServerGetOption(Dual.Handle, TS_OPT_KEEPALIVE) = 1) and
+      (TcpServerGetOption(Dual.Handle, TS_OPT_KEEPALIVE_IDLE_S) = 30) and
+      (TcpServerGetOption(Dual.Handle, TS_OPT_KEEPALIVE_INTERVAL_S) = 5) and
+      (TcpServerGetOption(Dual.Handle, TS_OPT_KEEPALIVE_COUNT) = 3),
+      'IPv6Only and the keep-alive properties reach the instance''s server');
+    Result := Dual.Active and Client.Connect(Dual.Port) and Client.SendText('v4') and (Client.Receive(2) = 'v4');
+  finally
+    Client.Free;
+    Dual.Free;
+  end;
+end;
+
+procedure TestIPv6Only;
+var
+  Reachable: Boolean;
+begin
+  Check(ReachableOverIPv4(False), 'an IPv6 socket with IPv6Only = False serves IPv4 clients');
+  DualStartError := '';
+  Reachable := ReachableOverIPv4(True);
+  Check(not Reachable and (DualStartError <> ''),
+    'with IPv6Only = True it does not: the socket refuses the IPv4-mapped address (' +
+    DualStartError + ')');
+end;
+
 { ---- Stop, restart, Free ----------------------------------------------------------------- }
+
+function OtherInSync: Boolean;
+begin
+  Result := OtherEvents.InSync;
+end;
 
 procedure TestStopStart;
 var
@@ -529,8 +607,22 @@ var
   OldPort: Cardinal;
   Client: TTestClient;
 begin
-  Other.Free; { stops it }
+  Client := TTestClient.Create;
+  try
+    Check(Client.Connect(Other.Port) and Client.SendText('STOP') and (Client.Receive(4) = 'STOP'),
+      'an event calls Stop on its own server');
+    Check(Pos(Format('(error %d)', [TS_ERR_IN_CALLBACK]), OtherEvents.StopRaised) > 0,
+      'which raises ETcpServerError (TS_ERR_IN_CALLBACK): ' + OtherEvents.StopRaised);
+    Check(Other.Active, 'and the server keeps running');
+    Check(Client.SendText('SYNC'), 'an event of the second server calls TThread.Synchronize');
+    Check(WaitUntil(OtherInSync), 'and waits for the main thread');
+  finally
+    Client.Free;
+  end;
+  { Deliberately no CheckSynchronize here: only Free (Stop) can serve it. }
+  Other.Free;
   Other := nil;
+  Check(OtherEvents.SyncRan, 'Free (Stop) from the main thread served it: no deadlock');
   Check(Server.Active and Roundtrip('after other freed'),
     'freeing one instance left the other one serving');
   Server.Stop;
@@ -571,6 +663,7 @@ begin
     TestTwoServersAtOnce;
     TestLinkControl;
     TestFraming;
+    TestIPv6Only;
     TestStopStart;
   except
     on E: Exception do
