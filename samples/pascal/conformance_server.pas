@@ -156,16 +156,17 @@ end;
 function Flood(Link: PLink; Count: Int64): Boolean;
 var
   Data: PByte;
-  i: Integer;
+  Size, i: Integer;
 begin
   Result := True;
   if (Count <= 0) or (Count > High(Integer)) then
     Exit;
-  GetMem(Data, Count);
+  Size := Integer(Count);
+  GetMem(Data, Size);
   try
-    for i := 0 to Count - 1 do
-      Data[i] := i mod 251;
-    SendBuffer(Link, Data, Count); { nothing is replied when it fails }
+    for i := 0 to Size - 1 do
+      Data[i] := Byte(i mod 251);
+    SendBuffer(Link, Data, Size); { nothing is replied when it fails }
   finally
     FreeMem(Data);
   end;
