@@ -486,6 +486,11 @@ begin
   Result := FramedEvents.Disconnects >= ExpectedDisconnects;
 end;
 
+function TooLargeLogged: Boolean;
+begin
+  Result := FramedEvents.Logged('TS_OPT_MAX_MESSAGE_SIZE=100000');
+end;
+
 procedure TestFraming;
 var
   Client: TTestClient;
@@ -497,6 +502,7 @@ begin
   try
     Framed.Framing := TS_FRAMING_LENGTH_PREFIXED;
     Framed.MaxMessageSize := 100000;
+    Framed.LogLevel := TS_LOG_INFO; { the log level is process-wide: set back below }
     Check(Framed.Framing = TS_FRAMING_LENGTH_PREFIXED, 'Framing reads back');
     Framed.Start('127.0.0.1', 0);
     Check(Framed.Active and Other.Active and Server.Active, 'a third server, framed, runs too');
@@ -530,12 +536,14 @@ begin
       Check(FramedEvents.LastCloseReason = TS_CLOSE_FRAME_TOO_LARGE,
         'with TS_CLOSE_FRAME_TOO_LARGE');
       Check(Framed.Counter(TS_COUNTER_FRAMING_ERRORS) = 1, 'counted in FRAMING_ERRORS');
+      Check(WaitUntil(TooLargeLogged), 'the library''s log line about it reaches OnLog');
       Check((Server.Counter(TS_COUNTER_FRAMING_ERRORS) = 0) and
         (Other.Counter(TS_COUNTER_FRAMING_ERRORS) = 0), 'of that server only');
     finally
       Client.Free;
     end;
   finally
+    Framed.LogLevel := TS_LOG_WARN;
     Framed.Free;
     FramedEvents.Free;
   end;
