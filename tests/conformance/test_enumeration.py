@@ -19,7 +19,7 @@ def test_links_lists_exactly_the_open_links(start_server) -> None:
 
     for client in clients[2:6]:
         client.close()
-    server.wait_stats(lambda s: s["links"] == 4, "4 links left")
+    server.wait_stats(lambda s: s["links"] == 4 and s["disconnects"] == 4, "4 links left")
     newcomer = tsharness.Client(HOST, server.port)
     open_ids = ids[:2] + ids[6:] + [link_id(newcomer)]
     assert sorted(link_ids(clients[7])) == sorted(open_ids)
