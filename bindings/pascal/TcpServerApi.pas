@@ -62,6 +62,24 @@ type
   TOnConnect = function(Link: PTcpLink): LongBool; {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
   TOnLog = procedure(Level: Integer; Text: PAnsiChar); {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
 
+  { A server of the handle-based family (CreateTcpServer); opaque. }
+  TTcpServerHandle = record end;
+  PTcpServerHandle = ^TTcpServerHandle;
+
+  { Callback types of that family: Context is what CreateTcpServer was given. }
+  TOnReceiveEx = function(Context: Pointer; Link: PTcpLink; Buf: PByte; Len: Integer): LongBool;
+    {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+  TOnDisconnectEx = procedure(Context: Pointer; Link: PTcpLink);
+    {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+  TOnLinkIdleOvertimeEx = procedure(Context: Pointer; Link: PTcpLink);
+    {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+  TOnThreadCreateEx = function(Context: Pointer; IsWorkerThread: LongBool): Pointer;
+    {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+  TOnThreadExitEx = procedure(Context: Pointer; IsWorkerThread: LongBool; Data: Pointer);
+    {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+  TOnConnectEx = function(Context: Pointer; Link: PTcpLink): LongBool;
+    {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+
 { Exports whose UTcpServer counterpart has a Pascal shape (strings, Boolean, Pascal callbacks). }
 function StartTcpServer(Ip: PAnsiChar; Port: Cardinal): LongBool;
   {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF}; external TS_LIBRARY name 'StartTcpServer';

@@ -1,13 +1,17 @@
-{ TcpServerClass — a component-style TTcpServer over UTcpServer: "of object" events,
-  properties for the options, Start/Stop that raise ETcpServerError on failure.
+{ TcpServerClass — a component-style TTcpServer: "of object" events, properties for the
+  options, Start/Stop that raise ETcpServerError on failure.
 
-  The engine's API is flat, so one TTcpServer runs at a time in a process (starting a second
-  raises). Options and events are taken at Start; an option never set keeps the engine's
-  current value. Events run on engine threads (see UTcpServer); an exception raised by one is
-  logged and closes the link. }
+  Each instance owns its own server of the library's handle-based family (CreateTcpServer,
+  with the instance as the Context), so any number of them run at once in a process, each
+  with its own options, links, IO pool, threads and counters; none of them is the default
+  server that UTcpServer's flat functions drive. Options and events are taken at Start; an
+  option never set keeps the library's default for a new server. Events run on engine
+  threads (see UTcpServer); an exception raised by one is logged (through the instance's
+  OnLog if assigned) and closes the link. }
 unit TcpServerClass;
 
 {$IFDEF FPC}{$mode delphi}{$ENDIF}
+{$IFDEF MSWINDOWS}{$DEFINE TS_STDCALL}{$ENDIF}
 
 interface
 
@@ -20,7 +24,7 @@ type
   { Accept starts True; set it False to refuse the link (no other event follows for it). }
   TTcpConnectEvent = procedure(Sender: TTcpServer; Link: PLink; var Accept: Boolean) of object;
   { Buf is valid only during the call. KeepLink starts True; False closes the link after the
-    pending sends. }
+    pending sends. With Framing = TS_FRAMING_LENGTH_PREFIXED, Buf is one whole message. }
   TTcpReceiveEvent = procedure(Sender: TTcpServer; Link: PLink; Buf: PByte; Len: Integer;
     var KeepLink: Boolean) of object;
   { OnDisconnect and OnIdle: Link^.CloseReason says why. The link is gone after the call. }
@@ -30,11 +34,15 @@ type
     var Data: Pointer) of object;
   TTcpThreadExitEvent = procedure(Sender: TTcpServer; IsWorkerThread: Boolean;
     Data: Pointer) of object;
+  { The library's log lines while this instance runs (the log is shared by every server of
+    the process), and the exceptions this instance's events raise. }
   TTcpLogEvent = procedure(Sender: TTcpServer; Level: Integer; const Text: String) of object;
 
   TTcpServer = class
   private
-    FOptions: array[TS_OPT_MAX_LINKS..TS_OPT_LOG_LEVEL] of Int64; { -1: keep the engine's }
+    FHandle: PTcpServerHandle;
+    FOptions: array[TS_OPT_MAX_LINKS..TS_OPT_IPV6_ONLY] of Int64; { -1: keep the library's }
+    FListening: Boolean; { registered for the library's log lines }
     FOnConnect: TTcpConnectEvent;
     FOnReceive: TTcpReceiveEvent;
     FOnDisconnect: TTcpLinkEvent;
@@ -49,27 +57,52 @@ type
     function GetActive: Boolean;
     function GetPort: Cardinal;
     procedure ApplyOptions;
+    procedure ApplyEvents;
+    procedure ListenToLog(Listen: Boolean);
+  protected
+    { Called inside the except block of an event that raised: logs the exception. }
+    procedure HandlerFailed(const Event: String; Link: PLink);
   public
+    { Creates the instance's server (stopped); ETcpServerError if the library cannot. }
     constructor Create;
-    { Stops the server if this instance runs it. }
+    { Stops the server and frees it. Never from one of its own events. }
     destructor Destroy; override;
     { Bind Ip ('' = all interfaces) and Port (0 = ephemeral, see Port) and serve. }
     procedure Start(const Ip: String; Port: Cardinal);
-    { Idempotent. Raises from inside an event (it would deadlock). }
+    { Idempotent. Raises from inside one of its own events (it would wait for itself). From
+      the main thread it serves TThread.Synchronize/Queue while it waits. }
     procedure Stop;
-    { Copies Len bytes (any length) and queues them; False if nothing could be queued. }
+    { Copies Len bytes (any length) and queues them; False if nothing could be queued. These
+      and the other link methods work for links of any server. }
     function Send(Link: PLink; Buf: Pointer; Len: Integer): Boolean;
     function SendText(Link: PLink; const Text: AnsiString): Boolean;
     { Safe from any thread at any time: the id of a closed link is simply refused. }
     function SendById(LinkId: UInt64; Buf: Pointer; Len: Integer): Boolean;
-    { To every open link; returns how many. }
+    { To every open link of this server; returns how many (-1 on error). }
     function Broadcast(Buf: Pointer; Len: Integer): Integer;
+    { The same, skipping ExceptLinkId (0 = none). }
+    function BroadcastExcept(Buf: Pointer; Len: Integer; ExceptLinkId: UInt64): Integer;
     { Pending sends flush first unless Abort. }
     function CloseLink(Link: PLink; Abort: Boolean = False): Boolean;
     function CloseLinkById(LinkId: UInt64; Abort: Boolean = False): Boolean;
-    { A TS_COUNTER_* total. }
+    { Stop / restart reading a link (the peer then feels TCP backpressure); sends go on. }
+    function PauseReceive(Link: PLink): Boolean;
+    function ResumeReceive(Link: PLink): Boolean;
+    function PauseReceiveById(LinkId: UInt64): Boolean;
+    function ResumeReceiveById(LinkId: UInt64): Boolean;
+    { Bytes queued on a link and not yet written to its socket; -1 on error. }
+    function QueuedBytes(Link: PLink): Int64;
+    function QueuedBytesById(LinkId: UInt64): Int64;
+    { The ids of this server's open links. }
+    function LinkIds: TLinkIdArray;
+    function LinkCount: Integer;
+    function IoMemFree: Integer;
+    function WorkerCount: Integer;
+    { A TS_COUNTER_* total of this server. }
     function Counter(Which: Integer): Int64;
 
+    { The library's handle of this instance's server, for the TcpServer* functions. }
+    property Handle: PTcpServerHandle read FHandle;
     property Active: Boolean read GetActive;
     { The bound port while running, else 0. }
     property Port: Cardinal read GetPort;
@@ -86,7 +119,16 @@ type
     property KeepAlive: Boolean index TS_OPT_KEEPALIVE read GetFlag write SetFlag;
     property ReusePort: Boolean index TS_OPT_REUSEPORT read GetFlag write SetFlag;
     property ReuseAddr: Boolean index TS_OPT_REUSEADDR read GetFlag write SetFlag;
+    { TS_FRAMING_RAW or TS_FRAMING_LENGTH_PREFIXED. }
+    property Framing: Int64 index TS_OPT_FRAMING read GetOption write SetOption;
     property LogLevel: Int64 index TS_OPT_LOG_LEVEL read GetOption write SetOption;
+    property MaxMessageSize: Int64 index TS_OPT_MAX_MESSAGE_SIZE read GetOption write SetOption;
+    { Used with KeepAlive = True. }
+    property KeepAliveIdleS: Int64 index TS_OPT_KEEPALIVE_IDLE_S read GetOption write SetOption;
+    property KeepAliveIntervalS: Int64 index TS_OPT_KEEPALIVE_INTERVAL_S read GetOption
+      write SetOption;
+    property KeepAliveCount: Int64 index TS_OPT_KEEPALIVE_COUNT read GetOption write SetOption;
+    property IPv6Only: Boolean index TS_OPT_IPV6_ONLY read GetFlag write SetFlag;
 
     property OnConnect: TTcpConnectEvent read FOnConnect write FOnConnect;
     property OnReceive: TTcpReceiveEvent read FOnReceive write FOnReceive;
@@ -99,49 +141,172 @@ type
 
 implementation
 
+uses
+  SyncObjs;
+
+{ ---- The library's callbacks: Context is the instance ------------------------------------ }
+
+function DoReceive(Context: Pointer; Link: PTcpLink; Buf: PByte; Len: Integer): LongBool;
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
 var
-  { The instance the engine serves: set before StartTcpServer, cleared after the stop. }
-  Running: TTcpServer = nil;
-
-{ ---- Plain procedures handed to UTcpServer (which catches what the events raise) ---------- }
-
-function DoConnect(Link: PLink): Boolean;
+  Server: TTcpServer;
+  Keep: Boolean;
 begin
-  Result := True;
-  Running.FOnConnect(Running, Link, Result);
+  Server := TTcpServer(Context);
+  try
+    Keep := True;
+    Server.FOnReceive(Server, Link, Buf, Len, Keep);
+    Result := Keep;
+  except
+    Server.HandlerFailed('OnReceive', Link);
+    Result := False; { closes the link }
+  end;
 end;
 
-function DoReceive(Link: PLink; Buf: PByte; Len: Integer): Boolean;
+procedure DoDisconnect(Context: Pointer; Link: PTcpLink);
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+var
+  Server: TTcpServer;
 begin
-  Result := True;
-  Running.FOnReceive(Running, Link, Buf, Len, Result);
+  Server := TTcpServer(Context);
+  try
+    Server.FOnDisconnect(Server, Link);
+  except
+    Server.HandlerFailed('OnDisconnect', Link);
+  end;
 end;
 
-procedure DoDisconnect(Link: PLink);
+procedure DoIdle(Context: Pointer; Link: PTcpLink); {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+var
+  Server: TTcpServer;
 begin
-  Running.FOnDisconnect(Running, Link);
+  Server := TTcpServer(Context);
+  try
+    Server.FOnIdle(Server, Link);
+  except
+    Server.HandlerFailed('OnIdle', Link);
+  end;
 end;
 
-procedure DoIdle(Link: PLink);
+function DoThreadCreate(Context: Pointer; IsWorkerThread: LongBool): Pointer;
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+var
+  Server: TTcpServer;
 begin
-  Running.FOnIdle(Running, Link);
-end;
-
-function DoThreadCreate(IsWorkerThread: Boolean): Pointer;
-begin
+  Server := TTcpServer(Context);
   Result := nil;
-  Running.FOnThreadCreate(Running, IsWorkerThread, Result);
+  try
+    Server.FOnThreadCreate(Server, IsWorkerThread, Result);
+  except
+    Server.HandlerFailed('OnThreadCreate', nil);
+    Result := nil;
+  end;
 end;
 
-procedure DoThreadExit(IsWorkerThread: Boolean; Data: Pointer);
+procedure DoThreadExit(Context: Pointer; IsWorkerThread: LongBool; Data: Pointer);
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+var
+  Server: TTcpServer;
 begin
-  Running.FOnThreadExit(Running, IsWorkerThread, Data);
+  Server := TTcpServer(Context);
+  try
+    Server.FOnThreadExit(Server, IsWorkerThread, Data);
+  except
+    Server.HandlerFailed('OnThreadExit', nil);
+  end;
 end;
+
+function DoConnect(Context: Pointer; Link: PTcpLink): LongBool;
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF};
+var
+  Server: TTcpServer;
+  Accept: Boolean;
+begin
+  Server := TTcpServer(Context);
+  try
+    Accept := True;
+    Server.FOnConnect(Server, Link, Accept);
+    Result := Accept;
+  except
+    Server.HandlerFailed('OnConnect', Link);
+    Result := False; { refuses the link }
+  end;
+end;
+
+{ ---- The library's log, shared by every server: to every running instance with OnLog ---- }
+
+var
+  LogLock: TCriticalSection;
+  LogListeners: array of TTcpServer;
 
 procedure DoLog(Level: Integer; const Text: String);
+var
+  i: Integer;
 begin
-  if Running <> nil then
-    Running.FOnLog(Running, Level, Text);
+  { Held while the events run, so an instance that stopped listening gets no more lines. }
+  LogLock.Enter;
+  try
+    for i := 0 to High(LogListeners) do
+      try
+        LogListeners[i].FOnLog(LogListeners[i], Level, Text);
+      except
+        { a failing log handler cannot be logged: dropped }
+      end;
+  finally
+    LogLock.Leave;
+  end;
+end;
+
+procedure TTcpServer.ListenToLog(Listen: Boolean);
+var
+  i, Count: Integer;
+begin
+  if Listen = FListening then
+    Exit;
+  LogLock.Enter;
+  try
+    Count := Length(LogListeners);
+    if Listen then
+    begin
+      SetLength(LogListeners, Count + 1);
+      LogListeners[Count] := Self;
+      if Count = 0 then
+        SetLogProc(DoLog);
+    end
+    else
+    begin
+      for i := 0 to Count - 1 do
+        if LogListeners[i] = Self then
+        begin
+          LogListeners[i] := LogListeners[Count - 1];
+          SetLength(LogListeners, Count - 1);
+          Break;
+        end;
+      if Length(LogListeners) = 0 then
+        SetLogProc(nil);
+    end;
+    FListening := Listen;
+  finally
+    LogLock.Leave;
+  end;
+end;
+
+procedure TTcpServer.HandlerFailed(const Event: String; Link: PLink);
+var
+  Text: String;
+begin
+  Text := DescribeCallbackException(Event, Link);
+  if not Assigned(FOnLog) then
+  begin
+    ReportCallbackError(Text);
+    Exit;
+  end;
+  try
+    if TcpServerGetOption(FHandle, TS_OPT_LOG_LEVEL) <= TS_LOG_ERROR then
+      FOnLog(Self, TS_LOG_ERROR, Text);
+  except
+    { the log handler failed too: nothing left to tell it with }
+  end;
 end;
 
 procedure RaiseLastError(const What: String);
@@ -158,12 +323,20 @@ begin
   inherited Create;
   for Option := Low(FOptions) to High(FOptions) do
     FOptions[Option] := -1;
+  FHandle := CreateTcpServer(Self);
+  if FHandle = nil then
+    RaiseLastError('TTcpServer.Create');
 end;
 
 destructor TTcpServer.Destroy;
 begin
-  if Running = Self then
+  if FHandle <> nil then
+  begin
     Stop;
+    if not DestroyTcpServer(FHandle) then
+      RaiseLastError('TTcpServer.Destroy');
+    FHandle := nil;
+  end;
   inherited Destroy;
 end;
 
@@ -171,7 +344,7 @@ function TTcpServer.GetOption(Option: Integer): Int64;
 begin
   Result := FOptions[Option];
   if Result < 0 then
-    Result := GetServerOption(Option);
+    Result := TcpServerGetOption(FHandle, Option);
 end;
 
 procedure TTcpServer.SetOption(Option: Integer; Value: Int64);
@@ -179,8 +352,8 @@ begin
   if Value < 0 then
     raise ETcpServerError.CreateFmt('option %d: %d is negative', [Option, Value]);
   FOptions[Option] := Value;
-  if Option = TS_OPT_LOG_LEVEL then { the one option the engine applies at once }
-    SetServerOption(Option, Value);
+  if Option = TS_OPT_LOG_LEVEL then { the one option the library applies at once }
+    TcpServerSetOption(FHandle, Option, Value);
 end;
 
 function TTcpServer.GetFlag(Option: Integer): Boolean;
@@ -195,14 +368,12 @@ end;
 
 function TTcpServer.GetActive: Boolean;
 begin
-  Result := (Running = Self) and IsTcpServerActive;
+  Result := TcpServerIsActive(FHandle);
 end;
 
 function TTcpServer.GetPort: Cardinal;
 begin
-  Result := 0;
-  if GetActive then
-    Result := GetServerPort;
+  Result := TcpServerGetPort(FHandle);
 end;
 
 procedure TTcpServer.ApplyOptions;
@@ -210,27 +381,21 @@ var
   Option: Integer;
 begin
   for Option := Low(FOptions) to High(FOptions) do
-    if (FOptions[Option] >= 0) and not SetServerOption(Option, FOptions[Option]) then
+    if (FOptions[Option] >= 0) and not TcpServerSetOption(FHandle, Option, FOptions[Option]) then
       RaiseLastError(Format('TTcpServer: option %d = %d', [Option, FOptions[Option]]));
 end;
 
-procedure TTcpServer.Start(const Ip: String; Port: Cardinal);
+procedure TTcpServer.ApplyEvents;
 var
-  Receive: TOnReceiveEvt;
-  Disconnect: TOnDisconnectEvt;
-  Idle: TOnLinkIdleOvertimeEvt;
-  ThreadCreate: TOnThreadCreateEvt;
-  ThreadExit: TOnThreadExitEvt;
-  Connect: TOnConnectEvt;
+  Receive: TOnReceiveEx;
+  Disconnect: TOnDisconnectEx;
+  Idle: TOnLinkIdleOvertimeEx;
+  ThreadCreate: TOnThreadCreateEx;
+  ThreadExit: TOnThreadExitEx;
+  Connect: TOnConnectEx;
 begin
-  if Running = Self then
-    raise ETcpServerError.Create('TTcpServer.Start: this server is already running');
-  if Running <> nil then
-    raise ETcpServerError.Create('TTcpServer.Start: another TTcpServer is running; the ' +
-      'engine serves one server per process');
-  ApplyOptions;
-  { An event left unassigned stays nil for the engine, which then does its default: echo for
-    OnReceive, OnDisconnect for idle links, accept every link. }
+  { An event left unassigned stays nil for the library, which then does its default: echo
+    for OnReceive, OnDisconnect for idle links, accept every link. }
   Receive := nil;
   Disconnect := nil;
   Idle := nil;
@@ -243,32 +408,33 @@ begin
   if Assigned(FOnThreadCreate) then ThreadCreate := DoThreadCreate;
   if Assigned(FOnThreadExit) then ThreadExit := DoThreadExit;
   if Assigned(FOnConnect) then Connect := DoConnect;
-  Running := Self;
-  try
-    SetEventProc(Receive, Disconnect, Idle, ThreadCreate, ThreadCreate);
-    SetConnectProc(Connect);
-    SetThreadExitProc(ThreadExit);
-    if Assigned(FOnLog) then
-      SetLogProc(DoLog);
-    if not StartTcpServer(Ip, Port) then
-      RaiseLastError(Format('TTcpServer.Start(''%s'', %d)', [Ip, Port]));
-  except
-    if Assigned(FOnLog) then
-      SetLogProc(nil);
-    Running := nil;
-    raise;
+  if not TcpServerSetEventProc(FHandle, Receive, Disconnect, Idle, ThreadCreate,
+      ThreadCreate) or not TcpServerSetConnectProc(FHandle, Connect) or
+     not TcpServerSetThreadExitProc(FHandle, ThreadExit) then
+    RaiseLastError('TTcpServer: setting the events');
+end;
+
+procedure TTcpServer.Start(const Ip: String; Port: Cardinal);
+begin
+  if GetActive then
+    raise ETcpServerError.Create('TTcpServer.Start: this server is already running');
+  EnsureTcpServerUsable;
+  ApplyOptions;
+  ApplyEvents;
+  if Assigned(FOnLog) then
+    ListenToLog(True);
+  if not TcpServerStart(FHandle, PAnsiChar(UTF8String(Ip)), Port) then
+  begin
+    ListenToLog(False);
+    RaiseLastError(Format('TTcpServer.Start(''%s'', %d)', [Ip, Port]));
   end;
 end;
 
 procedure TTcpServer.Stop;
 begin
-  if Running <> Self then
-    Exit;
-  if not StopTcpServer then
+  if not StopTcpServerAndWait(FHandle) then
     RaiseLastError('TTcpServer.Stop');
-  if Assigned(FOnLog) then
-    SetLogProc(nil);
-  Running := nil;
+  ListenToLog(False);
 end;
 
 function TTcpServer.Send(Link: PLink; Buf: Pointer; Len: Integer): Boolean;
@@ -288,26 +454,86 @@ end;
 
 function TTcpServer.Broadcast(Buf: Pointer; Len: Integer): Integer;
 begin
-  Result := PostBroadcast(Buf, Len);
+  Result := TcpServerPostBroadcast(FHandle, Buf, Len, 0);
 end;
 
-function TTcpServer.CloseLink(Link: PLink; Abort: Boolean): Boolean;
-const
-  Flags: array[Boolean] of Integer = (0, TS_CLOSE_FLAG_ABORT);
+function TTcpServer.BroadcastExcept(Buf: Pointer; Len: Integer; ExceptLinkId: UInt64): Integer;
 begin
-  Result := CloseLinkEx(Link, Flags[Abort]);
+  Result := TcpServerPostBroadcast(FHandle, Buf, Len, ExceptLinkId);
+end;
+
+const
+  CloseFlags: array[Boolean] of Integer = (0, TS_CLOSE_FLAG_ABORT);
+
+function TTcpServer.CloseLink(Link: PLink; Abort: Boolean): Boolean;
+begin
+  Result := CloseLinkEx(Link, CloseFlags[Abort]);
 end;
 
 function TTcpServer.CloseLinkById(LinkId: UInt64; Abort: Boolean): Boolean;
-const
-  Flags: array[Boolean] of Integer = (0, TS_CLOSE_FLAG_ABORT);
 begin
-  Result := CloseLinkByIdEx(LinkId, Flags[Abort]);
+  Result := CloseLinkByIdEx(LinkId, CloseFlags[Abort]);
+end;
+
+function TTcpServer.PauseReceive(Link: PLink): Boolean;
+begin
+  Result := UTcpServer.PauseReceive(Link);
+end;
+
+function TTcpServer.ResumeReceive(Link: PLink): Boolean;
+begin
+  Result := UTcpServer.ResumeReceive(Link);
+end;
+
+function TTcpServer.PauseReceiveById(LinkId: UInt64): Boolean;
+begin
+  Result := UTcpServer.PauseReceiveById(LinkId);
+end;
+
+function TTcpServer.ResumeReceiveById(LinkId: UInt64): Boolean;
+begin
+  Result := UTcpServer.ResumeReceiveById(LinkId);
+end;
+
+function TTcpServer.QueuedBytes(Link: PLink): Int64;
+begin
+  Result := GetSendQueueBytes(Link);
+end;
+
+function TTcpServer.QueuedBytesById(LinkId: UInt64): Int64;
+begin
+  Result := GetSendQueueBytesById(LinkId);
+end;
+
+function TTcpServer.LinkIds: TLinkIdArray;
+begin
+  Result := GetLinkIdList(FHandle);
+end;
+
+function TTcpServer.LinkCount: Integer;
+begin
+  Result := TcpServerGetLinkCount(FHandle);
+end;
+
+function TTcpServer.IoMemFree: Integer;
+begin
+  Result := TcpServerGetIOMemFree(FHandle);
+end;
+
+function TTcpServer.WorkerCount: Integer;
+begin
+  Result := TcpServerGetWorkerCount(FHandle);
 end;
 
 function TTcpServer.Counter(Which: Integer): Int64;
 begin
-  Result := GetServerCounter(Which);
+  Result := TcpServerGetCounter(FHandle, Which);
 end;
+
+initialization
+  LogLock := TCriticalSection.Create;
+
+finalization
+  LogLock.Free;
 
 end.

@@ -38,6 +38,18 @@ type
   PLink = PTcpLink;
   TLink = TTcpLink;
 
+  { The handle-based family (several servers in one process), as declared by the library:
+    its callbacks take the C convention and must not let an exception escape. TTcpServer
+    (TcpServerClass) wraps it with "of object" events and exception handling. }
+  TTcpServerHandle = TcpServerApi.TTcpServerHandle;
+  PTcpServerHandle = TcpServerApi.PTcpServerHandle;
+  TOnReceiveEx = TcpServerApi.TOnReceiveEx;
+  TOnDisconnectEx = TcpServerApi.TOnDisconnectEx;
+  TOnLinkIdleOvertimeEx = TcpServerApi.TOnLinkIdleOvertimeEx;
+  TOnThreadCreateEx = TcpServerApi.TOnThreadCreateEx;
+  TOnThreadExitEx = TcpServerApi.TOnThreadExitEx;
+  TOnConnectEx = TcpServerApi.TOnConnectEx;
+
   { The original callback types, unchanged. }
   TOnLinkIdleOvertimeEvt = procedure(Link: PLink);
   TOnDisconnectEvt = procedure(Link: PLink);
@@ -50,6 +62,9 @@ type
   TOnThreadExitEvt = procedure(IsWorkerThread: Boolean; Data: Pointer);
   { New: every log line of the engine and of WriteLog (Level is TS_LOG_*). }
   TOnLogEvt = procedure(Level: Integer; const Text: String);
+
+  { GetLinkIdList's result. }
+  TLinkIdArray = array of UInt64;
 
   { Raised when the binding cannot work at all: a library of another version or record
     layout, or (on Unix) a program without a thread manager. }
@@ -93,10 +108,32 @@ function CheckTcpServerLibrary: String;
 { The comparison behind it, for a given GetAbiLayout text and GetVersion number. }
 function CompareAbiLayout(const LayoutText: String; Version: Integer): String;
 
+{ ---- New in API 1.1 ---------------------------------------------------------------------- }
+
+{ The ids of the open links of Server (nil = the default server, the one the flat API
+  drives), however many there are; an empty array on error (see GetLastErrorCode). }
+function GetLinkIdList(Server: PTcpServerHandle = nil): TLinkIdArray;
+{ What StartTcpServer checks first, for code that starts servers through the handle family
+  (TTcpServer does): raises ETcpServerError when the library does not match this unit or (on
+  Unix) no thread manager is installed, and makes the RTL thread-safe (IsMultiThread). }
+procedure EnsureTcpServerUsable;
+{ StopTcpServer for a server made by CreateTcpServer (nil = the default server): waits for
+  every callback, serving TThread.Synchronize/Queue meanwhile when called from the main
+  thread. False (see GetLastErrorCode) when called from one of that server's callbacks. }
+function StopTcpServerAndWait(Server: PTcpServerHandle): Boolean;
+{ For code that calls back into Pascal handlers itself (TTcpServer does): the text that
+  describes the exception being handled, raised by the handler named Callback (Link may be
+  nil), and the report of such a text at TS_LOG_ERROR through SetLogProc's procedure or the
+  library's log. Call them only inside an except block; they never raise. }
+function DescribeCallbackException(const Callback: String; Link: PLink): String;
+procedure ReportCallbackError(const Text: String);
+
 { Everything else, declared as in tcpserver.h: GetIOMem, FreeIOMem, PostSend, PostSendById,
   SendBuffer, SendBufferById, PostRecv, PostBroadcast, CloseLink*, IsTcpServerActive,
   GetServerPort, StopTcpServerEx, Set/GetServerOption, the statistics, GetServerCounter,
-  GetTickCount32, GetVersion, GetLastErrorCode. LongBool results read as Boolean. }
+  GetTickCount32, GetVersion, GetLastErrorCode; since API 1.1 PauseReceive/ResumeReceive
+  (and *ById), GetSendQueueBytes(ById), GetLinkIds, PostBroadcastExcept and the handle-based
+  CreateTcpServer / TcpServer* family. LongBool results read as Boolean. }
 {$I TcpServerImports.inc}
 
 implementation
@@ -139,7 +176,7 @@ end;
 
 { ---- Exceptions never reach the engine -------------------------------------------------- }
 
-procedure ReportError(const Text: String);
+procedure ReportCallbackError(const Text: String);
 begin
   { An exception in a handler is an error: it goes at TS_LOG_ERROR to the log procedure set
     with SetLogProc, else through WriteLog (always written: to the engine's log sink, or to
@@ -152,12 +189,13 @@ begin
     TcpServerApi.WriteLog(PAnsiChar(ToUtf8('error: ' + Text)));
 end;
 
-procedure LogCallbackException(const Callback: String; Link: PLink);
+function DescribeCallbackException(const Callback: String; Link: PLink): String;
 var
   Obj: TObject;
   Text: String;
 begin
-  { Logging must not raise in turn: this runs inside an except block on an engine thread. }
+  { Must not raise in turn: this runs inside an except block on an engine thread. }
+  Result := Callback + ' raised an exception';
   try
     Obj := ExceptObject;
     if Obj is Exception then
@@ -167,11 +205,18 @@ begin
     else
       Text := 'unknown exception';
     if Link <> nil then
-      Text := Format('%s raised %s (link %d from %s:%d); the link is closed',
+      Result := Format('%s raised %s (link %d from %s:%d); the link is closed',
         [Callback, Text, Link^.Id, LinkRemoteIP(Link), Link^.RemotePort])
     else
-      Text := Format('%s raised %s', [Callback, Text]);
-    ReportError(Text);
+      Result := Format('%s raised %s', [Callback, Text]);
+  except
+  end;
+end;
+
+procedure LogCallbackException(const Callback: String; Link: PLink);
+begin
+  try
+    ReportCallbackError(DescribeCallbackException(Callback, Link));
   except
   end;
 end;
@@ -346,7 +391,7 @@ begin
       Copy(Problems, 3, MaxInt) + '); use the library this unit was written for';
 end;
 
-procedure EnsureUsable;
+procedure EnsureTcpServerUsable;
 var
   Problem: String;
 begin
@@ -357,6 +402,7 @@ begin
     Problem := CheckTcpServerLibrary;
   if Problem <> '' then
     raise ETcpServerError.Create('UTcpServer: ' + Problem);
+  IsMultiThread := True; { the RTL must lock from now on: callbacks come from other threads }
   LibraryChecked := True;
 end;
 
@@ -364,8 +410,7 @@ end;
 
 function StartTcpServer(RemoteIP: String; RemotePort: Cardinal): Boolean;
 begin
-  EnsureUsable;
-  IsMultiThread := True; { the RTL must lock from now on: callbacks come from other threads }
+  EnsureTcpServerUsable;
   Result := TcpServerApi.StartTcpServer(PAnsiChar(ToUtf8(RemoteIP)), RemotePort);
 end;
 
@@ -375,13 +420,27 @@ begin
 end;
 
 function StopTcpServer: Boolean;
+begin
+  Result := StopTcpServerAndWait(nil);
+end;
+
+function StopTcpServerAndWait(Server: PTcpServerHandle): Boolean;
 const
   SliceMs = 10; { how long each wait lasts before the main thread serves its queue again }
+
+  function StopSlice: Boolean;
+  begin
+    if Server = nil then
+      Result := TcpServerApi.StopTcpServerEx(SliceMs)
+    else
+      Result := TcpServerApi.TcpServerStop(Server, SliceMs);
+  end;
+
 begin
   { A handler blocked in TThread.Synchronize waits for the main thread; if the main thread
     waited for the handler, neither would move. So it waits in slices and serves the
     synchronize queue between them. }
-  while not TcpServerApi.StopTcpServerEx(SliceMs) do
+  while not StopSlice do
   begin
     if GetLastErrorCode <> TS_ERR_TIMEOUT then
     begin
@@ -517,6 +576,34 @@ begin
   Result := '';
   if Link <> nil then
     Result := FromUtf8(@Link^.RemoteIP[0]);
+end;
+
+{ ---- New in API 1.1 ---------------------------------------------------------------------- }
+
+function GetLinkIdList(Server: PTcpServerHandle): TLinkIdArray;
+var
+  Count: Integer;
+
+  function Fetch(Ids: PUInt64; Capacity: Integer): Integer;
+  begin
+    if Server = nil then
+      Result := TcpServerApi.GetLinkIds(Ids, Capacity)
+    else
+      Result := TcpServerApi.TcpServerGetLinkIds(Server, Ids, Capacity);
+  end;
+
+begin
+  { Links come and go between the calls: ask again while the array was too short. }
+  Result := nil;
+  Count := Fetch(nil, 0);
+  while Count > Length(Result) do
+  begin
+    SetLength(Result, Count + 16);
+    Count := Fetch(@Result[0], Length(Result));
+  end;
+  if Count < 0 then
+    Count := 0;
+  SetLength(Result, Count);
 end;
 
 end.

@@ -33,6 +33,11 @@ type
     { True when the server closed the connection (EOF or reset) before the deadline; data
       that arrives first is skipped. }
     function WaitClosed(TimeoutMs: Integer = DeadlineMs): Boolean;
+    { Reads and drops Count bytes; returns how many arrived before EOF or the deadline. }
+    function Discard(Count: Int64; TimeoutMs: Integer = DeadlineMs): Int64;
+    { One length-prefixed message (TS_FRAMING_LENGTH_PREFIXED): its payload, or '' when
+      none arrived whole before the deadline. }
+    function ReceiveFrame(TimeoutMs: Integer = DeadlineMs): AnsiString;
     procedure Close;
   end;
 
@@ -40,6 +45,10 @@ type
   back (Length(Text) bytes at most, within the deadline). For original_program, whose own
   source may use only the original interface, which cannot tell an ephemeral port. }
 function EchoThroughServer(const Text: AnsiString): AnsiString;
+
+{ Payload after its 4-byte big-endian length, as TS_FRAMING_LENGTH_PREFIXED puts it on the
+  wire; Announced is the length written (Payload's own when negative). }
+function Frame(const Payload: AnsiString; Announced: Int64 = -1): AnsiString;
 
 procedure Check(Condition: Boolean; const What: String);
 { Polls Condition every few ms until it holds or TimeoutMs passes. }
@@ -102,6 +111,21 @@ end;
 function Failed: Integer;
 begin
   Result := FailCount;
+end;
+
+function Frame(const Payload: AnsiString; Announced: Int64): AnsiString;
+var
+  i: Integer;
+begin
+  if Announced < 0 then
+    Announced := Length(Payload);
+  SetLength(Result, 4);
+  for i := 4 downto 1 do
+  begin
+    Result[i] := AnsiChar(Announced and $FF);
+    Announced := Announced shr 8;
+  end;
+  Result := Result + Payload;
 end;
 
 function EchoThroughServer(const Text: AnsiString): AnsiString;
@@ -192,6 +216,7 @@ function TTestClient.Receive(Count: Integer; TimeoutMs: Integer): AnsiString;
 var
   Deadline: QWord;
   Chunk: array[0..4095] of AnsiChar;
+  Part: AnsiString;
   Got, Want: Integer;
 begin
   Result := '';
@@ -204,7 +229,8 @@ begin
     Got := fpRecv(FSocket, @Chunk[0], Want, 0);
     if Got <= 0 then
       Break;
-    Result := Result + Copy(Chunk, 0, Got);
+    SetString(Part, PAnsiChar(@Chunk[0]), Got); { binary-safe: Chunk may hold NUL bytes }
+    Result := Result + Part;
   end;
 end;
 
@@ -242,6 +268,43 @@ begin
       Exit;
     end;
   end;
+end;
+
+function TTestClient.Discard(Count: Int64; TimeoutMs: Integer): Int64;
+var
+  Deadline: QWord;
+  Chunk: array[0..65535] of Byte;
+  Got, Want: Int64;
+begin
+  Result := 0;
+  Deadline := GetTickCount64 + QWord(TimeoutMs);
+  while (Result < Count) and WaitReadable(FSocket, Deadline) do
+  begin
+    Want := Count - Result;
+    if Want > SizeOf(Chunk) then
+      Want := SizeOf(Chunk);
+    Got := fpRecv(FSocket, @Chunk[0], Want, 0);
+    if Got <= 0 then
+      Break;
+    Inc(Result, Got);
+  end;
+end;
+
+function TTestClient.ReceiveFrame(TimeoutMs: Integer): AnsiString;
+var
+  Header: AnsiString;
+  Len, i: Integer;
+begin
+  Result := '';
+  Header := Receive(4, TimeoutMs);
+  if Length(Header) <> 4 then
+    Exit;
+  Len := 0;
+  for i := 1 to 4 do
+    Len := Len shl 8 or Ord(Header[i]);
+  Result := Receive(Len, TimeoutMs);
+  if Length(Result) <> Len then
+    Result := '';
 end;
 
 procedure TTestClient.Close;

@@ -2,7 +2,9 @@
   echo through GetIOMem/PostSend, the link and worker records as the original program reads
   them, OnConnect refusal, an exception in OnReceive (logged, link closed, server keeps
   serving), StopTcpServer refused inside a callback, stop from the main thread while a handler
-  waits in TThread.Synchronize, thread create/exit pairing, stop/start, errors and misc calls.
+  waits in TThread.Synchronize, thread create/exit pairing, stop/start, errors and misc calls;
+  the API 1.1 flat calls: link ids, broadcast-except, pause/resume, queued bytes, the default
+  server's handle.
   Prints "N passed, M failed"; exits non-zero on any failure. }
 program test_binding;
 
@@ -30,6 +32,7 @@ var
   ThrowLogLevel: Integer = -1;
 
   Connects, Receives, Disconnects, ThreadCreates, ThreadExits, BadExitData: Integer;
+  LastConnectId: UInt64;
   LastRemoteIP, LastRemoteIPText: String;
   LastRemotePort: Cardinal;
   LastLinkCount: PtrUInt;          { Link^.Data used as a per-link receive counter }
@@ -76,6 +79,7 @@ end;
 
 function OnConnect(Link: PLink): Boolean;
 begin
+  LastConnectId := Link^.Id;
   InterLockedIncrement(Connects);
   Result := not Refuse;
 end;
@@ -337,6 +341,64 @@ begin
     'FreeIOMem of a foreign pointer fails with TS_ERR_NOT_A_BUFFER');
 end;
 
+var
+  ExpectedConnects: Integer;
+
+function ConnectsReached: Boolean;
+begin
+  Result := Connects >= ExpectedConnects;
+end;
+
+{ Connects Client and returns its link's id, learnt from OnConnect (0 on failure). }
+function ConnectAndLearnId(Client: TTestClient): UInt64;
+begin
+  Result := 0;
+  ExpectedConnects := Connects + 1;
+  if Client.Connect(GetServerPort) and WaitUntil(ConnectsReached) then
+    Result := LastConnectId;
+end;
+
+procedure TestApi11FlatCalls;
+var
+  A, B: TTestClient;
+  IdA, IdB: UInt64;
+  Ids: TLinkIdArray;
+  Raw: array[0..7] of UInt64;
+begin
+  Check(GetDefaultTcpServer <> nil, 'GetDefaultTcpServer');
+  Check((TcpServerGetContext(GetDefaultTcpServer) = nil) and
+    TcpServerIsActive(GetDefaultTcpServer) and
+    (TcpServerGetPort(GetDefaultTcpServer) = GetServerPort),
+    'it is the server the flat API drives (Context nil, same port)');
+  A := TTestClient.Create;
+  B := TTestClient.Create;
+  try
+    IdA := ConnectAndLearnId(A);
+    IdB := ConnectAndLearnId(B);
+    Ids := GetLinkIdList;
+    Check((Length(Ids) = 2) and (((Ids[0] = IdA) and (Ids[1] = IdB)) or
+      ((Ids[0] = IdB) and (Ids[1] = IdA))), 'GetLinkIdList: the two open links');
+    Check((GetLinkIds(nil, 0) = 2) and (GetLinkIds(@Raw[0], 1) = 2) and
+      ((Raw[0] = IdA) or (Raw[0] = IdB)),
+      'GetLinkIds returns the count and fills what fits');
+    Check(PostBroadcastExcept(PAnsiChar('not A'), 5, IdA) = 1, 'PostBroadcastExcept');
+    Check((B.Receive(5) = 'not A') and (A.Receive(1, 200) = ''),
+      'reaches every link but the excepted one');
+    Check(PauseReceiveById(IdA) and A.SendText('held'), 'PauseReceiveById');
+    Check(A.Receive(4, 300) = '', 'a paused link is not read (no echo)');
+    Check(ResumeReceiveById(IdA) and (A.Receive(4) = 'held'),
+      'ResumeReceiveById: the held bytes are read and echoed');
+    Check(GetSendQueueBytesById(IdA) = 0, 'GetSendQueueBytesById of an idle link is 0');
+    Check((GetSendQueueBytesById(0) = -1) and not PauseReceiveById(0),
+      'id 0 is refused (-1, False)');
+    ExpectedDisconnects := Disconnects + 2;
+  finally
+    A.Free;
+    B.Free;
+  end;
+  Check(WaitUntil(DisconnectsReached), 'both links close');
+end;
+
 procedure TestStopWhileHandlerSynchronizes;
 var
   Client: TTestClient;
@@ -391,6 +453,7 @@ begin
     TestStopInCallback;
     TestSetEventProcWhileRunning;
     TestMiscCalls;
+    TestApi11FlatCalls;
     TestStopWhileHandlerSynchronizes;
     TestRestart;
   except

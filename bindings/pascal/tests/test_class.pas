@@ -1,7 +1,10 @@
 { test_class — TTcpServer (TcpServerClass) against the real library: options as properties,
   "of object" events, Start errors as ETcpServerError, echo, a send larger than one IO buffer,
   OnConnect refusal, an exception in OnReceive, OnIdle, SendById/CloseLinkById from the main
-  thread, one running server per process, stop/start, Free stops.
+  thread, stop/start, Free stops; and since each instance owns its own server: two servers
+  at once with their own events, options and counters, link ids, broadcast-except,
+  pause/resume, queued bytes, a length-prefixed framing round trip and its errors, IPv6Only
+  and keep-alive options, Stop from its own event, Free while an event synchronizes.
   Prints "N passed, M failed"; exits non-zero on any failure. }
 program test_class;
 
@@ -9,7 +12,7 @@ program test_class;
 
 uses
   {$IFDEF UNIX}cthreads,{$ENDIF}
-  SysUtils, UTcpServer, TcpServerClass, TestSupport;
+  SysUtils, Classes, UTcpServer, TcpServerClass, TestSupport;
 
 const
   BigSize = 100000; { many IO buffers' worth: SendBuffer chains them }
@@ -21,7 +24,11 @@ type
   public
     Refuse: Boolean;
     LastLinkId: UInt64;
+    LastSender: TTcpServer;
     Connects, Disconnects, Idles, ThreadCreates, ThreadExits, BadThreadData: Integer;
+    Receives, LastLen: Integer;
+    InSync, SyncRan: Boolean;
+    StopRaised: String;
     LastCloseReason: Integer;
     LogLines: String;
     LogLock: TRTLCriticalSection;
@@ -35,7 +42,9 @@ type
     procedure ThreadCreate(Sender: TTcpServer; IsWorkerThread: Boolean; var Data: Pointer);
     procedure ThreadExit(Sender: TTcpServer; IsWorkerThread: Boolean; Data: Pointer);
     procedure Log(Sender: TTcpServer; Level: Integer; const Text: String);
+    procedure RunOnMainThread;
     function Logged(const Part: String): Boolean;
+    procedure ClearLog;
   end;
 
 var
@@ -58,8 +67,9 @@ end;
 
 procedure TEvents.Connect(Sender: TTcpServer; Link: PLink; var Accept: Boolean);
 begin
-  InterLockedIncrement(Connects);
+  LastSender := Sender;
   LastLinkId := Link^.Id;
+  InterLockedIncrement(Connects);
   Accept := not Refuse;
 end;
 
@@ -73,6 +83,9 @@ procedure TEvents.Receive(Sender: TTcpServer; Link: PLink; Buf: PByte; Len: Inte
 var
   Big: AnsiString;
 begin
+  LastSender := Sender;
+  LastLen := Len;
+  InterLockedIncrement(Receives);
   if Starts(Buf, Len, 'THROW') then
     raise ETestThrow.Create('raised by an of-object handler');
   if Starts(Buf, Len, 'BIG') then
@@ -83,6 +96,18 @@ begin
     KeepLink := Sender.SendText(Link, Big);
     Exit;
   end;
+  if Starts(Buf, Len, 'SYNC') then
+  begin
+    InSync := True;
+    TThread.Synchronize(nil, RunOnMainThread); { waits for the main thread }
+  end;
+  if Starts(Buf, Len, 'STOP') then
+    try
+      Sender.Stop;
+    except
+      on E: ETcpServerError do
+        StopRaised := E.Message;
+    end;
   if Starts(Buf, Len, 'QUIT') then
   begin
     KeepLink := Sender.SendText(Link, 'bye') and False; { False: close after the reply }
@@ -127,6 +152,18 @@ function TEvents.Logged(const Part: String): Boolean;
 begin
   EnterCriticalSection(LogLock);
   Result := Pos(Part, LogLines) > 0;
+  LeaveCriticalSection(LogLock);
+end;
+
+procedure TEvents.RunOnMainThread;
+begin
+  SyncRan := GetCurrentThreadId = MainThreadID;
+end;
+
+procedure TEvents.ClearLog;
+begin
+  EnterCriticalSection(LogLock);
+  LogLines := '';
   LeaveCriticalSection(LogLock);
 end;
 
@@ -195,12 +232,16 @@ var
   Client: TTestClient;
   Big: AnsiString;
   Refused: Int64;
+  Sent: Boolean;
+  Error: String;
 begin
   Server.Start('127.0.0.1', 0);
   Check(Server.Active and (Server.Port > 0), 'Start(''127.0.0.1'', 0): port ' +
     IntToStr(Server.Port));
-  Check(GetServerOption(TS_OPT_WORKER_THREADS) = 2, 'the options were applied at Start');
-  Check(GetWorkerCount = 2, 'two workers run');
+  Check(TcpServerGetOption(Server.Handle, TS_OPT_WORKER_THREADS) = 2,
+    'the options were applied to the instance''s server at Start');
+  Check(Server.WorkerCount = 2, 'two workers run');
+  Check(not IsTcpServerActive, 'the default server (the flat API''s) is not the instance''s');
   Check(Roundtrip('class echo'), 'OnReceive echoes with Sender.Send');
 
   Client := TTestClient.Create;
@@ -216,8 +257,10 @@ begin
     Check(Server.CloseLinkById(Events.LastLinkId), 'CloseLinkById');
     Check(Client.WaitClosed and WaitUntil(DisconnectsReached), 'closes the link');
     Check(Events.LastCloseReason = TS_CLOSE_BY_APP, 'with TS_CLOSE_BY_APP');
-    Check(not Server.SendById(Events.LastLinkId, PAnsiChar('x'), 1) and
-      (GetLastErrorCode = TS_ERR_LINK_CLOSED), 'a stale id is refused (TS_ERR_LINK_CLOSED)');
+    Sent := Server.SendById(Events.LastLinkId, PAnsiChar('x'), 1);
+    Error := GetLastErrorText; { read first: Pascal may evaluate Check's arguments in any order }
+    Check(not Sent and (GetLastErrorCode = TS_ERR_LINK_CLOSED),
+      'a stale id is refused (TS_ERR_LINK_CLOSED): ' + Error);
 
     ExpectedDisconnects := Events.Disconnects + 1;
     Check(Client.Connect(Server.Port) and Client.SendText('QUIT') and
@@ -264,34 +307,334 @@ begin
   end;
 end;
 
-procedure TestOneServerPerProcess;
+{ ---- Several instances, each with its own server --------------------------------------- }
+
 var
+  OtherEvents: TEvents;
   Other: TTcpServer;
+  ExpectedConnects: Integer;
+
+function OtherConnectsReached: Boolean;
+begin
+  Result := OtherEvents.Connects >= ExpectedConnects;
+end;
+
+function OtherDisconnectsReached: Boolean;
+begin
+  Result := OtherEvents.Disconnects >= ExpectedDisconnects;
+end;
+
+function OtherThrowLogged: Boolean;
+begin
+  Result := OtherEvents.Logged('ETestThrow');
+end;
+
+function NewServer(Handlers: TEvents): TTcpServer;
+begin
+  Result := TTcpServer.Create;
+  Result.OnConnect := Handlers.Connect;
+  Result.OnReceive := Handlers.Receive;
+  Result.OnDisconnect := Handlers.Disconnect;
+  Result.OnIdle := Handlers.Idle;
+  Result.OnLog := Handlers.Log;
+end;
+
+{ Connects Client to Other and returns the new link's id, learnt from OnConnect. }
+function ConnectToOther(Client: TTestClient): UInt64;
+begin
+  Result := 0;
+  ExpectedConnects := OtherEvents.Connects + 1;
+  if Client.Connect(Other.Port) and WaitUntil(OtherConnectsReached) then
+    Result := OtherEvents.LastLinkId;
+end;
+
+function Contains(const Ids: TLinkIdArray; Id: UInt64): Boolean;
+var
+  i: Integer;
+begin
+  Result := False;
+  for i := 0 to High(Ids) do
+    if Ids[i] = Id then
+      Result := True;
+end;
+
+procedure TestTwoServersAtOnce;
+var
+  Client: TTestClient;
+  Accepts, OtherAccepts: Int64;
   Raised: String;
 begin
-  Other := TTcpServer.Create;
+  Other := NewServer(OtherEvents);
+  Check(Other.Handle <> Server.Handle, 'each instance has its own server handle');
+  Check(TcpServerGetContext(Other.Handle) = Pointer(Other), 'whose Context is the instance');
+  Other.Start('127.0.0.1', 0);
+  Check(Server.Active and Other.Active and (Other.Port <> Server.Port),
+    Format('a second TTcpServer runs beside the first (ports %d and %d)',
+    [Server.Port, Other.Port]));
+  Check((Other.IdleTimeoutMs <> 300) and (Other.WorkerThreads <> 2),
+    'with its own options (the first one''s were not applied to it)');
+  Raised := '';
   try
-    Raised := '';
+    Other.Start('127.0.0.1', 0);
+  except
+    on E: ETcpServerError do
+      Raised := E.Message;
+  end;
+  Check(Pos('already running', Raised) > 0, 'starting a running instance raises: ' + Raised);
+
+  Accepts := Server.Counter(TS_COUNTER_ACCEPTS);
+  OtherAccepts := Other.Counter(TS_COUNTER_ACCEPTS);
+  Client := TTestClient.Create;
+  try
+    Check((ConnectToOther(Client) <> 0) and Client.SendText('other echo') and
+      (Client.Receive(10) = 'other echo'), 'the second server echoes through its own events');
+    Check((OtherEvents.LastSender = Other) and (OtherEvents.Receives = 1) and
+      (Events.LastSender <> Other), 'its events get it as Sender; the first one''s do not run');
+    Check((Other.Counter(TS_COUNTER_ACCEPTS) = OtherAccepts + 1) and
+      (Server.Counter(TS_COUNTER_ACCEPTS) = Accepts), 'each server counts its own accepts');
+    Check((Other.LinkCount = 1) and (Length(Other.LinkIds) = 1) and
+      (Other.LinkIds[0] = OtherEvents.LastLinkId), 'and lists its own links');
+
+    Events.ClearLog;
+    ExpectedDisconnects := OtherEvents.Disconnects + 1;
+    Check(Client.SendText('THROW') and Client.WaitClosed and WaitUntil(OtherDisconnectsReached),
+      'an exception in the second server''s handler closes that link');
+    Check(WaitUntil(OtherThrowLogged), 'and is logged through the second instance''s OnLog');
+    Check(not Events.Logged('ETestThrow'), 'not through the first one''s');
+  finally
+    Client.Free;
+  end;
+  Check(Roundtrip('first still serves'), 'the first server is untouched');
+end;
+
+var
+  IdB: UInt64;
+
+function NothingQueuedOnB: Boolean;
+begin
+  Result := Other.QueuedBytesById(IdB) = 0;
+end;
+
+procedure TestLinkControl;
+var
+  A, B: TTestClient;
+  IdA: UInt64;
+  Ids: TLinkIdArray;
+  Flood: AnsiString;
+  Received: Int64;
+const
+  FloodSize = 12 * 1024 * 1024; { far more than the socket buffers take while nobody reads }
+begin
+  A := TTestClient.Create;
+  B := TTestClient.Create;
+  try
+    IdA := ConnectToOther(A);
+    IdB := ConnectToOther(B);
+    Ids := Other.LinkIds;
+    Check((IdA <> 0) and (IdB <> 0) and (Length(Ids) = 2) and Contains(Ids, IdA) and
+      Contains(Ids, IdB), 'LinkIds lists both open links');
+    Check(not Contains(Server.LinkIds, IdA), 'and the other server does not');
+
+    Check(Other.BroadcastExcept(PAnsiChar('all but A'), 9, IdA) = 1,
+      'BroadcastExcept reaches one link of two');
+    Check(B.Receive(9) = 'all but A', 'the other one');
+    Check(A.Receive(1, 200) = '', 'not the excepted one');
+    Check(Other.Broadcast(PAnsiChar('all'), 3) = 2, 'Broadcast reaches both');
+    Check((A.Receive(3) = 'all') and (B.Receive(3) = 'all'), 'both get it');
+
+    Check(Other.PauseReceiveById(IdA), 'PauseReceiveById');
+    Check(Other.PauseReceiveById(IdA), 'pausing a paused link succeeds');
+    Check(A.SendText('paused'), 'a paused link''s peer can still write');
+    Check(A.Receive(6, 300) = '', 'but nothing of it is read (no echo while paused)');
+    Check(B.SendText('B runs') and (B.Receive(6) = 'B runs'), 'the other link is unaffected');
+    Check(Other.ResumeReceiveById(IdA), 'ResumeReceiveById');
+    Check(A.Receive(6) = 'paused', 'the held bytes are read and echoed once resumed');
+
+    Check(Other.QueuedBytesById(IdB) = 0, 'nothing queued on an idle link');
+    Check(Other.PauseReceiveById(IdB), 'pause B so it echoes nothing while flooded');
+    SetLength(Flood, FloodSize);
+    FillChar(Flood[1], FloodSize, Ord('f'));
+    Check(Other.SendById(IdB, @Flood[1], FloodSize), Format(
+      'SendById of %d bytes to a client that does not read', [FloodSize]));
+    Check(Other.QueuedBytesById(IdB) > 0, Format('QueuedBytesById shows what is waiting (%d)',
+      [Other.QueuedBytesById(IdB)]));
+    Received := B.Discard(FloodSize, 20000);
+    Check(Received = FloodSize, Format('the client reads it all (%d bytes)', [Received]));
+    Check(WaitUntil(NothingQueuedOnB), 'then nothing is queued');
+    Check((Other.QueuedBytesById(UInt64(-1)) = -1) and
+      not Other.PauseReceiveById(UInt64(-1)), 'an unknown id is refused (-1, False)');
+  finally
+    A.Free;
+    B.Free;
+  end;
+end;
+
+{ ---- Framing ------------------------------------------------------------------------------ }
+
+var
+  FramedEvents: TEvents;
+  Framed: TTcpServer;
+  ExpectedReceives: Integer;
+
+function FramedReceivesReached: Boolean;
+begin
+  Result := FramedEvents.Receives >= ExpectedReceives;
+end;
+
+function FramedDisconnectsReached: Boolean;
+begin
+  Result := FramedEvents.Disconnects >= ExpectedDisconnects;
+end;
+
+function TooLargeLogged: Boolean;
+begin
+  Result := FramedEvents.Logged('TS_OPT_MAX_MESSAGE_SIZE=100000');
+end;
+
+procedure TestFraming;
+var
+  Client: TTestClient;
+  Big, Whole, Reply: AnsiString;
+  Len: Integer;
+begin
+  FramedEvents := TEvents.Create;
+  Framed := NewServer(FramedEvents);
+  try
+    Framed.Framing := TS_FRAMING_LENGTH_PREFIXED;
+    Framed.MaxMessageSize := 100000;
+    Framed.LogLevel := TS_LOG_INFO; { the log level is process-wide: set back below }
+    Check(Framed.Framing = TS_FRAMING_LENGTH_PREFIXED, 'Framing reads back');
+    Framed.Start('127.0.0.1', 0);
+    Check(Framed.Active and Other.Active and Server.Active, 'a third server, framed, runs too');
+    Client := TTestClient.Create;
     try
-      Other.Start('127.0.0.1', 0);
+      Check(Client.Connect(Framed.Port) and Client.SendText(Frame('one') + Frame('two!')),
+        'two messages in one write');
+      Reply := Client.ReceiveFrame;
+      Reply := Reply + '|' + Client.ReceiveFrame;
+      Check(Reply = 'one|two!', 'come back as two framed messages (the engine adds the ' +
+        'header): ' + String(Reply));
+      SetLength(Big, 50000);
+      FillChar(Big[1], Length(Big), Ord('m'));
+      Big[Length(Big)] := '.';
+      Whole := Frame(Big);
+      ExpectedReceives := FramedEvents.Receives + 1;
+      Check(Client.SendText(Copy(Whole, 1, 3)) and Client.SendText(Copy(Whole, 4, 20000)) and
+        Client.SendText(Copy(Whole, 20004, MaxInt)), 'a 50 kB message written in three pieces');
+      Check(WaitUntil(FramedReceivesReached), 'is delivered');
+      Len := FramedEvents.LastLen;
+      Check(Len = Length(Big), Format('whole, in one OnReceive (%d bytes)', [Len]));
+      Check(Client.ReceiveFrame = Big, 'and echoed whole');
+      ExpectedReceives := FramedEvents.Receives + 1;
+      Check(Client.SendText(Frame('') + Frame('after heartbeat')) and
+        (Client.ReceiveFrame = 'after heartbeat') and (FramedEvents.Receives =
+        ExpectedReceives), 'a zero-length message is a heartbeat, never delivered');
+
+      ExpectedDisconnects := FramedEvents.Disconnects + 1;
+      Check(Client.SendText(Frame('', 100001)) and Client.WaitClosed and
+        WaitUntil(FramedDisconnectsReached), 'a header over MaxMessageSize closes the link');
+      Check(FramedEvents.LastCloseReason = TS_CLOSE_FRAME_TOO_LARGE,
+        'with TS_CLOSE_FRAME_TOO_LARGE');
+      Check(Framed.Counter(TS_COUNTER_FRAMING_ERRORS) = 1, 'counted in FRAMING_ERRORS');
+      Check(WaitUntil(TooLargeLogged), 'the library''s log line about it reaches OnLog');
+      Check((Server.Counter(TS_COUNTER_FRAMING_ERRORS) = 0) and
+        (Other.Counter(TS_COUNTER_FRAMING_ERRORS) = 0), 'of that server only');
+    finally
+      Client.Free;
+    end;
+  finally
+    Framed.LogLevel := TS_LOG_WARN;
+    Framed.Free;
+    FramedEvents.Free;
+  end;
+  Check(Other.Active, 'freeing the framed server left the others running');
+end;
+
+{ ---- Socket options --------------------------------------------------------------------- }
+
+var
+  DualStartError: String;
+
+{ Whether an IPv4 client reaches a server with IPv6Only started on the IPv4-mapped IPv6
+  loopback address (an IPv6 socket that only IPv4 peers can reach while dual-stack; tests
+  bind loopback addresses only). }
+function ReachableOverIPv4(IPv6Only: Boolean): Boolean;
+var
+  Dual: TTcpServer;
+  Client: TTestClient;
+begin
+  Dual := TTcpServer.Create;
+  Client := TTestClient.Create;
+  try
+    Dual.IPv6Only := IPv6Only;
+    Dual.KeepAlive := True;
+    Dual.KeepAliveIdleS := 30;
+    Dual.KeepAliveIntervalS := 5;
+    Dual.KeepAliveCount := 3;
+    try
+      Dual.Start('::ffff:127.0.0.1', 0);
     except
       on E: ETcpServerError do
-        Raised := E.Message;
+        DualStartError := E.Message;
     end;
-    Check(Pos('another TTcpServer is running', Raised) > 0,
-      'a second TTcpServer cannot start: ' + Raised);
+    Check((TcpServerGetOption(Dual.Handle, TS_OPT_IPV6_ONLY) = Ord(IPv6Only)) and
+      (TcpServerGetOption(Dual.Handle, TS_OPT_KEEPALIVE) = 1) and
+      (TcpServerGetOption(Dual.Handle, TS_OPT_KEEPALIVE_IDLE_S) = 30) and
+      (TcpServerGetOption(Dual.Handle, TS_OPT_KEEPALIVE_INTERVAL_S) = 5) and
+      (TcpServerGetOption(Dual.Handle, TS_OPT_KEEPALIVE_COUNT) = 3),
+      'IPv6Only and the keep-alive properties reach the instance''s server');
+    Result := Dual.Active and Client.Connect(Dual.Port) and Client.SendText('v4') and (Client.Receive(2) = 'v4');
   finally
-    Other.Free; { must not stop the running one }
+    Client.Free;
+    Dual.Free;
   end;
-  Check(Server.Active, 'freeing the other one left the running server alone');
+end;
+
+procedure TestIPv6Only;
+var
+  Reachable: Boolean;
+begin
+  Check(ReachableOverIPv4(False), 'an IPv6 socket with IPv6Only = False serves IPv4 clients');
+  DualStartError := '';
+  Reachable := ReachableOverIPv4(True);
+  Check(not Reachable and (DualStartError <> ''),
+    'with IPv6Only = True it does not: the socket refuses the IPv4-mapped address (' +
+    DualStartError + ')');
+end;
+
+{ ---- Stop, restart, Free ----------------------------------------------------------------- }
+
+function OtherInSync: Boolean;
+begin
+  Result := OtherEvents.InSync;
 end;
 
 procedure TestStopStart;
 var
   Raised: Boolean;
+  OldPort: Cardinal;
+  Client: TTestClient;
 begin
+  Client := TTestClient.Create;
+  try
+    Check(Client.Connect(Other.Port) and Client.SendText('STOP') and (Client.Receive(4) = 'STOP'),
+      'an event calls Stop on its own server');
+    Check(Pos(Format('(error %d)', [TS_ERR_IN_CALLBACK]), OtherEvents.StopRaised) > 0,
+      'which raises ETcpServerError (TS_ERR_IN_CALLBACK): ' + OtherEvents.StopRaised);
+    Check(Other.Active, 'and the server keeps running');
+    Check(Client.SendText('SYNC'), 'an event of the second server calls TThread.Synchronize');
+    Check(WaitUntil(OtherInSync), 'and waits for the main thread');
+  finally
+    Client.Free;
+  end;
+  { Deliberately no CheckSynchronize here: only Free (Stop) can serve it. }
+  Other.Free;
+  Other := nil;
+  Check(OtherEvents.SyncRan, 'Free (Stop) from the main thread served it: no deadlock');
+  Check(Server.Active and Roundtrip('after other freed'),
+    'freeing one instance left the other one serving');
   Server.Stop;
-  Check(not Server.Active and not IsTcpServerActive, 'Stop stops the engine');
+  Check(not Server.Active, 'Stop stops the server');
   Check(Events.ThreadCreates = Events.ThreadExits, Format(
     'every OnThreadCreate has its OnThreadExit (%d/%d)', [Events.ThreadCreates,
     Events.ThreadExits]));
@@ -305,31 +648,38 @@ begin
   Check(not Raised and not Server.Active, 'a second Stop is harmless');
   Server.Start('127.0.0.1', 0);
   Check(Roundtrip('restarted'), 'Start after Stop serves again');
+  OldPort := Server.Port;
   Server.Free;
   Server := nil;
-  Check(not IsTcpServerActive, 'Free stops the running server');
+  Client := TTestClient.Create;
+  try
+    Check(not Client.Connect(OldPort), 'Free stops the running server (its port is closed)');
+  finally
+    Client.Free;
+  end;
 end;
 
 begin
   Events := TEvents.Create;
-  Server := TTcpServer.Create;
-  Server.OnConnect := Events.Connect;
-  Server.OnReceive := Events.Receive;
-  Server.OnDisconnect := Events.Disconnect;
-  Server.OnIdle := Events.Idle;
+  OtherEvents := TEvents.Create;
+  Server := NewServer(Events);
   Server.OnThreadCreate := Events.ThreadCreate;
   Server.OnThreadExit := Events.ThreadExit;
-  Server.OnLog := Events.Log;
   try
     TestOptionsAndStartErrors;
     TestServing;
-    TestOneServerPerProcess;
+    TestTwoServersAtOnce;
+    TestLinkControl;
+    TestFraming;
+    TestIPv6Only;
     TestStopStart;
   except
     on E: Exception do
       Check(False, 'unexpected ' + E.ClassName + ': ' + E.Message);
   end;
+  Other.Free;
   Server.Free;
+  OtherEvents.Free;
   Events.Free;
   Summary;
 end.
