@@ -85,16 +85,20 @@ static class BindingTests
         var ours = N.ExpectedLayout();
         Func<Dictionary<string, long>, string> text = fields =>
             string.Join(";", fields.Select(pair => pair.Key + "=" + pair.Value).ToArray());
-        Assert(N.LayoutMismatches(text(ours), 10000).Count == 0, "our own layout matches");
+        int version = N.TCPSERVER_VERSION_NUMBER;
+        Assert(N.LayoutMismatches(text(ours), version).Count == 0, "our own layout matches");
+        Assert(N.LayoutMismatches(text(ours), version + 100).Count == 0, "a newer minor version is accepted");
+        Assert(N.LayoutMismatches(text(ours), 10000).Any(p => p.Contains("older than this binding's 1.1")),
+               "an older minor version is refused");
         var drifted = new Dictionary<string, long>(ours);
         drifted["TcpLink.RemotePort"] += 4;
         drifted["TcpWorker.size"] += 8;
-        var problems = N.LayoutMismatches(text(drifted), 10000);
+        var problems = N.LayoutMismatches(text(drifted), version);
         Assert(problems.Count == 2, "two problems, got: " + string.Join(" | ", problems.ToArray()));
         Assert(problems.Any(p => p.StartsWith("TcpLink.RemotePort: library")), "RemotePort drift named");
         Assert(problems.Any(p => p.StartsWith("TcpWorker.size: library")), "TcpWorker.size drift named");
         Assert(N.LayoutMismatches(text(ours), 20001).Any(p => p.Contains("major 2")), "major 2 refused");
-        Assert(N.LayoutMismatches("version=10000", 10000).Count == 1, "a layout without records fails");
+        Assert(N.LayoutMismatches("version=" + version, version).Count == 1, "a layout without records fails");
     }
 
     static void StartRefusesMismatch()
