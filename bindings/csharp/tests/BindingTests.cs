@@ -115,7 +115,7 @@ static class BindingTests
             var error = Throws<TcpServerException>(() => server.Start("127.0.0.1", 0), "Start on a mismatched library");
             Assert(error.Code == TcpServerErrorCode.NotSupported && error.Message.Contains("TcpLink.RemotePort: library 76"),
                    "NotSupported naming the difference: " + error.Message);
-            Assert(N.IsTcpServerActive() == 0 && !server.IsActive, "nothing was started");
+            Assert(!server.IsActive && server.Port == 0, "nothing was started");
         }
         finally
         {
@@ -318,14 +318,14 @@ static class BindingTests
             server.Received += (s, e) => Interlocked.Increment(ref received);
             server.Disconnected += (s, e) => Interlocked.Increment(ref disconnected);
             server.Start("127.0.0.1", 0);
-            long refusedBefore = TcpServer.GetCounter(TcpServerCounter.Refused);
+            long refusedBefore = server.GetCounter(TcpServerCounter.Refused);
             using (var client = Connect(server.Port))
             {
                 Send(client, "anyone?");
                 Assert(ClosedByServer(client), "the refused client is closed without data");
             }
             Assert(asked == 1, "Connecting ran once");
-            WaitFor(() => TcpServer.GetCounter(TcpServerCounter.Refused) == refusedBefore + 1, "counted as refused");
+            WaitFor(() => server.GetCounter(TcpServerCounter.Refused) == refusedBefore + 1, "counted as refused");
             server.Stop();
             Assert(received == 0 && disconnected == 0, "no other event for a refused link");
         }
@@ -531,10 +531,12 @@ static class BindingTests
             Throws<ArgumentOutOfRangeException>(() => server.IoBufferSize = -5, "option out of range");
             Throws<ArgumentOutOfRangeException>(() => server.Start("127.0.0.1", 70000), "port out of range");
             server.Start("127.0.0.1", 0);
+            error = Throws<TcpServerException>(() => server.Start("127.0.0.1", 0), "starting a running server");
+            Assert(error.Code == TcpServerErrorCode.AlreadyActive, "AlreadyActive, got " + error.Code);
             using (var other = NewServer())
             {
-                error = Throws<TcpServerException>(() => other.Start("127.0.0.1", 0), "a second server");
-                Assert(error.Code == TcpServerErrorCode.AlreadyActive, "AlreadyActive, got " + error.Code);
+                error = Throws<TcpServerException>(() => other.Start("127.0.0.1", server.Port), "another server on its port");
+                Assert(error.Code == TcpServerErrorCode.AddressInUse, "AddressInUse, got " + error.Code);
             }
             Assert(server.IsActive, "the running server is untouched");
             error = Throws<TcpServerException>(() => server.Send(ulong.MaxValue, new byte[] { 1 }), "unknown link id");
@@ -575,20 +577,25 @@ static class BindingTests
             server.TcpNoDelay = false;
             server.SendQueuePolicy = SendQueuePolicy.RefuseSend;
             Assert(server.MaxLinks == 123 && !server.TcpNoDelay, "the object reports what was set");
+            server.KeepAlive = true;
+            server.KeepAliveIdleSeconds = 30;
+            server.MaxMessageSize = 65536;
+            Assert(N.TcpServerGetOption(server.Handle, N.TS_OPT_MAX_LINKS) == 3000, "not applied before Start");
             server.Start("127.0.0.1", 0);
-            Assert(N.GetServerOption(N.TS_OPT_IO_BUFFER_SIZE) == 4096, "IoBufferSize reached the engine");
-            Assert(N.GetServerOption(N.TS_OPT_MAX_LINKS) == 123, "MaxLinks reached the engine");
-            Assert(N.GetServerOption(N.TS_OPT_TCP_NODELAY) == 0, "TcpNoDelay reached the engine");
-            Assert(N.GetServerOption(N.TS_OPT_SEND_QUEUE_POLICY) == N.TS_QUEUE_REFUSE_SEND, "policy reached the engine");
+            Func<int, long> engine = option => N.TcpServerGetOption(server.Handle, option);
+            Assert(engine(N.TS_OPT_IO_BUFFER_SIZE) == 4096, "IoBufferSize reached the engine");
+            Assert(engine(N.TS_OPT_MAX_LINKS) == 123, "MaxLinks reached the engine");
+            Assert(engine(N.TS_OPT_TCP_NODELAY) == 0, "TcpNoDelay reached the engine");
+            Assert(engine(N.TS_OPT_SEND_QUEUE_POLICY) == N.TS_QUEUE_REFUSE_SEND, "policy reached the engine");
+            Assert(engine(N.TS_OPT_KEEPALIVE) == 1 && engine(N.TS_OPT_KEEPALIVE_IDLE_S) == 30, "keep-alive reached the engine");
+            Assert(engine(N.TS_OPT_MAX_MESSAGE_SIZE) == 65536, "MaxMessageSize reached the engine");
+            Assert(N.GetServerOption(N.TS_OPT_MAX_LINKS) == 3000, "the default (flat API) server is untouched");
             server.Stop();
         }
-        using (var restore = NewServer())  // later checks expect the engine's defaults back
+        using (var fresh = NewServer())  // each TcpServer starts from the engine's defaults
         {
-            restore.IoBufferSize = 2048;
-            restore.MaxLinks = 3000;
-            restore.TcpNoDelay = true;
-            restore.SendQueuePolicy = SendQueuePolicy.CloseLink;
-            restore.Start("127.0.0.1", 0);
+            Assert(fresh.MaxLinks == 3000 && fresh.IoBufferSize == 2048 && fresh.TcpNoDelay && !fresh.KeepAlive,
+                   "a new server has the defaults, whatever another one set");
         }
     }
 
@@ -604,11 +611,12 @@ static class BindingTests
                 Send(client, "count me");
                 Assert(ReadText(client, 8) == "count me", "echoed");
                 var during = server.GetStats();
-                Assert(during.Links == 1 && during.Workers == 2, "one link, two workers");
+                Assert(during.Links == 1 && during.Workers == 2 && server.WorkerCount == 2, "one link, two workers");
+                Assert(during.LinkFree == server.MaxLinks - 1 && during.IoMemFree > 0 && during.IoMemFree <= server.IoBufferCount,
+                       "free links and buffers");
                 Assert(during.Accepts == before.Accepts + 1, "one more accept");
                 Assert(during.BytesIn >= before.BytesIn + 8, "bytes in counted");
-                Assert(server.GetWorkerStats().Length == 2, "two worker entries");
-                Assert(server.GetWorkerStats().All(w => w.ThreadId != 0), "worker thread ids");
+                Assert(server.LinkCount == 1, "LinkCount");
             }
         }
     }
@@ -619,7 +627,7 @@ static class BindingTests
         server.Start("127.0.0.1", 0);
         int port = server.Port;
         server.Stop();
-        Assert(!server.IsActive && N.IsTcpServerActive() == 0 && server.Port == 0, "Stop stops");
+        Assert(!server.IsActive && server.Port == 0, "Stop stops");
         Assert(server.Stop(1000), "Stop is idempotent");
         server.Start("127.0.0.1", 0);
         using (var client = Connect(server.Port))
@@ -629,7 +637,7 @@ static class BindingTests
         }
         port = server.Port;
         server.Dispose();
-        Assert(N.IsTcpServerActive() == 0, "Dispose stopped the engine");
+        Assert(server.Handle == IntPtr.Zero && !server.IsActive, "Dispose destroyed the engine server");
         Throws<SocketException>(() => new TcpClient().Connect(IPAddress.Loopback, port), "connecting after Dispose");
         Throws<ObjectDisposedException>(() => server.Start("127.0.0.1", 0), "Start after Dispose");
         using (var next = NewServer())
