@@ -380,12 +380,13 @@ namespace TcpServerLib
             }
         }
 
-        /// <summary>result != 0: true. A link closed or gone: false. Any other failure throws.</summary>
+        /// <summary>result != 0: true. A link closed or gone (LinkClosed; NotActive: no running
+        /// server has it): false. Any other failure throws.</summary>
         static bool GoneIsFalse(long result, string what, ulong linkId)
         {
             if (result != 0) return true;
             var error = TcpServerException.Last(what + linkId);
-            if (error.Code == TcpServerErrorCode.LinkClosed) return false;
+            if (error.Code == TcpServerErrorCode.LinkClosed || error.Code == TcpServerErrorCode.NotActive) return false;
             throw error;
         }
 
