@@ -91,6 +91,8 @@ def test_send_queue_limit_with_policy_refuse_keeps_the_link(start_server) -> Non
     server = start_server(send_queue_limit=limit, send_queue_policy=1)
     flooded = tsharness.Client(HOST, server.port)
     flooded.send(b"FLOOD %d\n" % (2 * limit))  # refused whole: nothing is sent, no reply
+    # Its only trace: OnReceive ran (the next write must not join the command's chunk).
+    server.wait_stats(lambda s: s["msgs_in"] == 1, "the FLOOD command received")
     flooded.echo(b"the link stays open")
     flooded.send(b"FLOOD %d\n" % (limit // 2))
     flooded.expect_flood(limit // 2)

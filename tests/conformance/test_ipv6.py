@@ -26,8 +26,10 @@ pytestmark = pytest.mark.skipif(not has_ipv6_loopback(),
 
 def test_empty_ip_is_dual_stack(start_server) -> None:
     server = start_server(ip="")
-    tsharness.Client(HOST, server.port).echo(b"over IPv4")
-    tsharness.Client(HOST6, server.port).echo(b"over IPv6")
+    v4 = tsharness.Client(HOST, server.port)
+    v4.echo(b"over IPv4")
+    v6 = tsharness.Client(HOST6, server.port)
+    v6.echo(b"over IPv6")
     result = tsharness.echo_integrity(HOST6, server.port, connections=10, bytes_per_conn=20_000,
                                       max_chunk=3000, seed=21)
     assert result["bytes_received"] == 10 * 20_000
@@ -44,7 +46,8 @@ def test_ipv6_loopback_serves_ipv6(start_server) -> None:
 
 def test_ipv6_only_refuses_ipv4(start_server) -> None:
     server = start_server(ip="", ipv6_only=1)
-    tsharness.Client(HOST6, server.port).echo(b"over IPv6")
+    v6 = tsharness.Client(HOST6, server.port)
+    v6.echo(b"over IPv6")
     with pytest.raises(tsharness.HarnessError, match=r"connect #0"):
         tsharness.Client(HOST, server.port, timeout_s=5)
     stats = server.stats()
