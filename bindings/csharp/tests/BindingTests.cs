@@ -841,13 +841,13 @@ static class BindingTests
                 Send(client, "pause me");
                 Assert(ReadText(client, 8) == "pause me", "echoed, then paused from the handler");
                 Send(client, "waits");
-                Assert(NothingArrives(client, 300), "nothing is read from a paused link");
+                Assert(TestSockets.NothingArrives(client, 300), "nothing is read from a paused link");
                 ulong id = ids.First();
                 Assert(server.ResumeReceive(id), "ResumeReceive(id)");
                 Assert(ReadText(client, 5) == "waits", "what waited is delivered after the resume");
                 Assert(server.PauseReceive(id), "PauseReceive(id) from another thread");
                 Send(client, "again");
-                Assert(NothingArrives(client, 300), "paused by id");
+                Assert(TestSockets.NothingArrives(client, 300), "paused by id");
                 Assert(server.ResumeReceive(id) && server.ResumeReceive(id), "resuming twice is fine");
                 Assert(ReadText(client, 5) == "again", "delivered in order after the resume");
                 client.Close();
@@ -905,7 +905,7 @@ static class BindingTests
                 var first = opened.First();
                 int reached = server.BroadcastExcept(first, Encoding.ASCII.GetBytes("not for the first\n"));
                 Assert(reached == 2, "queued to two links, got " + reached);
-                var got = clients.Select(c => NothingArrives(c, 300) ? "" : ReadText(c, 18)).ToList();
+                var got = clients.Select(c => TestSockets.NothingArrives(c, 300) ? "" : ReadText(c, 18)).ToList();
                 Assert(got.Count(x => x == "not for the first\n") == 2 && got.Count(x => x == "") == 1,
                        "two clients got it, one did not: " + string.Join("|", got.ToArray()));
                 clients[0].Close();
@@ -920,19 +920,6 @@ static class BindingTests
     }
 
     // ---- helpers -----------------------------------------------------------------------------
-
-    /// <summary>True if no byte arrives within ms (a bounded wait for something that must not
-    /// happen).</summary>
-    static bool NothingArrives(TcpClient client, int ms)
-    {
-        var deadline = DateTime.UtcNow.AddMilliseconds(ms);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (client.Available > 0) return false;
-            Thread.Sleep(5);
-        }
-        return client.Available == 0;
-    }
 
     /// <summary>A server with the options every check relies on (the engine keeps option
     /// values between servers, so each check states them).</summary>
