@@ -205,10 +205,11 @@ abstract class Side
 
     public unsafe void CountClose(IntPtr link, bool idleEvent)
     {
-        if (idleEvent) Interlocked.Increment(ref idle);
-        else Interlocked.Increment(ref disconnects);
+        // The reason first: a client that saw disconnects change finds it counted too.
         int reason = ((TcpLink*)link)->CloseReason;
         if (reason > 0 && reason < closedByReason.Length) Interlocked.Increment(ref closedByReason[reason]);
+        if (idleEvent) Interlocked.Increment(ref idle);
+        else Interlocked.Increment(ref disconnects);
     }
 
     static readonly string[] EngineKeys = { "links", "accepts", "refused", "closed", "idle_closed", "bytes_in",
