@@ -281,7 +281,8 @@ sealed class ObjectSide : Side
         server.Received += (s, e) => e.CloseLink = !Commands.Handle(this, e.Link.Handle, e.Data, e.Length);
         server.Disconnected += (s, e) => CountClose(e.Link.Handle, false);
         server.IdleTimeout += (s, e) => CountClose(e.Link.Handle, true);
-        server.Log += (s, e) => Console.Error.WriteLine("conformance_server (second server): {0}: {1}", e.Level, e.Message);
+        // Engine lines (about either server) and the binding's reports about this one.
+        server.Log += (s, e) => Console.Error.WriteLine("conformance_server: {0}: {1}", e.Level, e.Message);
     }
 
     public override int Broadcast(IntPtr buf, int len, ulong exceptLinkId) { return Server.BroadcastExcept(exceptLinkId, buf, len); }
