@@ -586,6 +586,9 @@ static class BindingTests
             Assert(server.MaxLinks == 123 && !server.TcpNoDelay, "the object reports what was set");
             server.KeepAlive = true;
             server.KeepAliveIdleSeconds = 30;
+            server.KeepAliveIntervalSeconds = 7;
+            server.KeepAliveCount = 3;
+            server.IPv6Only = true;
             server.MaxMessageSize = 65536;
             Assert(N.TcpServerGetOption(server.Handle, N.TS_OPT_MAX_LINKS) == 3000, "not applied before Start");
             server.Start("127.0.0.1", 0);
@@ -594,7 +597,9 @@ static class BindingTests
             Assert(engine(N.TS_OPT_MAX_LINKS) == 123, "MaxLinks reached the engine");
             Assert(engine(N.TS_OPT_TCP_NODELAY) == 0, "TcpNoDelay reached the engine");
             Assert(engine(N.TS_OPT_SEND_QUEUE_POLICY) == N.TS_QUEUE_REFUSE_SEND, "policy reached the engine");
-            Assert(engine(N.TS_OPT_KEEPALIVE) == 1 && engine(N.TS_OPT_KEEPALIVE_IDLE_S) == 30, "keep-alive reached the engine");
+            Assert(engine(N.TS_OPT_KEEPALIVE) == 1 && engine(N.TS_OPT_KEEPALIVE_IDLE_S) == 30 &&
+                   engine(N.TS_OPT_KEEPALIVE_INTERVAL_S) == 7 && engine(N.TS_OPT_KEEPALIVE_COUNT) == 3, "keep-alive reached the engine");
+            Assert(engine(N.TS_OPT_IPV6_ONLY) == 1 && server.IPv6Only, "IPv6Only reached the engine");
             Assert(engine(N.TS_OPT_MAX_MESSAGE_SIZE) == 65536, "MaxMessageSize reached the engine");
             Assert(N.GetServerOption(N.TS_OPT_MAX_LINKS) == 3000, "the default (flat API) server is untouched");
             server.Stop();
