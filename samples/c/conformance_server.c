@@ -20,13 +20,11 @@
  * is driven through the flat API. */
 typedef struct Server {
   TcpServerHandle* handle;
-  const char* keyword; /* "STATS" or "STATS2" on standard output */
   atomic_int refuse, disconnects, idle;
   atomic_int closed_by_reason[CLOSE_REASONS + 1];
 } Server;
 
-static Server g_first = {.keyword = "STATS"};
-static Server g_second = {.keyword = "STATS2"};
+static Server g_first, g_second;
 
 /* ---- the few calls that differ between the flat API and the TcpServer* family ---- */
 
@@ -55,12 +53,13 @@ static int32_t broadcast(Server* s, const uint8_t* buf, int32_t len, uint64_t ex
 
 /* ---- replies ---- */
 
-static int format_stats(Server* s, char* out, size_t size) {
+/* keyword: "STATS" on the wire and for stdin's "stats", "STATS2" for "stats2". */
+static int format_stats(Server* s, const char* keyword, char* out, size_t size) {
   int n = snprintf(out, size,
                    "%s links=%d accepts=%lld refused=%lld closed=%lld idle_closed=%lld "
                    "bytes_in=%lld bytes_out=%lld msgs_in=%lld msgs_out=%lld iomem_free=%d "
                    "iomem_count=%lld workers=%d disconnects=%d idle=%d framing_errors=%lld",
-                   s->keyword, link_count(s), (long long)counter(s, TS_COUNTER_ACCEPTS),
+                   keyword, link_count(s), (long long)counter(s, TS_COUNTER_ACCEPTS),
                    (long long)counter(s, TS_COUNTER_REFUSED),
                    (long long)counter(s, TS_COUNTER_CLOSED),
                    (long long)counter(s, TS_COUNTER_IDLE_CLOSED),
@@ -139,7 +138,7 @@ static int32_t handle_receive(Server* s, TcpLink* link, uint8_t* buf, int32_t le
   if (starts_with(buf, len, "BCAST ")) return broadcast(s, buf + 6, len - 6, 0), 1;
   if (starts_with(buf, len, "BCASTX ")) return broadcast(s, buf + 7, len - 7, link->Id), 1;
   if (starts_with(buf, len, "STATS\n")) {
-    int n = format_stats(s, text, sizeof text);
+    int n = format_stats(s, "STATS", text, sizeof text);
     return SendBuffer(link, text, n);
   }
   if (starts_with(buf, len, "CLOSE\n")) return CloseLink(link), 1;
@@ -256,13 +255,13 @@ static int start_second(const char* ip) {
   return 1;
 }
 
-static void print_stats(Server* s) {
+static void print_stats(Server* s, const char* keyword) {
   char text[1024];
   if (s == &g_second && !g_second.handle) {
     fprintf(stderr, "conformance_server: stats2: no second server runs\n");
     return;
   }
-  format_stats(s, text, sizeof text);
+  format_stats(s, keyword, text, sizeof text);
   fputs(text, stdout);
   fflush(stdout);
 }
@@ -320,9 +319,9 @@ int main(int argc, char** argv) {
   char line[256];
   while (fgets(line, sizeof line, stdin)) {
     if (!strncmp(line, "stats2", 6)) {
-      print_stats(&g_second);
+      print_stats(&g_second, "STATS2");
     } else if (!strncmp(line, "stats", 5)) {
-      print_stats(&g_first);
+      print_stats(&g_first, "STATS");
     } else if (!strncmp(line, "stop2", 5)) {
       if (!g_second.handle) {
         fprintf(stderr, "conformance_server: stop2: no second server runs\n");

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import tsharness
 
-from server_process import HOST
+from server_process import HOST, parse_stats
 from wire import assert_pause_blocks_and_resume_delivers, link_id, link_ids
 
 
@@ -25,6 +25,11 @@ def test_both_servers_echo_with_their_own_links_and_counters(start_server) -> No
     assert one["bytes_in"] == 50_000 and two["bytes_in"] == 60_000
     assert one["links"] == two["links"] == 0
     assert two["closed_1"] == 3 and one["closed_1"] == 5
+    # The wire's STATS reports the server of the link that asks.
+    on_second = tsharness.Client(HOST, server.port2)
+    wire = parse_stats(on_second.command(b"STATS\n").decode())
+    assert wire["accepts"] == 4 and wire["links"] == 1
+    assert wire["bytes_in"] == 60_000 + len(b"STATS\n")
 
 
 def test_links_and_broadcasts_stay_within_one_server(start_server) -> None:
