@@ -129,6 +129,12 @@ int32_t TS_CALL call_own_lifecycle(void* context, TcpLink* link, uint8_t* buf, i
   return SendBuffer(link, buf, len);
 }
 
+std::atomic<int> g_flat_own_start{-1};
+int32_t TS_CALL flat_start_self(TcpLink* link, uint8_t* buf, int32_t len) {
+  if (StartTcpServer("127.0.0.1", 0) == 0) g_flat_own_start = GetLastErrorCode();
+  return SendBuffer(link, buf, len);
+}
+
 TEST_F(MultiServerTest, StartStopOrDestroyFromItsOwnCallbackFailsWithInCallback) {
   ServerCtx& a = add("A");
   ASSERT_NO_FATAL_FAILURE(create(a));
@@ -142,6 +148,12 @@ TEST_F(MultiServerTest, StartStopOrDestroyFromItsOwnCallbackFailsWithInCallback)
   EXPECT_EQ(g_own_flat_stop.load(), 1) << "StopTcpServer of the default server from A's callback";
   EXPECT_EQ(IsTcpServerActive(), 0);
   EXPECT_EQ(TcpServerIsActive(a.handle), 1) << "the failed calls changed A";
+  // The flat StartTcpServer from the default server's own callback: it would wait for the
+  // stop lock a concurrent StopTcpServer holds while it waits for this very callback.
+  SetEventProc(flat_start_self, nullptr, nullptr, nullptr, nullptr);
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  EXPECT_TRUE(echoes(port_, "start myself"));
+  EXPECT_EQ(g_flat_own_start.load(), TS_ERR_IN_CALLBACK);
 }
 
 std::atomic<TcpServerHandle*> g_target{nullptr};
