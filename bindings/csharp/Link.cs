@@ -166,6 +166,34 @@ namespace TcpServerLib
                 throw TcpServerException.Last("close link " + Id);
         }
 
+        // ---- flow control (during the event; TcpServer.PauseReceive(id) etc. elsewhere) ----------
+
+        /// <summary>Stop reading from the link (TCP backpressure reaches the peer; sends still go
+        /// out, the idle clock still runs) until ResumeReceive. Pausing a paused link changes
+        /// nothing.</summary>
+        public void PauseReceive()
+        {
+            if (N.PauseReceive((IntPtr)Record) == 0) throw TcpServerException.Last("pause link " + Id);
+        }
+
+        /// <summary>Read from the link again.</summary>
+        public void ResumeReceive()
+        {
+            if (N.ResumeReceive((IntPtr)Record) == 0) throw TcpServerException.Last("resume link " + Id);
+        }
+
+        /// <summary>Bytes queued on the link and not yet written to its socket (framing headers
+        /// included).</summary>
+        public long SendQueueBytes
+        {
+            get
+            {
+                long bytes = N.GetSendQueueBytes((IntPtr)Record);
+                if (bytes < 0) throw TcpServerException.Last("queued bytes of link " + Id);
+                return bytes;
+            }
+        }
+
         public override string ToString()
         {
             return IsValid ? string.Format("link {0} {1}:{2}", Id, RemoteIP, RemotePort)

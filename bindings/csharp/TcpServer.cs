@@ -1,7 +1,9 @@
 // TcpServer.cs — the idiomatic .NET face of the tcpserver engine.
 //
-// The engine's API is flat (like the Delphi unit it mirrors), so one server runs per process:
-// any number of TcpServer objects may exist, at most one is started at a time.
+// Each TcpServer owns one engine server of its own (CreateTcpServer, the handle-based family),
+// so any number of them can run at once, each with its options, links, pool and threads. The
+// engine calls one static set of callbacks for all of them; the Context pointer it passes back
+// is a GCHandle of the TcpServer object, which routes the event to it.
 using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
@@ -13,17 +15,22 @@ namespace TcpServerLib
     /// <summary>A snapshot of the engine's statistics and counters (TcpServer.GetStats).</summary>
     public sealed class TcpServerStats
     {
-        public int Links { get; internal set; }            // GetLinkCount
-        public int LinkFree { get; internal set; }         // free link slots
+        public int Links { get; internal set; }            // open links
+        public int LinkFree { get; internal set; }         // MaxLinks - Links
         public double LinkUse { get; internal set; }       // % of MaxLinks in use
-        public int LinkSize { get; internal set; }         // bytes of the link table
         public int IoMemFree { get; internal set; }        // free IO buffers
         public double IoMemUse { get; internal set; }      // % of the pool in use
-        public int IoMemSize { get; internal set; }        // bytes of the IO pool
+        public long IoMemSize { get; internal set; }       // bytes of the IO pool (count x size)
         public int Workers { get; internal set; }
-        public uint ServerExecLong { get; internal set; }  // ms the last service pass took
-        public int ServerExecCount { get; internal set; }  // service passes so far
-        // Process-wide counters (TcpServerCounter), totals since the library loaded.
+        // The engine reports these three for the default (flat API) server only; a TcpServer
+        // runs a server of its own, so they stay 0.
+        [Obsolete("not reported per server (the engine has no TcpServer* form of GetLinkSize); always 0")]
+        public int LinkSize { get; internal set; }
+        [Obsolete("not reported per server (the engine has no TcpServer* form of GetServerExecLong); always 0")]
+        public uint ServerExecLong { get; internal set; }
+        [Obsolete("not reported per server (the engine has no TcpServer* form of GetServerExecCount); always 0")]
+        public int ServerExecCount { get; internal set; }
+        // This server's counters (TcpServerCounter), totals since the TcpServer was created.
         public long BytesIn { get; internal set; }
         public long BytesOut { get; internal set; }
         public long MessagesIn { get; internal set; }
@@ -34,6 +41,7 @@ namespace TcpServerLib
         public long Closed { get; internal set; }
         public long IdleClosed { get; internal set; }
         public long ReceivePauses { get; internal set; }
+        public long FramingErrors { get; internal set; }
     }
 
     /// <summary>One worker's activity (TcpServer.GetWorkerStats).</summary>
@@ -51,96 +59,134 @@ namespace TcpServerLib
     /// never run concurrently and come in order: Connecting, Received*, then exactly one of
     /// Disconnected / IdleTimeout. An exception thrown by a handler is logged (Log event, or
     /// standard error) and closes its link (Connecting: refuses it); it never reaches the engine.
+    /// Each object owns an engine server of its own: several can run at once.
     /// </summary>
     public sealed class TcpServer : IDisposable
     {
-        // The engine is a singleton, so is the record of who runs it. s_running also keeps the
-        // running server, and so the delegates the engine calls, reachable.
-        static readonly object s_lifecycle = new object();
-        static volatile TcpServer s_running;
+        // Started servers, until their Stop completes: this keeps each one (and so its Context
+        // handle's target) reachable while the engine may call it.
+        static readonly HashSet<TcpServer> s_running = new HashSet<TcpServer>();
         static List<string> s_abiProblems;
         static readonly TOnLog s_logProc = OnNativeLog;  // static: the engine may log at any time
         static bool s_logProcInstalled;
 
-        readonly TOnReceive receiveProc;
-        readonly TOnDisconnect disconnectProc;
-        readonly TOnLinkIdleOvertime idleProc;
-        readonly TOnThreadCreate threadCreateProc;
-        readonly TOnThreadExit threadExitProc;
-        readonly TOnConnect connectProc;
+        // One set of callbacks for every server, static so they live as long as the process.
+        static readonly TOnReceiveEx s_receiveProc = OnReceiveEx;
+        static readonly TOnDisconnectEx s_disconnectProc = OnDisconnectEx;
+        static readonly TOnLinkIdleOvertimeEx s_idleProc = OnIdleEx;
+        static readonly TOnThreadCreateEx s_threadCreateProc = OnThreadCreateEx;
+        static readonly TOnThreadExitEx s_threadExitProc = OnThreadExitEx;
+        static readonly TOnConnectEx s_connectProc = OnConnectEx;
+
+        readonly object gate = new object();  // Start / Dispose of this server
         readonly Dictionary<TcpServerOption, long> options = new Dictionary<TcpServerOption, long>();
-        bool disposed;
+        IntPtr handle;        // the engine server (TcpServerHandle*); zero once disposed
+        GCHandle context;     // weak: s_running holds the object while the engine may call it
+        volatile bool running; // in s_running: started, and its Stop has not completed
 
         static TcpServer()
         {
             // Engine threads must not call into a runtime that is shutting down under them.
             AppDomain.CurrentDomain.ProcessExit += (sender, e) =>
             {
-                var server = s_running;
-                try { if (server != null) server.Stop(); }
-                catch (Exception ex) { Console.Error.WriteLine("tcpserver: could not stop at exit: " + ex.Message); }
+                foreach (var server in RunningServers())
+                {
+                    try { server.Stop(); }
+                    catch (Exception ex) { Console.Error.WriteLine("tcpserver: could not stop at exit: " + ex.Message); }
+                }
             };
         }
 
+        /// <summary>A stopped server with the engine's default options. Throws
+        /// TcpServerException (NotSupported for a library older than this binding, OutOfMemory).</summary>
         public TcpServer()
         {
-            receiveProc = OnReceive;
-            disconnectProc = OnDisconnect;
-            idleProc = OnIdle;
-            threadCreateProc = OnThreadCreate;
-            threadExitProc = OnThreadExit;
-            connectProc = OnConnect;
+            context = GCHandle.Alloc(this, GCHandleType.Weak);
+            try
+            {
+                handle = N.CreateTcpServer(GCHandle.ToIntPtr(context));
+                if (handle == IntPtr.Zero) throw TcpServerException.Last("create a server");
+                // The callbacks never change, so they are set once, while the server is stopped.
+                if (N.TcpServerSetEventProc(handle, s_receiveProc, s_disconnectProc, s_idleProc,
+                                            s_threadCreateProc, s_threadCreateProc) == 0 ||
+                    N.TcpServerSetConnectProc(handle, s_connectProc) == 0 ||
+                    N.TcpServerSetThreadExitProc(handle, s_threadExitProc) == 0)
+                    throw TcpServerException.Last("set the callbacks of a new server");
+            }
+            catch (EntryPointNotFoundException)
+            {
+                Release();
+                throw new TcpServerException(TcpServerErrorCode.NotSupported, string.Format(
+                    "the loaded tcpserver library ({0}) has no CreateTcpServer: this binding needs version {1}.{2} or newer",
+                    Version, N.TCPSERVER_VERSION_MAJOR, N.TCPSERVER_VERSION_MINOR));
+            }
+            catch
+            {
+                Release();
+                throw;
+            }
         }
+
+        /// <summary>Frees the engine server if the object was dropped without Dispose (it was
+        /// stopped: a running server stays reachable).</summary>
+        ~TcpServer()
+        {
+            if (!Environment.HasShutdownStarted) Release();
+        }
+
+        /// <summary>The engine server (TcpServerHandle*) for TcpServerNative's TcpServer*
+        /// calls; zero after Dispose.</summary>
+        public IntPtr Handle { get { return handle; } }
 
         // ---- events -------------------------------------------------------------------------
 
         /// <summary>A new link, before its first Received; set Cancel to refuse it.</summary>
         public event EventHandler<ConnectingEventArgs> Connecting;
-        /// <summary>Data arrived (not copied: see ReceivedEventArgs). Without a handler the
-        /// server echoes, as the engine does without OnReceive.</summary>
+        /// <summary>Data arrived (not copied: see ReceivedEventArgs): a chunk of the stream, or a
+        /// whole message with Framing = LengthPrefixed. Without a handler the server echoes, as
+        /// the engine does without OnReceive.</summary>
         public event EventHandler<ReceivedEventArgs> Received;
         /// <summary>The link closed (see CloseReason); the Link is recycled after this.</summary>
         public event EventHandler<LinkEventArgs> Disconnected;
         /// <summary>The link was silent longer than IdleTimeoutMs and was closed. Without a
         /// handler, Disconnected comes instead (reason Idle).</summary>
         public event EventHandler<LinkEventArgs> IdleTimeout;
-        /// <summary>Runs on each new engine thread before it serves anything.</summary>
+        /// <summary>Runs on each new engine thread of this server before it serves anything.</summary>
         public event EventHandler<ThreadEventArgs> ThreadStarted;
-        /// <summary>Runs on an engine thread just before it exits.</summary>
+        /// <summary>Runs on an engine thread of this server just before it exits.</summary>
         public event EventHandler<ThreadEventArgs> ThreadExited;
-        /// <summary>Engine log lines and this binding's reports. Without a handler they go to
-        /// standard error.</summary>
+        /// <summary>This binding's reports about this server (a handler's exception) and the
+        /// engine's log lines (not tied to a server: every running server with a Log handler
+        /// gets them). Without a handler they go to standard error.</summary>
         public event EventHandler<LogEventArgs> Log;
 
         // ---- lifecycle ------------------------------------------------------------------------
 
         /// <summary>Bind ip ("" or null = all interfaces; an IPv4 or IPv6 literal) and port
         /// (0 = ephemeral, see Port) and serve. Throws TcpServerException (BadAddress,
-        /// AddressInUse, AlreadyActive when any server runs in this process, ...).</summary>
+        /// AddressInUse, AlreadyActive when this server runs, ...).</summary>
         public void Start(string ip, int port)
         {
             if (port < 0 || port > 65535)
                 throw new ArgumentOutOfRangeException("port", "port must be 0..65535 (0 = ephemeral)");
-            lock (s_lifecycle)
+            lock (gate)
             {
-                if (disposed) throw new ObjectDisposedException("TcpServer");
-                if (s_running != null || N.IsTcpServerActive() != 0)
+                if (handle == IntPtr.Zero) throw new ObjectDisposedException("TcpServer");
+                if (running)
                     throw new TcpServerException(TcpServerErrorCode.AlreadyActive,
-                        "start: a server is already running in this process (the engine runs one at a time); stop it first");
+                        "start: this server is already running (or still stopping); stop it first, or start another TcpServer");
                 CheckAbi();
                 InstallLogProc();
-                foreach (var option in options)
-                    if (N.SetServerOption((int)option.Key, option.Value) == 0)
-                        throw TcpServerException.Last(string.Format("start: option {0}={1}", option.Key, option.Value));
-                N.SetEventProc(receiveProc, disconnectProc, idleProc, threadCreateProc, threadCreateProc);
-                if (N.SetConnectProc(connectProc) == 0) throw TcpServerException.Last("start: SetConnectProc");
-                if (N.SetThreadExitProc(threadExitProc) == 0) throw TcpServerException.Last("start: SetThreadExitProc");
-                s_running = this;  // before the engine can call back
-                if (N.StartTcpServer(N.Utf8z(ip ?? ""), (uint)port) == 0)
+                lock (options)
+                    foreach (var option in options)
+                        if (N.TcpServerSetOption(handle, (int)option.Key, option.Value) == 0)
+                            throw TcpServerException.Last(string.Format("start: option {0}={1}", option.Key, option.Value));
+                SetRunning(true);  // before the engine can call back
+                if (N.TcpServerStart(handle, N.Utf8z(ip ?? ""), (uint)port) == 0)
                 {
                     var error = TcpServerException.Last(string.Format("start on [{0}]:{1}",
                         string.IsNullOrEmpty(ip) ? "*" : ip, port));
-                    ForgetCallbacks();
+                    SetRunning(false);
                     throw error;
                 }
             }
@@ -148,51 +194,83 @@ namespace TcpServerLib
 
         /// <summary>Close the listener and every link (each gets Disconnected, reason
         /// ServerStop), wait for all handlers and join the engine threads. Idempotent; a later
-        /// Start works. From inside a handler it throws TcpServerException(InCallback).</summary>
+        /// Start works. From inside a handler of this server it throws
+        /// TcpServerException(InCallback).</summary>
         public void Stop() { Stop(Timeout.Infinite); }
 
         /// <summary>As Stop, waiting at most millisecondsTimeout (-1 = forever). Returns false if
         /// engine threads are still finishing: stopping goes on; call again to keep waiting.</summary>
         public bool Stop(int millisecondsTimeout)
         {
-            if (s_running != this) return true;
-            // Not under s_lifecycle: a handler still running may need it (e.g. to fail a Start).
-            if (N.StopTcpServerEx(millisecondsTimeout < 0 ? -1 : millisecondsTimeout) == 0)
+            IntPtr server = handle;
+            if (server == IntPtr.Zero || !running) return true;
+            // Not under gate: a handler still running may need it (e.g. to fail a Start).
+            if (N.TcpServerStop(server, millisecondsTimeout < 0 ? -1 : millisecondsTimeout) == 0)
             {
                 var error = TcpServerException.Last("stop");
                 if (error.Code == TcpServerErrorCode.Timeout) return false;
                 throw error;
             }
-            lock (s_lifecycle)
-                if (s_running == this) ForgetCallbacks();
+            SetRunning(false);  // every callback has returned: the engine will not call again
             return true;
         }
 
-        /// <summary>Stops the server (see Stop); the object cannot start again.</summary>
+        /// <summary>Stops the server (see Stop) and frees its engine server; the object cannot
+        /// start again.</summary>
         public void Dispose()
         {
             Stop();
-            lock (s_lifecycle) disposed = true;
+            lock (gate) Release();
+            GC.SuppressFinalize(this);
         }
 
-        /// <summary>Unhook this server's delegates from the engine, then let it go: the engine
-        /// must never hold a pointer to a delegate the GC may collect.</summary>
-        void ForgetCallbacks()
+        void SetRunning(bool value)
         {
-            N.SetEventProc(null, null, null, null, null);
-            N.SetConnectProc(null);
-            N.SetThreadExitProc(null);
-            s_running = null;
+            lock (s_running)
+            {
+                if (value) s_running.Add(this);
+                else s_running.Remove(this);
+                running = value;
+            }
+        }
+
+        static TcpServer[] RunningServers()
+        {
+            lock (s_running)
+            {
+                var result = new TcpServer[s_running.Count];
+                s_running.CopyTo(result);
+                return result;
+            }
+        }
+
+        /// <summary>Destroys the engine server (stopped by now) and frees the Context handle.</summary>
+        void Release()
+        {
+            if (handle != IntPtr.Zero && N.DestroyTcpServer(handle) == 0)
+                WriteStandardError(TcpLogLevel.Error, TcpServerException.Last("destroy a server").Message);
+            handle = IntPtr.Zero;
+            if (context.IsAllocated) context.Free();
         }
 
         /// <summary>True while this server runs.</summary>
-        public bool IsActive { get { return s_running == this && N.IsTcpServerActive() != 0; } }
+        public bool IsActive { get { IntPtr server = handle; return server != IntPtr.Zero && N.TcpServerIsActive(server) != 0; } }
 
         /// <summary>The bound port (useful after Start(ip, 0)); 0 when not running.</summary>
-        public int Port { get { return s_running == this ? (int)N.GetServerPort() : 0; } }
+        public int Port { get { IntPtr server = handle; return server == IntPtr.Zero ? 0 : (int)N.TcpServerGetPort(server); } }
 
-        /// <summary>Throws TcpServerException(NotSupported) if the loaded library's major version
-        /// or record layout differs from this binding's (checked once per process).</summary>
+        IntPtr LiveHandle
+        {
+            get
+            {
+                IntPtr server = handle;
+                if (server == IntPtr.Zero) throw new ObjectDisposedException("TcpServer");
+                return server;
+            }
+        }
+
+        /// <summary>Throws TcpServerException(NotSupported) if the loaded library's version or
+        /// record layout differs from this binding's (checked once per process).</summary>
         public static void CheckAbi()
         {
             if (s_abiProblems == null)
@@ -203,10 +281,11 @@ namespace TcpServerLib
                     string.Join("; ", s_abiProblems.ToArray()));
         }
 
-        // ---- sending and closing (any thread, any time) ------------------------------------------
+        // ---- sending and closing (any thread, any time; ids of any server's links) -------------
 
-        /// <summary>Copy data (any length) into the send queue of link linkId. Throws
-        /// TcpServerException when nothing could be queued (LinkClosed, SendQueueFull, ...).</summary>
+        /// <summary>Copy data (any length; with framing, one message) into the send queue of link
+        /// linkId. Throws TcpServerException when nothing could be queued (LinkClosed,
+        /// SendQueueFull, ...).</summary>
         public void Send(ulong linkId, byte[] data) { Send(linkId, data, 0, Link.Checked(data).Length); }
         public void Send(ulong linkId, byte[] data, int offset, int count)
         {
@@ -232,21 +311,26 @@ namespace TcpServerLib
             return count == 0 || N.SendBufferById(linkId, data, count) != 0;
         }
 
-        /// <summary>Send data (copied once, shared) to every link open now; returns how many
-        /// links it was queued to.</summary>
+        /// <summary>Send data (copied once, shared) to every link of this server open now;
+        /// returns how many links it was queued to.</summary>
         public int Broadcast(byte[] data) { return Broadcast(data, 0, Link.Checked(data).Length); }
-        public unsafe int Broadcast(byte[] data, int offset, int count)
+        public int Broadcast(byte[] data, int offset, int count) { return BroadcastExcept(0, data, offset, count); }
+        public int Broadcast(IntPtr data, int count) { return BroadcastExcept(0, data, count); }
+
+        /// <summary>As Broadcast, to every link of this server but exceptLinkId (0 = none).</summary>
+        public int BroadcastExcept(ulong exceptLinkId, byte[] data) { return BroadcastExcept(exceptLinkId, data, 0, Link.Checked(data).Length); }
+        public unsafe int BroadcastExcept(ulong exceptLinkId, byte[] data, int offset, int count)
         {
             Link.CheckRange(data, offset, count);
             if (count == 0) return 0;
             fixed (byte* bytes = data)
-                return Broadcast((IntPtr)(bytes + offset), count);
+                return BroadcastExcept(exceptLinkId, (IntPtr)(bytes + offset), count);
         }
-        public int Broadcast(IntPtr data, int count)
+        public int BroadcastExcept(ulong exceptLinkId, IntPtr data, int count)
         {
             if (count < 0) throw new ArgumentOutOfRangeException("count", "count must not be negative");
             if (count == 0) return 0;
-            int links = N.PostBroadcast(data, count);
+            int links = N.TcpServerPostBroadcast(LiveHandle, data, count, exceptLinkId);
             if (links < 0) throw TcpServerException.Last("broadcast");
             return links;
         }
@@ -255,13 +339,58 @@ namespace TcpServerLib
         /// it is already closed or gone; otherwise Disconnected follows (reason ByApp).</summary>
         public bool CloseLink(ulong linkId, bool abort = false)
         {
-            if (N.CloseLinkByIdEx(linkId, abort ? N.TS_CLOSE_FLAG_ABORT : 0) != 0) return true;
-            var error = TcpServerException.Last("close link " + linkId);
-            if (error.Code == TcpServerErrorCode.LinkClosed) return false;
+            return GoneIsFalse(N.CloseLinkByIdEx(linkId, abort ? N.TS_CLOSE_FLAG_ABORT : 0), "close link ", linkId);
+        }
+
+        // ---- flow control and enumeration (any thread, any time) ---------------------------------
+
+        /// <summary>Stop reading from link linkId (TCP backpressure reaches the peer; sends still
+        /// go out, the idle clock still runs). Pausing a paused link changes nothing. Returns
+        /// false if the link is closed or gone.</summary>
+        public bool PauseReceive(ulong linkId) { return GoneIsFalse(N.PauseReceiveById(linkId), "pause link ", linkId); }
+
+        /// <summary>Read from link linkId again. Returns false if the link is closed or gone.</summary>
+        public bool ResumeReceive(ulong linkId) { return GoneIsFalse(N.ResumeReceiveById(linkId), "resume link ", linkId); }
+
+        /// <summary>Bytes queued on link linkId and not yet written to its socket (framing headers
+        /// included); -1 if the link is closed or gone.</summary>
+        public long GetSendQueueBytes(ulong linkId)
+        {
+            long bytes = N.GetSendQueueBytesById(linkId);
+            if (bytes < 0) GoneIsFalse(0, "queued bytes of link ", linkId);  // throws unless the link is gone
+            return bytes;
+        }
+
+        /// <summary>The ids of this server's open links (each was open during the call).</summary>
+        public ulong[] GetLinkIds()
+        {
+            IntPtr server = LiveHandle;
+            var ids = new ulong[0];
+            for (int attempt = 0; ; attempt++)
+            {
+                int count = N.TcpServerGetLinkIds(server, ids.Length == 0 ? null : ids, ids.Length);
+                if (count < 0) throw TcpServerException.Last("link ids");
+                if (count <= ids.Length)
+                {
+                    if (count < ids.Length) Array.Resize(ref ids, count);
+                    return ids;
+                }
+                // Links came meanwhile: room for the count seen, and some slack for newcomers.
+                ids = new ulong[count + count / 8 + 16];
+            }
+        }
+
+        /// <summary>result != 0: true. A link closed or gone (LinkClosed; NotActive: no running
+        /// server has it): false. Any other failure throws.</summary>
+        static bool GoneIsFalse(long result, string what, ulong linkId)
+        {
+            if (result != 0) return true;
+            var error = TcpServerException.Last(what + linkId);
+            if (error.Code == TcpServerErrorCode.LinkClosed || error.Code == TcpServerErrorCode.NotActive) return false;
             throw error;
         }
 
-        // ---- options (kept here, applied at Start; unset ones keep the engine's value) ------------
+        // ---- options (kept here, applied at Start; unset ones keep the engine's default) ----------
 
         /// <summary>The value this server will start with: what was set here, else the engine's.</summary>
         public long GetOption(TcpServerOption option)
@@ -269,14 +398,15 @@ namespace TcpServerLib
             long value;
             lock (options)
                 if (options.TryGetValue(option, out value)) return value;
-            value = N.GetServerOption((int)option);
+            value = N.TcpServerGetOption(LiveHandle, (int)option);
             if (value < 0 && N.GetLastErrorCode() == N.TS_ERR_UNKNOWN_OPTION)
                 throw TcpServerException.Last("option " + option);
             return value;
         }
 
         /// <summary>Set an option for the next Start (checked against its range now; LogLevel
-        /// also applies at once). Throws ArgumentOutOfRangeException outside the range.</summary>
+        /// also applies at once, to the whole engine). Throws ArgumentOutOfRangeException outside
+        /// the range.</summary>
         public void SetOption(TcpServerOption option, long value)
         {
             long min, max;
@@ -285,7 +415,7 @@ namespace TcpServerLib
                 throw new ArgumentOutOfRangeException("value", value, string.Format(
                     "option {0} must be {1}..{2}", option, min, max));
             lock (options) options[option] = value;
-            if (option == TcpServerOption.LogLevel && N.SetServerOption((int)option, value) == 0)
+            if (option == TcpServerOption.LogLevel && N.TcpServerSetOption(LiveHandle, (int)option, value) == 0)
                 throw TcpServerException.Last("option " + option);
         }
 
@@ -308,52 +438,68 @@ namespace TcpServerLib
         public SendQueuePolicy SendQueuePolicy { get { return (SendQueuePolicy)GetOption(TcpServerOption.SendQueuePolicy); } set { SetOption(TcpServerOption.SendQueuePolicy, (long)value); } }
         public bool TcpNoDelay { get { return GetOption(TcpServerOption.TcpNoDelay) != 0; } set { SetOption(TcpServerOption.TcpNoDelay, value ? 1 : 0); } }
         public bool KeepAlive { get { return GetOption(TcpServerOption.KeepAlive) != 0; } set { SetOption(TcpServerOption.KeepAlive, value ? 1 : 0); } }
+        /// <summary>With KeepAlive: seconds of silence before the first probe.</summary>
+        public int KeepAliveIdleSeconds { get { return (int)GetOption(TcpServerOption.KeepAliveIdleSeconds); } set { SetOption(TcpServerOption.KeepAliveIdleSeconds, value); } }
+        /// <summary>With KeepAlive: seconds between probes.</summary>
+        public int KeepAliveIntervalSeconds { get { return (int)GetOption(TcpServerOption.KeepAliveIntervalSeconds); } set { SetOption(TcpServerOption.KeepAliveIntervalSeconds, value); } }
+        /// <summary>With KeepAlive: unanswered probes before the OS drops the connection.</summary>
+        public int KeepAliveCount { get { return (int)GetOption(TcpServerOption.KeepAliveCount); } set { SetOption(TcpServerOption.KeepAliveCount, value); } }
         public bool ReusePort { get { return GetOption(TcpServerOption.ReusePort) != 0; } set { SetOption(TcpServerOption.ReusePort, value ? 1 : 0); } }
         public bool ReuseAddress { get { return GetOption(TcpServerOption.ReuseAddress) != 0; } set { SetOption(TcpServerOption.ReuseAddress, value ? 1 : 0); } }
+        /// <summary>For an IPv6 or empty ip: true = IPv6 only, false = dual-stack (the default).</summary>
+        public bool IPv6Only { get { return GetOption(TcpServerOption.IPv6Only) != 0; } set { SetOption(TcpServerOption.IPv6Only, value ? 1 : 0); } }
         public TcpFraming Framing { get { return (TcpFraming)GetOption(TcpServerOption.Framing); } set { SetOption(TcpServerOption.Framing, (long)value); } }
+        /// <summary>With Framing = LengthPrefixed: the largest message payload in bytes; a bigger
+        /// header closes the link (reason FrameTooLarge).</summary>
+        public long MaxMessageSize { get { return GetOption(TcpServerOption.MaxMessageSize); } set { SetOption(TcpServerOption.MaxMessageSize, value); } }
         public TcpLogLevel LogLevel { get { return (TcpLogLevel)GetOption(TcpServerOption.LogLevel); } set { SetOption(TcpServerOption.LogLevel, (long)value); } }
 
         // ---- statistics -------------------------------------------------------------------------
 
-        public int LinkCount { get { return N.GetLinkCount(); } }
+        public int LinkCount { get { return N.TcpServerGetLinkCount(LiveHandle); } }
 
-        /// <summary>A process-wide total since the library loaded (never reset).</summary>
-        public static long GetCounter(TcpServerCounter counter)
+        /// <summary>This server's total since it was created (never reset).</summary>
+        public long GetCounter(TcpServerCounter counter)
         {
-            long value = N.GetServerCounter((int)counter);
+            long value = N.TcpServerGetCounter(LiveHandle, (int)counter);
             if (value < 0) throw TcpServerException.Last("counter " + counter);
             return value;
         }
 
         public TcpServerStats GetStats()
         {
+            IntPtr server = LiveHandle;
+            int links = N.TcpServerGetLinkCount(server), maxLinks = MaxLinks;
+            int ioFree = N.TcpServerGetIOMemFree(server), ioCount = IoBufferCount;
             return new TcpServerStats
             {
-                Links = N.GetLinkCount(), LinkFree = N.GetLinkFree(), LinkUse = N.GetLinkUse(),
-                LinkSize = N.GetLinkSize(), IoMemFree = N.GetIOMemFree(), IoMemUse = N.GetIOMemUse(),
-                IoMemSize = N.GetIOMemSize(), Workers = N.GetWorkerCount(),
-                ServerExecLong = N.GetServerExecLong(), ServerExecCount = N.GetServerExecCount(),
+                Links = links, LinkFree = Math.Max(0, maxLinks - links), LinkUse = Percent(links, maxLinks),
+                IoMemFree = ioFree, IoMemUse = Percent(ioCount - ioFree, ioCount),
+                IoMemSize = (long)ioCount * IoBufferSize, Workers = N.TcpServerGetWorkerCount(server),
                 BytesIn = GetCounter(TcpServerCounter.BytesIn), BytesOut = GetCounter(TcpServerCounter.BytesOut),
                 MessagesIn = GetCounter(TcpServerCounter.MessagesIn), MessagesOut = GetCounter(TcpServerCounter.MessagesOut),
                 Accepts = GetCounter(TcpServerCounter.Accepts), Refused = GetCounter(TcpServerCounter.Refused),
                 SendQueueDrops = GetCounter(TcpServerCounter.SendQueueDrops), Closed = GetCounter(TcpServerCounter.Closed),
                 IdleClosed = GetCounter(TcpServerCounter.IdleClosed), ReceivePauses = GetCounter(TcpServerCounter.ReceivePauses),
+                FramingErrors = GetCounter(TcpServerCounter.FramingErrors),
             };
         }
 
-        /// <summary>Per worker: thread id, events run, and ms busy since the previous call.</summary>
+        static double Percent(int part, int whole) { return whole <= 0 ? 0 : Math.Max(0, part) * 100.0 / whole; }
+
+        /// <summary>Per-worker activity is reported by the engine for the default (flat API)
+        /// server only; this throws NotSupportedException. WorkerCount gives this server's
+        /// worker count, Link.Worker the thread running an event.</summary>
+        [Obsolete("the engine reports worker activity (GetWorkerID / GetWorkerExecInfo) for the default server only; use WorkerCount")]
         public WorkerStats[] GetWorkerStats()
         {
-            int count = N.GetWorkerCount();
-            var result = new WorkerStats[count];
-            for (int index = 1; index <= count; index++)
-            {
-                uint busy;
-                int events = N.GetWorkerExecInfo(index, out busy);
-                result[index - 1] = new WorkerStats { Index = index, ThreadId = N.GetWorkerID(index), Events = events, BusyMs = busy };
-            }
-            return result;
+            throw new NotSupportedException(
+                "GetWorkerStats: the engine reports worker activity for its default (flat API) server only, and a " +
+                "TcpServer runs a server of its own; WorkerCount gives this server's worker count");
         }
+
+        /// <summary>This server's worker threads (0 when stopped).</summary>
+        public int WorkerCount { get { return N.TcpServerGetWorkerCount(LiveHandle); } }
 
         // ---- library-wide helpers -----------------------------------------------------------------
 
@@ -378,6 +524,49 @@ namespace TcpServerLib
         }
 
         // ---- trampolines: the engine calls these; nothing may unwind out of them ----------------
+
+        /// <summary>The server a Context names (null only if the binding lost track of it).</summary>
+        static TcpServer FromContext(IntPtr context)
+        {
+            return context == IntPtr.Zero ? null : GCHandle.FromIntPtr(context).Target as TcpServer;
+        }
+
+        static int OnConnectEx(IntPtr context, IntPtr record)
+        {
+            var server = FromContext(context);
+            return server == null ? 1 : server.OnConnect(record);
+        }
+
+        static int OnReceiveEx(IntPtr context, IntPtr record, IntPtr buf, int len)
+        {
+            var server = FromContext(context);
+            return server == null ? N.SendBuffer(record, buf, len) : server.OnReceive(record, buf, len);
+        }
+
+        static void OnDisconnectEx(IntPtr context, IntPtr record)
+        {
+            var server = FromContext(context);
+            if (server != null) server.RaiseLast(server.Disconnected, "Disconnected", record);
+        }
+
+        static void OnIdleEx(IntPtr context, IntPtr record)
+        {
+            var server = FromContext(context);
+            if (server != null) server.OnIdle(record);
+        }
+
+        static IntPtr OnThreadCreateEx(IntPtr context, int isWorkerThread)
+        {
+            var server = FromContext(context);
+            return server == null ? IntPtr.Zero : server.OnThreadCreate(isWorkerThread);
+        }
+
+        static void OnThreadExitEx(IntPtr context, int isWorkerThread, IntPtr data)
+        {
+            var server = FromContext(context);
+            if (server != null) server.OnThreadExit(isWorkerThread, data);
+            else if (data != IntPtr.Zero) GCHandle.FromIntPtr(data).Free();
+        }
 
         int OnConnect(IntPtr record)
         {
@@ -422,8 +611,6 @@ namespace TcpServerLib
                 link.Invalidate();
             }
         }
-
-        void OnDisconnect(IntPtr record) { RaiseLast(Disconnected, "Disconnected", record); }
 
         void OnIdle(IntPtr record)
         {
@@ -489,10 +676,11 @@ namespace TcpServerLib
         {
             try
             {
-                var server = s_running;
                 string message = N.PtrToUtf8(text) ?? "";
-                if (server != null) server.Report((TcpLogLevel)level, message);
-                else WriteStandardError((TcpLogLevel)level, message);
+                bool reported = false;
+                foreach (var server in RunningServers())
+                    reported |= server.ReportToHandler((TcpLogLevel)level, message);
+                if (!reported) WriteStandardError((TcpLogLevel)level, message);
             }
             catch (Exception)
             {
@@ -518,20 +706,24 @@ namespace TcpServerLib
         /// the handler itself throws).</summary>
         void Report(TcpLogLevel level, string message)
         {
+            if (!ReportToHandler(level, message)) WriteStandardError(level, message);
+        }
+
+        /// <summary>The line to the Log event; false without a handler or if it threw.</summary>
+        bool ReportToHandler(TcpLogLevel level, string message)
+        {
             var handler = Log;
-            if (handler != null)
+            if (handler == null) return false;
+            try
             {
-                try
-                {
-                    handler(this, new LogEventArgs(level, message));
-                    return;
-                }
-                catch (Exception ex)
-                {
-                    WriteStandardError(TcpLogLevel.Error, "the Log handler threw: " + ex.Message);
-                }
+                handler(this, new LogEventArgs(level, message));
+                return true;
             }
-            WriteStandardError(level, message);
+            catch (Exception ex)
+            {
+                WriteStandardError(TcpLogLevel.Error, "the Log handler threw: " + ex.Message);
+                return false;
+            }
         }
 
         static void WriteStandardError(TcpLogLevel level, string message)

@@ -43,6 +43,9 @@ namespace TcpServerLib
         SendQueueFull = N.TS_CLOSE_SEND_QUEUE_FULL,
         ServerStop = N.TS_CLOSE_SERVER_STOP,
         Error = N.TS_CLOSE_ERROR,
+        FrameTooLarge = N.TS_CLOSE_FRAME_TOO_LARGE,    // framing: a header over MaxMessageSize
+        BadFrame = N.TS_CLOSE_BAD_FRAME,               // framing: a header with the top bit set
+        FrameTruncated = N.TS_CLOSE_FRAME_TRUNCATED,   // framing: the peer closed mid-message
     }
 
     /// <summary>Server options (TS_OPT_*), for TcpServer.GetOption / SetOption.</summary>
@@ -62,6 +65,11 @@ namespace TcpServerLib
         ReuseAddress = N.TS_OPT_REUSEADDR,
         Framing = N.TS_OPT_FRAMING,
         LogLevel = N.TS_OPT_LOG_LEVEL,
+        MaxMessageSize = N.TS_OPT_MAX_MESSAGE_SIZE,
+        KeepAliveIdleSeconds = N.TS_OPT_KEEPALIVE_IDLE_S,
+        KeepAliveIntervalSeconds = N.TS_OPT_KEEPALIVE_INTERVAL_S,
+        KeepAliveCount = N.TS_OPT_KEEPALIVE_COUNT,
+        IPv6Only = N.TS_OPT_IPV6_ONLY,
     }
 
     /// <summary>What a send over TcpServerOption.SendQueueLimit does (TS_QUEUE_*).</summary>
@@ -71,10 +79,14 @@ namespace TcpServerLib
         RefuseSend = N.TS_QUEUE_REFUSE_SEND,
     }
 
-    /// <summary>Message framing (TS_FRAMING_*); only the raw stream exists in this version.</summary>
+    /// <summary>Message framing (TS_FRAMING_*).</summary>
     public enum TcpFraming
     {
+        /// <summary>A byte stream, delivered as it arrives.</summary>
         Raw = N.TS_FRAMING_RAW,
+        /// <summary>Messages after a 4-byte big-endian length: Received gets whole messages and
+        /// every send gets its header from the engine. An empty message is a heartbeat.</summary>
+        LengthPrefixed = N.TS_FRAMING_LENGTH_PREFIXED,
     }
 
     /// <summary>Log levels (TS_LOG_*).</summary>
@@ -86,7 +98,7 @@ namespace TcpServerLib
         Error = N.TS_LOG_ERROR,
     }
 
-    /// <summary>Process-wide totals (TS_COUNTER_*), for TcpServer.GetCounter.</summary>
+    /// <summary>A server's totals (TS_COUNTER_*), for TcpServer.GetCounter.</summary>
     public enum TcpServerCounter
     {
         BytesIn = N.TS_COUNTER_BYTES_IN,
@@ -99,5 +111,6 @@ namespace TcpServerLib
         Closed = N.TS_COUNTER_CLOSED,
         IdleClosed = N.TS_COUNTER_IDLE_CLOSED,
         ReceivePauses = N.TS_COUNTER_RECV_PAUSES,
+        FramingErrors = N.TS_COUNTER_FRAMING_ERRORS,
     }
 }

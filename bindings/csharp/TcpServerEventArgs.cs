@@ -43,7 +43,8 @@ namespace TcpServerLib
 
         internal void Invalidate() { data = IntPtr.Zero; }
 
-        /// <summary>How many bytes arrived (1..IO buffer size); stays readable.</summary>
+        /// <summary>How many bytes arrived (raw stream: 1..IO buffer size; framing: a whole
+        /// message, 1..MaxMessageSize); stays readable.</summary>
         public int Length { get; private set; }
 
         /// <summary>Close the link after this event (pending sends flush first; reason ByApp).</summary>

@@ -69,6 +69,21 @@ namespace TcpServerLib
     [UnmanagedFunctionPointer(CallingConvention.Winapi)]
     public delegate void TOnLog(int level, IntPtr text);
 
+    // Callback types of the handle-based TcpServer* family: the same as above with the Context
+    // given to CreateTcpServer first, so one set of callbacks serves every server object.
+    [UnmanagedFunctionPointer(CallingConvention.Winapi)]
+    public delegate int TOnReceiveEx(IntPtr context, IntPtr link, IntPtr buf, int len);
+    [UnmanagedFunctionPointer(CallingConvention.Winapi)]
+    public delegate void TOnDisconnectEx(IntPtr context, IntPtr link);
+    [UnmanagedFunctionPointer(CallingConvention.Winapi)]
+    public delegate void TOnLinkIdleOvertimeEx(IntPtr context, IntPtr link);
+    [UnmanagedFunctionPointer(CallingConvention.Winapi)]
+    public delegate IntPtr TOnThreadCreateEx(IntPtr context, int isWorkerThread);
+    [UnmanagedFunctionPointer(CallingConvention.Winapi)]
+    public delegate void TOnThreadExitEx(IntPtr context, int isWorkerThread, IntPtr data);
+    [UnmanagedFunctionPointer(CallingConvention.Winapi)]
+    public delegate int TOnConnectEx(IntPtr context, IntPtr link);
+
     /// <summary>Every export and constant of tcpserver.h.</summary>
     public static class TcpServerNative
     {
@@ -98,7 +113,7 @@ namespace TcpServerLib
 
         // ---- constants ------------------------------------------------------------------
         public const int TCPSERVER_VERSION_MAJOR = 1;
-        public const int TCPSERVER_VERSION_MINOR = 0;
+        public const int TCPSERVER_VERSION_MINOR = 1;
         public const int TCPSERVER_VERSION_PATCH = 0;
         public const int TCPSERVER_VERSION_NUMBER =
             TCPSERVER_VERSION_MAJOR * 10000 + TCPSERVER_VERSION_MINOR * 100 + TCPSERVER_VERSION_PATCH;
@@ -113,6 +128,9 @@ namespace TcpServerLib
         public const int TS_CLOSE_SEND_QUEUE_FULL = 5;
         public const int TS_CLOSE_SERVER_STOP = 6;
         public const int TS_CLOSE_ERROR = 7;
+        public const int TS_CLOSE_FRAME_TOO_LARGE = 8;
+        public const int TS_CLOSE_BAD_FRAME = 9;
+        public const int TS_CLOSE_FRAME_TRUNCATED = 10;
 
         public const int TS_OK = 0;
         public const int TS_ERR_INVALID_ARGUMENT = 1;
@@ -153,11 +171,17 @@ namespace TcpServerLib
         public const int TS_OPT_REUSEADDR = 12;
         public const int TS_OPT_FRAMING = 13;
         public const int TS_OPT_LOG_LEVEL = 14;
+        public const int TS_OPT_MAX_MESSAGE_SIZE = 15;
+        public const int TS_OPT_KEEPALIVE_IDLE_S = 16;
+        public const int TS_OPT_KEEPALIVE_INTERVAL_S = 17;
+        public const int TS_OPT_KEEPALIVE_COUNT = 18;
+        public const int TS_OPT_IPV6_ONLY = 19;
 
         public const int TS_QUEUE_CLOSE_LINK = 0;
         public const int TS_QUEUE_REFUSE_SEND = 1;
 
         public const int TS_FRAMING_RAW = 0;
+        public const int TS_FRAMING_LENGTH_PREFIXED = 1;
 
         public const int TS_LOG_DEBUG = 0;
         public const int TS_LOG_INFO = 1;
@@ -176,6 +200,7 @@ namespace TcpServerLib
         public const int TS_COUNTER_CLOSED = 8;
         public const int TS_COUNTER_IDLE_CLOSED = 9;
         public const int TS_COUNTER_RECV_PAUSES = 10;
+        public const int TS_COUNTER_FRAMING_ERRORS = 11;
 
         // ---- server -----------------------------------------------------------------------
         [DllImport(Library, CallingConvention = Conv)] public static extern int StartTcpServer(byte[] ip, uint port);
@@ -210,6 +235,42 @@ namespace TcpServerLib
         [DllImport(Library, CallingConvention = Conv)] public static extern int CloseLinkById(ulong linkId);
         [DllImport(Library, CallingConvention = Conv)] public static extern int CloseLinkEx(IntPtr link, int flags);
         [DllImport(Library, CallingConvention = Conv)] public static extern int CloseLinkByIdEx(ulong linkId, int flags);
+
+        // ---- flow control and enumeration (links of any server) ------------------------------
+        [DllImport(Library, CallingConvention = Conv)] public static extern int PauseReceive(IntPtr link);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int ResumeReceive(IntPtr link);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int PauseReceiveById(ulong linkId);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int ResumeReceiveById(ulong linkId);
+        [DllImport(Library, CallingConvention = Conv)] public static extern long GetSendQueueBytes(IntPtr link);
+        [DllImport(Library, CallingConvention = Conv)] public static extern long GetSendQueueBytesById(ulong linkId);
+        // ids may be null when capacity is 0; the result is the number of open links.
+        [DllImport(Library, CallingConvention = Conv)] public static extern int GetLinkIds(ulong[] ids, int capacity);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int PostBroadcastExcept(IntPtr buf, int len, ulong exceptLinkId);
+
+        // ---- several servers: the handle-based family (a server is an IntPtr handle) -------------
+        [DllImport(Library, CallingConvention = Conv)] public static extern IntPtr CreateTcpServer(IntPtr context);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int DestroyTcpServer(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern IntPtr GetDefaultTcpServer();
+        [DllImport(Library, CallingConvention = Conv)] public static extern IntPtr TcpServerGetContext(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerStart(IntPtr server, byte[] ip, uint port);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerStop(IntPtr server, int timeoutMs);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerIsActive(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern uint TcpServerGetPort(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerSetEventProc(IntPtr server, TOnReceiveEx onReceive, TOnDisconnectEx onDisconnect,
+            TOnLinkIdleOvertimeEx onLinkIdleOvertime, TOnThreadCreateEx onServerThreadCreate,
+            TOnThreadCreateEx onWorkerThreadCreate);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerSetConnectProc(IntPtr server, TOnConnectEx onConnect);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerSetThreadExitProc(IntPtr server, TOnThreadExitEx onThreadExit);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerSetOption(IntPtr server, int option, long value);
+        [DllImport(Library, CallingConvention = Conv)] public static extern long TcpServerGetOption(IntPtr server, int option);
+        [DllImport(Library, CallingConvention = Conv)] public static extern IntPtr TcpServerGetIOMem(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerPostBroadcast(IntPtr server, IntPtr buf, int len, ulong exceptLinkId);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetLinkIds(IntPtr server, ulong[] ids, int capacity);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetLinkCount(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetIOMemFree(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetWorkerCount(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern long TcpServerGetCounter(IntPtr server, int counter);
 
         // ---- statistics -----------------------------------------------------------------------
         [DllImport(Library, CallingConvention = Conv)] public static extern double GetLinkUse();
@@ -311,6 +372,10 @@ namespace TcpServerLib
                 problems.Add(string.Format(
                     "library version {0}.{1}.{2} has major {0}, this binding expects {3}",
                     version / 10000, version / 100 % 100, version % 100, TCPSERVER_VERSION_MAJOR));
+            else if (version / 100 < TCPSERVER_VERSION_NUMBER / 100)
+                problems.Add(string.Format(
+                    "library version {0}.{1}.{2} is older than this binding's {3}.{4}: functions the binding calls are missing",
+                    version / 10000, version / 100 % 100, version % 100, TCPSERVER_VERSION_MAJOR, TCPSERVER_VERSION_MINOR));
             var reported = ParseLayout(layoutText);
             var ours = ExpectedLayout();
             foreach (var pair in reported)

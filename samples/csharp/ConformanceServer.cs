@@ -1,148 +1,174 @@
-// ConformanceServer.cs — the conformance server of tests/conformance/PROTOCOL.md, on the C#
-// binding's TcpServer class.
+// ConformanceServer.cs — the conformance server of tests/conformance/PROTOCOL.md in C#.
 //
-// Echoes everything; a chunk "BCAST <text>\n" broadcasts "<text>\n" to every link, "STATS\n"
-// answers with the statistics, "CLOSE\n" closes the link, "THROW\n" throws in the handler (the
-// binding logs it and closes the link), "REFUSE ON|OFF\n" toggles refusing new links.
-// Standard input: "stats" prints a STATS line; "quit" or end of input stops the server.
+// The first server uses the flat (original) API straight through TcpServerNative, as a program
+// ported from the Delphi unit would. With --second-server a second one runs beside it on the
+// binding's TcpServer class (its own engine server, created with CreateTcpServer; events reach
+// the object through the Context pointer). Both speak the same wire commands (Commands below);
+// only what is per server (broadcasts, link lists, statistics) differs (Side).
 //
 // Run: mono ConformanceServer.exe [--port N] [--ip TEXT] [--idle-ms N] [--max-links N]
-//      [--workers N] [--buffer-size N] [--buffer-count N]
+//      [--workers N] [--buffer-size N] [--buffer-count N] [--framing N] [--max-message N]
+//      [--send-queue-limit N] [--send-queue-policy N] [--keepalive-idle N]
+//      [--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--second-server]
 // (libtcpserver.so next to the .exe, or on LD_LIBRARY_PATH)
 using System;
 using System.Collections.Generic;
+using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
 using TcpServerLib;
+using N = TcpServerLib.TcpServerNative;
 
 static class ConformanceServer
 {
-    // Command-line flag -> option (PROTOCOL.md: each maps to the same-named option).
-    static readonly Dictionary<string, TcpServerOption> OptionFlags = new Dictionary<string, TcpServerOption>
+    // Command-line flag -> option of the first server (PROTOCOL.md: each maps to the same-named option).
+    static readonly Dictionary<string, int> OptionFlags = new Dictionary<string, int>
     {
-        { "--idle-ms", TcpServerOption.IdleTimeoutMs },
-        { "--max-links", TcpServerOption.MaxLinks },
-        { "--workers", TcpServerOption.WorkerThreads },
-        { "--buffer-size", TcpServerOption.IoBufferSize },
-        { "--buffer-count", TcpServerOption.IoBufferCount },
+        { "--idle-ms", N.TS_OPT_IDLE_TIMEOUT_MS },
+        { "--max-links", N.TS_OPT_MAX_LINKS },
+        { "--workers", N.TS_OPT_WORKER_THREADS },
+        { "--buffer-size", N.TS_OPT_IO_BUFFER_SIZE },
+        { "--buffer-count", N.TS_OPT_IO_BUFFER_COUNT },
+        { "--framing", N.TS_OPT_FRAMING },
+        { "--max-message", N.TS_OPT_MAX_MESSAGE_SIZE },
+        { "--send-queue-limit", N.TS_OPT_SEND_QUEUE_LIMIT },
+        { "--send-queue-policy", N.TS_OPT_SEND_QUEUE_POLICY },
+        { "--keepalive-idle", N.TS_OPT_KEEPALIVE_IDLE_S },
+        { "--keepalive-interval", N.TS_OPT_KEEPALIVE_INTERVAL_S },
+        { "--keepalive-count", N.TS_OPT_KEEPALIVE_COUNT },
+        { "--ipv6-only", N.TS_OPT_IPV6_ONLY },
     };
 
-    static readonly byte[] Bcast = Ascii("BCAST "), Stats = Ascii("STATS\n"), Close = Ascii("CLOSE\n"),
-                           Throw = Ascii("THROW\n"), Refuse = Ascii("REFUSE "), RefuseOn = Ascii("REFUSE ON\n"),
-                           Ok = Ascii("OK\n");
+    // The first server's callbacks: static fields, so the engine's pointers stay valid for the
+    // whole process.
+    static readonly TOnReceive ReceiveProc = OnReceive;
+    static readonly TOnDisconnect DisconnectProc = OnDisconnect;
+    static readonly TOnLinkIdleOvertime IdleProc = OnIdle;
+    static readonly TOnConnect ConnectProc = OnConnect;
 
-    static TcpServer server;
-    static volatile bool refuse;
-    static int disconnects, idle;
+    static readonly FlatSide first = new FlatSide();
+    static ObjectSide second;
 
     static int Main(string[] args)
     {
         string ip = "127.0.0.1";
         int port = 0;
-        server = new TcpServer();
-        try
+        bool withSecond = false;
+        for (int i = 0; i < args.Length; i++)
         {
-            for (int i = 0; i < args.Length; i += 2)
+            string flag = args[i];
+            if (flag == "--second-server")
             {
-                if (i + 1 >= args.Length) return Usage(args[i] + " needs a value");
-                TcpServerOption option;
-                long value;
-                if (args[i] == "--ip") ip = args[i + 1];
-                else if (!long.TryParse(args[i + 1], out value)) return Usage(args[i] + " needs a number, not " + args[i + 1]);
-                else if (args[i] == "--port") port = (int)value;
-                else if (OptionFlags.TryGetValue(args[i], out option)) server.SetOption(option, value);
-                else return Usage("unknown flag " + args[i]);
+                // A value is optional ("--second-server 0" turns it off), for harnesses that
+                // always pass flag/value pairs.
+                withSecond = i + 1 >= args.Length || args[i + 1].StartsWith("--") || args[++i] != "0";
+                continue;
             }
-        }
-        catch (ArgumentOutOfRangeException error)
-        {
-            return Usage(error.Message);
+            if (i + 1 >= args.Length) return Usage(flag + " needs a value");
+            string text = args[++i];
+            long value;
+            int option;
+            if (flag == "--ip") ip = text;
+            else if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out value))
+                return Usage(flag + " needs a number, not " + text);
+            else if (flag == "--port") port = (int)value;
+            else if (OptionFlags.TryGetValue(flag, out option))
+            {
+                if (N.SetServerOption(option, value) == 0) return Usage(flag + ": " + LastError());
+                if (flag.StartsWith("--keepalive-") && N.SetServerOption(N.TS_OPT_KEEPALIVE, 1) == 0)
+                    return Usage(flag + ": " + LastError());
+            }
+            else return Usage("unknown flag " + flag);
         }
 
-        server.Connecting += (s, e) => e.Cancel = refuse;
-        server.Received += OnReceived;
-        server.Disconnected += (s, e) => Interlocked.Increment(ref disconnects);
-        server.IdleTimeout += (s, e) => Interlocked.Increment(ref idle);
-        server.Log += (s, e) => Console.Error.WriteLine("conformance_server: {0}: {1}", e.Level, e.Message);
-        try
+        N.SetEventProc(ReceiveProc, DisconnectProc, IdleProc, null, null);
+        if (N.SetConnectProc(ConnectProc) == 0 || N.StartTcpServer(N.Utf8z(ip), (uint)port) == 0)
         {
-            server.Start(ip, port);
-        }
-        catch (Exception error)
-        {
-            Console.Error.WriteLine("conformance_server: cannot start: " + error.Message);
+            Console.Error.WriteLine("conformance_server: cannot start: " + LastError());
             return 1;
         }
-        Print("PORT " + server.Port);
+        Print("PORT " + N.GetServerPort());
+        if (withSecond)
+        {
+            try
+            {
+                second = new ObjectSide(new TcpServer());
+                second.Server.Start(ip, 0);
+            }
+            catch (Exception error)
+            {
+                Console.Error.WriteLine("conformance_server: cannot start the second server: " + error.Message);
+                N.StopTcpServer();
+                return 1;
+            }
+            Print("PORT2 " + second.Server.Port);
+        }
 
         string line;
         while ((line = Console.In.ReadLine()) != null)
         {
             string command = line.Trim();
-            if (command == "stats") Print(StatsLine());
+            if (command == "stats") Print(first.StatsLine("STATS"));
+            else if (command == "stats2") { if (Second("stats2")) Print(second.StatsLine("STATS2")); }
+            else if (command == "stop2") { if (Second("stop2") && StopSecond()) Print("STOPPED2 disconnects=" + second.Disconnects); }
             else if (command == "quit") break;
         }
-        try
-        {
-            server.Dispose();
-        }
-        catch (TcpServerException error)
-        {
-            Console.Error.WriteLine("conformance_server: stop failed: " + error.Message);
-            return 1;
-        }
-        Print(string.Format("STOPPED disconnects={0} idle={1}", Volatile.Read(ref disconnects), Volatile.Read(ref idle)));
+        bool stopped = N.StopTcpServer() != 0;
+        if (!stopped) Console.Error.WriteLine("conformance_server: stop failed: " + LastError());
+        if (second != null && second.Server.Handle != IntPtr.Zero && !StopSecond()) stopped = false;
+        if (!stopped) return 1;
+        Print(string.Format("STOPPED disconnects={0} idle={1}", first.Disconnects, first.Idle));
         return 0;
     }
 
-    static void OnReceived(object sender, ReceivedEventArgs e)
+    static bool Second(string command)
     {
-        if (e[e.Length - 1] == (byte)'\n')  // only a chunk ending in a newline can be a command
+        if (second == null) Console.Error.WriteLine("conformance_server: " + command + " needs --second-server");
+        else if (second.Server.Handle == IntPtr.Zero) Console.Error.WriteLine("conformance_server: " + command + ": the second server is gone");
+        else return true;
+        return false;
+    }
+
+    static bool StopSecond()
+    {
+        try
         {
-            if (e.StartsWith(Bcast))
-            {
-                server.Broadcast(e.Data + Bcast.Length, e.Length - Bcast.Length);
-                return;
-            }
-            if (e.StartsWith(Stats))
-            {
-                Reply(e, Ascii(StatsLine() + "\n"));
-                return;
-            }
-            if (e.StartsWith(Close))
-            {
-                e.Link.Close();
-                return;
-            }
-            if (e.StartsWith(Throw))
-                throw new InvalidOperationException("THROW requested by the client");
-            if (e.StartsWith(Refuse))
-            {
-                refuse = e.StartsWith(RefuseOn);
-                Reply(e, Ok);
-                return;
-            }
+            second.Server.Dispose();  // DestroyTcpServer: its links get Disconnected first
+            return true;
         }
-        // Echo straight from the engine's buffer: no managed copy.
-        if (!e.Link.TrySend(e.Data, e.Length)) e.CloseLink = true;
+        catch (TcpServerException error)
+        {
+            Console.Error.WriteLine("conformance_server: stopping the second server failed: " + error.Message);
+            return false;
+        }
     }
 
-    /// <summary>Send, or close the link quietly if the send is refused (as the C sample does).</summary>
-    static void Reply(ReceivedEventArgs e, byte[] data)
+    // ---- the first server's callbacks: nothing may unwind into the engine ----------------------
+
+    static int OnReceive(IntPtr link, IntPtr buf, int len)
     {
-        if (!e.Link.TrySend(data)) e.CloseLink = true;
+        try
+        {
+            return Commands.Handle(first, link, buf, len) ? 1 : 0;
+        }
+        catch (Exception error)
+        {
+            Console.Error.WriteLine("conformance_server: the OnReceive handler threw for link {0}; the link is closed: {1}",
+                                    LinkId(link), error);
+            return 0;
+        }
     }
 
-    static string StatsLine()
+    static int OnConnect(IntPtr link) { return first.Refuse ? 0 : 1; }
+    static void OnDisconnect(IntPtr link) { first.CountClose(link, false); }
+    static void OnIdle(IntPtr link) { first.CountClose(link, true); }
+
+    internal static unsafe ulong LinkId(IntPtr link) { return ((TcpLink*)link)->Id; }
+
+    internal static string LastError()
     {
-        var s = server.GetStats();
-        return string.Format(
-            "STATS links={0} accepts={1} refused={2} closed={3} idle_closed={4} bytes_in={5} " +
-            "bytes_out={6} msgs_in={7} msgs_out={8} iomem_free={9} iomem_count={10} workers={11} " +
-            "disconnects={12} idle={13}",
-            s.Links, s.Accepts, s.Refused, s.Closed, s.IdleClosed, s.BytesIn, s.BytesOut, s.MessagesIn,
-            s.MessagesOut, s.IoMemFree, server.IoBufferCount, s.Workers,
-            Volatile.Read(ref disconnects), Volatile.Read(ref idle));
+        return N.PtrToUtf8(N.GetLastErrorText()) + " (error " + N.GetLastErrorCode() + ")";
     }
 
     static void Print(string line)
@@ -155,9 +181,196 @@ static class ConformanceServer
     {
         Console.Error.WriteLine("conformance_server: " + problem);
         Console.Error.WriteLine("usage: ConformanceServer.exe [--port N] [--ip TEXT] [--idle-ms N] [--max-links N] " +
-                                "[--workers N] [--buffer-size N] [--buffer-count N]");
+                                "[--workers N] [--buffer-size N] [--buffer-count N] [--framing N] [--max-message N] " +
+                                "[--send-queue-limit N] [--send-queue-policy N] [--keepalive-idle N] " +
+                                "[--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--second-server]");
         return 2;
     }
+}
 
-    static byte[] Ascii(string text) { return Encoding.ASCII.GetBytes(text); }
+/// <summary>What differs between the two servers: broadcasts, link lists and statistics; and
+/// what the sample counts for each (OnDisconnect / OnLinkIdleOvertime calls by close reason).</summary>
+abstract class Side
+{
+    int disconnects, idle;
+    readonly int[] closedByReason = new int[N.TS_CLOSE_FRAME_TRUNCATED + 1];
+
+    public volatile bool Refuse;
+    public int Disconnects { get { return Volatile.Read(ref disconnects); } }
+    public int Idle { get { return Volatile.Read(ref idle); } }
+
+    public abstract int Broadcast(IntPtr buf, int len, ulong exceptLinkId);
+    public abstract ulong[] LinkIds();
+    protected abstract long[] EngineStats();  // links, the counters, iomem_free, iomem_count, workers
+
+    public unsafe void CountClose(IntPtr link, bool idleEvent)
+    {
+        // The reason first: a client that saw disconnects change finds it counted too.
+        int reason = ((TcpLink*)link)->CloseReason;
+        if (reason > 0 && reason < closedByReason.Length) Interlocked.Increment(ref closedByReason[reason]);
+        if (idleEvent) Interlocked.Increment(ref idle);
+        else Interlocked.Increment(ref disconnects);
+    }
+
+    static readonly string[] EngineKeys = { "links", "accepts", "refused", "closed", "idle_closed", "bytes_in",
+                                            "bytes_out", "msgs_in", "msgs_out", "framing_errors", "iomem_free",
+                                            "iomem_count", "workers" };
+
+    /// <summary>The counters EngineStats reports after "links", in EngineKeys order.</summary>
+    protected static readonly int[] Counters = { N.TS_COUNTER_ACCEPTS, N.TS_COUNTER_REFUSED, N.TS_COUNTER_CLOSED,
+                                                 N.TS_COUNTER_IDLE_CLOSED, N.TS_COUNTER_BYTES_IN, N.TS_COUNTER_BYTES_OUT,
+                                                 N.TS_COUNTER_MSGS_IN, N.TS_COUNTER_MSGS_OUT, N.TS_COUNTER_FRAMING_ERRORS };
+
+    public string StatsLine(string keyword)
+    {
+        var line = new StringBuilder(keyword);
+        long[] values = EngineStats();
+        for (int i = 0; i < EngineKeys.Length; i++) line.Append(' ').Append(EngineKeys[i]).Append('=').Append(values[i]);
+        line.Append(" disconnects=").Append(Disconnects).Append(" idle=").Append(Idle);
+        for (int reason = 1; reason < closedByReason.Length; reason++)
+            line.Append(" closed_").Append(reason).Append('=').Append(Volatile.Read(ref closedByReason[reason]));
+        return line.ToString();
+    }
+}
+
+/// <summary>The first server: the engine's default server, through the flat API.</summary>
+sealed class FlatSide : Side
+{
+    public override int Broadcast(IntPtr buf, int len, ulong exceptLinkId)
+    {
+        return exceptLinkId == 0 ? N.PostBroadcast(buf, len) : N.PostBroadcastExcept(buf, len, exceptLinkId);
+    }
+
+    public override ulong[] LinkIds()
+    {
+        var ids = new ulong[16];
+        while (true)
+        {
+            int count = N.GetLinkIds(ids, ids.Length);
+            if (count < 0) throw new InvalidOperationException("GetLinkIds: " + ConformanceServer.LastError());
+            if (count <= ids.Length)
+            {
+                Array.Resize(ref ids, count);
+                return ids;
+            }
+            ids = new ulong[count * 2];  // links came meanwhile: room for them and more
+        }
+    }
+
+    protected override long[] EngineStats()
+    {
+        var values = new List<long> { N.GetLinkCount() };
+        foreach (int counter in Counters) values.Add(N.GetServerCounter(counter));
+        values.Add(N.GetIOMemFree());
+        values.Add(N.GetServerOption(N.TS_OPT_IO_BUFFER_COUNT));
+        values.Add(N.GetWorkerCount());
+        return values.ToArray();
+    }
+}
+
+/// <summary>The second server: a TcpServer object of the binding.</summary>
+sealed class ObjectSide : Side
+{
+    public readonly TcpServer Server;
+
+    public ObjectSide(TcpServer server)
+    {
+        Server = server;
+        server.Connecting += (s, e) => e.Cancel = Refuse;
+        // A throwing command (THROW) is the binding's to catch, log and close.
+        server.Received += (s, e) => e.CloseLink = !Commands.Handle(this, e.Link.Handle, e.Data, e.Length);
+        server.Disconnected += (s, e) => CountClose(e.Link.Handle, false);
+        server.IdleTimeout += (s, e) => CountClose(e.Link.Handle, true);
+        // Engine lines (about either server) and the binding's reports about this one.
+        server.Log += (s, e) => Console.Error.WriteLine("conformance_server: {0}: {1}", e.Level, e.Message);
+    }
+
+    public override int Broadcast(IntPtr buf, int len, ulong exceptLinkId) { return Server.BroadcastExcept(exceptLinkId, buf, len); }
+    public override ulong[] LinkIds() { return Server.GetLinkIds(); }
+
+    protected override long[] EngineStats()
+    {
+        var s = Server.GetStats();
+        return new[] { s.Links, s.Accepts, s.Refused, s.Closed, s.IdleClosed, s.BytesIn, s.BytesOut, s.MessagesIn,
+                       s.MessagesOut, s.FramingErrors, s.IoMemFree, Server.IoBufferCount, s.Workers };
+    }
+}
+
+/// <summary>The wire commands of PROTOCOL.md, the same for both servers. Link calls (SendBuffer,
+/// CloseLink, PauseReceiveById, ...) work for links of any server; only Side is per server.</summary>
+static class Commands
+{
+    /// <summary>Handle one received chunk (a whole message with framing); false closes the link.</summary>
+    public static unsafe bool Handle(Side side, IntPtr link, IntPtr buf, int len)
+    {
+        byte* bytes = (byte*)buf;
+        // Only a chunk ending in a newline can be a command; anything else is echoed in place.
+        if (len > 0 && bytes[len - 1] == (byte)'\n')
+        {
+            string line = Encoding.ASCII.GetString(bytes, len - 1);
+            ulong self = ConformanceServer.LinkId(link);
+            if (line.StartsWith("BCAST "))
+            {
+                side.Broadcast(buf + 6, len - 6, 0);
+                return true;
+            }
+            if (line.StartsWith("BCASTX "))
+            {
+                side.Broadcast(buf + 7, len - 7, self);
+                return true;
+            }
+            if (line == "STATS") return Reply(link, side.StatsLine("STATS"));
+            if (line == "CLOSE")
+            {
+                N.CloseLink(link);
+                return true;
+            }
+            if (line == "THROW") throw new InvalidOperationException("THROW requested by the client");
+            if (line.StartsWith("REFUSE "))
+            {
+                side.Refuse = line == "REFUSE ON";
+                return Reply(link, "OK");
+            }
+            if (line == "ID") return Reply(link, "ID " + self);
+            if (line == "LINKS") return Reply(link, "LINKS " + string.Join(" ", Array.ConvertAll(side.LinkIds(), id => id.ToString())));
+            if (line.StartsWith("PAUSE ")) return Reply(link, Result(N.PauseReceiveById(IdArgument(line))));
+            if (line.StartsWith("RESUME ")) return Reply(link, Result(N.ResumeReceiveById(IdArgument(line))));
+            if (line.StartsWith("QUEUED ")) return Reply(link, "QUEUED " + N.GetSendQueueBytesById(IdArgument(line)));
+            if (line.StartsWith("FLOOD "))
+            {
+                Flood(link, (int)IdArgument(line));
+                return true;
+            }
+        }
+        return N.SendBuffer(link, buf, len) != 0;  // echo; a refused send (queue over its limit) closes
+    }
+
+    /// <summary>A reply line; a refused send closes the link quietly (as the C sample does).</summary>
+    static unsafe bool Reply(IntPtr link, string text)
+    {
+        byte[] reply = Encoding.ASCII.GetBytes(text + "\n");
+        fixed (byte* bytes = reply)
+            return N.SendBuffer(link, (IntPtr)bytes, reply.Length) != 0;
+    }
+
+    static string Result(int ok) { return ok != 0 ? "OK" : "ERR " + N.GetLastErrorCode(); }
+
+    /// <summary>The number after the command word; 0 (never a link id) when there is none.</summary>
+    static ulong IdArgument(string line)
+    {
+        ulong value;
+        return ulong.TryParse(line.Substring(line.IndexOf(' ') + 1).Trim(), NumberStyles.None,
+                              CultureInfo.InvariantCulture, out value) ? value : 0;
+    }
+
+    /// <summary>n bytes, byte i = i % 251, in one SendBuffer; nothing is replied if it fails
+    /// (the send-queue policy may have closed the link).</summary>
+    static unsafe void Flood(IntPtr link, int n)
+    {
+        if (n <= 0) return;
+        var data = new byte[n];
+        for (int i = 0; i < n; i++) data[i] = (byte)(i % 251);
+        fixed (byte* bytes = data)
+            N.SendBuffer(link, (IntPtr)bytes, n);
+    }
 }

@@ -26,6 +26,9 @@ static class ConformanceSmokeTest
         Run("the wire commands and the stdin commands", () => WireAndStdin(args[0], args[1]));
         Run("--idle-ms closes silent links and counts them", () => IdleFlag(args[0], args[1]));
         Run("a bad flag is refused with exit code 2", () => BadFlag(args[0], args[1]));
+        Run("ID, LINKS, BCASTX, PAUSE/RESUME, QUEUED and FLOOD", () => LinkCommands(args[0], args[1]));
+        Run("--second-server runs a TcpServer object beside the flat server", () => SecondServer(args[0], args[1]));
+        Run("--framing 1 frames commands, replies and echoes; a bad header closes the link", () => Framing(args[0], args[1]));
         Console.WriteLine("{0} passed, {1} failed", passed, failed);
         return failed == 0 ? 0 : 1;
     }
@@ -99,6 +102,105 @@ static class ConformanceSmokeTest
         }
     }
 
+    static void LinkCommands(string mono, string exe)
+    {
+        using (var server = new ServerProcess(mono, exe, "--workers 2"))
+        using (var a = Connect(server.Port))
+        using (var b = Connect(server.Port))
+        {
+            ulong idA = IdOf(a), idB = IdOf(b);
+            Expect(idA != idB, "two different ids");
+            Send(a, "LINKS\n");
+            string links = ReadLine(a);
+            Expect(links == "LINKS " + idA + " " + idB || links == "LINKS " + idB + " " + idA, "LINKS lists both: " + links);
+            Send(a, "BCASTX not for a\n");
+            Expect(ReadText(b, 10) == "not for a\n", "BCASTX reaches b");
+            Send(a, "PAUSE " + idB + "\n");
+            Expect(ReadText(a, 3) == "OK\n", "PAUSE answers OK (and a did not get its own BCASTX)");
+            Send(b, "waits");
+            Expect(TestSockets.NothingArrives(b, 300), "a paused link is not echoed");
+            Send(a, "QUEUED " + idB + "\n");
+            Expect(ReadLine(a) == "QUEUED 0", "nothing queued for b");
+            Send(a, "RESUME " + idB + "\n");
+            Expect(ReadText(a, 3) == "OK\n", "RESUME answers OK");
+            Expect(ReadText(b, 5) == "waits", "what waited is echoed after RESUME");
+            Send(a, "PAUSE 0\n");
+            Expect(ReadLine(a).StartsWith("ERR "), "PAUSE of an id that never existed is an error");
+            Send(a, "QUEUED 0\n");
+            Expect(ReadLine(a) == "QUEUED -1", "QUEUED of an unknown id is -1");
+            Send(a, "FLOOD 100000\n");
+            var flood = ReadBytes(a, 100000);
+            for (int i = 0; i < flood.Length; i++)
+                if (flood[i] != i % 251) throw new Exception("FLOOD byte " + i + " is " + flood[i]);
+        }
+    }
+
+    static void SecondServer(string mono, string exe)
+    {
+        using (var server = new ServerProcess(mono, exe, "--workers 2 --second-server"))
+        {
+            string port2Line = server.ReadLine();
+            Expect(port2Line.StartsWith("PORT2 "), "PORT2 follows PORT: " + port2Line);
+            int port2 = int.Parse(port2Line.Substring(6));
+            Expect(port2 != server.Port, "its own port");
+            using (var a = Connect(server.Port))
+            using (var c = Connect(port2))
+            {
+                Send(c, "hello2");
+                Expect(ReadText(c, 6) == "hello2", "the second server echoes");
+                ulong idC = IdOf(c);
+                Send(c, "LINKS\n");
+                Expect(ReadLine(c) == "LINKS " + idC, "LINKS of the second server lists only its own link");
+                Send(a, "PAUSE " + idC + "\n");
+                Expect(ReadText(a, 3) == "OK\n", "the first server pauses a link of the second");
+                Send(c, "x");
+                Expect(TestSockets.NothingArrives(c, 300), "paused across servers");
+                Send(a, "RESUME " + idC + "\n");
+                Expect(ReadText(a, 3) == "OK\n" && ReadText(c, 1) == "x", "resumed across servers");
+                Send(c, "THROW\n");
+                Expect(ClosedByServer(c), "THROW closes the second server's link");
+                WaitFor(() => server.Errors.Contains("THROW requested by the client"), "the TcpServer logged the exception");
+            }
+            // links=0: the link's OnDisconnect has returned (the engine frees the link after it).
+            string stats2 = server.WaitForStats("stats2", "STATS2 links=0 ");
+            Expect(stats2.Contains(" accepts=1 ") && stats2.Contains(" disconnects=1 ") && stats2.Contains(" closed_4=1"),
+                   "STATS2 has the second server's own numbers: " + stats2);
+            server.WriteLine("stop2");
+            Expect(server.ReadLine() == "STOPPED2 disconnects=1", "stop2 destroys the second server");
+            Throws<SocketException>(() => Connect(port2), "connecting to a stopped second server");
+            using (var a = Connect(server.Port))
+            {
+                Send(a, "first");
+                Expect(ReadText(a, 5) == "first", "the first server keeps serving");
+            }
+            server.WriteLine("quit");
+            Expect(server.ReadLine().StartsWith("STOPPED disconnects="), "quit stops the first");
+            Expect(server.WaitForExit() == 0, "exit code 0");
+        }
+    }
+
+    static void Framing(string mono, string exe)
+    {
+        using (var server = new ServerProcess(mono, exe, "--workers 2 --framing 1 --max-message 1000"))
+        {
+            using (var a = Connect(server.Port))
+            {
+                SendFrame(a, "ID\n");
+                string id = ReadFrame(a);
+                Expect(id.StartsWith("ID ") && id.EndsWith("\n"), "ID is answered in one framed message: " + id);
+                SendFrame(a, "hello");
+                Expect(ReadFrame(a) == "hello", "a message is echoed as one message");
+                SendFrame(a, "BCAST all\n");
+                Expect(ReadFrame(a) == "all\n", "a broadcast is framed");
+                a.GetStream().Write(new byte[] { 0, 0, 3, 233 }, 0, 4);  // 1001 > --max-message 1000
+                Expect(ClosedByServer(a), "a header over --max-message closes the link");
+            }
+            string stats = server.WaitForStats("stats", "STATS links=0 ");
+            Expect(stats.Contains(" disconnects=1 ") && stats.Contains(" framing_errors=1") && stats.Contains(" closed_8=1"),
+                   "counted as FrameTooLarge: " + stats);
+        }
+    }
+
     /// <summary>The sample as a subprocess: stdin/stdout lines, stderr collected.</summary>
     sealed class ServerProcess : IDisposable
     {
@@ -134,6 +236,19 @@ static class ConformanceSmokeTest
         }
 
         public void CloseInput() { process.StandardInput.Close(); }
+
+        /// <summary>Ask with command ("stats", "stats2") until the reply contains text.</summary>
+        public string WaitForStats(string command, string text)
+        {
+            string line = null;
+            WaitFor(() =>
+            {
+                WriteLine(command);
+                line = ReadLine();
+                return line.Contains(text);
+            }, command + " reporting" + text);
+            return line;
+        }
 
         /// <summary>The next stdout line, or an exception after the deadline.</summary>
         public string ReadLine()
@@ -176,7 +291,9 @@ static class ConformanceSmokeTest
         client.GetStream().Write(bytes, 0, bytes.Length);
     }
 
-    static string ReadText(TcpClient client, int count)
+    static string ReadText(TcpClient client, int count) { return Encoding.ASCII.GetString(ReadBytes(client, count)); }
+
+    static byte[] ReadBytes(TcpClient client, int count)
     {
         var buffer = new byte[count];
         for (int done = 0; done < count;)
@@ -185,7 +302,7 @@ static class ConformanceSmokeTest
             if (n == 0) throw new Exception(string.Format("connection closed after {0} of {1} bytes", done, count));
             done += n;
         }
-        return Encoding.ASCII.GetString(buffer);
+        return buffer;
     }
 
     static string ReadLine(TcpClient client)
@@ -198,6 +315,41 @@ static class ConformanceSmokeTest
             line.Append(c);
         }
         throw new Exception("no newline in 1000 bytes: " + line);
+    }
+
+    static ulong IdOf(TcpClient client)
+    {
+        Send(client, "ID\n");
+        string line = ReadLine(client);
+        Expect(line.StartsWith("ID "), "ID answers ID <n>: " + line);
+        return ulong.Parse(line.Substring(3));
+    }
+
+    static void SendFrame(TcpClient client, string text)
+    {
+        var payload = Encoding.ASCII.GetBytes(text);
+        var frame = new byte[4 + payload.Length];
+        frame[0] = (byte)(payload.Length >> 24);
+        frame[1] = (byte)(payload.Length >> 16);
+        frame[2] = (byte)(payload.Length >> 8);
+        frame[3] = (byte)payload.Length;
+        payload.CopyTo(frame, 4);
+        client.GetStream().Write(frame, 0, frame.Length);
+    }
+
+    static string ReadFrame(TcpClient client)
+    {
+        var header = ReadBytes(client, 4);
+        int length = header[0] << 24 | header[1] << 16 | header[2] << 8 | header[3];
+        Expect(length >= 0 && length < 100000, "a sane frame length: " + length);
+        return ReadText(client, length);
+    }
+
+    static void Throws<T>(Action action, string what) where T : Exception
+    {
+        try { action(); }
+        catch (T) { return; }
+        throw new Exception(what + ": expected " + typeof(T).Name);
     }
 
     static bool ClosedByServer(TcpClient client)

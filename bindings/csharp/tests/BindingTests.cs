@@ -55,6 +55,13 @@ static class BindingTests
         Run("options are applied at Start", OptionsApplied);
         Run("statistics count the traffic", Statistics);
         Run("Dispose stops the server; a new server and a restart work", DisposeAndRestart);
+        Run("two servers run at once with their own handlers, links and counters", TwoServersAtOnce);
+        Run("the Context routes every event of each server to its own object", ContextRouting);
+        Run("a stopped server dropped without Dispose is finalized and freed", DroppedServerIsFinalized);
+        Run("framing: whole messages of any size round trip; a bad header closes the link", FramingRoundTrip);
+        Run("PauseReceive stops reading, ResumeReceive delivers what waited", PauseAndResume);
+        Run("queued bytes grow for a peer that does not read", SendQueueBytes);
+        Run("GetLinkIds lists the open links; BroadcastExcept skips one", LinkIdsAndBroadcastExcept);
         Console.WriteLine("{0} passed, {1} failed", passed, failed);
         return failed == 0 ? 0 : 1;
     }
@@ -85,16 +92,20 @@ static class BindingTests
         var ours = N.ExpectedLayout();
         Func<Dictionary<string, long>, string> text = fields =>
             string.Join(";", fields.Select(pair => pair.Key + "=" + pair.Value).ToArray());
-        Assert(N.LayoutMismatches(text(ours), 10000).Count == 0, "our own layout matches");
+        int version = N.TCPSERVER_VERSION_NUMBER;
+        Assert(N.LayoutMismatches(text(ours), version).Count == 0, "our own layout matches");
+        Assert(N.LayoutMismatches(text(ours), version + 100).Count == 0, "a newer minor version is accepted");
+        Assert(N.LayoutMismatches(text(ours), 10000).Any(p => p.Contains("older than this binding's 1.1")),
+               "an older minor version is refused");
         var drifted = new Dictionary<string, long>(ours);
         drifted["TcpLink.RemotePort"] += 4;
         drifted["TcpWorker.size"] += 8;
-        var problems = N.LayoutMismatches(text(drifted), 10000);
+        var problems = N.LayoutMismatches(text(drifted), version);
         Assert(problems.Count == 2, "two problems, got: " + string.Join(" | ", problems.ToArray()));
         Assert(problems.Any(p => p.StartsWith("TcpLink.RemotePort: library")), "RemotePort drift named");
         Assert(problems.Any(p => p.StartsWith("TcpWorker.size: library")), "TcpWorker.size drift named");
         Assert(N.LayoutMismatches(text(ours), 20001).Any(p => p.Contains("major 2")), "major 2 refused");
-        Assert(N.LayoutMismatches("version=10000", 10000).Count == 1, "a layout without records fails");
+        Assert(N.LayoutMismatches("version=" + version, version).Count == 1, "a layout without records fails");
     }
 
     static void StartRefusesMismatch()
@@ -111,7 +122,7 @@ static class BindingTests
             var error = Throws<TcpServerException>(() => server.Start("127.0.0.1", 0), "Start on a mismatched library");
             Assert(error.Code == TcpServerErrorCode.NotSupported && error.Message.Contains("TcpLink.RemotePort: library 76"),
                    "NotSupported naming the difference: " + error.Message);
-            Assert(N.IsTcpServerActive() == 0 && !server.IsActive, "nothing was started");
+            Assert(!server.IsActive && server.Port == 0, "nothing was started");
         }
         finally
         {
@@ -314,14 +325,14 @@ static class BindingTests
             server.Received += (s, e) => Interlocked.Increment(ref received);
             server.Disconnected += (s, e) => Interlocked.Increment(ref disconnected);
             server.Start("127.0.0.1", 0);
-            long refusedBefore = TcpServer.GetCounter(TcpServerCounter.Refused);
+            long refusedBefore = server.GetCounter(TcpServerCounter.Refused);
             using (var client = Connect(server.Port))
             {
                 Send(client, "anyone?");
                 Assert(ClosedByServer(client), "the refused client is closed without data");
             }
             Assert(asked == 1, "Connecting ran once");
-            WaitFor(() => TcpServer.GetCounter(TcpServerCounter.Refused) == refusedBefore + 1, "counted as refused");
+            WaitFor(() => server.GetCounter(TcpServerCounter.Refused) == refusedBefore + 1, "counted as refused");
             server.Stop();
             Assert(received == 0 && disconnected == 0, "no other event for a refused link");
         }
@@ -527,10 +538,12 @@ static class BindingTests
             Throws<ArgumentOutOfRangeException>(() => server.IoBufferSize = -5, "option out of range");
             Throws<ArgumentOutOfRangeException>(() => server.Start("127.0.0.1", 70000), "port out of range");
             server.Start("127.0.0.1", 0);
+            error = Throws<TcpServerException>(() => server.Start("127.0.0.1", 0), "starting a running server");
+            Assert(error.Code == TcpServerErrorCode.AlreadyActive, "AlreadyActive, got " + error.Code);
             using (var other = NewServer())
             {
-                error = Throws<TcpServerException>(() => other.Start("127.0.0.1", 0), "a second server");
-                Assert(error.Code == TcpServerErrorCode.AlreadyActive, "AlreadyActive, got " + error.Code);
+                error = Throws<TcpServerException>(() => other.Start("127.0.0.1", server.Port), "another server on its port");
+                Assert(error.Code == TcpServerErrorCode.AddressInUse, "AddressInUse, got " + error.Code);
             }
             Assert(server.IsActive, "the running server is untouched");
             error = Throws<TcpServerException>(() => server.Send(ulong.MaxValue, new byte[] { 1 }), "unknown link id");
@@ -571,20 +584,30 @@ static class BindingTests
             server.TcpNoDelay = false;
             server.SendQueuePolicy = SendQueuePolicy.RefuseSend;
             Assert(server.MaxLinks == 123 && !server.TcpNoDelay, "the object reports what was set");
+            server.KeepAlive = true;
+            server.KeepAliveIdleSeconds = 30;
+            server.KeepAliveIntervalSeconds = 7;
+            server.KeepAliveCount = 3;
+            server.IPv6Only = true;
+            server.MaxMessageSize = 65536;
+            Assert(N.TcpServerGetOption(server.Handle, N.TS_OPT_MAX_LINKS) == 3000, "not applied before Start");
             server.Start("127.0.0.1", 0);
-            Assert(N.GetServerOption(N.TS_OPT_IO_BUFFER_SIZE) == 4096, "IoBufferSize reached the engine");
-            Assert(N.GetServerOption(N.TS_OPT_MAX_LINKS) == 123, "MaxLinks reached the engine");
-            Assert(N.GetServerOption(N.TS_OPT_TCP_NODELAY) == 0, "TcpNoDelay reached the engine");
-            Assert(N.GetServerOption(N.TS_OPT_SEND_QUEUE_POLICY) == N.TS_QUEUE_REFUSE_SEND, "policy reached the engine");
+            Func<int, long> engine = option => N.TcpServerGetOption(server.Handle, option);
+            Assert(engine(N.TS_OPT_IO_BUFFER_SIZE) == 4096, "IoBufferSize reached the engine");
+            Assert(engine(N.TS_OPT_MAX_LINKS) == 123, "MaxLinks reached the engine");
+            Assert(engine(N.TS_OPT_TCP_NODELAY) == 0, "TcpNoDelay reached the engine");
+            Assert(engine(N.TS_OPT_SEND_QUEUE_POLICY) == N.TS_QUEUE_REFUSE_SEND, "policy reached the engine");
+            Assert(engine(N.TS_OPT_KEEPALIVE) == 1 && engine(N.TS_OPT_KEEPALIVE_IDLE_S) == 30 &&
+                   engine(N.TS_OPT_KEEPALIVE_INTERVAL_S) == 7 && engine(N.TS_OPT_KEEPALIVE_COUNT) == 3, "keep-alive reached the engine");
+            Assert(engine(N.TS_OPT_IPV6_ONLY) == 1 && server.IPv6Only, "IPv6Only reached the engine");
+            Assert(engine(N.TS_OPT_MAX_MESSAGE_SIZE) == 65536, "MaxMessageSize reached the engine");
+            Assert(N.GetServerOption(N.TS_OPT_MAX_LINKS) == 3000, "the default (flat API) server is untouched");
             server.Stop();
         }
-        using (var restore = NewServer())  // later checks expect the engine's defaults back
+        using (var fresh = NewServer())  // each TcpServer starts from the engine's defaults
         {
-            restore.IoBufferSize = 2048;
-            restore.MaxLinks = 3000;
-            restore.TcpNoDelay = true;
-            restore.SendQueuePolicy = SendQueuePolicy.CloseLink;
-            restore.Start("127.0.0.1", 0);
+            Assert(fresh.MaxLinks == 3000 && fresh.IoBufferSize == 2048 && fresh.TcpNoDelay && !fresh.KeepAlive,
+                   "a new server has the defaults, whatever another one set");
         }
     }
 
@@ -600,11 +623,12 @@ static class BindingTests
                 Send(client, "count me");
                 Assert(ReadText(client, 8) == "count me", "echoed");
                 var during = server.GetStats();
-                Assert(during.Links == 1 && during.Workers == 2, "one link, two workers");
+                Assert(during.Links == 1 && during.Workers == 2 && server.WorkerCount == 2, "one link, two workers");
+                Assert(during.LinkFree == server.MaxLinks - 1 && during.IoMemFree > 0 && during.IoMemFree <= server.IoBufferCount,
+                       "free links and buffers");
                 Assert(during.Accepts == before.Accepts + 1, "one more accept");
                 Assert(during.BytesIn >= before.BytesIn + 8, "bytes in counted");
-                Assert(server.GetWorkerStats().Length == 2, "two worker entries");
-                Assert(server.GetWorkerStats().All(w => w.ThreadId != 0), "worker thread ids");
+                Assert(server.LinkCount == 1, "LinkCount");
             }
         }
     }
@@ -615,7 +639,7 @@ static class BindingTests
         server.Start("127.0.0.1", 0);
         int port = server.Port;
         server.Stop();
-        Assert(!server.IsActive && N.IsTcpServerActive() == 0 && server.Port == 0, "Stop stops");
+        Assert(!server.IsActive && server.Port == 0, "Stop stops");
         Assert(server.Stop(1000), "Stop is idempotent");
         server.Start("127.0.0.1", 0);
         using (var client = Connect(server.Port))
@@ -625,7 +649,7 @@ static class BindingTests
         }
         port = server.Port;
         server.Dispose();
-        Assert(N.IsTcpServerActive() == 0, "Dispose stopped the engine");
+        Assert(server.Handle == IntPtr.Zero && !server.IsActive, "Dispose destroyed the engine server");
         Throws<SocketException>(() => new TcpClient().Connect(IPAddress.Loopback, port), "connecting after Dispose");
         Throws<ObjectDisposedException>(() => server.Start("127.0.0.1", 0), "Start after Dispose");
         using (var next = NewServer())
@@ -635,6 +659,267 @@ static class BindingTests
             {
                 Send(client, "next");
                 Assert(ReadText(client, 4) == "next", "a new server serves");
+            }
+        }
+    }
+
+    static void TwoServersAtOnce()
+    {
+        var a = NewServer();
+        var b = NewServer();
+        a.Received += (s, e) => e.Link.Send(Encoding.ASCII.GetBytes(e.GetString().ToUpperInvariant()));
+        b.Received += (s, e) => e.Link.Send(Encoding.ASCII.GetBytes("b:" + e.GetString()));
+        a.Start("127.0.0.1", 0);
+        b.Start("127.0.0.1", 0);
+        Assert(a.IsActive && b.IsActive && a.Port != b.Port && a.Handle != b.Handle, "both run, on their own ports");
+        using (var ca = Connect(a.Port))
+        using (var cb = Connect(b.Port))
+        {
+            Send(ca, "to a");
+            Send(cb, "to b");
+            Assert(ReadText(ca, 4) == "TO A", "a's handler answered a's client");
+            Assert(ReadText(cb, 6) == "b:to b", "b's handler answered b's client");
+            Assert(a.GetCounter(TcpServerCounter.Accepts) == 1 && b.GetCounter(TcpServerCounter.Accepts) == 1,
+                   "each server counted its own accept");
+            Assert(a.LinkCount == 1 && b.LinkCount == 1, "each server has its own link");
+            Assert(a.GetLinkIds()[0] != b.GetLinkIds()[0], "ids are unique across servers");
+            a.Stop();
+            Assert(ClosedByServer(ca), "stopping a closed a's link");
+            Send(cb, "still");
+            Assert(ReadText(cb, 7) == "b:still" && b.IsActive, "b keeps serving after a stopped");
+        }
+        a.Start("127.0.0.1", 0);
+        Assert(a.IsActive && b.IsActive, "a restarts beside b");
+    }
+
+    static void ContextRouting()
+    {
+        const int count = 4;
+        var seen = new ConcurrentQueue<string>();  // "event server-index sender-index"
+        var list = Enumerable.Range(0, count).Select(_ => NewServer()).ToList();
+        Func<object, int> index = sender => list.IndexOf((TcpServer)sender);
+        for (int i = 0; i < count; i++)
+        {
+            int me = i;
+            var server = list[i];
+            server.WorkerThreads = 1;
+            server.ThreadStarted += (s, e) => { seen.Enqueue("thread " + me + " " + index(s)); e.State = me; };
+            server.Connecting += (s, e) => seen.Enqueue("connect " + me + " " + index(s));
+            server.Received += (s, e) =>
+            {
+                seen.Enqueue("receive " + me + " " + index(s) + " " + e.Link.Worker.State);
+                e.Link.Send(Encoding.ASCII.GetBytes(me.ToString()));
+            };
+            server.Disconnected += (s, e) => seen.Enqueue("disconnect " + me + " " + index(s));
+            server.Start("127.0.0.1", 0);
+        }
+        GC.Collect();  // the Context handles are weak: the running servers must still be reachable
+        GC.WaitForPendingFinalizers();
+        for (int i = count - 1; i >= 0; i--)
+            using (var client = Connect(list[i].Port))
+            {
+                Send(client, "who?");
+                Assert(ReadText(client, 1) == i.ToString(), "server " + i + "'s own handler answered");
+            }
+        WaitFor(() => seen.Count(x => x.StartsWith("disconnect")) == count, "every link's Disconnected");
+        foreach (var line in seen)
+        {
+            var words = line.Split(' ');
+            Assert(words[1] == words[2], "the event reached the server it belongs to: " + line);
+            if (words[0] == "receive") Assert(words[3] == words[1], "the worker's state is its own server's: " + line);
+        }
+        foreach (var what in new[] { "thread", "connect", "receive", "disconnect" })
+            Assert(Enumerable.Range(0, count).All(i => seen.Contains(what + " " + i + " " + i) ||
+                                                       seen.Any(x => x.StartsWith(what + " " + i + " " + i + " "))),
+                   "every server got its " + what + " event");
+    }
+
+    static void DroppedServerIsFinalized()
+    {
+        // Made on a thread that ends, so no stack slot of ours keeps them. Mono scans stacks
+        // conservatively, so a stray word may still pin one: it is enough that some are freed.
+        var dropped = new List<KeyValuePair<WeakReference, IntPtr>>();
+        OnOtherThread(() =>
+        {
+            for (int i = 0; i < 4; i++) dropped.Add(StartAndStopUnreferencedServer());
+        });
+        WaitFor(() =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return dropped.Any(pair => !pair.Key.IsAlive);
+        }, "a stopped, unreferenced server is collected");
+        foreach (var pair in dropped.Where(pair => !pair.Key.IsAlive))
+        {
+            Assert(N.TcpServerGetOption(pair.Value, N.TS_OPT_MAX_LINKS) == -1 &&
+                   N.GetLastErrorCode() == N.TS_ERR_INVALID_ARGUMENT, "its finalizer destroyed the engine server");
+        }
+        using (var next = NewServer())  // the finalizer destroyed it without disturbing the engine
+        {
+            next.Start("127.0.0.1", 0);
+            using (var client = Connect(next.Port))
+            {
+                Send(client, "after");
+                Assert(ReadText(client, 5) == "after", "a new server serves");
+            }
+        }
+    }
+
+    static KeyValuePair<WeakReference, IntPtr> StartAndStopUnreferencedServer()
+    {
+        var server = new TcpServer { WorkerThreads = 1, IdleTimeoutMs = 0 };
+        server.Received += (s, e) => e.Link.Send(e.Data, e.Length);
+        server.Start("127.0.0.1", 0);
+        server.Stop();
+        return new KeyValuePair<WeakReference, IntPtr>(new WeakReference(server), server.Handle);
+    }
+
+    static void FramingRoundTrip()
+    {
+        var sizes = new ConcurrentQueue<int>();
+        var closes = new ConcurrentQueue<CloseReason>();
+        using (var server = NewServer())
+        {
+            server.Framing = TcpFraming.LengthPrefixed;
+            server.MaxMessageSize = 1 << 20;
+            Assert(server.Framing == TcpFraming.LengthPrefixed && server.MaxMessageSize == 1 << 20, "options read back");
+            server.Received += (s, e) =>
+            {
+                sizes.Enqueue(e.Length);
+                e.Link.Send(e.Data, e.Length);  // the engine adds the header
+            };
+            server.Disconnected += (s, e) => closes.Enqueue(e.CloseReason);
+            server.Start("127.0.0.1", 0);
+            var messages = new[] { 1, 7, 2047, 2048, 2049, 5000, 300000, 1 << 20 }.Select((n, i) => Pattern(n, 40 + i)).ToArray();
+            using (var client = Connect(server.Port))
+            {
+                // All messages as one stream cut at odd places: headers and payloads get split.
+                var stream = messages.SelectMany(m => Header(m.Length).Concat(m)).ToArray();
+                var writer = new Thread(() =>
+                {
+                    for (int offset = 0, cut = 3; offset < stream.Length; offset += cut, cut = cut * 7 % 10007 + 1)
+                        client.GetStream().Write(stream, offset, Math.Min(cut, stream.Length - offset));
+                });
+                writer.Start();
+                foreach (var message in messages)
+                {
+                    var header = ReadExactly(client, 4);
+                    int length = header[0] << 24 | header[1] << 16 | header[2] << 8 | header[3];
+                    Assert(length == message.Length, "echoed header announces " + message.Length + ", got " + length);
+                    Assert(ReadExactly(client, length).SequenceEqual(message), "message of " + length + " bytes came back whole");
+                }
+                writer.Join();
+                Assert(sizes.SequenceEqual(messages.Select(m => m.Length)), "Received got each message whole: " +
+                       string.Join(",", sizes.Select(n => n.ToString()).ToArray()));
+                client.GetStream().Write(Header((1 << 20) + 1), 0, 4);
+                Assert(ClosedByServer(client), "a header over MaxMessageSize closes the link");
+            }
+            WaitFor(() => closes.Count == 1, "Disconnected for the bad header");
+            Assert(closes.First() == CloseReason.FrameTooLarge, "reason FrameTooLarge, got " + closes.First());
+            WaitFor(() => server.GetCounter(TcpServerCounter.FramingErrors) == 1, "counted as a framing error");
+        }
+    }
+
+    static byte[] Header(int length)
+    {
+        return new[] { (byte)(length >> 24), (byte)(length >> 16), (byte)(length >> 8), (byte)length };
+    }
+
+    static void PauseAndResume()
+    {
+        var ids = new ConcurrentQueue<ulong>();
+        using (var server = NewServer())
+        {
+            server.Received += (s, e) =>
+            {
+                ids.Enqueue(e.Link.Id);
+                if (e.GetString() == "pause me")
+                {
+                    e.Link.PauseReceive();
+                    e.Link.PauseReceive();  // pausing a paused link changes nothing
+                }
+                e.Link.Send(e.Data, e.Length);
+            };
+            server.Start("127.0.0.1", 0);
+            using (var client = Connect(server.Port))
+            {
+                Send(client, "pause me");
+                Assert(ReadText(client, 8) == "pause me", "echoed, then paused from the handler");
+                Send(client, "waits");
+                Assert(TestSockets.NothingArrives(client, 300), "nothing is read from a paused link");
+                ulong id = ids.First();
+                Assert(server.ResumeReceive(id), "ResumeReceive(id)");
+                Assert(ReadText(client, 5) == "waits", "what waited is delivered after the resume");
+                Assert(server.PauseReceive(id), "PauseReceive(id) from another thread");
+                Send(client, "again");
+                Assert(TestSockets.NothingArrives(client, 300), "paused by id");
+                Assert(server.ResumeReceive(id) && server.ResumeReceive(id), "resuming twice is fine");
+                Assert(ReadText(client, 5) == "again", "delivered in order after the resume");
+                client.Close();
+                WaitFor(() => !server.PauseReceive(id), "PauseReceive of a closed link returns false");
+                Assert(!server.ResumeReceive(id), "ResumeReceive of a closed link returns false");
+            }
+        }
+    }
+
+    static void SendQueueBytes()
+    {
+        var ids = new ConcurrentQueue<ulong>();
+        long insideEvent = -1;
+        using (var server = NewServer())
+        {
+            server.SendQueueLimit = 0;  // no limit: the queue just grows
+            server.Connecting += (s, e) =>
+            {
+                Volatile.Write(ref insideEvent, e.Link.SendQueueBytes);
+                ids.Enqueue(e.Link.Id);  // after: the test reads insideEvent once the id is there
+            };
+            server.Start("127.0.0.1", 0);
+            using (var client = Connect(server.Port))
+            {
+                WaitFor(() => ids.Count == 1, "link open");
+                ulong id = ids.First();
+                Assert(Volatile.Read(ref insideEvent) == 0 && server.GetSendQueueBytes(id) == 0, "nothing queued on a new link");
+                const int size = 8 << 20;
+                server.Send(id, new byte[size]);  // far more than the socket buffers hold
+                long queued = server.GetSendQueueBytes(id);
+                Assert(queued > 0 && queued <= size, "queued bytes while the peer does not read: " + queued);
+                ReadExactly(client, size);
+                WaitFor(() => server.GetSendQueueBytes(id) == 0, "the queue drains once the peer reads");
+                client.Close();
+                WaitFor(() => server.GetSendQueueBytes(id) == -1, "-1 for a closed link");
+            }
+        }
+    }
+
+    static void LinkIdsAndBroadcastExcept()
+    {
+        var opened = new ConcurrentQueue<ulong>();
+        int closed = 0;
+        using (var server = NewServer())
+        {
+            Assert(server.GetLinkIds().Length == 0, "no links yet");
+            server.Connecting += (s, e) => opened.Enqueue(e.Link.Id);
+            server.Disconnected += (s, e) => Interlocked.Increment(ref closed);
+            server.Start("127.0.0.1", 0);
+            var clients = Enumerable.Range(0, 3).Select(_ => Connect(server.Port)).ToList();
+            try
+            {
+                WaitFor(() => opened.Count == 3, "three links open");
+                WaitFor(() => new HashSet<ulong>(server.GetLinkIds()).SetEquals(opened), "GetLinkIds lists exactly the open links");
+                var first = opened.First();
+                int reached = server.BroadcastExcept(first, Encoding.ASCII.GetBytes("not for the first\n"));
+                Assert(reached == 2, "queued to two links, got " + reached);
+                var got = clients.Select(c => TestSockets.NothingArrives(c, 300) ? "" : ReadText(c, 18)).ToList();
+                Assert(got.Count(x => x == "not for the first\n") == 2 && got.Count(x => x == "") == 1,
+                       "two clients got it, one did not: " + string.Join("|", got.ToArray()));
+                clients[0].Close();
+                WaitFor(() => closed == 1, "one link closed");
+                WaitFor(() => server.GetLinkIds().Length == 2 && server.LinkCount == 2, "two ids left");
+            }
+            finally
+            {
+                clients.ForEach(c => c.Close());
             }
         }
     }
@@ -759,6 +1044,9 @@ static class BindingTests
 
     static void Run(string name, Action check)
     {
+        // TS_CSHARP_ONLY=<text>|<text>... runs only the checks whose name contains one of them.
+        string only = Environment.GetEnvironmentVariable("TS_CSHARP_ONLY");
+        if (!string.IsNullOrEmpty(only) && !only.Split('|').Any(name.Contains)) return;
         current = name;
         try
         {

@@ -74,8 +74,8 @@ static class HeaderCheck
         }
         string target = cType.TrimEnd('*');
         if (parameter && target == "char") return type == typeof(byte[]);    // UTF-8 text in
-        if (parameter && Scalars.ContainsKey(target) && target != "void")
-            return type.IsByRef && type.GetElementType() == Scalars[target]; // an out value
+        if (parameter && Scalars.ContainsKey(target) && target != "void")     // an out value, or an
+            return (type.IsByRef || type.IsArray) && type.GetElementType() == Scalars[target]; // array to fill
         return type == typeof(IntPtr);                                       // records, buffers, text out
     }
 
