@@ -317,7 +317,7 @@ class MissingExportError(LibraryNotFoundError):
 def _missing(name: str) -> Callable[..., Any]:
     def call(*_args: Any) -> Any:
         raise MissingExportError(
-            f"{lib._name} (tcpserver {GetVersionText().decode('ascii', 'replace')}) has no "
+            f"{lib._name} ({GetVersionText().decode('ascii', 'replace')}) has no "
             f"export {name}, which needs tcpserver API 1.1: update the library")
     call.__name__ = name
     return call

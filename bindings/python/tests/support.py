@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Callable
@@ -11,10 +12,16 @@ import tcpserver
 HOST = "127.0.0.1"
 TIMEOUT = 5.0  # seconds any single wait may take before the test fails
 
+# The suite runs twice (CMakeLists.txt): on Server, whose engine server is its own (the
+# handle family), and with TCPSERVER_TEST_DEFAULT_SERVER=1 on DefaultServer (the flat API).
+# Tests about one of the two import it from tcpserver instead.
+Server = (tcpserver.DefaultServer if os.environ.get("TCPSERVER_TEST_DEFAULT_SERVER") == "1"
+          else tcpserver.Server)
+
 
 def options(**overrides: int) -> dict:
-    """Explicit options for a test server. The engine is one per process and keeps options
-    between starts, so every test states the ones its assertions depend on."""
+    """Explicit options for a test server. The default server keeps options between starts,
+    so every test states the ones its assertions depend on."""
     base = dict(worker_threads=2, idle_timeout_ms=0, max_links=64, io_buffer_count=256,
                 io_buffer_size=2048)
     base.update(overrides)

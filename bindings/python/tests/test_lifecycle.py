@@ -8,9 +8,9 @@ import sys
 import threading
 
 import pytest
-from support import HOST, assert_closed_by_server, connect, options, recv_exactly, wait_for
+from support import HOST, Server, assert_closed_by_server, connect, options, recv_exactly, wait_for
 
-from tcpserver import CloseReason, ErrorCode, Link, Server, TcpServerError
+from tcpserver import CloseReason, DefaultServer, ErrorCode, Link, TcpServerError
 
 
 def test_context_manager_stops_and_closes_links() -> None:
@@ -50,8 +50,8 @@ def test_restart_same_instance() -> None:
     server.stop()  # idempotent
 
 
-def test_only_one_server_runs_at_a_time() -> None:
-    first, second = Server(**options()), Server(**options())
+def test_only_one_default_server_runs_at_a_time() -> None:
+    first, second = DefaultServer(**options()), DefaultServer(**options())
     with first.start(HOST, 0):
         with pytest.raises(TcpServerError) as raised:
             second.start(HOST, 0)
@@ -61,8 +61,21 @@ def test_only_one_server_runs_at_a_time() -> None:
         assert again.value.code == ErrorCode.ALREADY_ACTIVE
         second.stop()  # stopping a server that is not running changes nothing
         assert first.active
+        client = connect(first)  # the failed starts left the running one's handlers alone
+        client.sendall(b"still echoing")
+        assert recv_exactly(client, 13) == b"still echoing"
+        client.close()
     with second.start(HOST, 0):  # once the first stopped, the second may run
         assert second.active
+
+
+def test_a_server_cannot_start_twice() -> None:
+    server = Server(**options())
+    with server.start(HOST, 0):
+        with pytest.raises(TcpServerError) as again:
+            server.start(HOST, 0)
+        assert again.value.code == ErrorCode.ALREADY_ACTIVE
+        assert server.active
 
 
 def test_stop_from_a_handler_raises_in_callback() -> None:
@@ -161,7 +174,7 @@ def test_exit_without_stop_is_clean(tmp_path) -> None:
     script = tmp_path / "forgetful.py"
     script.write_text(
         "import socket, tcpserver\n"
-        "server = tcpserver.Server(worker_threads=2, idle_timeout_ms=0)\n"
+        f"server = tcpserver.{Server.__name__}(worker_threads=2, idle_timeout_ms=0)\n"
         "server.on_disconnect(lambda link: print('disconnect', link.close_reason.name))\n"
         "server.start('127.0.0.1', 0)\n"
         "client = socket.create_connection(('127.0.0.1', server.port))\n"
