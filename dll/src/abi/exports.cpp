@@ -1,16 +1,16 @@
-// The exported C ABI: argument marshalling only. Every function forwards to the default
-// Server (core/server.h); no C++ type or exception crosses this boundary.
+// The exported C ABI: argument marshalling only. The server functions drive the default
+// Server; link-, id- and buffer-based ones go to the server that owns the link, id or buffer
+// (core/registry.h). No C++ type or exception crosses this boundary. The TcpServer* family is
+// in exports_handles.cpp.
 #include <cstddef>
 #include <cstdio>
-#include <exception>
-#if defined(__GLIBCXX__)
-#include <cxxabi.h>
-#endif
 
+#include "abi/shield.h"
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/local_ip.h"
 #include "core/log.h"
+#include "core/registry.h"
 #include "core/server.h"
 #include "tcpserver.h"
 
@@ -18,26 +18,10 @@
 #define TS_STR(x) TS_STR2(x)
 
 using ts::default_server;
-
-namespace {
-// The engine reports failures as return values; an unexpected C++ exception (out of memory
-// deep in the STL) still must not unwind into a Delphi or .NET caller.
-template <typename R, typename Fn>
-TS_NO_SANITIZE_NULL R shielded(R on_error, Fn&& fn) {
-  try {
-    return fn();
-#if defined(__GLIBCXX__)
-  } catch (abi::__forced_unwind&) {
-    throw;  // thread cancellation must unwind, not be reported as an error
-#endif
-  } catch (const std::exception& e) {
-    ts::fail(TS_ERR_SYSTEM, "internal error: %s", e.what());
-  } catch (...) {
-    ts::fail(TS_ERR_SYSTEM, "internal error");
-  }
-  return on_error;
-}
-}  // namespace
+using ts::pin_buffer_owner;
+using ts::pin_id_owner;
+using ts::pin_link_owner;
+using ts::shielded;
 
 extern "C" {
 
@@ -67,10 +51,10 @@ TS_API void TS_CALL SetEventProc(TOnReceive OnReceive, TOnDisconnect OnDisconnec
   shielded(0, [&] { return default_server().set_callbacks(cb) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL SetConnectProc(TOnConnect OnConnect) {
-  return shielded(0, [&] { return default_server().set_connect(OnConnect) ? 1 : 0; });
+  return shielded(0, [&] { return default_server().set_connect(OnConnect, nullptr) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL SetThreadExitProc(TOnThreadExit OnThreadExit) {
-  return shielded(0, [&] { return default_server().set_thread_exit(OnThreadExit) ? 1 : 0; });
+  return shielded(0, [&] { return default_server().set_thread_exit(OnThreadExit, nullptr) ? 1 : 0; });
 }
 TS_API void TS_CALL SetLogProc(TOnLog OnLog) { ts::set_log_proc(OnLog); }
 
@@ -89,36 +73,36 @@ TS_API int32_t TS_CALL GetServerOptionRange(int32_t Option, int64_t* Min, int64_
 TS_API void* TS_CALL GetIOMem(void) {
   return shielded<void*>(nullptr, [&] { return default_server().get_io_mem(); });
 }
-TS_API int32_t TS_CALL FreeIOMem(void* Mem) { return default_server().free_io_mem(Mem) ? 1 : 0; }
+TS_API int32_t TS_CALL FreeIOMem(void* Mem) { return pin_buffer_owner(Mem)->free_io_mem(Mem) ? 1 : 0; }
 TS_API int32_t TS_CALL PostSend(TcpLink* Link, void* Mem, int32_t Len) {
-  return shielded(0, [&] { return default_server().post_send(Link, Mem, Len) ? 1 : 0; });
+  return shielded(0, [&] { return pin_link_owner(Link)->post_send(Link, Mem, Len) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL PostSendById(uint64_t LinkId, void* Mem, int32_t Len) {
-  return shielded(0, [&] { return default_server().post_send_by_id(LinkId, Mem, Len) ? 1 : 0; });
+  return shielded(0, [&] { return pin_id_owner(LinkId)->post_send_by_id(LinkId, Mem, Len) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL SendBuffer(TcpLink* Link, const void* Buf, int32_t Len) {
-  return shielded(0, [&] { return default_server().send_buffer(Link, Buf, Len) ? 1 : 0; });
+  return shielded(0, [&] { return pin_link_owner(Link)->send_buffer(Link, Buf, Len) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL SendBufferById(uint64_t LinkId, const void* Buf, int32_t Len) {
-  return shielded(0, [&] { return default_server().send_buffer_by_id(LinkId, Buf, Len) ? 1 : 0; });
+  return shielded(0, [&] { return pin_id_owner(LinkId)->send_buffer_by_id(LinkId, Buf, Len) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL PostRecv(TcpLink* Link, void* Mem) {
-  return shielded(0, [&] { return default_server().post_recv(Link, Mem) ? 1 : 0; });
+  return shielded(0, [&] { return pin_link_owner(Link)->post_recv(Link, Mem) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL PostBroadcast(const void* Buf, int32_t Len) {
   return shielded(-1, [&] { return default_server().broadcast(Buf, Len); });
 }
 TS_API int32_t TS_CALL CloseLink(TcpLink* Link) {
-  return shielded(0, [&] { return default_server().close_link(Link, 0) ? 1 : 0; });
+  return shielded(0, [&] { return pin_link_owner(Link)->close_link(Link, 0) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL CloseLinkById(uint64_t LinkId) {
-  return shielded(0, [&] { return default_server().close_link_by_id(LinkId, 0) ? 1 : 0; });
+  return shielded(0, [&] { return pin_id_owner(LinkId)->close_link_by_id(LinkId, 0) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL CloseLinkEx(TcpLink* Link, int32_t Flags) {
-  return shielded(0, [&] { return default_server().close_link(Link, Flags) ? 1 : 0; });
+  return shielded(0, [&] { return pin_link_owner(Link)->close_link(Link, Flags) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL CloseLinkByIdEx(uint64_t LinkId, int32_t Flags) {
-  return shielded(0, [&] { return default_server().close_link_by_id(LinkId, Flags) ? 1 : 0; });
+  return shielded(0, [&] { return pin_id_owner(LinkId)->close_link_by_id(LinkId, Flags) ? 1 : 0; });
 }
 
 TS_API double TS_CALL GetLinkUse(void) {

@@ -57,21 +57,25 @@ void IoPool::put(IoBuf* buf) {
   }
 }
 
+bool IoPool::contains(const void* mem) const {
+  auto p = reinterpret_cast<uintptr_t>(mem);
+  auto lo = reinterpret_cast<uintptr_t>(base_);
+  uintptr_t hi = lo + static_cast<uintptr_t>(stride_) * count_;
+  return p >= lo + IoBuf::kHeaderSize && p < hi && (p - lo) % stride_ == IoBuf::kHeaderSize;
+}
+
 IoBuf* IoPool::lookup(const void* mem) const {
   if (!mem) {
     fail(TS_ERR_INVALID_ARGUMENT, "the buffer pointer is NULL");
     return nullptr;
   }
-  auto p = reinterpret_cast<uintptr_t>(mem);
-  auto lo = reinterpret_cast<uintptr_t>(base_);
-  uintptr_t hi = lo + static_cast<uintptr_t>(stride_) * count_;
-  if (p < lo + IoBuf::kHeaderSize || p >= hi || (p - lo) % stride_ != IoBuf::kHeaderSize) {
+  if (!contains(mem)) {
     fail(TS_ERR_NOT_A_BUFFER,
          "%p is not an IO buffer from GetIOMem (foreign memory, or a pointer into the middle of one)",
          mem);
     return nullptr;
   }
-  uint32_t index = static_cast<uint32_t>((p - lo) / stride_);
+  auto index = static_cast<uint32_t>((reinterpret_cast<const uint8_t*>(mem) - base_) / stride_);
   if (index >= next_fresh_.load(std::memory_order_acquire)) {  // never handed out, so certainly not owned by the caller
     fail(TS_ERR_BUFFER_NOT_OWNED, "IO buffer %p is free (it was never taken with GetIOMem)", mem);
     return nullptr;

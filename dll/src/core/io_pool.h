@@ -39,6 +39,8 @@ class IoPool {
   // Returns a buffer to the free list (any state); wakes readers paused on an empty pool.
   void put(IoBuf* buf);
 
+  // Whether `mem` is the data of one of this pool's buffers (no error set).
+  bool contains(const void* mem) const;
   // The buffer whose data starts at `mem`, or nullptr (error set) if `mem` is not one.
   IoBuf* lookup(const void* mem) const;
   // FreeIOMem: only a buffer the application owns (state kApp) can be freed.

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/registry.h"
 
 #if defined(_WIN32)
 #include <windows.h>
@@ -21,8 +22,66 @@
 namespace ts {
 namespace {
 
-// Set on every engine thread: Stop from there would wait for itself.
+// Set on every engine thread: the server whose callbacks run there.
 thread_local const Server* t_engine_server = nullptr;
+
+// Start and Stop wait: for the server's callbacks to return, and for a concurrent Start/Stop
+// (stop_mu_). Called from a callback of server A on server B, that wait is an edge A -> B
+// ("A's callback waits for B"); a call whose edge would close a cycle could never return.
+// It fails instead (TS_ERR_IN_CALLBACK): A stopping itself, or A stopping B while a callback
+// of B is stopping A (directly or through more servers). Calls from application threads add
+// no edge: nothing in the engine waits for them.
+std::mutex g_waits_mu;
+std::vector<std::pair<const Server*, const Server*>> g_waits;  // few: one per blocked callback
+
+bool reaches(const Server* from, const Server* to, int depth = 0) {
+  if (from == to) return true;
+  if (depth > static_cast<int>(g_waits.size())) return false;  // edges cannot make a longer path
+  for (const auto& e : g_waits)
+    if (e.first == from && reaches(e.second, to, depth + 1)) return true;
+  return false;
+}
+
+class WaitEdge {
+ public:
+  explicit WaitEdge(const Server* target) : from_(t_engine_server), to_(target) {
+    if (!from_) return;
+    std::lock_guard<std::mutex> lock(g_waits_mu);
+    if (reaches(to_, from_)) {
+      ok_ = false;
+      return;
+    }
+    g_waits.emplace_back(from_, to_);
+    added_ = true;
+  }
+  ~WaitEdge() {
+    if (!added_) return;
+    std::lock_guard<std::mutex> lock(g_waits_mu);
+    g_waits.erase(std::find(g_waits.begin(), g_waits.end(), std::make_pair(from_, to_)));
+  }
+  WaitEdge(const WaitEdge&) = delete;
+  WaitEdge& operator=(const WaitEdge&) = delete;
+  bool ok() const { return ok_; }
+  // The reason, as a failure of `what` ("StopTcpServer", "StartTcpServer").
+  bool fail_in_callback(const char* what) const {
+    if (from_ == to_)
+      return fail(TS_ERR_IN_CALLBACK,
+                  "%s was called from a callback of the same server (an engine thread); it would "
+                  "wait for itself. Call it from another thread",
+                  what);
+    return fail(TS_ERR_IN_CALLBACK,
+                "%s was called from a callback of another server, while a callback of this server "
+                "waits for that one to start or stop; each would wait for the other forever. "
+                "Call it from a thread that is not a callback",
+                what);
+  }
+
+ private:
+  const Server* from_;
+  const Server* to_;
+  bool ok_ = true;
+  bool added_ = false;
+};
 
 uint32_t os_thread_id() {
 #if defined(_WIN32)
@@ -63,11 +122,11 @@ struct WorkerScope {
 
 }  // namespace
 
-Server::Server() = default;
+Server::Server(void* context) : context_(context) {}
 
 Server::~Server() { stop(-1); }
 
-bool Server::calling_from_engine_thread() const { return t_engine_server != nullptr; }
+bool Server::on_own_thread() const { return t_engine_server == this; }
 
 // ------------------------------------------------------------------------------------------
 // Lifecycle
@@ -98,6 +157,10 @@ bool Server::ensure_pool_locked() {
 
 bool Server::start(const char* ip, uint32_t port) {
   if (port > 65535) return fail(TS_ERR_INVALID_ARGUMENT, "port %u is out of range (0..65535)", port);
+  // From its own callback Start would wait for stop_mu_, which a stopper holds while it waits
+  // for that very callback.
+  WaitEdge edge(this);
+  if (!edge.ok()) return edge.fail_in_callback("StartTcpServer");
   std::lock_guard<std::mutex> stop_lock(stop_mu_);
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   State st = state_.load();
@@ -114,7 +177,6 @@ bool Server::start(const char* ip, uint32_t port) {
     table_.store(tables_.back().get(), std::memory_order_release);
   }
   running_opts_ = opts_;
-  set_log_level(static_cast<int32_t>(opts_[TS_OPT_LOG_LEVEL]));
 
   int workers = static_cast<int>(opts_[TS_OPT_WORKER_THREADS]);
   if (workers == 0) workers = default_worker_count();
@@ -167,10 +229,8 @@ bool Server::start(const char* ip, uint32_t port) {
 }
 
 bool Server::stop(int timeout_ms) {
-  if (calling_from_engine_thread())
-    return fail(TS_ERR_IN_CALLBACK,
-                "StopTcpServer was called from a callback (an engine thread); it would wait for "
-                "itself. Call it from another thread");
+  WaitEdge edge(this);
+  if (!edge.ok()) return edge.fail_in_callback("StopTcpServer");
   // stop_mu_ serializes stoppers; lifecycle_mu_ is taken only briefly, so callbacks that read
   // statistics while we wait do not block.
   std::lock_guard<std::mutex> stop_lock(stop_mu_);
@@ -230,25 +290,28 @@ static bool refuse_while_running(const char* what) {
 bool Server::set_callbacks(const Callbacks& cb) {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (state_.load() != State::kStopped) return refuse_while_running("SetEventProc");
-  TOnConnect connect = cb_.connect;
-  TOnThreadExit thread_exit = cb_.thread_exit;
-  cb_ = cb;
-  cb_.connect = connect;
-  cb_.thread_exit = thread_exit;
+  Callbacks next = cb;
+  next.connect = cb_.connect;
+  next.connect_ex = cb_.connect_ex;
+  next.thread_exit = cb_.thread_exit;
+  next.thread_exit_ex = cb_.thread_exit_ex;
+  cb_ = next;
   return true;
 }
 
-bool Server::set_connect(TOnConnect fn) {
+bool Server::set_connect(TOnConnect fn, TOnConnectEx fn_ex) {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (state_.load() != State::kStopped) return refuse_while_running("SetConnectProc");
   cb_.connect = fn;
+  cb_.connect_ex = fn_ex;
   return true;
 }
 
-bool Server::set_thread_exit(TOnThreadExit fn) {
+bool Server::set_thread_exit(TOnThreadExit fn, TOnThreadExitEx fn_ex) {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (state_.load() != State::kStopped) return refuse_while_running("SetThreadExitProc");
   cb_.thread_exit = fn;
+  cb_.thread_exit_ex = fn_ex;
   return true;
 }
 
@@ -264,12 +327,13 @@ bool Server::set_option(int32_t id, int64_t value) {
                 static_cast<long long>(value), static_cast<long long>(spec->min),
                 static_cast<long long>(spec->max));
   }
-  std::lock_guard<std::mutex> lock(lifecycle_mu_);
-  if (id == TS_OPT_LOG_LEVEL) {  // the one option that applies at once
-    opts_.v[id] = value;
+  // The log level belongs to the log, which is process-wide like its sink (SetLogProc):
+  // setting it on any server applies at once, to every server.
+  if (id == TS_OPT_LOG_LEVEL) {
     set_log_level(static_cast<int32_t>(value));
     return true;
   }
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (state_.load() != State::kStopped) return refuse_while_running(spec->name);
   opts_.v[id] = value;
   return true;
@@ -280,6 +344,7 @@ int64_t Server::option(int32_t id) const {
     fail(TS_ERR_UNKNOWN_OPTION, "unknown option %d", id);
     return -1;
   }
+  if (id == TS_OPT_LOG_LEVEL) return log_level();
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   return opts_[id];
 }
@@ -311,6 +376,21 @@ bool Server::free_io_mem(void* mem) {
   if (!mem) return fail(TS_ERR_INVALID_ARGUMENT, "FreeIOMem: the buffer pointer is NULL");
   if (!pool) return fail(TS_ERR_NOT_A_BUFFER, "FreeIOMem: %p is not an IO buffer (no pool yet)", mem);
   return pool->free_app(mem);
+}
+
+bool Server::owns_link(const TcpLink* p) const {
+  LinkTable* table = table_.load(std::memory_order_acquire);
+  return table && table->from_public(p);
+}
+
+bool Server::has_link_id(uint64_t id) const {
+  LinkTable* table = table_.load(std::memory_order_acquire);
+  return table && table->by_id(id);
+}
+
+bool Server::owns_buffer(const void* mem) const {
+  IoPool* pool = pool_ptr_.load(std::memory_order_acquire);
+  return pool && pool->contains(mem);
 }
 
 Link* Server::link_from(const TcpLink* p) {
@@ -415,6 +495,11 @@ bool Server::do_post_send(Link* link, uint64_t id, void* mem, int32_t len) {
   if (!mem) return fail(TS_ERR_INVALID_ARGUMENT, "PostSend: the buffer pointer is NULL");
   IoBuf* buf = pool ? pool->lookup(mem) : nullptr;
   if (!buf) {
+    if (buffer_of_another_server(mem, this))
+      return fail(TS_ERR_NOT_A_BUFFER,
+                  "PostSend: %p is an IO buffer of another server; a link sends only buffers of "
+                  "its own server's pool (TcpServerGetIOMem of that server). It is still yours",
+                  mem);
     if (!pool) fail(TS_ERR_NOT_A_BUFFER, "PostSend: %p is not an IO buffer from GetIOMem", mem);
     return false;
   }
@@ -628,10 +713,12 @@ bool Server::link_opened(Link& link, WorkerCtx& w) {
     link.set_state(LinkState::kOpen);  // visible from here: sends, broadcasts, ids, idle scan
   }
   bool accepted = true;
-  if (cb_.connect) {
+  if (cb_.connect || cb_.connect_ex) {
     WorkerScope scope(link, w);
     int32_t r = 0;
-    accepted = guarded("OnConnect", [&] { r = cb_.connect(&link.pub); }) && r != 0;
+    accepted = guarded("OnConnect", [&] {
+                 r = cb_.connect_ex ? cb_.connect_ex(context_, &link.pub) : cb_.connect(&link.pub);
+               }) && r != 0;
   }
   count(accepted ? TS_COUNTER_ACCEPTS : TS_COUNTER_REFUSED);
   return accepted;
@@ -643,7 +730,7 @@ bool Server::deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
   uint64_t now = now_ms();
   link.last_active_ms.store(now, std::memory_order_relaxed);
   link.pub.TickCountActive = static_cast<uint32_t>(now);
-  if (!cb_.receive) {  // the original's default: echo
+  if (!cb_.receive && !cb_.receive_ex) {  // the original's default: echo
     w.exec_count.fetch_add(1, std::memory_order_relaxed);
     std::unique_lock<std::mutex> lock;
     if (!lock_open(&link, 0, lock)) return true;
@@ -653,7 +740,11 @@ bool Server::deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
   }
   WorkerScope scope(link, w);
   int32_t keep = 0;
-  if (!guarded("OnReceive", [&] { keep = cb_.receive(&link.pub, data, len); })) return false;
+  if (!guarded("OnReceive", [&] {
+        keep = cb_.receive_ex ? cb_.receive_ex(context_, &link.pub, data, len)
+                              : cb_.receive(&link.pub, data, len);
+      }))
+    return false;
   return keep != 0;
 }
 
@@ -667,12 +758,17 @@ void Server::link_closed(Link& link, WorkerCtx& w) {
   WorkerScope scope(link, w);
   if (link.close_reason == TS_CLOSE_IDLE) {
     count(TS_COUNTER_IDLE_CLOSED);
+    if (cb_.idle_ex) {
+      guarded("OnLinkIdleOvertime", [&] { cb_.idle_ex(context_, &link.pub); });
+      return;
+    }
     if (cb_.idle) {
       guarded("OnLinkIdleOvertime", [&] { cb_.idle(&link.pub); });
       return;
     }
   }
-  if (cb_.disconnect) guarded("OnDisconnect", [&] { cb_.disconnect(&link.pub); });
+  if (cb_.disconnect_ex) guarded("OnDisconnect", [&] { cb_.disconnect_ex(context_, &link.pub); });
+  else if (cb_.disconnect) guarded("OnDisconnect", [&] { cb_.disconnect(&link.pub); });
 }
 
 void Server::release_link(Link& link) { table_.load(std::memory_order_acquire)->release(&link); }
@@ -688,13 +784,18 @@ void Server::thread_begin(WorkerCtx& w, bool is_worker) {
     ready_cv_.notify_all();
   }
   TOnThreadCreate create = is_worker ? cb_.worker_thread_create : cb_.server_thread_create;
-  if (create)
-    guarded(is_worker ? "OnWorkerThreadCreate" : "OnServerThreadCreate",
-            [&] { w.pub.Data = create(is_worker ? 1 : 0); });
+  TOnThreadCreateEx create_ex =
+      is_worker ? cb_.worker_thread_create_ex : cb_.server_thread_create_ex;
+  if (create || create_ex)
+    guarded(is_worker ? "OnWorkerThreadCreate" : "OnServerThreadCreate", [&] {
+      w.pub.Data = create_ex ? create_ex(context_, is_worker ? 1 : 0) : create(is_worker ? 1 : 0);
+    });
 }
 
 void Server::thread_end(WorkerCtx& w, bool is_worker) {
-  if (cb_.thread_exit)
+  if (cb_.thread_exit_ex)
+    guarded("OnThreadExit", [&] { cb_.thread_exit_ex(context_, is_worker ? 1 : 0, w.pub.Data); });
+  else if (cb_.thread_exit)
     guarded("OnThreadExit", [&] { cb_.thread_exit(is_worker ? 1 : 0, w.pub.Data); });
   t_engine_server = nullptr;
 }
@@ -738,13 +839,6 @@ void Server::scan_idle(uint64_t now) {
     if (link.idle_requested.exchange(true, std::memory_order_acq_rel)) continue;
     backend_->request_close(link, link.id.load(std::memory_order_acquire), TS_CLOSE_IDLE, true);
   }
-}
-
-Server& default_server() {
-  // Never destroyed: worker threads of a server the application did not stop may still run
-  // while the process exits.
-  static Server* server = new Server;
-  return *server;
 }
 
 }  // namespace ts

@@ -1,5 +1,6 @@
 // One TCP server: options, callbacks, the link table and IO pool, the service thread, and the
-// backend that does the IO. The exported C API (abi/exports.cpp) drives a default instance.
+// backend that does the IO. The flat C API (abi/exports.cpp) drives the default instance; the
+// TcpServer* family (abi/exports_handles.cpp) drives any, through core/registry.h.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -18,21 +19,33 @@
 
 namespace ts {
 
+// Each callback comes in two styles: flat (SetEventProc ...) and Ex (TcpServerSetEventProc ...,
+// the server's Context first). At most one of each pair is set; the engine calls whichever is,
+// so a dispatch costs one predictable branch.
 struct Callbacks {
+  // The event group (SetEventProc / TcpServerSetEventProc).
   TOnReceive receive = nullptr;
   TOnDisconnect disconnect = nullptr;
   TOnLinkIdleOvertime idle = nullptr;
   TOnThreadCreate server_thread_create = nullptr;
   TOnThreadCreate worker_thread_create = nullptr;
+  TOnReceiveEx receive_ex = nullptr;
+  TOnDisconnectEx disconnect_ex = nullptr;
+  TOnLinkIdleOvertimeEx idle_ex = nullptr;
+  TOnThreadCreateEx server_thread_create_ex = nullptr;
+  TOnThreadCreateEx worker_thread_create_ex = nullptr;
+  // Set on their own (SetConnectProc, SetThreadExitProc and their TcpServer* twins).
   TOnConnect connect = nullptr;
+  TOnConnectEx connect_ex = nullptr;
   TOnThreadExit thread_exit = nullptr;
+  TOnThreadExitEx thread_exit_ex = nullptr;
 };
 
 constexpr int kCounterCount = TS_COUNTER_RECV_PAUSES + 1;
 
 class Server {
  public:
-  Server();
+  explicit Server(void* context = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -44,9 +57,10 @@ class Server {
   uint32_t port() const;
 
   // ---- configuration (only while stopped) ----
-  bool set_callbacks(const Callbacks& cb);
-  bool set_connect(TOnConnect fn);
-  bool set_thread_exit(TOnThreadExit fn);
+  void* context() const { return context_; }
+  bool set_callbacks(const Callbacks& cb);  // the event group: receive ... worker_thread_create
+  bool set_connect(TOnConnect fn, TOnConnectEx fn_ex);
+  bool set_thread_exit(TOnThreadExit fn, TOnThreadExitEx fn_ex);
   bool set_option(int32_t id, int64_t value);
   int64_t option(int32_t id) const;
 
@@ -61,6 +75,13 @@ class Server {
   int32_t broadcast(const void* buf, int32_t len);
   bool close_link(const TcpLink* link, int32_t flags);
   bool close_link_by_id(uint64_t id, int32_t flags);
+
+  // ---- which server a pointer or id belongs to (core/registry.cpp; no error set) ----
+  bool owns_link(const TcpLink* p) const;
+  bool has_link_id(uint64_t id) const;
+  bool owns_buffer(const void* mem) const;
+  // True on this server's own engine threads (its callbacks run there).
+  bool on_own_thread() const;
 
   // ---- statistics ----
   int32_t link_count() const;
@@ -110,10 +131,10 @@ class Server {
   bool send_copy(Link* link, uint64_t id, const void* buf, int32_t len);
   bool do_post_send(Link* link, uint64_t id, void* mem, int32_t len);
   bool do_close(Link* link, uint64_t id, int32_t flags);
-  bool calling_from_engine_thread() const;
   void service_loop();
   void scan_idle(uint64_t now);
 
+  void* const context_;              // CreateTcpServer's Context, first argument of Ex callbacks
   std::mutex stop_mu_;               // one starter/stopper at a time
   mutable std::mutex lifecycle_mu_;  // state, options, callbacks, backend_ (held briefly)
   std::atomic<State> state_{State::kStopped};
@@ -145,7 +166,5 @@ class Server {
   std::condition_variable ready_cv_;
   int threads_ready_ = 0;
 };
-
-Server& default_server();
 
 }  // namespace ts
