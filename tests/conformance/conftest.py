@@ -9,7 +9,7 @@ from typing import Callable, Iterator, List
 
 import pytest
 
-from server_process import ServerProcess, server_command
+from server_process import LIGHT, ServerProcess, server_command
 
 # Flags every test passes unless it says otherwise: a fixed worker count, and no idle timeout
 # unless the test is about it (the library default of 60 s would not fire anyway).
@@ -17,6 +17,8 @@ DEFAULT_FLAGS = {"workers": 2, "idle_ms": 0}
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "heavy: too slow for the light run (valgrind): skipped "
+                                       "when TS_CONFORMANCE_LIGHT=1")
     try:
         server_command()
     except RuntimeError as error:
@@ -29,22 +31,36 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "the project and put <build>/bin on PYTHONPATH") from None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    if not LIGHT:
+        return
+    skip = pytest.mark.skip(reason="heavy: skipped in the light run (TS_CONFORMANCE_LIGHT=1)")
+    for item in items:
+        if "heavy" in item.keywords:
+            item.add_marker(skip)
+
+
 def flag_args(flags: dict) -> List[str]:
+    """{"idle_ms": 0, "ip": "", "second_server": True} -> --idle-ms 0 --ip "" --second-server
+    (True: a flag without a value)."""
     args = []
     for name, value in flags.items():
-        args += ["--" + name.replace("_", "-"), str(value)]
+        flag = "--" + name.replace("_", "-")
+        args += [flag] if value is True else [flag, str(value)]
     return args
 
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """start_server(idle_ms=1000, ...) -> a running ServerProcess (flags as PROTOCOL.md)."""
+    """start_server(idle_ms=1000, second_server=True, ...) -> a running ServerProcess (flags
+    as PROTOCOL.md)."""
     started: List[ServerProcess] = []
 
     def start(**flags: int) -> ServerProcess:
         merged = dict(DEFAULT_FLAGS, **flags)
         argv = server_command() + flag_args(merged)
-        server = ServerProcess(argv, tmp_path / f"server{len(started)}.stderr")
+        server = ServerProcess(argv, tmp_path / f"server{len(started)}.stderr",
+                               second_server=merged.get("second_server") is True)
         started.append(server)  # cleaned up at teardown even if it never gets ready
         server.wait_ready()
         return server

@@ -17,10 +17,34 @@ START_TIMEOUT = 30.0  # mono or an interpreter starting on a busy 2-core CI mach
 LINE_TIMEOUT = 10.0   # any reply on standard output
 STOP_TIMEOUT = 15.0   # quit -> STOPPED -> exit
 
-# Every STATS key PROTOCOL.md names.
+HOST6 = "::1"
+
+# TS_CONFORMANCE_LIGHT=1 (set for conformance_c_valgrind): tests marked `heavy` are skipped,
+# and sizes chosen with light(big, small) shrink.
+LIGHT = os.environ.get("TS_CONFORMANCE_LIGHT") == "1"
+
+
+def light(big, small):
+    """`small` in the light run (under valgrind), else `big`."""
+    return small if LIGHT else big
+
+# Every STATS key PROTOCOL.md names (closed_<r>: OnDisconnect/OnLinkIdleOvertime calls whose
+# CloseReason was r).
 STATS_KEYS = ("links", "accepts", "refused", "closed", "idle_closed", "bytes_in", "bytes_out",
               "msgs_in", "msgs_out", "iomem_free", "iomem_count", "workers", "disconnects",
-              "idle")
+              "idle", "framing_errors") + tuple(f"closed_{r}" for r in range(1, 11))
+
+# TS_CLOSE_* (tcpserver.h), for the closed_<r> keys.
+CLOSE_PEER_CLOSED = 1
+CLOSE_PEER_RESET = 2
+CLOSE_IDLE = 3
+CLOSE_BY_APP = 4
+CLOSE_SEND_QUEUE_FULL = 5
+CLOSE_SERVER_STOP = 6
+CLOSE_ERROR = 7
+CLOSE_FRAME_TOO_LARGE = 8
+CLOSE_BAD_FRAME = 9
+CLOSE_FRAME_TRUNCATED = 10
 
 Stats = Dict[str, int]
 
@@ -45,10 +69,10 @@ def parse_fields(line: str, keyword: str) -> Stats:
     return fields
 
 
-def parse_stats(line: str) -> Stats:
-    stats = parse_fields(line, "STATS")
+def parse_stats(line: str, keyword: str = "STATS") -> Stats:
+    stats = parse_fields(line, keyword)
     missing = [key for key in STATS_KEYS if key not in stats]
-    assert not missing, f"STATS line lacks {missing}: {line!r}"
+    assert not missing, f"{keyword} line lacks {missing}: {line!r}"
     return stats
 
 
@@ -56,7 +80,7 @@ class ServerProcess:
     """One run of the server. Standard output is read by a thread into a queue, so every wait
     has a deadline; standard error goes to a file quoted in failure messages."""
 
-    def __init__(self, argv: List[str], stderr_path: Path) -> None:
+    def __init__(self, argv: List[str], stderr_path: Path, second_server: bool = False) -> None:
         self.argv = argv
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "w+b")
@@ -66,15 +90,23 @@ class ServerProcess:
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
         self.stopped: Optional[Stats] = None
+        self.second_server = second_server
         self.port = 0
+        self.port2 = 0  # the second server's, with --second-server
 
     def wait_ready(self) -> None:
-        """Wait for the PORT line (the first thing the server prints)."""
-        line = self.wait_line("PORT", START_TIMEOUT)
+        """Wait for the PORT line (the first thing the server prints), and PORT2 after it
+        with --second-server."""
+        self.port = self._wait_port("PORT", START_TIMEOUT)
+        if self.second_server:
+            self.port2 = self._wait_port("PORT2", LINE_TIMEOUT)
+
+    def _wait_port(self, keyword: str, timeout: float) -> int:
+        line = self.wait_line(keyword, timeout)
         words = line.split()
         assert len(words) == 2 and words[1].isdigit() and int(words[1]) > 0, \
-            f"bad PORT line {line!r}{self.stderr_tail()}"
-        self.port = int(words[1])
+            f"bad {keyword} line {line!r}{self.stderr_tail()}"
+        return int(words[1])
 
     def _read_stdout(self) -> None:
         for line in self.proc.stdout:
@@ -116,12 +148,31 @@ class ServerProcess:
         self.command("stats")
         return parse_stats(self.wait_line("STATS"))
 
+    def stats2(self) -> Stats:
+        """The second server's STATS2 line (--second-server)."""
+        self.command("stats2")
+        return parse_stats(self.wait_line("STATS2"), "STATS2")
+
+    def stop2(self) -> Stats:
+        """`stop2`: the second server stops and is destroyed; returns the STOPPED2 fields."""
+        self.command("stop2")
+        stopped = parse_fields(self.wait_line("STOPPED2", STOP_TIMEOUT), "STOPPED2")
+        assert set(stopped) == {"disconnects"}, \
+            f"the STOPPED2 line should carry disconnects, got {stopped}"
+        return stopped
+
+    def wait_stats2(self, condition: Callable[[Stats], bool], what: str,
+                    timeout: float = LINE_TIMEOUT) -> Stats:
+        """wait_stats for the second server."""
+        return self.wait_stats(condition, what, timeout, self.stats2)
+
     def wait_stats(self, condition: Callable[[Stats], bool], what: str,
-                   timeout: float = LINE_TIMEOUT) -> Stats:
+                   timeout: float = LINE_TIMEOUT,
+                   read: Optional[Callable[[], Stats]] = None) -> Stats:
         """Poll `stats` every few ms until condition(stats) holds; fail after `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
-            stats = self.stats()
+            stats = (read or self.stats)()
             if condition(stats):
                 return stats
             if time.monotonic() > deadline:

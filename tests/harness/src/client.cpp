@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -44,6 +45,7 @@ Client::Client(const std::string& host, int port, double timeout_s)
     local_port_ = ntohs(local.ss_family == AF_INET6
                             ? reinterpret_cast<sockaddr_in6*>(&local)->sin6_port
                             : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+  tx_ = rx_ = PayloadStream(static_cast<uint64_t>(local_port_), 0);
 }
 
 void Client::send(const std::string& data, double timeout_s) {
@@ -103,6 +105,89 @@ bool Client::wait_closed(double timeout_s) {
     pollfd pfd{conn_.fd(), POLLIN, 0};
     ::poll(&pfd, 1, deadline.poll_ms());
   }
+}
+
+size_t Client::available() {
+  conn_.pump();
+  return conn_.buffered().size();
+}
+
+void Client::send_frame(const std::string& payload, double timeout_s) {
+  if (payload.size() > 0x7FFFFFFF) throw HarnessError("send_frame: payload over 2^31-1 bytes");
+  uint8_t header[4];
+  put_header(header, static_cast<uint32_t>(payload.size()));
+  send(std::string(reinterpret_cast<char*>(header), 4) + payload, timeout_s);
+}
+
+std::string Client::read_frame(double timeout_s) {
+  Deadline deadline(timeout_s);
+  std::string header = recv_exact(4, timeout_s);
+  uint32_t len = 0;
+  for (unsigned char b : header) len = (len << 8) | b;
+  if (len & 0x80000000u)
+    throw HarnessError(conn_.name() + ": received a frame header with the top bit set: " +
+                       quoted(header));
+  return recv_exact(len, deadline.left_s());
+}
+
+uint64_t Client::fill_until_blocked(uint64_t max_bytes, double stall_s, double timeout_s) {
+  Deadline deadline(timeout_s);
+  uint64_t sent = 0;
+  while (sent < max_bytes) {
+    if (tx_pending_.empty()) {
+      tx_pending_.resize(static_cast<size_t>(std::min<uint64_t>(64 * 1024, max_bytes - sent)));
+      tx_.fill(reinterpret_cast<uint8_t*>(&tx_pending_[0]), tx_pending_.size());
+    }
+    ssize_t n = ::send(conn_.fd(), tx_pending_.data(), tx_pending_.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<uint64_t>(n);
+      tx_pending_.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      throw PeerClosed(conn_.name() + ": send failed after " + std::to_string(sent) +
+                       " bytes: " + errno_text(errno));
+    if (deadline.expired())
+      throw HarnessTimeout(conn_.name() + ": fill_until_blocked: the socket neither took more "
+                           "nor stalled for " + std::to_string(stall_s) + " s in time");
+    pollfd pfd{conn_.fd(), POLLOUT, 0};
+    int wait_ms = static_cast<int>(stall_s * 1000);
+    if (::poll(&pfd, 1, std::min(wait_ms, deadline.poll_ms(wait_ms))) == 0 &&
+        !deadline.expired())
+      return sent;  // nothing accepted for stall_s: backed up
+  }
+  throw HarnessError(conn_.name() + ": " + std::to_string(sent) +
+                     " bytes went out and the socket never backed up: the server kept reading");
+}
+
+void Client::expect_pattern(uint64_t n, double timeout_s) {
+  std::string got = recv_exact(static_cast<size_t>(n), timeout_s);
+  for (size_t i = 0; i < got.size(); ++i) {
+    uint8_t want = rx_.next();
+    if (static_cast<uint8_t>(got[i]) != want)
+      throw HarnessError(conn_.name() + ": echoed pattern byte at offset " +
+                         std::to_string(echoed_ + i) + " is " + quoted(got.substr(i, 1)) +
+                         ", expected " + quoted(std::string(1, static_cast<char>(want))));
+  }
+  echoed_ += got.size();
+}
+
+void Client::expect_flood(uint64_t n, bool framed, double timeout_s) {
+  std::string got;
+  if (framed) {
+    got = read_frame(timeout_s);
+    if (got.size() != n)
+      throw HarnessError(conn_.name() + ": expected a FLOOD message of " + std::to_string(n) +
+                         " bytes, got one of " + std::to_string(got.size()));
+  } else {
+    got = recv_exact(static_cast<size_t>(n), timeout_s);
+  }
+  for (size_t i = 0; i < got.size(); ++i)
+    if (static_cast<uint8_t>(got[i]) != flood_byte(i))
+      throw HarnessError(conn_.name() + ": FLOOD byte " + std::to_string(i) + " of " +
+                         std::to_string(n) + " is " + quoted(got.substr(i, 1)) +
+                         ", expected " + std::to_string(flood_byte(i)));
 }
 
 bool Client::closed() {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "connection.h"
+#include "pattern.h"
 
 namespace tsh {
 
@@ -24,6 +25,24 @@ class Client {
   // Data arriving meanwhile is kept (see buffered()).
   bool wait_closed(double timeout_s);
   bool closed();  // without waiting
+  // Bytes received and not yet taken, after reading what is there now (no waiting).
+  size_t available();
+
+  // Framing mode (PROTOCOL.md --framing 1): one message with its 4-byte big-endian header,
+  // and the payload of the next whole message (HarnessError for a header with the top bit
+  // set, which is no valid length).
+  void send_frame(const std::string& payload, double timeout_s);
+  std::string read_frame(double timeout_s);
+
+  // Flow control. The client's own pattern stream (PayloadStream, never '\n'): writes it
+  // until the socket has accepted nothing for stall_s (the server stopped reading and every
+  // buffer on the way is full) and returns the bytes written; HarnessError if max_bytes go
+  // out without that happening.
+  uint64_t fill_until_blocked(uint64_t max_bytes, double stall_s, double timeout_s);
+  // Receives n bytes and checks they continue the echo of that pattern stream.
+  void expect_pattern(uint64_t n, double timeout_s);
+  // Receives the n bytes of "FLOOD <n>" (byte i = i % 251), framed: as one message.
+  void expect_flood(uint64_t n, bool framed, double timeout_s);
   void close() { conn_.close(); }
 
   std::string buffered() const { return conn_.buffered(); }
@@ -35,6 +54,10 @@ class Client {
   Connection conn_;
   double timeout_s_;
   int local_port_ = 0;
+  PayloadStream tx_{0, 0};  // the pattern stream, seeded per client in the constructor
+  PayloadStream rx_{0, 0};
+  std::string tx_pending_;  // generated, not yet accepted by the socket
+  uint64_t echoed_ = 0;     // pattern bytes checked so far
 };
 
 // Printable, shortened form of received bytes for error messages.

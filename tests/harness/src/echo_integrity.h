@@ -15,6 +15,12 @@ struct EchoOptions {
   size_t max_chunk = 1;   // each send() is 1..max_chunk bytes
   uint64_t seed = 1;
   double timeout_s = 30;  // for the whole run, connects included
+  // Framing mode (PROTOCOL.md --framing 1): each connection sends messages_per_conn framed
+  // messages (FrameStream) instead of bytes_per_conn raw bytes. The echo of whole messages
+  // is the same byte stream, headers included, so it is checked the same way.
+  bool framed = false;
+  size_t messages_per_conn = 0;
+  uint32_t max_message = 0;
 };
 
 struct EchoResult {
@@ -22,6 +28,8 @@ struct EchoResult {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   uint64_t sends = 0;       // send() calls that wrote something
+  uint64_t messages = 0;    // framed messages sent (framing mode)
+  uint32_t largest = 0;     // the largest message payload sent (framing mode)
   double connect_s = 0;     // time to establish every connection
   double elapsed_s = 0;     // connects included
 };

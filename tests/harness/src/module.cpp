@@ -68,6 +68,29 @@ PYBIND11_MODULE(tsharness, m) {
       "{connections, bytes_sent, bytes_received, sends, connect_s, elapsed_s}; raises on the\n"
       "first wrong byte, early close or timeout. The links are closed when it returns.");
 
+  m.def(
+      "framed_echo_integrity",
+      [](const std::string& host, int port, size_t connections, size_t messages_per_conn,
+         uint32_t max_message, size_t max_chunk, uint64_t seed, double timeout_s) {
+        tsh::EchoOptions o{host, port, connections, 0, max_chunk, seed, timeout_s};
+        o.framed = true;
+        o.messages_per_conn = messages_per_conn;
+        o.max_message = max_message;
+        tsh::EchoResult r = without_gil([&] { return tsh::echo_integrity(o); });
+        return py::dict("connections"_a = r.connections, "bytes_sent"_a = r.bytes_sent,
+                        "bytes_received"_a = r.bytes_received, "sends"_a = r.sends,
+                        "messages"_a = r.messages, "largest"_a = r.largest,
+                        "connect_s"_a = r.connect_s, "elapsed_s"_a = r.elapsed_s);
+      },
+      "host"_a, "port"_a, "connections"_a, "messages_per_conn"_a, "max_message"_a,
+      "max_chunk"_a = 64 * 1024, "seed"_a = 1, "timeout_s"_a = 30.0,
+      "echo_integrity for a server in framing mode: each connection sends messages_per_conn\n"
+      "messages (4-byte big-endian length, then pseudo-random payload never holding '\\n') of\n"
+      "log-uniform sizes in 1..max_message (connection #0's first is max_message bytes), in\n"
+      "writes of 1..max_chunk bytes that split and coalesce messages, and checks that the\n"
+      "echo is the same stream, headers included. Returns echo_integrity's dict plus\n"
+      "{messages, largest}.");
+
   py::class_<LinkGroup>(m, "LinkGroup",
                         "Links held open together (see open_idle). Not thread-safe.")
       .def_property_readonly("size", &LinkGroup::size)
@@ -173,6 +196,58 @@ PYBIND11_MODULE(tsharness, m) {
           "True once the server closed or reset the connection (waiting up to timeout_s).")
       .def("closed", &Client::closed, py::call_guard<py::gil_scoped_release>(),
            "True if the server has closed the connection (no waiting).")
+      .def("available", &Client::available, py::call_guard<py::gil_scoped_release>(),
+           "Bytes received and not yet taken (reads what is there, no waiting).")
+      .def(
+          "send_frame",
+          [](Client& c, const std::string& payload, std::optional<double> timeout_s) {
+            double t = timeout_or(timeout_s, c);
+            without_gil([&] { c.send_frame(payload, t); });
+          },
+          "payload"_a, "timeout_s"_a = py::none(),
+          "Send one message: 4-byte big-endian length, then the payload.")
+      .def(
+          "read_frame",
+          [](Client& c, std::optional<double> timeout_s) {
+            double t = timeout_or(timeout_s, c);
+            return py::bytes(without_gil([&] { return c.read_frame(t); }));
+          },
+          "timeout_s"_a = py::none(), "The payload of the next whole message.")
+      .def(
+          "frame_command",
+          [](Client& c, const std::string& line, std::optional<double> timeout_s) {
+            double t = timeout_or(timeout_s, c);
+            return py::bytes(without_gil([&] {
+              c.send_frame(line, t);
+              return c.read_frame(t);
+            }));
+          },
+          "line"_a, "timeout_s"_a = py::none(), "send_frame(line), then read_frame().")
+      .def(
+          "fill_until_blocked",
+          [](Client& c, uint64_t max_bytes, double stall_s, std::optional<double> timeout_s) {
+            double t = timeout_or(timeout_s, c);
+            return without_gil([&] { return c.fill_until_blocked(max_bytes, stall_s, t); });
+          },
+          "max_bytes"_a = uint64_t{256} << 20, "stall_s"_a = 0.5, "timeout_s"_a = py::none(),
+          "Write this client's pattern stream until the socket accepts nothing for stall_s;\n"
+          "returns the bytes written. Raises if max_bytes go out first.")
+      .def(
+          "expect_pattern",
+          [](Client& c, uint64_t n, std::optional<double> timeout_s) {
+            double t = timeout_or(timeout_s, c);
+            without_gil([&] { c.expect_pattern(n, t); });
+          },
+          "n"_a, "timeout_s"_a = py::none(),
+          "Receive n bytes and check they continue the echo of the pattern stream.")
+      .def(
+          "expect_flood",
+          [](Client& c, uint64_t n, bool framed, std::optional<double> timeout_s) {
+            double t = timeout_or(timeout_s, c);
+            without_gil([&] { c.expect_flood(n, framed, t); });
+          },
+          "n"_a, "framed"_a = false, "timeout_s"_a = py::none(),
+          "Receive the n bytes of 'FLOOD <n>' (byte i = i % 251), framed: as one message.")
       .def_property_readonly("buffered", [](const Client& c) { return py::bytes(c.buffered()); })
       .def_property_readonly("was_reset", &Client::was_reset)
       .def_property_readonly("local_port", &Client::local_port)

@@ -2,8 +2,10 @@
 // can be regenerated for checking instead of being stored.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace tsh {
 
@@ -49,5 +51,59 @@ class PayloadStream {
   uint64_t word_ = 0;
   int left_ = 0;
 };
+
+// The stream of one connection in framing mode (PROTOCOL.md, --framing 1): `messages` messages,
+// each a 4-byte big-endian payload length followed by that many PayloadStream bytes (so no
+// payload ends in '\n' and none is taken for a command). Sizes are log-uniform in
+// 1..max_message, so small and multi-MiB messages mix; connection #0's first message is
+// exactly max_message bytes, so the largest allowed size is always exercised.
+class FrameStream {
+ public:
+  FrameStream(uint64_t seed, size_t connection, size_t messages, uint32_t max_message)
+      : payload_(seed, connection) {
+    Rng sizes(seed * 0xC2B2AE3D27D4EB4Full + connection * 0x165667B19E3779F9ull + 7);
+    int bits = 0;
+    while (bits < 31 && (uint64_t{1} << bits) < max_message) ++bits;
+    for (size_t i = 0; i < messages; ++i) {
+      size_t cap = std::min<uint64_t>(max_message, uint64_t{1} << (sizes.next() % (bits + 1)));
+      uint32_t size = connection == 0 && i == 0 ? max_message
+                                                : static_cast<uint32_t>(sizes.between_1_and(cap));
+      sizes_.push_back(size);
+      total_ += 4 + uint64_t{size};
+      largest_ = std::max(largest_, size);
+    }
+  }
+  uint8_t next() {
+    while (pos_ == 4 + uint64_t{sizes_[index_]}) {
+      ++index_;
+      pos_ = 0;
+    }
+    uint32_t size = sizes_[index_];
+    uint64_t at = pos_++;
+    return at < 4 ? static_cast<uint8_t>(size >> (8 * (3 - at))) : payload_.next();
+  }
+  void fill(uint8_t* out, size_t n) {
+    for (size_t i = 0; i < n; ++i) out[i] = next();
+  }
+  uint64_t total() const { return total_; }  // header bytes included
+  uint32_t largest() const { return largest_; }
+  size_t messages() const { return sizes_.size(); }
+
+ private:
+  PayloadStream payload_;
+  std::vector<uint32_t> sizes_;
+  uint64_t total_ = 0;
+  uint32_t largest_ = 0;
+  size_t index_ = 0;
+  uint64_t pos_ = 0;  // position within the current frame, header included
+};
+
+// The bytes of FLOOD <n> (PROTOCOL.md): byte i is i % 251.
+inline uint8_t flood_byte(uint64_t i) { return static_cast<uint8_t>(i % 251); }
+
+// A big-endian 4-byte frame header.
+inline void put_header(uint8_t* out, uint32_t len) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(len >> (8 * (3 - i)));
+}
 
 }  // namespace tsh

@@ -23,6 +23,7 @@ class FakeServer(socketserver.ThreadingTCPServer):
         self.received = bytearray()  # everything any connection sent, for inspection
         self.lock = threading.Lock()
         self.clients: List[socket.socket] = []
+        self.stopping = threading.Event()  # set when the server shuts down
 
         class Adapter(socketserver.BaseRequestHandler):
             def handle(inner) -> None:
@@ -43,6 +44,7 @@ class FakeServer(socketserver.ThreadingTCPServer):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.shutdown()
         self.server_close()
         self.thread.join(timeout=5)
@@ -115,3 +117,55 @@ def broadcaster(sock: socket.socket, server: FakeServer) -> None:
                     pass  # that client is gone
         else:
             sock.sendall(data)
+
+
+def read_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        more = sock.recv(n - len(data))
+        if not more:
+            raise OSError("closed")
+        data += more
+    return data
+
+
+def framed_echo_bumping(bump: int) -> Handler:
+    """Framing mode: echoes each whole message with its header's length plus `bump` (0: a
+    correct framed echo; otherwise a wrong header, the payload padded or cut to match)."""
+    def handler(sock: socket.socket, server: FakeServer) -> None:
+        while True:
+            size = int.from_bytes(read_exact(sock, 4), "big")
+            payload = read_exact(sock, size)
+            server.record(payload)
+            told = size + bump
+            sock.sendall(told.to_bytes(4, "big") + (payload + b"\0" * bump)[:told])
+    return handler
+
+
+def send_on_connect(data: bytes) -> Handler:
+    """Sends `data` at once, then reads until the client closes."""
+    def handler(sock: socket.socket, server: FakeServer) -> None:
+        sock.sendall(data)
+        for _ in chunks(sock):
+            pass
+    return handler
+
+
+def not_reading(sock: socket.socket, server: FakeServer) -> None:
+    """Never reads, so the client's writes back up; returns when the server stops."""
+    server.stopping.wait(30)
+
+
+def flooder(corrupt_at_byte: int = -1, framed: bool = False) -> Handler:
+    """Answers 'FLOOD <n>\\n' with the n bytes of PROTOCOL.md (byte i = i % 251), as one
+    message if framed, one byte flipped at `corrupt_at_byte` if >= 0."""
+    def handler(sock: socket.socket, server: FakeServer) -> None:
+        for data in chunks(sock):
+            if framed:
+                data = data[4:]
+            n = int(data.split()[1])
+            block = bytearray(i % 251 for i in range(n))
+            if 0 <= corrupt_at_byte < n:
+                block[corrupt_at_byte] ^= 0x01
+            sock.sendall((n.to_bytes(4, "big") if framed else b"") + bytes(block))
+    return handler

@@ -10,7 +10,8 @@ import pytest
 import tsharness
 
 from fake_servers import (HOST, FakeServer, broadcaster, close_after, corrupt_at, echo,
-                          echo_twice, silent)
+                          echo_twice, flooder, framed_echo_bumping, not_reading, send_on_connect,
+                          silent)
 
 
 def unused_port() -> int:
@@ -152,3 +153,73 @@ def test_read_lines_raises_when_a_link_is_closed() -> None:
         links.ping()
         with pytest.raises(tsharness.PeerClosed):
             links.read_lines(b"end\n", timeout_s=5)
+
+
+# ---- framing mode, flow control, FLOOD ----
+
+def test_framed_echo_integrity_passes_a_message_echo() -> None:
+    with FakeServer(framed_echo_bumping(0)) as server:
+        result = tsharness.framed_echo_integrity(HOST, server.port, connections=4,
+                                                 messages_per_conn=30, max_message=300_000,
+                                                 max_chunk=5000, seed=3, timeout_s=20)
+    assert result["messages"] == 120 and result["largest"] == 300_000
+    assert result["bytes_sent"] == result["bytes_received"] == len(server.received) + 4 * 120
+
+
+def test_framed_echo_integrity_catches_a_wrong_header() -> None:
+    with FakeServer(framed_echo_bumping(1)) as server:
+        with pytest.raises(tsharness.HarnessError, match=r"offset 3 is 0x[0-9A-F]{2}, expected"):
+            tsharness.framed_echo_integrity(HOST, server.port, 1, 5, max_message=1000,
+                                            timeout_s=10)
+
+
+def test_frames_round_trip_and_a_top_bit_header_is_refused() -> None:
+    with FakeServer(framed_echo_bumping(0)) as server:
+        client = tsharness.Client(HOST, server.port)
+        assert client.frame_command(b"STATS\n") == b"STATS\n"
+        client.send_frame(b"")
+        client.send_frame(b"x" * 70_000)
+        assert client.read_frame() == b""
+        assert client.read_frame() == b"x" * 70_000
+    with FakeServer(send_on_connect(b"\x80\x00\x00\x01z")) as server:
+        with pytest.raises(tsharness.HarnessError, match=r"top bit set"):
+            tsharness.Client(HOST, server.port).read_frame()
+
+
+def test_fill_until_blocked_stops_where_the_server_stops_reading() -> None:
+    with FakeServer(not_reading) as server:
+        client = tsharness.Client(HOST, server.port)
+        sent = client.fill_until_blocked(max_bytes=256 << 20, stall_s=0.3, timeout_s=20)
+        assert 0 < sent < 256 << 20
+    with FakeServer(silent) as server:  # reads everything: never backs up
+        client = tsharness.Client(HOST, server.port)
+        with pytest.raises(tsharness.HarnessError, match=r"never backed up"):
+            client.fill_until_blocked(max_bytes=4 << 20, stall_s=0.5, timeout_s=20)
+
+
+def test_expect_pattern_checks_the_echo_of_the_filled_stream() -> None:
+    with FakeServer(echo) as server:
+        client = tsharness.Client(HOST, server.port)
+        # The echo backs up once we do not read it; then all of it comes back, in order.
+        sent = client.fill_until_blocked(stall_s=0.3, timeout_s=20)
+        client.expect_pattern(sent, timeout_s=20)
+        assert client.available() == 0
+    with FakeServer(corrupt_at(1000)) as server:
+        client = tsharness.Client(HOST, server.port)
+        sent = client.fill_until_blocked(stall_s=0.3, timeout_s=20)
+        with pytest.raises(tsharness.HarnessError, match=r"pattern byte at offset 1000 is"):
+            client.expect_pattern(sent, timeout_s=20)
+
+
+@pytest.mark.parametrize("framed", [False, True])
+def test_expect_flood_checks_every_byte(framed: bool) -> None:
+    def flood(client: tsharness.Client, n: int) -> None:
+        line = b"FLOOD %d\n" % n
+        client.send_frame(line) if framed else client.send(line)
+        client.expect_flood(n, framed=framed)
+
+    with FakeServer(flooder(framed=framed)) as server:
+        flood(tsharness.Client(HOST, server.port), 100_000)
+    with FakeServer(flooder(corrupt_at_byte=777, framed=framed)) as server:
+        with pytest.raises(tsharness.HarnessError, match=r"FLOOD byte 777 of 100000"):
+            flood(tsharness.Client(HOST, server.port), 100_000)
