@@ -541,6 +541,8 @@ class WorkerStats(NamedTuple):
     busy_ms: int     # ms busy since the previous worker_stats() call
 
 
+_LINK_IDS_FIRST_GUESS = 64  # link_ids() asks again when more links are open
+
 _WHOLE_SERVER: Any = object()  # close() without a link id closes the server itself
 
 # ------------------------------------------------------------------------------------------
@@ -847,7 +849,7 @@ class Server:
     def link_ids(self) -> List[int]:
         """The ids of this server's open links (each was open during the call)."""
         engine = self._engine()
-        capacity = 64
+        capacity = _LINK_IDS_FIRST_GUESS
         while True:
             ids = (ctypes.c_uint64 * capacity)()
             count = engine.link_ids(ids, capacity)
