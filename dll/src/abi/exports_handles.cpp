@@ -94,6 +94,17 @@ TS_API void* TS_CALL TcpServerGetIOMem(TcpServerHandle* Server) {
                             [](ts::Server& s) { return s.get_io_mem(); });
 }
 
+TS_API int32_t TS_CALL TcpServerPostBroadcast(TcpServerHandle* Server, const void* Buf,
+                                              int32_t Len, uint64_t ExceptLinkId) {
+  return with_server(Server, "TcpServerPostBroadcast", -1,
+                     [&](ts::Server& s) { return s.broadcast(Buf, Len, ExceptLinkId); });
+}
+TS_API int32_t TS_CALL TcpServerGetLinkIds(TcpServerHandle* Server, uint64_t* Ids,
+                                           int32_t Capacity) {
+  return with_server(Server, "TcpServerGetLinkIds", -1,
+                     [&](ts::Server& s) { return s.link_ids(Ids, Capacity); });
+}
+
 TS_API int32_t TS_CALL TcpServerGetLinkCount(TcpServerHandle* Server) {
   return with_server(Server, "TcpServerGetLinkCount", -1,
                      [](ts::Server& s) { return s.link_count(); });

@@ -1,0 +1,406 @@
+// Several servers in one process (the TcpServer* family): each has its own callbacks (called
+// with its Context), options, links, IO pool, threads and counters; link-, id- and
+// buffer-based calls reach the server that owns the link, id or buffer; ids are unique across
+// servers; bad handles and buffers of another server fail cleanly; the flat API keeps driving
+// the default server.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "support/blocking_client.h"
+#include "support/error_check.h"
+#include "support/multi_client.h"
+#include "support/multi_server_fixture.h"
+#include "support/proc_stats.h"
+#include "support/wait.h"
+
+using namespace tstest;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr size_t kLinksPerServer = 16;
+constexpr uint64_t kBytesPerLink = 256 * 1024;
+
+std::atomic<int> g_null_context{0};
+std::atomic<int> g_other_context{0};
+int32_t TS_CALL count_context_echo(void* context, TcpLink* link, uint8_t* buf, int32_t len) {
+  (context ? g_other_context : g_null_context)++;
+  return SendBuffer(link, buf, len);
+}
+
+TEST_F(MultiServerTest, TwoServersEchoAtOnceEachWithItsOwnCallbacksContextAndThreads) {
+  ServerCtx& a = add("A");
+  ServerCtx& b = add("B");
+  ASSERT_NO_FATAL_FAILURE(create(a, {{TS_OPT_IO_BUFFER_SIZE, 1024}, {TS_OPT_WORKER_THREADS, 2},
+                                     {TS_OPT_IO_BUFFER_COUNT, 2000}}));
+  ASSERT_NO_FATAL_FAILURE(create(b, {{TS_OPT_IO_BUFFER_SIZE, 4096}, {TS_OPT_WORKER_THREADS, 3},
+                                     {TS_OPT_IO_BUFFER_COUNT, 2000}}));
+  EXPECT_EQ(TcpServerGetContext(a.handle), &a);
+  EXPECT_EQ(TcpServerGetContext(b.handle), &b);
+  const uint16_t port_a = start(a), port_b = start(b);
+  ASSERT_NE(port_a, port_b);
+  EXPECT_EQ(TcpServerGetWorkerCount(a.handle), 2);
+  EXPECT_EQ(TcpServerGetWorkerCount(b.handle), 3);
+  // The flat API drives the default server, which nobody started.
+  EXPECT_EQ(IsTcpServerActive(), 0);
+  EXPECT_EQ(GetServerPort(), 0u);
+  EXPECT_EQ(GetWorkerCount(), 0);
+
+  MultiClient clients_a(port_a), clients_b(port_b);
+  ASSERT_TRUE(clients_a.open(kLinksPerServer, 30s));
+  ASSERT_TRUE(clients_b.open(kLinksPerServer, 30s));
+  EchoStreams streams_a(clients_a, 1000, kBytesPerLink), streams_b(clients_b, 2000, kBytesPerLink);
+  ASSERT_TRUE(pump_both(clients_a, clients_b,
+                        [&] { return streams_a.finished() && streams_b.finished(); }, 120s))
+      << "echo did not complete in time";
+  EXPECT_TRUE(streams_a.all_verified()) << "server A";
+  EXPECT_TRUE(streams_b.all_verified()) << "server B";
+
+  for (ServerCtx* ctx : {&a, &b}) {
+    SCOPED_TRACE("server " + ctx->name);
+    EXPECT_EQ(ctx->connects.load(), static_cast<int>(kLinksPerServer));
+    EXPECT_GT(ctx->receives.load(), 0);
+    EXPECT_EQ(ctx->foreign_worker.load(), 0) << "a callback ran on a thread of another server";
+    EXPECT_EQ(ctx->send_failed.load(), 0);
+    EXPECT_LE(ctx->max_len.load(), ctx->buffer_size) << "OnReceive got more than the buffer size";
+    EXPECT_EQ(TcpServerGetLinkCount(ctx->handle), static_cast<int32_t>(kLinksPerServer));
+    // Counters are per server: exactly this server's traffic.
+    const int64_t expected = static_cast<int64_t>(kLinksPerServer * kBytesPerLink);
+    EXPECT_EQ(TcpServerGetCounter(ctx->handle, TS_COUNTER_BYTES_IN), expected);
+    EXPECT_TRUE(wait_until(
+        [&] { return TcpServerGetCounter(ctx->handle, TS_COUNTER_BYTES_OUT) == expected; }, 5s));
+    EXPECT_EQ(TcpServerGetCounter(ctx->handle, TS_COUNTER_ACCEPTS),
+              static_cast<int64_t>(kLinksPerServer));
+  }
+  EXPECT_EQ(GetServerCounter(TS_COUNTER_BYTES_IN), 0) << "the default server saw traffic";
+  EXPECT_EQ(GetServerCounter(TS_COUNTER_ACCEPTS), 0);
+  {  // ids never repeat across servers
+    std::set<uint64_t> all(a.ids.begin(), a.ids.end());
+    all.insert(b.ids.begin(), b.ids.end());
+    EXPECT_EQ(all.size(), 2 * kLinksPerServer);
+  }
+
+  ASSERT_EQ(TcpServerStop(a.handle, -1), 1) << GetLastErrorText();
+  ASSERT_EQ(TcpServerStop(b.handle, -1), 1) << GetLastErrorText();
+  for (auto [ctx, workers] : {std::pair{&a, 2}, std::pair{&b, 3}}) {
+    SCOPED_TRACE("server " + ctx->name);
+    EXPECT_EQ(ctx->disconnects.load(), static_cast<int>(kLinksPerServer));
+    EXPECT_EQ(ctx->last_close_reason.load(), TS_CLOSE_SERVER_STOP);
+    // Thread callbacks got this server's Context: its own workers and service thread, each
+    // created and ended once, on itself.
+    EXPECT_EQ(ctx->threads_of_kind(1), workers);
+    EXPECT_EQ(ctx->threads_of_kind(0), 1);
+    EXPECT_EQ(ctx->thread_exits_of_kind(1), workers);
+    EXPECT_EQ(ctx->thread_exits_of_kind(0), 1);
+    EXPECT_EQ(ctx->foreign_thread_exit.load(), 0);
+    for (auto& t : ctx->threads) EXPECT_EQ(t->exited_elsewhere.load(), 0);
+    EXPECT_EQ(TcpServerGetIOMemFree(ctx->handle), 2000) << "buffers not back after the stop";
+  }
+}
+
+TEST_F(MultiServerTest, BufferSizeLinkLimitAndOtherOptionsArePerServer) {
+  ServerCtx& a = add("A");
+  ServerCtx& b = add("B");
+  ASSERT_NO_FATAL_FAILURE(create(a, {{TS_OPT_IO_BUFFER_SIZE, 1024}, {TS_OPT_MAX_LINKS, 2},
+                                     {TS_OPT_IO_BUFFER_COUNT, 100}}));
+  ASSERT_NO_FATAL_FAILURE(create(b, {{TS_OPT_IO_BUFFER_SIZE, 4096}, {TS_OPT_MAX_LINKS, 50},
+                                     {TS_OPT_IO_BUFFER_COUNT, 200}}));
+  EXPECT_EQ(TcpServerGetOption(a.handle, TS_OPT_IO_BUFFER_SIZE), 1024);
+  EXPECT_EQ(TcpServerGetOption(b.handle, TS_OPT_IO_BUFFER_SIZE), 4096);
+  EXPECT_EQ(TcpServerGetOption(a.handle, TS_OPT_MAX_LINKS), 2);
+  EXPECT_EQ(TcpServerGetOption(b.handle, TS_OPT_MAX_LINKS), 50);
+  EXPECT_EQ(GetServerOption(TS_OPT_IO_BUFFER_SIZE), 2048) << "the default server's option changed";
+  EXPECT_EQ(GetServerOption(TS_OPT_MAX_LINKS), 3000);
+  // Each server has its own pool of its own size.
+  EXPECT_EQ(TcpServerGetIOMemFree(a.handle), 100);
+  EXPECT_EQ(TcpServerGetIOMemFree(b.handle), 200);
+  EXPECT_EQ(GetIOMemFree(), 10000);
+
+  const uint16_t port_a = start(a), port_b = start(b);
+  BlockingClient a1, a2, a3, b1, b2, b3;
+  ASSERT_TRUE(a1.connect(port_a));
+  ASSERT_TRUE(a2.connect(port_a));
+  ASSERT_TRUE(wait_until([&] { return a.connects.load() == 2; }, 5s));
+  ASSERT_TRUE(a3.connect(port_a));  // over A's limit: accepted by the OS, closed by the engine
+  EXPECT_TRUE(a3.wait_closed(5s));
+  for (BlockingClient* c : {&b1, &b2, &b3}) ASSERT_TRUE(c->connect(port_b));  // B takes 3
+  ASSERT_TRUE(wait_until([&] { return b.connects.load() == 3; }, 5s));
+  EXPECT_EQ(TcpServerGetCounter(a.handle, TS_COUNTER_REFUSED), 1);
+  EXPECT_EQ(TcpServerGetCounter(b.handle, TS_COUNTER_REFUSED), 0);
+
+  // A's buffers hold 1024 bytes, B's 4096: the same length is too long for one, fine for the other.
+  const uint64_t id_a = a.id_of_port(a1.local_port()), id_b = b.id_of_port(b1.local_port());
+  ASSERT_NE(id_a, 0u);
+  ASSERT_NE(id_b, 0u);
+  void* mem_a = TcpServerGetIOMem(a.handle);
+  void* mem_b = TcpServerGetIOMem(b.handle);
+  ASSERT_NE(mem_a, nullptr);
+  ASSERT_NE(mem_b, nullptr);
+  EXPECT_EQ(TcpServerGetIOMemFree(a.handle), 99);
+  EXPECT_EQ(TcpServerGetIOMemFree(b.handle), 199);
+  EXPECT_CALL_FAILS(PostSendById(id_a, mem_a, 2048), 0, TS_ERR_BAD_LENGTH);
+  std::memset(mem_b, 'b', 2048);
+  ASSERT_EQ(PostSendById(id_b, mem_b, 2048), 1) << GetLastErrorText();
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(b1.recv_exact(2048, &got));
+  EXPECT_EQ(got, std::vector<uint8_t>(2048, 'b'));
+  std::memset(mem_a, 'a', 1024);
+  ASSERT_EQ(PostSendById(id_a, mem_a, 1024), 1) << GetLastErrorText();
+  ASSERT_TRUE(a1.recv_exact(1024, &got));
+  EXPECT_EQ(got, std::vector<uint8_t>(1024, 'a'));
+  EXPECT_TRUE(wait_until([&] { return TcpServerGetIOMemFree(a.handle) == 100; }, 5s));
+  EXPECT_TRUE(wait_until([&] { return TcpServerGetIOMemFree(b.handle) == 200; }, 5s));
+
+  // Options change per server while it is stopped, and only there.
+  EXPECT_CALL_FAILS(TcpServerSetOption(a.handle, TS_OPT_MAX_LINKS, 10), 0, TS_ERR_ALREADY_ACTIVE);
+  ASSERT_EQ(TcpServerStop(a.handle, -1), 1);
+  EXPECT_EQ(TcpServerSetOption(a.handle, TS_OPT_MAX_LINKS, 10), 1) << GetLastErrorText();
+  EXPECT_EQ(TcpServerGetOption(b.handle, TS_OPT_MAX_LINKS), 50);
+  EXPECT_EQ(TcpServerIsActive(b.handle), 1);
+}
+
+TEST_F(MultiServerTest, IdleTimeoutIsPerServer) {
+  ServerCtx& a = add("A");
+  ServerCtx& b = add("B");
+  ASSERT_NO_FATAL_FAILURE(create(a, {{TS_OPT_IDLE_TIMEOUT_MS, 300}}));
+  ASSERT_NO_FATAL_FAILURE(create(b, {{TS_OPT_IDLE_TIMEOUT_MS, 0}}));
+  const uint16_t port_a = start(a), port_b = start(b);
+  BlockingClient ca, cb;
+  ASSERT_TRUE(ca.connect(port_a));
+  ASSERT_TRUE(cb.connect(port_b));
+  ASSERT_TRUE(wait_until([&] { return a.connects.load() == 1 && b.connects.load() == 1; }, 5s));
+  // A's link goes idle: its OnLinkIdleOvertime gets A's Context.
+  EXPECT_TRUE(ca.wait_closed(10s));
+  EXPECT_TRUE(wait_until([&] { return a.idles.load() == 1; }, 5s));
+  EXPECT_EQ(TcpServerGetCounter(a.handle, TS_COUNTER_IDLE_CLOSED), 1);
+  // B never closes idle links: still open after several of A's timeouts.
+  EXPECT_FALSE(wait_until([&] { return b.idles.load() + b.disconnects.load() > 0; }, 1200ms));
+  EXPECT_EQ(TcpServerGetCounter(b.handle, TS_COUNTER_IDLE_CLOSED), 0);
+  ASSERT_TRUE(cb.send_all("still here"));
+  std::vector<uint8_t> echo;
+  ASSERT_TRUE(cb.recv_exact(10, &echo));
+  EXPECT_EQ(std::string(echo.begin(), echo.end()), "still here");
+}
+
+TEST_F(MultiServerTest, IdsAreUniqueAcrossServersAndIdCallsReachTheRightServer) {
+  ServerCtx& a = add("A");
+  ServerCtx& b = add("B");
+  ASSERT_NO_FATAL_FAILURE(create(a));
+  ASSERT_NO_FATAL_FAILURE(create(b));
+  const uint16_t port_a = start(a), port_b = start(b);
+  ASSERT_NO_FATAL_FAILURE(start_server());  // the default one too, driven by the flat API
+  constexpr size_t kEach = 20;
+  MultiClient ma(port_a), mb(port_b), md(port_);
+  for (size_t round = 0; round < kEach; ++round) {  // interleaved: one id sequence for all
+    ASSERT_TRUE(ma.open(1));
+    ASSERT_TRUE(mb.open(1));
+    ASSERT_TRUE(md.open(1));
+  }
+  ASSERT_TRUE(wait_until(
+      [&] { return a.connects.load() == kEach && b.connects.load() == kEach &&
+                   GetLinkCount() == static_cast<int32_t>(kEach); },
+      10s));
+  std::set<uint64_t> all(a.ids.begin(), a.ids.end());
+  all.insert(b.ids.begin(), b.ids.end());
+  EXPECT_EQ(all.size(), 2 * kEach);
+  for (uint64_t id : all) EXPECT_NE(id, 0u);
+  EXPECT_EQ(GetLinkCount(), static_cast<int32_t>(kEach));
+  EXPECT_EQ(TcpServerGetLinkCount(a.handle), static_cast<int32_t>(kEach));
+  EXPECT_EQ(TcpServerGetLinkCount(GetDefaultTcpServer()), static_cast<int32_t>(kEach));
+
+  BlockingClient ca, cb;
+  ASSERT_TRUE(ca.connect(port_a));
+  ASSERT_TRUE(cb.connect(port_b));
+  uint64_t id_a = 0, id_b = 0;
+  ASSERT_TRUE(wait_until([&] {
+    id_a = a.id_of_port(ca.local_port());
+    id_b = b.id_of_port(cb.local_port());
+    return id_a && id_b;
+  }, 5s));
+  // The flat id calls find the link's server, whichever it is.
+  ASSERT_EQ(SendBufferById(id_a, "to A", 4), 1) << GetLastErrorText();
+  ASSERT_EQ(SendBufferById(id_b, "to B", 4), 1) << GetLastErrorText();
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(ca.recv_exact(4, &got));
+  EXPECT_EQ(std::string(got.begin(), got.end()), "to A");
+  ASSERT_TRUE(cb.recv_exact(4, &got));
+  EXPECT_EQ(std::string(got.begin(), got.end()), "to B");
+  void* mem = TcpServerGetIOMem(b.handle);
+  ASSERT_NE(mem, nullptr);
+  std::memcpy(mem, "pool B", 6);
+  ASSERT_EQ(PostSendById(id_b, mem, 6), 1) << GetLastErrorText();
+  ASSERT_TRUE(cb.recv_exact(6, &got));
+  EXPECT_EQ(std::string(got.begin(), got.end()), "pool B");
+
+  const int a_closed = a.disconnects.load();
+  ASSERT_EQ(CloseLinkById(id_b), 1) << GetLastErrorText();
+  EXPECT_TRUE(cb.wait_closed(5s));
+  EXPECT_TRUE(wait_until([&] { return b.disconnects.load() == 1; }, 5s));
+  EXPECT_EQ(b.last_close_reason.load(), TS_CLOSE_BY_APP);
+  EXPECT_EQ(a.disconnects.load(), a_closed);
+  EXPECT_CALL_FAILS(SendBufferById(id_b, "x", 1), 0, TS_ERR_LINK_CLOSED);
+  // Link-pointer calls too: A's link, from outside its callbacks while it is open.
+  TcpLink* link_a = a.any_open_link();
+  ASSERT_NE(link_a, nullptr);
+  ASSERT_EQ(CloseLinkEx(link_a, TS_CLOSE_FLAG_ABORT), 1) << GetLastErrorText();
+  EXPECT_TRUE(wait_until([&] { return a.disconnects.load() == a_closed + 1; }, 5s));
+  EXPECT_EQ(GetLinkCount(), static_cast<int32_t>(kEach)) << "the default server lost a link";
+}
+
+TEST_F(MultiServerTest, BufferOfAnotherServerIsRefusedAndStaysTheCallers) {
+  ServerCtx& a = add("A");
+  ServerCtx& b = add("B");
+  ASSERT_NO_FATAL_FAILURE(create(a, {{TS_OPT_IO_BUFFER_COUNT, 64}}));
+  ASSERT_NO_FATAL_FAILURE(create(b, {{TS_OPT_IO_BUFFER_COUNT, 64}}));
+  const uint16_t port_a = start(a), port_b = start(b);
+  BlockingClient ca, cb;
+  ASSERT_TRUE(ca.connect(port_a));
+  ASSERT_TRUE(cb.connect(port_b));
+  ASSERT_TRUE(wait_until([&] { return a.connects.load() == 1 && b.connects.load() == 1; }, 5s));
+  TcpLink* link_b = b.any_open_link();
+  const uint64_t id_b = b.id_of_port(cb.local_port());
+  ASSERT_NE(link_b, nullptr);
+
+  void* mem_a = TcpServerGetIOMem(a.handle);
+  ASSERT_NE(mem_a, nullptr);
+  std::memcpy(mem_a, "from A", 6);
+  EXPECT_CALL_FAILS(PostSend(link_b, mem_a, 6), 0, TS_ERR_NOT_A_BUFFER);
+  EXPECT_NE(std::string(GetLastErrorText()).find("another server"), std::string::npos)
+      << GetLastErrorText();
+  EXPECT_CALL_FAILS(PostSendById(id_b, mem_a, 6), 0, TS_ERR_NOT_A_BUFFER);
+  EXPECT_CALL_FAILS(PostRecv(link_b, mem_a), 0, TS_ERR_NOT_A_BUFFER);
+  EXPECT_EQ(TcpServerGetIOMemFree(a.handle), 63) << "the refused buffer was taken";
+  EXPECT_EQ(TcpServerGetIOMemFree(b.handle), 64);
+  // Still the caller's: it sends on a link of its own server.
+  ASSERT_EQ(PostSend(a.any_open_link(), mem_a, 6), 1) << GetLastErrorText();
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(ca.recv_exact(6, &got));
+  EXPECT_EQ(std::string(got.begin(), got.end()), "from A");
+  // B's link is unharmed.
+  ASSERT_EQ(SendBuffer(link_b, "ok", 2), 1) << GetLastErrorText();
+  ASSERT_TRUE(cb.recv_exact(2, &got));
+
+  // FreeIOMem takes a buffer of any server's pool (and a double free is still caught).
+  void* mem_a2 = TcpServerGetIOMem(a.handle);
+  void* mem_b2 = TcpServerGetIOMem(b.handle);
+  void* mem_d = GetIOMem();
+  ASSERT_TRUE(mem_a2 && mem_b2 && mem_d);
+  const int32_t default_free = GetIOMemFree();
+  EXPECT_EQ(FreeIOMem(mem_b2), 1) << GetLastErrorText();
+  EXPECT_EQ(FreeIOMem(mem_a2), 1) << GetLastErrorText();
+  EXPECT_CALL_FAILS(FreeIOMem(mem_a2), 0, TS_ERR_BUFFER_NOT_OWNED);
+  EXPECT_EQ(GetIOMemFree(), default_free) << "a buffer of A or B went into the default pool";
+  EXPECT_EQ(FreeIOMem(mem_d), 1) << GetLastErrorText();
+  EXPECT_TRUE(wait_until([&] { return TcpServerGetIOMemFree(a.handle) == 64; }, 5s));
+  EXPECT_EQ(TcpServerGetIOMemFree(b.handle), 64);
+}
+
+TEST_F(MultiServerTest, BadHandlesFailWithInvalidArgument) {
+  ServerCtx& x = add("X");
+  ASSERT_NO_FATAL_FAILURE(create(x));
+  TcpServerHandle* destroyed = x.handle;
+  destroy(x);
+  int local = 0;
+  auto* garbage = reinterpret_cast<TcpServerHandle*>(&local);
+  auto* odd = reinterpret_cast<TcpServerHandle*>(static_cast<uintptr_t>(0x12345));
+  for (TcpServerHandle* h : {static_cast<TcpServerHandle*>(nullptr), destroyed, garbage, odd}) {
+    SCOPED_TRACE(testing::Message() << "handle " << static_cast<void*>(h));
+    EXPECT_CALL_FAILS(DestroyTcpServer(h), 0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetContext(h), nullptr, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerStart(h, "127.0.0.1", 0), 0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerStop(h, -1), 0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerIsActive(h), 0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetPort(h), 0u, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerSetEventProc(h, ctx_receive, nullptr, nullptr, nullptr, nullptr),
+                      0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerSetConnectProc(h, ctx_connect), 0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerSetThreadExitProc(h, ctx_thread_exit), 0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerSetOption(h, TS_OPT_MAX_LINKS, 5), 0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetOption(h, TS_OPT_MAX_LINKS), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetIOMem(h), nullptr, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetLinkCount(h), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetIOMemFree(h), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetWorkerCount(h), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetCounter(h, TS_COUNTER_BYTES_IN), -1, TS_ERR_INVALID_ARGUMENT);
+  }
+  // The default server is never destroyed.
+  EXPECT_CALL_FAILS(DestroyTcpServer(GetDefaultTcpServer()), 0, TS_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(TcpServerIsActive(GetDefaultTcpServer()), 0);
+  // A new server may take the destroyed one's place: the old handle still names nothing.
+  ServerCtx& y = add("Y");
+  ASSERT_NO_FATAL_FAILURE(create(y));
+  EXPECT_NE(y.handle, destroyed);
+  EXPECT_CALL_FAILS(TcpServerGetContext(destroyed), nullptr, TS_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(TcpServerGetContext(y.handle), &y);
+  // Bad arguments with a good handle fail as their flat twins do.
+  EXPECT_CALL_FAILS(TcpServerStop(y.handle, -2), 0, TS_ERR_INVALID_ARGUMENT);
+  EXPECT_CALL_FAILS(TcpServerGetCounter(y.handle, 999), -1, TS_ERR_INVALID_ARGUMENT);
+  EXPECT_CALL_FAILS(TcpServerGetOption(y.handle, 9999), -1, TS_ERR_UNKNOWN_OPTION);
+  EXPECT_CALL_FAILS(TcpServerStart(y.handle, "abc", 0), 0, TS_ERR_BAD_ADDRESS);
+}
+
+TEST_F(MultiServerTest, TheFlatApiDrivesTheDefaultServerWhichHasAHandleToo) {
+  TcpServerHandle* d = GetDefaultTcpServer();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(GetDefaultTcpServer(), d);
+  prime_last_error(TS_ERR_INVALID_ARGUMENT);
+  const int32_t primed = GetLastErrorCode();
+  EXPECT_EQ(TcpServerGetContext(d), nullptr);
+  EXPECT_EQ(GetLastErrorCode(), primed) << "a NULL Context is not an error for the default server";
+  ASSERT_EQ(TcpServerSetOption(d, TS_OPT_MAX_LINKS, 77), 1) << GetLastErrorText();
+  EXPECT_EQ(GetServerOption(TS_OPT_MAX_LINKS), 77);
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  EXPECT_EQ(TcpServerIsActive(d), 1);
+  EXPECT_EQ(TcpServerGetPort(d), GetServerPort());
+  EXPECT_EQ(TcpServerGetWorkerCount(d), GetWorkerCount());
+  BlockingClient c;
+  ASSERT_TRUE(c.connect(port_));
+  ASSERT_TRUE(c.send_all("echo"));  // no callbacks: the built-in echo
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(c.recv_exact(4, &got));
+  EXPECT_EQ(TcpServerGetCounter(d, TS_COUNTER_BYTES_IN), GetServerCounter(TS_COUNTER_BYTES_IN));
+  EXPECT_EQ(TcpServerGetLinkCount(d), GetLinkCount());
+  ASSERT_EQ(TcpServerStop(d, -1), 1) << GetLastErrorText();
+  EXPECT_EQ(IsTcpServerActive(), 0);
+
+  // Ex callbacks on the default server get its Context: NULL. SetEventProc replaces them.
+  ASSERT_EQ(TcpServerSetEventProc(d, count_context_echo, nullptr, nullptr, nullptr, nullptr), 1)
+      << GetLastErrorText();
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  BlockingClient c2;
+  ASSERT_TRUE(c2.connect(port_));
+  ASSERT_TRUE(c2.send_all("x"));
+  ASSERT_TRUE(c2.recv_exact(1, &got));
+  EXPECT_EQ(g_null_context.load(), 1);
+  EXPECT_EQ(g_other_context.load(), 0);
+  ASSERT_TRUE(stop_server());
+  SetEventProc(nullptr, nullptr, nullptr, nullptr, nullptr);
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  BlockingClient c3;
+  ASSERT_TRUE(c3.connect(port_));
+  ASSERT_TRUE(c3.send_all("y"));
+  ASSERT_TRUE(c3.recv_exact(1, &got));  // the built-in echo again
+  EXPECT_EQ(g_null_context.load(), 1);
+}
+
+TEST_F(MultiServerTest, LogLevelIsProcessWideLikeTheLogSink) {
+  ServerCtx& a = add("A");
+  ServerCtx& b = add("B");
+  ASSERT_NO_FATAL_FAILURE(create(a));
+  ASSERT_NO_FATAL_FAILURE(create(b));
+  ASSERT_EQ(TcpServerSetOption(a.handle, TS_OPT_LOG_LEVEL, TS_LOG_DEBUG), 1) << GetLastErrorText();
+  EXPECT_EQ(TcpServerGetOption(b.handle, TS_OPT_LOG_LEVEL), TS_LOG_DEBUG);
+  EXPECT_EQ(GetServerOption(TS_OPT_LOG_LEVEL), TS_LOG_DEBUG);
+  start(b);  // starting another server does not reset it
+  EXPECT_EQ(GetServerOption(TS_OPT_LOG_LEVEL), TS_LOG_DEBUG);
+  EXPECT_TRUE(log_contains("listening on")) << "B's start was not logged at the debug level";
+  ASSERT_EQ(SetServerOption(TS_OPT_LOG_LEVEL, TS_LOG_ERROR), 1);
+  EXPECT_EQ(TcpServerGetOption(a.handle, TS_OPT_LOG_LEVEL), TS_LOG_ERROR);
+}
+
+}  // namespace
