@@ -35,6 +35,7 @@ engine_log = logging.getLogger("tcpserver.engine")
 # ------------------------------------------------------------------------------------------
 
 _lifecycle_lock = threading.Lock()
+_engine_lock = threading.Lock()  # making a Server's engine server (see Server._engine)
 # Running servers by their Context key: the handle family's callbacks find their Server here.
 # A strong reference while running, so a running server is never garbage collected.
 _by_context: Dict[int, "Server"] = {}
@@ -606,10 +607,14 @@ class Server:
         """This object's engine server, made on first use (again after close())."""
         engine = self._engine_server
         if engine is None:
-            engine = self._engine_server = _HandleEngine(self._context)
-            self._finalizer = weakref.finalize(self, _destroy_engine, engine)
-            self._finalizer.atexit = False  # _shutdown frees it, after stopping every server
-            _with_engine_server.add(self)
+            with _engine_lock:  # two threads' first calls must not make two
+                engine = self._engine_server
+                if engine is None:
+                    engine = _HandleEngine(self._context)
+                    self._finalizer = weakref.finalize(self, _destroy_engine, engine)
+                    self._finalizer.atexit = False  # _shutdown frees it after every stop
+                    _with_engine_server.add(self)
+                    self._engine_server = engine
         return engine
 
     def _destroy(self) -> None:
