@@ -219,11 +219,14 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 
 /* Bind Ip ("" or NULL = all interfaces, IPv4 or IPv6 literal) and Port (0 = ephemeral, see
  * GetServerPort), start the threads, accept connections. Returns 1, or 0 with an error
- * (TS_ERR_BAD_ADDRESS, TS_ERR_ADDRESS_IN_USE, TS_ERR_ALREADY_ACTIVE, ...). */
+ * (TS_ERR_BAD_ADDRESS, TS_ERR_ADDRESS_IN_USE, TS_ERR_ALREADY_ACTIVE, ...; TS_ERR_IN_CALLBACK
+ * from one of its own callbacks, as StopTcpServer). */
 TS_API int32_t TS_CALL StartTcpServer(const char* Ip, uint32_t Port);
 /* Close the listener and every link (each gets OnDisconnect, reason TS_CLOSE_SERVER_STOP),
- * wait for all callbacks, join all threads. Fails with TS_ERR_IN_CALLBACK from a callback.
- * Returns 1 when stopped (also when it was not running: stopping is idempotent). */
+ * wait for all callbacks, join all threads. Fails with TS_ERR_IN_CALLBACK from one of its own
+ * callbacks, and from a callback of another server while a callback of this one waits for
+ * that server to stop or start (either would wait forever); from other servers' callbacks it
+ * works. Returns 1 when stopped (also when it was not running: stopping is idempotent). */
 TS_API int32_t TS_CALL StopTcpServer(void);
 /* As StopTcpServer but waits at most TimeoutMs (-1 = forever). Returns 0 with
  * TS_ERR_TIMEOUT if threads are still finishing: stopping goes on, call again to keep
@@ -347,7 +350,7 @@ TS_API TcpServerHandle* TS_CALL GetDefaultTcpServer(void);
 TS_API void* TS_CALL TcpServerGetContext(TcpServerHandle* Server);
 
 /* As the flat functions of the same name, for one server. On a bad handle they fail with
- * TS_ERR_INVALID_ARGUMENT (0, -1 or NULL as their flat twin documents). */
+ * TS_ERR_INVALID_ARGUMENT (0, -1 or NULL as their flat twin documents; the counts -1). */
 TS_API int32_t TS_CALL TcpServerStart(TcpServerHandle* Server, const char* Ip, uint32_t Port);
 TS_API int32_t TS_CALL TcpServerStop(TcpServerHandle* Server, int32_t TimeoutMs);
 TS_API int32_t TS_CALL TcpServerIsActive(TcpServerHandle* Server);

@@ -109,8 +109,10 @@ Pinned pin_handle(TcpServerHandle* handle, const char* what) {
   if (slot != 0 && slot < g_high.load(std::memory_order_acquire)) {
     Slot& s = g_slots[slot];
     s.pins.fetch_add(1, std::memory_order_seq_cst);
+    // A destroy may unpublish the server between these two loads: then the handle is dead.
     if (s.handle.load(std::memory_order_seq_cst) == v)
-      return Pinned(s.server.load(std::memory_order_acquire), &s.pins);
+      if (Server* server = s.server.load(std::memory_order_seq_cst))
+        return Pinned(server, &s.pins);
     s.pins.fetch_sub(1, std::memory_order_release);
   }
   fail(TS_ERR_INVALID_ARGUMENT,

@@ -10,6 +10,7 @@
 // frees anything. Link-, id- and buffer-based calls find the owning server the same way,
 // trying the default server first (no pin: it is never destroyed), then each live one.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 #include "core/server.h"

@@ -160,7 +160,7 @@ bool Server::start(const char* ip, uint32_t port) {
   // From its own callback Start would wait for stop_mu_, which a stopper holds while it waits
   // for that very callback.
   WaitEdge edge(this);
-  if (!edge.ok()) return edge.fail_in_callback("StartTcpServer");
+  if (!edge.ok()) return edge.fail_in_callback("StartTcpServer / TcpServerStart");
   std::lock_guard<std::mutex> stop_lock(stop_mu_);
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   State st = state_.load();
@@ -231,7 +231,7 @@ bool Server::start(const char* ip, uint32_t port) {
 
 bool Server::stop(int timeout_ms) {
   WaitEdge edge(this);
-  if (!edge.ok()) return edge.fail_in_callback("StopTcpServer");
+  if (!edge.ok()) return edge.fail_in_callback("StopTcpServer / TcpServerStop");
   // stop_mu_ serializes stoppers; lifecycle_mu_ is taken only briefly, so callbacks that read
   // statistics while we wait do not block.
   std::lock_guard<std::mutex> stop_lock(stop_mu_);
@@ -887,7 +887,8 @@ int32_t Server::eof_reason(Link& link) {
 
 bool Server::deliver_message(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
   count(TS_COUNTER_MSGS_IN);
-  if (!cb_.receive && !cb_.receive_ex) {  // the original's default: echo (a whole message, framed, with framing)
+  // No OnReceive: the original's default, echo (a whole message, framed, with framing).
+  if (!cb_.receive && !cb_.receive_ex) {
     w.exec_count.fetch_add(1, std::memory_order_relaxed);
     std::unique_lock<std::mutex> lock;
     if (!lock_open(&link, 0, lock)) return true;

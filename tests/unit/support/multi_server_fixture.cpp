@@ -88,7 +88,8 @@ int32_t TS_CALL ctx_receive(void* context, TcpLink* link, uint8_t* buf, int32_t 
   auto* ctx = static_cast<ServerCtx*>(context);
   ctx->receives++;
   check_worker(ctx, link);
-  for (int seen = ctx->max_len.load(); len > seen && !ctx->max_len.compare_exchange_weak(seen, len);) {
+  int seen = ctx->max_len.load();
+  while (len > seen && !ctx->max_len.compare_exchange_weak(seen, len)) {
   }
   void* mem = ctx->echo_with_pool ? TcpServerGetIOMem(ctx->handle) : nullptr;
   if (!mem) {
@@ -222,7 +223,8 @@ void MultiServerTest::create(ServerCtx& ctx,
 }
 
 uint16_t MultiServerTest::start(ServerCtx& ctx) {
-  EXPECT_EQ(TcpServerStart(ctx.handle, "127.0.0.1", 0), 1) << ctx.name << ": " << GetLastErrorText();
+  EXPECT_EQ(TcpServerStart(ctx.handle, "127.0.0.1", 0), 1)
+      << ctx.name << ": " << GetLastErrorText();
   EXPECT_EQ(TcpServerIsActive(ctx.handle), 1);
   auto port = static_cast<uint16_t>(TcpServerGetPort(ctx.handle));
   EXPECT_NE(port, 0);
