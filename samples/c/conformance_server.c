@@ -1,10 +1,11 @@
 /*
  * conformance_server.c — the conformance server of tests/conformance/PROTOCOL.md, in C.
  *
- * Echoes everything; a chunk "BCAST <text>\n" broadcasts "<text>\n" to every link, "STATS\n"
- * answers with the statistics, "CLOSE\n" closes the link, "THROW\n" makes the handler fail
- * (in C: return 0, which closes the link), "REFUSE ON|OFF\n" toggles refusing new links.
- * Standard input: "stats" prints a STATS line; "quit" or end of input stops the server.
+ * Echoes everything; one-line commands on the wire (BCAST, BCASTX, STATS, CLOSE, THROW,
+ * REFUSE, ID, LINKS, PAUSE, RESUME, QUEUED, FLOOD) drive the engine. The first server uses
+ * the flat API; with --second-server a second one runs through CreateTcpServer and the
+ * TcpServer* family, its callbacks finding their server through the Context pointer.
+ * Standard input: "stats", "stats2", "stop2", and "quit" (or end of input) to stop.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,102 +14,323 @@
 
 #include "tcpserver.h"
 
-static atomic_int g_refuse, g_disconnects, g_idle;
+#define CLOSE_REASONS 10 /* TS_CLOSE_PEER_CLOSED .. TS_CLOSE_FRAME_TRUNCATED */
+
+/* One server and what the sample counts for it. handle is NULL for the first server, which
+ * is driven through the flat API. */
+typedef struct Server {
+  TcpServerHandle* handle;
+  atomic_int refuse, disconnects, idle;
+  atomic_int closed_by_reason[CLOSE_REASONS + 1];
+} Server;
+
+static Server g_first, g_second;
+
+/* ---- the few calls that differ between the flat API and the TcpServer* family ---- */
+
+static int64_t counter(Server* s, int32_t which) {
+  return s->handle ? TcpServerGetCounter(s->handle, which) : GetServerCounter(which);
+}
+static int32_t link_count(Server* s) {
+  return s->handle ? TcpServerGetLinkCount(s->handle) : GetLinkCount();
+}
+static int32_t iomem_free(Server* s) {
+  return s->handle ? TcpServerGetIOMemFree(s->handle) : GetIOMemFree();
+}
+static int64_t option(Server* s, int32_t which) {
+  return s->handle ? TcpServerGetOption(s->handle, which) : GetServerOption(which);
+}
+static int32_t worker_count(Server* s) {
+  return s->handle ? TcpServerGetWorkerCount(s->handle) : GetWorkerCount();
+}
+static int32_t link_ids(Server* s, uint64_t* ids, int32_t capacity) {
+  return s->handle ? TcpServerGetLinkIds(s->handle, ids, capacity) : GetLinkIds(ids, capacity);
+}
+static int32_t broadcast(Server* s, const uint8_t* buf, int32_t len, uint64_t except_id) {
+  if (s->handle) return TcpServerPostBroadcast(s->handle, buf, len, except_id);
+  return except_id ? PostBroadcastExcept(buf, len, except_id) : PostBroadcast(buf, len);
+}
+
+/* ---- replies ---- */
+
+/* keyword: "STATS" on the wire and for stdin's "stats", "STATS2" for "stats2". */
+static int format_stats(Server* s, const char* keyword, char* out, size_t size) {
+  int n = snprintf(out, size,
+                   "%s links=%d accepts=%lld refused=%lld closed=%lld idle_closed=%lld "
+                   "bytes_in=%lld bytes_out=%lld msgs_in=%lld msgs_out=%lld iomem_free=%d "
+                   "iomem_count=%lld workers=%d disconnects=%d idle=%d framing_errors=%lld",
+                   keyword, link_count(s), (long long)counter(s, TS_COUNTER_ACCEPTS),
+                   (long long)counter(s, TS_COUNTER_REFUSED),
+                   (long long)counter(s, TS_COUNTER_CLOSED),
+                   (long long)counter(s, TS_COUNTER_IDLE_CLOSED),
+                   (long long)counter(s, TS_COUNTER_BYTES_IN),
+                   (long long)counter(s, TS_COUNTER_BYTES_OUT),
+                   (long long)counter(s, TS_COUNTER_MSGS_IN),
+                   (long long)counter(s, TS_COUNTER_MSGS_OUT), iomem_free(s),
+                   (long long)option(s, TS_OPT_IO_BUFFER_COUNT), worker_count(s),
+                   atomic_load(&s->disconnects), atomic_load(&s->idle),
+                   (long long)counter(s, TS_COUNTER_FRAMING_ERRORS));
+  for (int r = 1; r <= CLOSE_REASONS; ++r)
+    n += snprintf(out + n, size - (size_t)n, " closed_%d=%d", r,
+                  atomic_load(&s->closed_by_reason[r]));
+  n += snprintf(out + n, size - (size_t)n, "\n");
+  return n;
+}
+
+/* "LINKS <id> <id> ...\n" for the server's open links; NULL if out of memory. The list is
+ * read again if links arrived between sizing the buffer and filling it. */
+static char* format_links(Server* s, int* text_len) {
+  int32_t capacity = 0;
+  uint64_t* ids = NULL;
+  int32_t count = link_ids(s, NULL, 0);
+  while (count > capacity) {
+    free(ids);
+    capacity = count + 16;
+    ids = (uint64_t*)malloc(sizeof *ids * (size_t)capacity);
+    if (!ids) return NULL;
+    count = link_ids(s, ids, capacity);
+  }
+  if (count < 0) count = 0; /* the server is stopping: no open links to list */
+  size_t size = 8 + 21 * (size_t)count; /* "LINKS", " <id>" of at most 21 chars each, "\n" */
+  char* text = (char*)malloc(size);
+  if (text) {
+    int n = snprintf(text, size, "LINKS");
+    for (int32_t i = 0; i < count; ++i)
+      n += snprintf(text + n, size - (size_t)n, " %llu", (unsigned long long)ids[i]);
+    n += snprintf(text + n, size - (size_t)n, "\n");
+    *text_len = n;
+  }
+  free(ids);
+  return text;
+}
+
+static int32_t reply(TcpLink* link, const char* text) {
+  return SendBuffer(link, text, (int32_t)strlen(text));
+}
+
+/* FLOOD: n bytes, byte i being i % 251, in one SendBuffer. Nothing is replied when it fails
+ * (over the queue limit with policy close, the engine is closing the link). */
+static int32_t flood(TcpLink* link, long long n) {
+  if (n <= 0 || n > INT32_MAX) return reply(link, "ERR bad FLOOD size\n");
+  uint8_t* data = (uint8_t*)malloc((size_t)n);
+  if (!data) return reply(link, "ERR out of memory\n");
+  for (long long i = 0; i < n; ++i) data[i] = (uint8_t)(i % 251);
+  SendBuffer(link, data, (int32_t)n);
+  free(data);
+  return 1;
+}
+
+/* ---- the handlers, shared by both servers ---- */
 
 static int starts_with(const uint8_t* buf, int32_t len, const char* word) {
   size_t n = strlen(word);
   return (size_t)len >= n && memcmp(buf, word, n) == 0;
 }
 
-static int format_stats(char* out, size_t size) {
-  return snprintf(out, size,
-                  "STATS links=%d accepts=%lld refused=%lld closed=%lld idle_closed=%lld "
-                  "bytes_in=%lld bytes_out=%lld msgs_in=%lld msgs_out=%lld iomem_free=%d "
-                  "iomem_count=%lld workers=%d disconnects=%d idle=%d\n",
-                  GetLinkCount(), (long long)GetServerCounter(TS_COUNTER_ACCEPTS),
-                  (long long)GetServerCounter(TS_COUNTER_REFUSED),
-                  (long long)GetServerCounter(TS_COUNTER_CLOSED),
-                  (long long)GetServerCounter(TS_COUNTER_IDLE_CLOSED),
-                  (long long)GetServerCounter(TS_COUNTER_BYTES_IN),
-                  (long long)GetServerCounter(TS_COUNTER_BYTES_OUT),
-                  (long long)GetServerCounter(TS_COUNTER_MSGS_IN),
-                  (long long)GetServerCounter(TS_COUNTER_MSGS_OUT), GetIOMemFree(),
-                  (long long)GetServerOption(TS_OPT_IO_BUFFER_COUNT), GetWorkerCount(),
-                  atomic_load(&g_disconnects), atomic_load(&g_idle));
+/* The number after a keyword of `skip` characters; the command ends in '\n', so strtoull
+ * stops there. */
+static unsigned long long argument(const uint8_t* buf, size_t skip) {
+  return strtoull((const char*)buf + skip, NULL, 10);
 }
 
-static int32_t TS_CALL on_receive(TcpLink* link, uint8_t* buf, int32_t len) {
-  int line = len > 0 && buf[len - 1] == '\n';
-  if (line && starts_with(buf, len, "BCAST ")) {
-    PostBroadcast(buf + 6, len - 6);
-    return 1;
-  }
-  if (line && starts_with(buf, len, "STATS\n")) {
-    char text[512];
-    int n = format_stats(text, sizeof text);
+static int32_t handle_receive(Server* s, TcpLink* link, uint8_t* buf, int32_t len) {
+  char text[1024];
+  if (len <= 0 || buf[len - 1] != '\n')
+    return SendBuffer(link, buf, len); /* echo; 0 (queue over its limit) closes the link */
+  if (starts_with(buf, len, "BCAST ")) return broadcast(s, buf + 6, len - 6, 0), 1;
+  if (starts_with(buf, len, "BCASTX ")) return broadcast(s, buf + 7, len - 7, link->Id), 1;
+  if (starts_with(buf, len, "STATS\n")) {
+    int n = format_stats(s, "STATS", text, sizeof text);
     return SendBuffer(link, text, n);
   }
-  if (line && starts_with(buf, len, "CLOSE\n")) return CloseLink(link), 1;
-  if (line && starts_with(buf, len, "THROW\n")) return 0; /* C has no exceptions: fail the link */
-  if (line && starts_with(buf, len, "REFUSE ")) {
-    atomic_store(&g_refuse, starts_with(buf, len, "REFUSE ON\n"));
-    return SendBuffer(link, "OK\n", 3);
+  if (starts_with(buf, len, "CLOSE\n")) return CloseLink(link), 1;
+  if (starts_with(buf, len, "THROW\n")) return 0; /* C has no exceptions: fail the link */
+  if (starts_with(buf, len, "REFUSE ")) {
+    atomic_store(&s->refuse, starts_with(buf, len, "REFUSE ON\n"));
+    return reply(link, "OK\n");
   }
-  return SendBuffer(link, buf, len); /* echo; 0 (queue over its limit) closes the link */
+  if (starts_with(buf, len, "ID\n")) {
+    snprintf(text, sizeof text, "ID %llu\n", (unsigned long long)link->Id);
+    return reply(link, text);
+  }
+  if (starts_with(buf, len, "LINKS\n")) {
+    int n = 0;
+    char* links = format_links(s, &n);
+    if (!links) return reply(link, "ERR out of memory\n");
+    int32_t ok = SendBuffer(link, links, n);
+    free(links);
+    return ok;
+  }
+  if (starts_with(buf, len, "PAUSE ") || starts_with(buf, len, "RESUME ")) {
+    int pause = buf[0] == 'P';
+    uint64_t id = argument(buf, pause ? 6 : 7);
+    if (pause ? PauseReceiveById(id) : ResumeReceiveById(id)) return reply(link, "OK\n");
+    snprintf(text, sizeof text, "ERR %d\n", GetLastErrorCode());
+    return reply(link, text);
+  }
+  if (starts_with(buf, len, "QUEUED ")) {
+    snprintf(text, sizeof text, "QUEUED %lld\n", (long long)GetSendQueueBytesById(argument(buf, 7)));
+    return reply(link, text);
+  }
+  if (starts_with(buf, len, "FLOOD ")) return flood(link, (long long)argument(buf, 6));
+  return SendBuffer(link, buf, len);
 }
 
+static void count_close(Server* s, TcpLink* link) {
+  if (link->CloseReason >= 1 && link->CloseReason <= CLOSE_REASONS)
+    atomic_fetch_add(&s->closed_by_reason[link->CloseReason], 1);
+}
+
+/* The first server: flat callbacks. */
+static int32_t TS_CALL on_receive(TcpLink* link, uint8_t* buf, int32_t len) {
+  return handle_receive(&g_first, link, buf, len);
+}
 static int32_t TS_CALL on_connect(TcpLink* link) {
   (void)link;
-  return !atomic_load(&g_refuse);
+  return !atomic_load(&g_first.refuse);
 }
-static void TS_CALL on_disconnect(TcpLink* link) { (void)link; atomic_fetch_add(&g_disconnects, 1); }
-static void TS_CALL on_idle(TcpLink* link) { (void)link; atomic_fetch_add(&g_idle, 1); }
+static void TS_CALL on_disconnect(TcpLink* link) {
+  count_close(&g_first, link);
+  atomic_fetch_add(&g_first.disconnects, 1);
+}
+static void TS_CALL on_idle(TcpLink* link) {
+  count_close(&g_first, link);
+  atomic_fetch_add(&g_first.idle, 1);
+}
 
-static int option_flag(const char* flag, int32_t* option) {
+/* The second server: the Context is its Server record. */
+static int32_t TS_CALL on_receive_ex(void* context, TcpLink* link, uint8_t* buf, int32_t len) {
+  return handle_receive((Server*)context, link, buf, len);
+}
+static int32_t TS_CALL on_connect_ex(void* context, TcpLink* link) {
+  (void)link;
+  return !atomic_load(&((Server*)context)->refuse);
+}
+static void TS_CALL on_disconnect_ex(void* context, TcpLink* link) {
+  count_close((Server*)context, link);
+  atomic_fetch_add(&((Server*)context)->disconnects, 1);
+}
+static void TS_CALL on_idle_ex(void* context, TcpLink* link) {
+  count_close((Server*)context, link);
+  atomic_fetch_add(&((Server*)context)->idle, 1);
+}
+
+/* ---- command line and standard input ---- */
+
+static int option_flag(const char* flag, int32_t* option_id) {
   static const struct { const char* flag; int32_t option; } map[] = {
-      {"--idle-ms", TS_OPT_IDLE_TIMEOUT_MS},   {"--max-links", TS_OPT_MAX_LINKS},
-      {"--workers", TS_OPT_WORKER_THREADS},    {"--buffer-size", TS_OPT_IO_BUFFER_SIZE},
-      {"--buffer-count", TS_OPT_IO_BUFFER_COUNT}};
+      {"--idle-ms", TS_OPT_IDLE_TIMEOUT_MS},
+      {"--max-links", TS_OPT_MAX_LINKS},
+      {"--workers", TS_OPT_WORKER_THREADS},
+      {"--buffer-size", TS_OPT_IO_BUFFER_SIZE},
+      {"--buffer-count", TS_OPT_IO_BUFFER_COUNT},
+      {"--framing", TS_OPT_FRAMING},
+      {"--max-message", TS_OPT_MAX_MESSAGE_SIZE},
+      {"--send-queue-limit", TS_OPT_SEND_QUEUE_LIMIT},
+      {"--send-queue-policy", TS_OPT_SEND_QUEUE_POLICY},
+      {"--keepalive-idle", TS_OPT_KEEPALIVE_IDLE_S},
+      {"--keepalive-interval", TS_OPT_KEEPALIVE_INTERVAL_S},
+      {"--keepalive-count", TS_OPT_KEEPALIVE_COUNT},
+      {"--ipv6-only", TS_OPT_IPV6_ONLY}};
   for (size_t i = 0; i < sizeof map / sizeof map[0]; ++i)
-    if (!strcmp(flag, map[i].flag)) return *option = map[i].option, 1;
+    if (!strcmp(flag, map[i].flag)) return *option_id = map[i].option, 1;
   return 0;
+}
+
+static int set_option(const char* flag, int32_t option_id, long long value) {
+  if (SetServerOption(option_id, value)) return 1;
+  fprintf(stderr, "conformance_server: %s %lld: %s\n", flag, value, GetLastErrorText());
+  return 0;
+}
+
+static int start_second(const char* ip) {
+  g_second.handle = CreateTcpServer(&g_second);
+  if (!g_second.handle ||
+      !TcpServerSetEventProc(g_second.handle, on_receive_ex, on_disconnect_ex, on_idle_ex, NULL,
+                             NULL) ||
+      !TcpServerSetConnectProc(g_second.handle, on_connect_ex) ||
+      !TcpServerStart(g_second.handle, ip, 0)) {
+    fprintf(stderr, "conformance_server: cannot start the second server: %s\n",
+                    GetLastErrorText());
+    return 0;
+  }
+  return 1;
+}
+
+static void print_stats(Server* s, const char* keyword) {
+  char text[1024];
+  if (s == &g_second && !g_second.handle) {
+    fprintf(stderr, "conformance_server: stats2: no second server runs\n");
+    return;
+  }
+  format_stats(s, keyword, text, sizeof text);
+  fputs(text, stdout);
+  fflush(stdout);
+}
+
+static int stop_second(void) {
+  if (!DestroyTcpServer(g_second.handle)) {
+    fprintf(stderr, "conformance_server: destroying the second server failed: %s\n",
+            GetLastErrorText());
+    return 0;
+  }
+  g_second.handle = NULL;
+  return 1;
 }
 
 int main(int argc, char** argv) {
   const char* ip = "127.0.0.1";
   unsigned port = 0;
+  int second = 0, keepalive = 0;
   for (int i = 1; i < argc; ++i) {
-    int32_t option;
+    int32_t option_id;
+    if (!strcmp(argv[i], "--second-server")) {
+      second = 1;
+      continue;
+    }
     if (i + 1 >= argc) {
       fprintf(stderr, "conformance_server: %s needs a value\n", argv[i]);
       return 2;
     }
     if (!strcmp(argv[i], "--port")) port = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--ip")) ip = argv[++i];
-    else if (option_flag(argv[i], &option)) {
-      if (!SetServerOption(option, atoll(argv[++i]))) {
-        fprintf(stderr, "conformance_server: %s: %s\n", argv[i - 1], GetLastErrorText());
-        return 2;
-      }
+    else if (option_flag(argv[i], &option_id)) {
+      if (!set_option(argv[i], option_id, atoll(argv[i + 1]))) return 2;
+      keepalive |= !strncmp(argv[i], "--keepalive-", 12);
+      ++i;
     } else {
       fprintf(stderr, "conformance_server: unknown flag %s\n", argv[i]);
       return 2;
     }
   }
+  if (keepalive && !set_option("--keepalive-*", TS_OPT_KEEPALIVE, 1)) return 2;
   SetEventProc(on_receive, on_disconnect, on_idle, NULL, NULL);
   SetConnectProc(on_connect);
   if (!StartTcpServer(ip, port)) {
     fprintf(stderr, "conformance_server: cannot start: %s\n", GetLastErrorText());
     return 1;
   }
+  if (second && !start_second(ip)) {
+    StopTcpServer();
+    return 1;
+  }
   printf("PORT %u\n", GetServerPort());
+  if (second) printf("PORT2 %u\n", TcpServerGetPort(g_second.handle));
   fflush(stdout);
+
   char line[256];
   while (fgets(line, sizeof line, stdin)) {
-    if (!strncmp(line, "stats", 5)) {
-      char text[512];
-      format_stats(text, sizeof text);
-      fputs(text, stdout);
+    if (!strncmp(line, "stats2", 6)) {
+      print_stats(&g_second, "STATS2");
+    } else if (!strncmp(line, "stats", 5)) {
+      print_stats(&g_first, "STATS");
+    } else if (!strncmp(line, "stop2", 5)) {
+      if (!g_second.handle) {
+        fprintf(stderr, "conformance_server: stop2: no second server runs\n");
+        continue;
+      }
+      if (!stop_second()) return 1;
+      printf("STOPPED2 disconnects=%d\n", atomic_load(&g_second.disconnects));
       fflush(stdout);
     } else if (!strncmp(line, "quit", 4)) {
       break;
@@ -118,7 +340,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "conformance_server: stop failed: %s\n", GetLastErrorText());
     return 1;
   }
-  printf("STOPPED disconnects=%d idle=%d\n", atomic_load(&g_disconnects), atomic_load(&g_idle));
+  if (g_second.handle && !stop_second()) return 1;
+  printf("STOPPED disconnects=%d idle=%d\n", atomic_load(&g_first.disconnects),
+         atomic_load(&g_first.idle));
   fflush(stdout);
   return 0;
 }

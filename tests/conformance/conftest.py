@@ -9,7 +9,7 @@ from typing import Callable, Iterator, List
 
 import pytest
 
-from server_process import LIGHT, ServerProcess, server_command
+from server_process import ServerProcess, server_command
 
 # Flags every test passes unless it says otherwise: a fixed worker count, and no idle timeout
 # unless the test is about it (the library default of 60 s would not fire anyway).
@@ -17,8 +17,6 @@ DEFAULT_FLAGS = {"workers": 2, "idle_ms": 0}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "heavy: too slow for the light run (valgrind): skipped "
-                                       "when TS_CONFORMANCE_LIGHT=1")
     try:
         server_command()
     except RuntimeError as error:
@@ -29,15 +27,6 @@ def pytest_configure(config: pytest.Config) -> None:
     except ImportError as error:
         raise pytest.UsageError(f"cannot import the native harness tsharness ({error}): build "
                                 "the project and put <build>/bin on PYTHONPATH") from None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
-    if not LIGHT:
-        return
-    skip = pytest.mark.skip(reason="heavy: skipped in the light run (TS_CONFORMANCE_LIGHT=1)")
-    for item in items:
-        if "heavy" in item.keywords:
-            item.add_marker(skip)
 
 
 def flag_args(flags: dict) -> List[str]:

@@ -19,8 +19,8 @@ STOP_TIMEOUT = 15.0   # quit -> STOPPED -> exit
 
 HOST6 = "::1"
 
-# TS_CONFORMANCE_LIGHT=1 (set for conformance_c_valgrind): tests marked `heavy` are skipped,
-# and sizes chosen with light(big, small) shrink.
+# TS_CONFORMANCE_LIGHT=1 (set for conformance_c_valgrind): the sizes the heavy tests choose
+# with light(big, small) shrink.
 LIGHT = os.environ.get("TS_CONFORMANCE_LIGHT") == "1"
 
 

@@ -19,11 +19,28 @@ def test_links_lists_exactly_the_open_links(start_server) -> None:
 
     for client in clients[2:6]:
         client.close()
-    server.wait_stats(lambda s: s["links"] == 4, "4 links left")
+    server.wait_stats(lambda s: s["links"] == 4 and s["disconnects"] == 4, "4 links left")
     newcomer = tsharness.Client(HOST, server.port)
     open_ids = ids[:2] + ids[6:] + [link_id(newcomer)]
     assert sorted(link_ids(clients[7])) == sorted(open_ids)
     assert sorted(link_ids(newcomer)) == sorted(open_ids)
+
+
+def test_links_lists_hundreds_of_links(start_server) -> None:
+    # A reply longer than one IO buffer, and a list read while links keep arriving.
+    server = start_server(buffer_size=1024)
+    crowd = tsharness.open_idle(HOST, server.port, 300)
+    crowd.ping()
+    asker = tsharness.Client(HOST, server.port)
+    listed = link_ids(asker)
+    assert len(listed) == len(set(listed)) == 301 and link_id(asker) in listed
+    late = tsharness.open_idle(HOST, server.port, 50)  # connecting while we ask again
+    listed = link_ids(asker)
+    assert 301 <= len(listed) == len(set(listed)) <= 351
+    late.ping()
+    assert len(set(link_ids(asker))) == 351
+    crowd.close()
+    late.close()
 
 
 def test_ids_are_never_reused(start_server) -> None:

@@ -7,8 +7,8 @@ import time
 
 import tsharness
 
-from server_process import CLOSE_SEND_QUEUE_FULL, HOST
-from wire import assert_pause_blocks_and_resume_delivers, link_id, queued
+from server_process import CLOSE_IDLE, CLOSE_SEND_QUEUE_FULL, HOST
+from wire import assert_pause_blocks_and_resume_delivers, link_id, pause, queued
 
 MiB = 1 << 20
 TS_ERR_LINK_CLOSED = 12  # tcpserver.h: the link is closed, or the id is stale
@@ -39,12 +39,13 @@ def test_pause_of_an_unknown_link_is_an_error(start_server) -> None:
 
 
 def test_queued_grows_for_a_client_that_floods_and_does_not_read(start_server) -> None:
-    server = start_server()
+    # Each FLOOD is more than the socket buffers on the way can take, so most of it queues.
+    size = 16 * MiB
+    server = start_server(send_queue_limit=4 * size)
     control = tsharness.Client(HOST, server.port)
     flooded = tsharness.Client(HOST, server.port)
     target = link_id(flooded)
     assert queued(control, target) == 0
-    size = 8 * MiB  # twice that stays within the default 16 MiB queue limit
     flooded.send(b"FLOOD %d\n" % size)
     first = wait_queued(control, target, lambda q: q > 0, "the first FLOOD to be queued")
     flooded.send(b"FLOOD %d\n" % size)
@@ -78,8 +79,9 @@ def test_send_queue_limit_with_policy_close_closes_that_link(start_server) -> No
     flooded.echo(b"hello")
     flooded.send(b"FLOOD %d\n" % (2 * limit))
     assert flooded.wait_closed(5), "FLOOD beyond the send-queue limit did not close the link"
-    stats = server.wait_stats(lambda s: s["disconnects"] == 1, "the flooded link's OnDisconnect")
-    assert stats[f"closed_{CLOSE_SEND_QUEUE_FULL}"] == 1 and stats["links"] == 1
+    stats = server.wait_stats(lambda s: s["disconnects"] == 1 and s["links"] == 1,
+                              "the flooded link's OnDisconnect, the bystander still open")
+    assert stats[f"closed_{CLOSE_SEND_QUEUE_FULL}"] == 1
     # Within the limit a FLOOD is delivered whole.
     bystander.send(b"FLOOD %d\n" % (limit // 2))
     bystander.expect_flood(limit // 2)
@@ -99,3 +101,21 @@ def test_send_queue_limit_with_policy_refuse_keeps_the_link(start_server) -> Non
     stats = server.stats()
     assert stats["links"] == 1 and stats["disconnects"] == 0
     assert stats[f"closed_{CLOSE_SEND_QUEUE_FULL}"] == 0
+
+
+def test_a_paused_link_still_times_out_for_idling(start_server) -> None:
+    # tcpserver.h: while paused "the idle clock still runs" (nothing is received).
+    idle_ms = 1000
+    server = start_server(idle_ms=idle_ms)
+    control = tsharness.Client(HOST, server.port)
+    paused = tsharness.Client(HOST, server.port)
+    paused.echo(b"last thing received")
+    pause(control, link_id(paused))
+    started = time.monotonic()
+    while not paused.wait_closed(0.1):
+        control.echo(b"keeps the control link busy")
+        paused.send(b"unread")  # sent, but never received while paused
+        assert time.monotonic() - started < 10, "the paused link was never closed for idling"
+    stats = server.wait_stats(lambda s: s["idle"] == 1 and s["links"] == 1,
+                              "the paused link closed as idle, the control link open")
+    assert stats[f"closed_{CLOSE_IDLE}"] == 1

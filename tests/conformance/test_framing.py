@@ -36,7 +36,8 @@ def test_whole_messages_of_random_sizes_across_connections(start_server) -> None
                                              seed=11, timeout_s=light(60, 120))
     assert_all_echoed(result, connections, messages)
     assert result["largest"] == max_message, "a message of the largest allowed size went through"
-    stats = server.wait_stats(lambda s: s["links"] == 0, "every link closed")
+    stats = server.wait_stats(lambda s: s["links"] == 0 and s["disconnects"] == connections,
+                              "every link closed")
     assert stats["framing_errors"] == 0
     assert stats["closed_1"] == connections, "each link ended by the client's FIN"
     # Every message was one OnReceive (whole messages, not chunks).
@@ -56,7 +57,8 @@ def test_split_headers_and_coalesced_messages(start_server) -> None:
                                                 max_chunk=64 * 1024, seed=13, timeout_s=60)
     assert_all_echoed(coalesced, 4, light(3000, 500))
     assert coalesced["sends"] < coalesced["messages"], "writes should hold several messages"
-    stats = server.wait_stats(lambda s: s["links"] == 0, "every link closed")
+    stats = server.wait_stats(lambda s: s["links"] == 0 and s["disconnects"] == 8,
+                              "every link closed")
     assert stats["framing_errors"] == 0
     assert stats["msgs_in"] == split["messages"] + coalesced["messages"]
 
@@ -124,12 +126,12 @@ def test_heartbeats_are_not_delivered_but_keep_the_link_alive(start_server) -> N
     while time.monotonic() - started < 2 * idle_ms / 1000 or not silent.closed():
         assert time.monotonic() - started < 10, "the silent link was never closed for idling"
         beating.send(header(0))
-        silent.wait_closed(0.2)
+        assert not beating.wait_closed(0.2), "a link sending heartbeats was closed"
     assert beating.available() == 0, "a heartbeat is not delivered, so nothing is echoed"
-    assert not beating.closed(), "heartbeats count as activity"
     assert beating.frame_command(b"still here") == b"still here"
-    stats = server.wait_stats(lambda s: s["idle"] == 1, "the silent link closed as idle")
-    assert stats["links"] == 1 and stats["framing_errors"] == 0
+    stats = server.wait_stats(lambda s: s["idle"] == 1 and s["links"] == 1,
+                              "the silent link closed as idle, the beating one open")
+    assert stats["framing_errors"] == 0
     assert stats["msgs_in"] == 2, "heartbeats never reach OnReceive"
 
 

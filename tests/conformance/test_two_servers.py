@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import tsharness
 
-from server_process import HOST
+from server_process import HOST, parse_stats
 from wire import assert_pause_blocks_and_resume_delivers, link_id, link_ids
 
 
@@ -19,12 +19,18 @@ def test_both_servers_echo_with_their_own_links_and_counters(start_server) -> No
     second = tsharness.echo_integrity(HOST, server.port2, connections=3, bytes_per_conn=20_000,
                                       max_chunk=2000, seed=32)
     assert first["bytes_received"] == 50_000 and second["bytes_received"] == 60_000
-    one = server.wait_stats(lambda s: s["disconnects"] == 5, "the first server's 5 links closed")
-    two = server.wait_stats2(lambda s: s["disconnects"] == 3, "the second server's 3 closed")
+    one = server.wait_stats(lambda s: s["disconnects"] == 5 and s["links"] == 0,
+                            "the first server's 5 links closed")
+    two = server.wait_stats2(lambda s: s["disconnects"] == 3 and s["links"] == 0,
+                             "the second server's 3 closed")
     assert one["accepts"] == 5 and two["accepts"] == 3
     assert one["bytes_in"] == 50_000 and two["bytes_in"] == 60_000
-    assert one["links"] == two["links"] == 0
     assert two["closed_1"] == 3 and one["closed_1"] == 5
+    # The wire's STATS reports the server of the link that asks.
+    on_second = tsharness.Client(HOST, server.port2)
+    wire = parse_stats(on_second.command(b"STATS\n").decode())
+    assert wire["accepts"] == 4 and wire["links"] == 1
+    assert wire["bytes_in"] == 60_000 + len(b"STATS\n")
 
 
 def test_links_and_broadcasts_stay_within_one_server(start_server) -> None:
@@ -71,7 +77,20 @@ def test_stop2_stops_the_second_while_the_first_keeps_serving(start_server) -> N
     result = tsharness.echo_integrity(HOST, server.port, connections=20, bytes_per_conn=20_000,
                                       max_chunk=4000, seed=33)
     assert result["bytes_received"] == 20 * 20_000
-    stats = server.wait_stats(lambda s: s["disconnects"] == 20, "the 20 echo links closed")
-    assert stats["links"] == 1 and stats["accepts"] == 21
+    stats = server.wait_stats(lambda s: s["disconnects"] == 20 and s["links"] == 1,
+                              "the 20 echo links closed, the first client still open")
+    assert stats["accepts"] == 21
     assert server.quit() == {"disconnects": 21, "idle": 0}
     assert first.wait_closed(5)
+
+
+def test_refuse_acts_on_one_server(start_server) -> None:
+    server = start_server(second_server=True)
+    b = tsharness.Client(HOST, server.port2)
+    assert b.command(b"REFUSE ON\n") == b"OK\n"
+    refused = tsharness.Client(HOST, server.port2)
+    assert refused.wait_closed(5), "REFUSE ON on the second server did not refuse its new link"
+    welcome = tsharness.Client(HOST, server.port)
+    welcome.echo(b"the first server still lets links in")
+    server.wait_stats2(lambda s: s["refused"] == 1, "the second server counting the refusal")
+    assert server.stats()["refused"] == 0
