@@ -4,7 +4,7 @@ broadcasts get their header, bad frames close the link with their reason."""
 from __future__ import annotations
 
 import threading
-from typing import List
+from typing import Dict, List
 
 from support import (HOST, Server, assert_closed_by_server, connect, frame, options,
                      recv_exactly, recv_frame, wait_for)
@@ -48,14 +48,14 @@ def test_messages_of_any_size_round_trip_whole() -> None:
 
 def test_broadcast_and_send_by_id_are_framed() -> None:
     server = FramedEcho()
-    ids: List[int] = []
-    server.on_connect = lambda link: ids.append(link.id) or True
+    ids: Dict[int, int] = {}  # the client's port -> its link id
+    server.on_connect = lambda link: ids.setdefault(link.remote_port, link.id) and True
     with server.start(HOST, 0):
         a, b = connect(server), connect(server)
         wait_for(lambda: len(ids) == 2, "two links")
         assert server.broadcast(b"to all") == 2
         assert recv_frame(a) == b"to all" and recv_frame(b) == b"to all"
-        server.send(ids[1], b"just b")
+        server.send(ids[b.getsockname()[1]], b"just b")
         assert recv_frame(b) == b"just b"
         a.close()
         b.close()
