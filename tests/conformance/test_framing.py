@@ -163,3 +163,15 @@ def test_commands_replies_and_broadcasts_are_framed(start_server) -> None:
     a.send_frame(b"CLOSE\n")
     assert a.wait_closed(5)
     assert b.frame_command(b"served") == b"served"
+
+
+def test_broadcast_reaches_every_framed_link_once(start_server) -> None:
+    server = start_server(framing=1)
+    texts = [f"framed news {i}" for i in range(4)]
+    expected = [(text + "\n").encode() for text in texts]
+    result = tsharness.broadcast_collect(HOST, server.port, connections=40, texts=texts,
+                                         timeout_s=15, framed=True)
+    assert result["sender"] == expected
+    for index, messages in enumerate(result["lines"]):
+        assert messages == expected, f"listener #{index} got {messages!r}"
+    server.wait_stats(lambda s: s["links"] == 0 and s["disconnects"] == 41, "41 links closed")

@@ -114,9 +114,7 @@ size_t Client::available() {
 
 void Client::send_frame(const std::string& payload, double timeout_s) {
   if (payload.size() > 0x7FFFFFFF) throw HarnessError("send_frame: payload over 2^31-1 bytes");
-  uint8_t header[4];
-  put_header(header, static_cast<uint32_t>(payload.size()));
-  send(std::string(reinterpret_cast<char*>(header), 4) + payload, timeout_s);
+  send(with_header(payload), timeout_s);
 }
 
 std::string Client::read_frame(double timeout_s) {

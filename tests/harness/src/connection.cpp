@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <cstdint>
 
 namespace tsh {
 
@@ -47,6 +48,24 @@ std::string Connection::take_line() {
   std::string line = rx_.substr(0, nl + 1);
   rx_.erase(0, nl + 1);
   return line;
+}
+
+bool Connection::take_frame(std::string* payload) {
+  if (rx_.size() < 4) return false;
+  uint32_t len = 0;
+  for (size_t i = 0; i < 4; ++i) len = (len << 8) | static_cast<unsigned char>(rx_[i]);
+  if (len & 0x80000000u)
+    throw HarnessError(name_ + ": received a frame header with the top bit set");
+  if (rx_.size() - 4 < len) return false;
+  *payload = rx_.substr(4, len);
+  rx_.erase(0, 4 + static_cast<size_t>(len));
+  return true;
+}
+
+bool Connection::take_unit(bool framed, std::string* unit) {
+  if (framed) return take_frame(unit);
+  *unit = take_line();
+  return !unit->empty();
 }
 
 std::string Connection::take(size_t n) {

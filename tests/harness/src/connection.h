@@ -25,6 +25,12 @@ class Connection {
   std::string take_line();
   // Removes and returns the first n bytes; empty if fewer are buffered.
   std::string take(size_t n);
+  // Framing mode: removes the first whole message into *payload and returns true; false if
+  // none is complete yet. HarnessError for a header with the top bit set.
+  bool take_frame(std::string* payload);
+  // The next unit of a line-oriented or framed stream (take_line or take_frame); false if
+  // none is complete yet.
+  bool take_unit(bool framed, std::string* unit);
 
   int fd() const { return fd_.get(); }
   bool open() const { return fd_.valid() && !peer_closed_; }

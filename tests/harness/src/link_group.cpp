@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "client.h"
+#include "pattern.h"
 
 namespace tsh {
 namespace {
@@ -24,7 +25,9 @@ bool poll_any(const std::vector<Connection*>& conns, const Deadline& deadline) {
 
 }  // namespace
 
-LinkGroup::LinkGroup(const std::string& host, int port, size_t count, double timeout_s) {
+LinkGroup::LinkGroup(const std::string& host, int port, size_t count, double timeout_s,
+                     bool framed)
+    : framed_(framed) {
   std::vector<Fd> fds = connect_all(host, port, count, Deadline(timeout_s));
   links_.reserve(count);
   for (size_t i = 0; i < fds.size(); ++i) links_.emplace_back(std::move(fds[i]), link_name(i));
@@ -37,6 +40,7 @@ void LinkGroup::ping(double timeout_s) {
   for (size_t i = 0; i < links_.size(); ++i) {
     if (!links_[i].open()) continue;
     tokens[i] = "ping-" + std::to_string(i) + ".";
+    if (framed_) tokens[i] = with_header(tokens[i]);  // a whole message comes back the same
     links_[i].send(tokens[i], deadline);
     waiting.push_back(&links_[i]);
   }
@@ -96,7 +100,7 @@ std::vector<bool> LinkGroup::closed_flags() {
 
 std::vector<std::vector<std::string>> LinkGroup::read_lines(const std::string& until,
                                                             double timeout_s) {
-  if (until.empty() || until.back() != '\n')
+  if (!framed_ && (until.empty() || until.back() != '\n'))
     throw HarnessError("read_lines: `until` must be a whole line ending in '\\n'");
   Deadline deadline(timeout_s);
   std::vector<std::vector<std::string>> lines(links_.size());
@@ -107,9 +111,8 @@ std::vector<std::vector<std::string>> LinkGroup::read_lines(const std::string& u
       if (complete[i]) continue;
       Connection& c = links_[i];
       c.pump();
-      while (!complete[i]) {
-        std::string line = c.take_line();
-        if (line.empty()) break;
+      std::string line;
+      while (!complete[i] && c.take_unit(framed_, &line)) {
         complete[i] = line == until;
         lines[i].push_back(std::move(line));
       }
@@ -135,8 +138,7 @@ std::vector<std::vector<std::string>> LinkGroup::read_lines(const std::string& u
   for (size_t i = 0; i < links_.size(); ++i) {
     Connection& c = links_[i];
     c.pump();
-    for (std::string line = c.take_line(); !line.empty(); line = c.take_line())
-      lines[i].push_back(std::move(line));
+    for (std::string line; c.take_unit(framed_, &line);) lines[i].push_back(std::move(line));
     if (!c.buffered().empty()) lines[i].push_back(c.take_all());
   }
   return lines;
@@ -147,20 +149,28 @@ void LinkGroup::close() {
 }
 
 BroadcastResult broadcast_collect(const std::string& host, int port, size_t listeners,
-                                  const std::vector<std::string>& texts, double timeout_s) {
+                                  const std::vector<std::string>& texts, double timeout_s,
+                                  bool framed) {
   if (texts.empty()) throw HarnessError("broadcast_collect: no texts to broadcast");
   for (const std::string& t : texts)
     if (t.find('\n') != std::string::npos)
       throw HarnessError("broadcast_collect: a text contains '\\n': " + quoted(t));
   // One deadline for the whole run: each step gets what is left of it.
   Deadline deadline(timeout_s);
-  LinkGroup group(host, port, listeners, deadline.left_s());
+  LinkGroup group(host, port, listeners, deadline.left_s(), framed);
   group.ping(deadline.left_s());
   Client sender(host, port, deadline.left_s());
   BroadcastResult result;
   for (const std::string& text : texts) {
-    sender.send("BCAST " + text + "\n", deadline.left_s());
-    std::string line = sender.readline(deadline.left_s());
+    std::string command = "BCAST " + text + "\n";
+    std::string line;
+    if (framed) {
+      sender.send_frame(command, deadline.left_s());
+      line = sender.read_frame(deadline.left_s());
+    } else {
+      sender.send(command, deadline.left_s());
+      line = sender.readline(deadline.left_s());
+    }
     result.sender_lines.push_back(line);
     if (line != text + "\n")
       throw HarnessError("broadcast_collect: the sender expected its own copy " +

@@ -11,7 +11,10 @@ namespace tsh {
 
 class LinkGroup {
  public:
-  LinkGroup(const std::string& host, int port, size_t count, double timeout_s);
+  // framed: the server runs in framing mode (PROTOCOL.md --framing 1): pings are sent as
+  // messages, and read_lines reads messages instead of lines.
+  LinkGroup(const std::string& host, int port, size_t count, double timeout_s,
+            bool framed = false);
   // Move-only (std::vector would claim to be copyable, and pybind11 would believe it).
   LinkGroup(LinkGroup&&) = default;
   LinkGroup& operator=(LinkGroup&&) = default;
@@ -30,13 +33,14 @@ class LinkGroup {
   // Every link reads lines until it receives the line `until` ('\n' included). Returns each
   // link's lines ('\n' included), plus whatever else is already there after `until` (so a
   // duplicate shows). Raises HarnessTimeout naming a link that did not see `until` in time,
-  // PeerClosed if one is closed before.
+  // PeerClosed if one is closed before. Framed: message payloads instead of lines.
   std::vector<std::vector<std::string>> read_lines(const std::string& until, double timeout_s);
   // Closes our side of every link (the server sees FINs).
   void close();
 
  private:
   std::vector<Connection> links_;
+  bool framed_ = false;
 };
 
 struct BroadcastResult {
@@ -47,7 +51,9 @@ struct BroadcastResult {
 // Opens `listeners` links and pings them, then a sender link sends "BCAST <text>\n" for each
 // text, waiting for its own copy of each before the next (PROTOCOL.md: wait for a command's
 // effect). Every listener then reads until the last text's line. Texts must not contain '\n'.
+// Framed: every command and every copy is one message.
 BroadcastResult broadcast_collect(const std::string& host, int port, size_t listeners,
-                                  const std::vector<std::string>& texts, double timeout_s);
+                                  const std::vector<std::string>& texts, double timeout_s,
+                                  bool framed = false);
 
 }  // namespace tsh

@@ -122,27 +122,30 @@ PYBIND11_MODULE(tsharness, m) {
 
   m.def(
       "open_idle",
-      [](const std::string& host, int port, size_t n, double timeout_s) {
+      [](const std::string& host, int port, size_t n, double timeout_s, bool framed) {
         return std::make_unique<LinkGroup>(
-            without_gil([&] { return LinkGroup(host, port, n, timeout_s); }));
+            without_gil([&] { return LinkGroup(host, port, n, timeout_s, framed); }));
       },
-      "host"_a, "port"_a, "n"_a, "timeout_s"_a = 5.0,
-      "Connect n links that send nothing (until you ping them). Returns a LinkGroup.");
+      "host"_a, "port"_a, "n"_a, "timeout_s"_a = 5.0, "framed"_a = false,
+      "Connect n links that send nothing (until you ping them). Returns a LinkGroup.\n"
+      "framed: for a server in framing mode (pings are messages, read_lines reads messages).");
 
   m.def(
       "broadcast_collect",
       [](const std::string& host, int port, size_t connections,
-         const std::vector<std::string>& texts, double timeout_s) {
-        auto r = without_gil(
-            [&] { return tsh::broadcast_collect(host, port, connections, texts, timeout_s); });
+         const std::vector<std::string>& texts, double timeout_s, bool framed) {
+        auto r = without_gil([&] {
+          return tsh::broadcast_collect(host, port, connections, texts, timeout_s, framed);
+        });
         return py::dict("lines"_a = to_nested_bytes_list(r.listener_lines),
                         "sender"_a = to_bytes_list(r.sender_lines));
       },
-      "host"_a, "port"_a, "connections"_a, "texts"_a, "timeout_s"_a = 10.0,
+      "host"_a, "port"_a, "connections"_a, "texts"_a, "timeout_s"_a = 10.0, "framed"_a = false,
       "Open and ping `connections` listener links; a further sender link sends\n"
       "'BCAST <text>\\n' for each text (waiting for its own copy each time); then every\n"
       "listener reads until the last text arrives. Returns {lines: [[bytes...] per listener],\n"
-      "sender: [bytes...]}; the caller checks each listener got each text exactly once.");
+      "sender: [bytes...]}; the caller checks each listener got each text exactly once.\n"
+      "framed: every command and every copy is one message (a server in framing mode).");
 
   py::class_<Client>(m, "Client", "One line-oriented connection. Not thread-safe.")
       .def(py::init<const std::string&, int, double>(), "host"_a, "port"_a, "timeout_s"_a = 5.0,

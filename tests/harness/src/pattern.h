@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace tsh {
@@ -104,6 +105,13 @@ inline uint8_t flood_byte(uint64_t i) { return static_cast<uint8_t>(i % 251); }
 // A big-endian 4-byte frame header.
 inline void put_header(uint8_t* out, uint32_t len) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(len >> (8 * (3 - i)));
+}
+
+// One message: the header, then the payload (at most 2^31-1 bytes).
+inline std::string with_header(const std::string& payload) {
+  uint8_t header[4];
+  put_header(header, static_cast<uint32_t>(payload.size()));
+  return std::string(reinterpret_cast<char*>(header), 4) + payload;
 }
 
 }  // namespace tsh

@@ -169,3 +169,21 @@ def flooder(corrupt_at_byte: int = -1, framed: bool = False) -> Handler:
                 block[corrupt_at_byte] ^= 0x01
             sock.sendall((n.to_bytes(4, "big") if framed else b"") + bytes(block))
     return handler
+
+
+def framed_broadcaster(sock: socket.socket, server: FakeServer) -> None:
+    """broadcaster in framing mode: echoes each message; the message 'BCAST x\\n' sends the
+    message 'x\\n' to everyone."""
+    while True:
+        payload = read_exact(sock, int.from_bytes(read_exact(sock, 4), "big"))
+        if payload.startswith(b"BCAST ") and payload.endswith(b"\n"):
+            with server.lock:
+                clients = list(server.clients)
+            text = payload[6:]
+            for client in clients:
+                try:
+                    client.sendall(len(text).to_bytes(4, "big") + text)
+                except OSError:
+                    pass  # that client is gone
+        else:
+            sock.sendall(len(payload).to_bytes(4, "big") + payload)

@@ -10,8 +10,8 @@ import pytest
 import tsharness
 
 from fake_servers import (HOST, FakeServer, broadcaster, close_after, corrupt_at, echo,
-                          echo_twice, flooder, framed_echo_bumping, not_reading, send_on_connect,
-                          silent)
+                          echo_twice, flooder, framed_broadcaster, framed_echo_bumping,
+                          not_reading, send_on_connect, silent)
 
 
 def unused_port() -> int:
@@ -223,3 +223,21 @@ def test_expect_flood_checks_every_byte(framed: bool) -> None:
     with FakeServer(flooder(corrupt_at_byte=777, framed=framed)) as server:
         with pytest.raises(tsharness.HarnessError, match=r"FLOOD byte 777 of 100000"):
             flood(tsharness.Client(HOST, server.port), 100_000)
+
+
+def test_framed_broadcast_collect_and_duplicates() -> None:
+    with FakeServer(framed_broadcaster) as server:
+        result = tsharness.broadcast_collect(HOST, server.port, 4, ["a", "b"], timeout_s=10,
+                                             framed=True)
+        assert result["sender"] == [b"a\n", b"b\n"]
+        assert result["lines"] == [[b"a\n", b"b\n"]] * 4
+        links = tsharness.open_idle(HOST, server.port, 2, framed=True)
+        links.ping()
+        sender = tsharness.Client(HOST, server.port)
+        for text in (b"end", b"end"):
+            assert sender.frame_command(b"BCAST " + text + b"\n") == text + b"\n"
+        assert links.read_lines(b"end\n", timeout_s=5) == [[b"end\n", b"end\n"]] * 2
+    with FakeServer(send_on_connect(b"\x80\x00\x00\x01z")) as server:
+        links = tsharness.open_idle(HOST, server.port, 1, framed=True)
+        with pytest.raises(tsharness.HarnessError, match=r"top bit set"):
+            links.read_lines(b"x\n", timeout_s=5)
