@@ -1,9 +1,14 @@
 """The conformance server of tests/conformance/PROTOCOL.md, on the Python binding.
 
-Echoes everything; a chunk "BCAST <text>\\n" broadcasts "<text>\\n" to every link, "STATS\\n"
-answers with the statistics, "CLOSE\\n" closes the link, "THROW\\n" raises in the handler (the
-binding logs it and closes the link), "REFUSE ON|OFF\\n" toggles refusing new links.
-Standard input: "stats" prints a STATS line; "quit" or end of input stops the server.
+Echoes everything. A chunk (with --framing 1: a message) ending in a newline may be a command:
+BCAST, BCASTX, STATS, CLOSE, THROW (raises in the handler: the binding logs it and closes the
+link), REFUSE ON|OFF, ID, LINKS, PAUSE/RESUME/QUEUED <id>, FLOOD <n>.
+Standard input: "stats" prints a STATS line, "stats2" a STATS2 line, "stop2" destroys the
+second server, "quit" or end of input stops everything.
+
+The first server is tcpserver.DefaultServer (the flat API of the original unit); with
+--second-server a tcpserver.Server (its own engine server, the handle family whose callbacks
+come back through the Context) runs beside it with default options on an ephemeral port.
 
 Run: PYTHONPATH=<repo>/bindings/python TCPSERVER_LIBRARY=<path of libtcpserver.so> \\
      python3 samples/python/conformance_server.py [--port N] [--ip TEXT] ...
@@ -15,8 +20,9 @@ import argparse
 import logging
 import sys
 import threading
+from typing import Any, Callable, Dict, Optional
 
-from tcpserver import Link, Server, TcpServerError
+from tcpserver import DefaultServer, Link, Server, TcpServerError
 
 # Command-line flag -> Server option (PROTOCOL.md: each maps to the same-named option).
 OPTION_FLAGS = {
@@ -25,47 +31,138 @@ OPTION_FLAGS = {
     "workers": "worker_threads",
     "buffer_size": "io_buffer_size",
     "buffer_count": "io_buffer_count",
+    "framing": "framing",
+    "max_message": "max_message_size",
+    "send_queue_limit": "send_queue_limit",
+    "send_queue_policy": "send_queue_policy",
+    "keepalive_idle": "keepalive_idle_s",
+    "keepalive_interval": "keepalive_interval_s",
+    "keepalive_count": "keepalive_count",
+    "ipv6_only": "ipv6_only",
 }
+KEEPALIVE_OPTIONS = ("keepalive_idle_s", "keepalive_interval_s", "keepalive_count")
+CLOSE_REASONS = range(1, 11)  # the closed_<r> STATS keys: TS_CLOSE_PEER_CLOSED..FRAME_TRUNCATED
+FLOOD_PATTERN = bytes(range(251))  # FLOOD: byte i is i % 251
 
 
-class ConformanceServer(Server):
-    def __init__(self, **options: int) -> None:
+def flood_bytes(size: int) -> bytes:
+    repeats = size // len(FLOOD_PATTERN) + 1
+    return (FLOOD_PATTERN * repeats)[:size]
+
+
+def parse_id(text: bytes) -> Optional[int]:
+    return int(text) if text.isdigit() else None
+
+
+class Conformance:
+    """The handlers and counts of one conformance server; mixed into DefaultServer (the first
+    server) or Server (the second)."""
+
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.refuse = False
         self._lock = threading.Lock()  # handlers run on several engine threads
         self.disconnects = 0
         self.idle = 0
+        self.closed_by_reason: Dict[int, int] = dict.fromkeys(CLOSE_REASONS, 0)
+        # Commands with an argument: keyword -> handler(link, argument) -> reply or None.
+        self.commands: Dict[bytes, Callable[[Link, bytes], Optional[bytes]]] = {
+            b"BCAST": self.bcast, b"BCASTX": self.bcastx, b"PAUSE": self.pause_command,
+            b"RESUME": self.resume_command, b"QUEUED": self.queued, b"FLOOD": self.flood,
+        }
 
-    def stats_line(self) -> str:
+    def stats_line(self, keyword: str = "STATS") -> str:
         s = self.stats()
         with self._lock:
             disconnects, idle = self.disconnects, self.idle
-        return (f"STATS links={s.links} accepts={s.accepts} refused={s.refused} "
+            by_reason = " ".join(f"closed_{reason}={count}"
+                                 for reason, count in self.closed_by_reason.items())
+        return (f"{keyword} links={s.links} accepts={s.accepts} refused={s.refused} "
                 f"closed={s.closed} idle_closed={s.idle_closed} bytes_in={s.bytes_in} "
                 f"bytes_out={s.bytes_out} msgs_in={s.msgs_in} msgs_out={s.msgs_out} "
                 f"iomem_free={s.iomem_free} iomem_count={self.io_buffer_count} "
-                f"workers={s.workers} disconnects={disconnects} idle={idle}\n")
+                f"workers={s.workers} disconnects={disconnects} idle={idle} "
+                f"framing_errors={s.framing_errors} {by_reason}\n")
+
+    # -- handlers -----------------------------------------------------------------------------
 
     def on_connect(self, link: Link) -> bool:
         return not self.refuse
 
     def on_receive(self, link: Link, data: memoryview) -> bool:
         if data[-1] == 0x0A:  # only a chunk ending in a newline can be a command
-            command = bytes(data[:10])
-            if command.startswith(b"BCAST "):
-                self.broadcast(data[6:])
-                return True
-            if command == b"STATS\n":
-                return self.reply(link, self.stats_line().encode("ascii"))
-            if command == b"CLOSE\n":
-                link.close()
-                return True
-            if command == b"THROW\n":
-                raise RuntimeError("THROW requested by the client")
-            if command.startswith(b"REFUSE "):
-                self.refuse = command == b"REFUSE ON\n"
-                return self.reply(link, b"OK\n")
+            reply = self.command(link, data)
+            if reply is not None:
+                return reply is True or self.reply(link, reply)
         return self.reply(link, data)
+
+    def command(self, link: Link, data: memoryview) -> Any:
+        """The reply to a command (bytes), True for a command that needs none, None for
+        data to echo."""
+        line = bytes(data[:-1]) if len(data) <= 64 else bytes(data[:8])
+        if line == b"STATS":
+            return self.stats_line().encode("ascii")
+        if line == b"CLOSE":
+            link.close()
+            return True
+        if line == b"THROW":
+            raise RuntimeError("THROW requested by the client")
+        if line in (b"REFUSE ON", b"REFUSE OFF"):
+            self.refuse = line == b"REFUSE ON"
+            return b"OK\n"
+        if line == b"ID":
+            return b"ID %d\n" % link.id
+        if line == b"LINKS":
+            return b"LINKS " + b" ".join(b"%d" % i for i in self.link_ids()) + b"\n"
+        keyword, space, _ = line.partition(b" ")
+        handler = self.commands.get(keyword) if space else None
+        if handler is None:
+            return None
+        return handler(link, data[len(keyword) + 1:])
+
+    def bcast(self, link: Link, text: memoryview) -> bool:
+        self.broadcast(text)
+        return True
+
+    def bcastx(self, link: Link, text: memoryview) -> bool:
+        self.broadcast(text, except_id=link.id)
+        return True
+
+    def flow_control(self, action: Callable[[int], None], argument: memoryview) -> Any:
+        link_id = parse_id(bytes(argument[:-1]))
+        if link_id is None:
+            return None
+        try:
+            action(link_id)
+            return b"OK\n"
+        except TcpServerError as error:
+            return b"ERR %d\n" % int(error.code)
+
+    def pause_command(self, link: Link, argument: memoryview) -> Any:
+        return self.flow_control(self.pause, argument)
+
+    def resume_command(self, link: Link, argument: memoryview) -> Any:
+        return self.flow_control(self.resume, argument)
+
+    def queued(self, link: Link, argument: memoryview) -> Any:
+        link_id = parse_id(bytes(argument[:-1]))
+        if link_id is None:
+            return None
+        try:
+            queued = self.queued_bytes(link_id)
+        except TcpServerError:
+            queued = -1
+        return b"QUEUED %d\n" % queued
+
+    def flood(self, link: Link, argument: memoryview) -> Any:
+        size = parse_id(bytes(argument[:-1]))
+        if size is None:
+            return None
+        try:
+            link.send(flood_bytes(size))
+        except TcpServerError:
+            pass  # nothing is replied; the send-queue policy may have closed the link
+        return True
 
     @staticmethod
     def reply(link: Link, data: bytes | memoryview) -> bool:
@@ -76,13 +173,29 @@ class ConformanceServer(Server):
         except TcpServerError:
             return False
 
-    def on_disconnect(self, link: Link) -> None:
+    def count_close(self, link: Link, idle: bool) -> None:
+        reason = int(link.close_reason)
         with self._lock:
-            self.disconnects += 1
+            if idle:
+                self.idle += 1
+            else:
+                self.disconnects += 1
+            if reason in self.closed_by_reason:
+                self.closed_by_reason[reason] += 1
+
+    def on_disconnect(self, link: Link) -> None:
+        self.count_close(link, idle=False)
 
     def on_idle(self, link: Link) -> None:
-        with self._lock:
-            self.idle += 1
+        self.count_close(link, idle=True)
+
+
+class FirstServer(Conformance, DefaultServer):
+    """The first server: the default server, through the flat API."""
+
+
+class SecondServer(Conformance, Server):
+    """--second-server: an engine server of its own, through the handle family."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -91,6 +204,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ip", default="127.0.0.1")
     for flag in OPTION_FLAGS:
         parser.add_argument("--" + flag.replace("_", "-"), type=int, dest=flag)
+    parser.add_argument("--second-server", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -100,20 +214,39 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     options = {option: getattr(args, flag) for flag, option in OPTION_FLAGS.items()
                if getattr(args, flag) is not None}
+    if any(option in options for option in KEEPALIVE_OPTIONS):
+        options["keepalive"] = 1
+    second: Optional[SecondServer] = None
     try:
-        server = ConformanceServer(**options)
+        server = FirstServer(**options)
         server.start(args.ip, args.port)
+        if args.second_server:
+            second = SecondServer()
+            second.start(args.ip, 0)
     except TcpServerError as error:
         print(f"conformance_server: cannot start: {error}", file=sys.stderr)
         return 1
     print(f"PORT {server.port}", flush=True)
+    if second is not None:
+        print(f"PORT2 {second.port}", flush=True)
     for line in sys.stdin:
         command = line.strip()
         if command == "stats":
             print(server.stats_line(), end="", flush=True)
+        elif command == "stats2" and second is not None:
+            print(second.stats_line("STATS2"), end="", flush=True)
+        elif command == "stop2" and second is not None:
+            second.close()
+            print(f"STOPPED2 disconnects={second.disconnects}", flush=True)
+            second = None
         elif command == "quit":
             break
+        elif command:
+            print(f"conformance_server: unknown or unusable command {command!r}",
+                  file=sys.stderr)
     server.stop()
+    if second is not None:
+        second.close()
     print(f"STOPPED disconnects={server.disconnects} idle={server.idle}", flush=True)
     return 0
 

@@ -14,10 +14,11 @@ The raw ctypes declarations of tcpserver.h are in tcpserver._native.
 
 from .errors import ErrorCode, TcpServerError
 from .link import CloseReason, Link, WorkerInfo
-from .server import (Server, Stats, WorkerStats, check_abi, counters, local_ip, tick_count,
-                     version, write_log)
+from .server import (DefaultServer, Framing, Server, Stats, WorkerStats, check_abi, counters,
+                     local_ip, tick_count, version, write_log)
 
 __all__ = [
-    "CloseReason", "ErrorCode", "Link", "Server", "Stats", "TcpServerError", "WorkerInfo",
+    "CloseReason", "DefaultServer", "ErrorCode", "Framing", "Link", "Server", "Stats",
+    "TcpServerError", "WorkerInfo",
     "WorkerStats", "check_abi", "counters", "local_ip", "tick_count", "version", "write_log",
 ]

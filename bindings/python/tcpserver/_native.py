@@ -13,14 +13,14 @@ import sys
 from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_int32, c_int64,
                     c_uint32, c_uint64, c_void_p)
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Callable, Dict, List
 
 # ------------------------------------------------------------------------------------------
 # Constants (the #defines of tcpserver.h)
 # ------------------------------------------------------------------------------------------
 
 TCPSERVER_VERSION_MAJOR = 1
-TCPSERVER_VERSION_MINOR = 0
+TCPSERVER_VERSION_MINOR = 1
 TCPSERVER_VERSION_PATCH = 0
 TCPSERVER_VERSION_NUMBER = (TCPSERVER_VERSION_MAJOR * 10000 + TCPSERVER_VERSION_MINOR * 100
                             + TCPSERVER_VERSION_PATCH)
@@ -35,6 +35,9 @@ TS_CLOSE_BY_APP = 4
 TS_CLOSE_SEND_QUEUE_FULL = 5
 TS_CLOSE_SERVER_STOP = 6
 TS_CLOSE_ERROR = 7
+TS_CLOSE_FRAME_TOO_LARGE = 8
+TS_CLOSE_BAD_FRAME = 9
+TS_CLOSE_FRAME_TRUNCATED = 10
 
 TS_OK = 0
 TS_ERR_INVALID_ARGUMENT = 1
@@ -75,11 +78,17 @@ TS_OPT_REUSEPORT = 11
 TS_OPT_REUSEADDR = 12
 TS_OPT_FRAMING = 13
 TS_OPT_LOG_LEVEL = 14
+TS_OPT_MAX_MESSAGE_SIZE = 15
+TS_OPT_KEEPALIVE_IDLE_S = 16
+TS_OPT_KEEPALIVE_INTERVAL_S = 17
+TS_OPT_KEEPALIVE_COUNT = 18
+TS_OPT_IPV6_ONLY = 19
 
 TS_QUEUE_CLOSE_LINK = 0
 TS_QUEUE_REFUSE_SEND = 1
 
 TS_FRAMING_RAW = 0
+TS_FRAMING_LENGTH_PREFIXED = 1
 
 TS_LOG_DEBUG = 0
 TS_LOG_INFO = 1
@@ -98,6 +107,7 @@ TS_COUNTER_SEND_QUEUE_DROPS = 7
 TS_COUNTER_CLOSED = 8
 TS_COUNTER_IDLE_CLOSED = 9
 TS_COUNTER_RECV_PAUSES = 10
+TS_COUNTER_FRAMING_ERRORS = 11
 
 # ------------------------------------------------------------------------------------------
 # Records
@@ -150,6 +160,17 @@ TOnThreadCreate = _FUNCTYPE(c_void_p, c_int32)
 TOnThreadExit = _FUNCTYPE(None, c_int32, c_void_p)
 TOnConnect = _FUNCTYPE(c_int32, PLink)
 TOnLog = _FUNCTYPE(None, c_int32, c_char_p)
+
+# The handle-based family (API 1.1): the same callbacks, with CreateTcpServer's Context first.
+TOnReceiveEx = _FUNCTYPE(c_int32, c_void_p, PLink, c_void_p, c_int32)
+TOnDisconnectEx = _FUNCTYPE(None, c_void_p, PLink)
+TOnLinkIdleOvertimeEx = _FUNCTYPE(None, c_void_p, PLink)
+TOnThreadCreateEx = _FUNCTYPE(c_void_p, c_void_p, c_int32)
+TOnThreadExitEx = _FUNCTYPE(None, c_void_p, c_int32, c_void_p)
+TOnConnectEx = _FUNCTYPE(c_int32, c_void_p, PLink)
+
+# TcpServerHandle is opaque: a handle is a plain address (an int; None for NULL).
+PTcpServerHandle = c_void_p
 
 # ------------------------------------------------------------------------------------------
 # Locating the library
@@ -244,6 +265,7 @@ _EXPORTS = [
     ("WriteLog", None, [c_char_p]),
     ("GetLocalIP", c_int32, [c_int32, c_char_p, c_int32]),
     ("GetTickCount32", c_uint32, []),
+    ("GetTcpServerVersion", c_int32, []),
     ("GetVersion", c_int32, []),
     ("GetVersionText", c_char_p, []),
     ("GetLastErrorCode", c_int32, []),
@@ -252,17 +274,79 @@ _EXPORTS = [
     ("GetAbiLayout", c_char_p, []),
 ]
 
-for _name, _restype, _argtypes in _EXPORTS:
+# Added in API 1.1. A 1.0 library lacks them: it still loads (the flat API works), and calling
+# one of them raises MissingExportError naming what to update.
+_EXPORTS_1_1 = [
+    ("PauseReceive", c_int32, [PLink]),
+    ("ResumeReceive", c_int32, [PLink]),
+    ("PauseReceiveById", c_int32, [c_uint64]),
+    ("ResumeReceiveById", c_int32, [c_uint64]),
+    ("GetSendQueueBytes", c_int64, [PLink]),
+    ("GetSendQueueBytesById", c_int64, [c_uint64]),
+    ("GetLinkIds", c_int32, [POINTER(c_uint64), c_int32]),
+    ("PostBroadcastExcept", c_int32, [c_void_p, c_int32, c_uint64]),
+    ("CreateTcpServer", PTcpServerHandle, [c_void_p]),
+    ("DestroyTcpServer", c_int32, [PTcpServerHandle]),
+    ("GetDefaultTcpServer", PTcpServerHandle, []),
+    ("TcpServerGetContext", c_void_p, [PTcpServerHandle]),
+    ("TcpServerStart", c_int32, [PTcpServerHandle, c_char_p, c_uint32]),
+    ("TcpServerStop", c_int32, [PTcpServerHandle, c_int32]),
+    ("TcpServerIsActive", c_int32, [PTcpServerHandle]),
+    ("TcpServerGetPort", c_uint32, [PTcpServerHandle]),
+    ("TcpServerSetEventProc", c_int32, [PTcpServerHandle, TOnReceiveEx, TOnDisconnectEx,
+                                        TOnLinkIdleOvertimeEx, TOnThreadCreateEx,
+                                        TOnThreadCreateEx]),
+    ("TcpServerSetConnectProc", c_int32, [PTcpServerHandle, TOnConnectEx]),
+    ("TcpServerSetThreadExitProc", c_int32, [PTcpServerHandle, TOnThreadExitEx]),
+    ("TcpServerSetOption", c_int32, [PTcpServerHandle, c_int32, c_int64]),
+    ("TcpServerGetOption", c_int64, [PTcpServerHandle, c_int32]),
+    ("TcpServerGetIOMem", c_void_p, [PTcpServerHandle]),
+    ("TcpServerPostBroadcast", c_int32, [PTcpServerHandle, c_void_p, c_int32, c_uint64]),
+    ("TcpServerGetLinkIds", c_int32, [PTcpServerHandle, POINTER(c_uint64), c_int32]),
+    ("TcpServerGetLinkCount", c_int32, [PTcpServerHandle]),
+    ("TcpServerGetIOMemFree", c_int32, [PTcpServerHandle]),
+    ("TcpServerGetWorkerCount", c_int32, [PTcpServerHandle]),
+    ("TcpServerGetCounter", c_int64, [PTcpServerHandle, c_int32]),
+]
+
+
+class MissingExportError(LibraryNotFoundError):
+    """The loaded library predates the function called (it lacks that export)."""
+
+
+def _missing(name: str) -> Callable[..., Any]:
+    def call(*_args: Any) -> Any:
+        raise MissingExportError(
+            f"{lib._name} ({GetVersionText().decode('ascii', 'replace')}) has no "
+            f"export {name}, which needs tcpserver API 1.1: update the library")
+    call.__name__ = name
+    return call
+
+
+missing_exports: List[str] = []  # API 1.1 names the loaded library lacks (empty when current)
+
+
+def _bind(name: str, restype: Any, argtypes: List[Any], required: bool) -> None:
     try:
-        _function = getattr(lib, _name)
+        function = getattr(lib, name)
     except AttributeError:
-        raise LibraryNotFoundError(
-            f"{lib._name} has no export {_name}: it is not a tcpserver library, or too old"
-        ) from None
-    _function.restype = _restype
-    _function.argtypes = _argtypes
-    globals()[_name] = _function
-del _name, _restype, _argtypes, _function
+        if required:
+            raise LibraryNotFoundError(
+                f"{lib._name} has no export {name}: it is not a tcpserver library, or too old"
+            ) from None
+        missing_exports.append(name)
+        globals()[name] = _missing(name)
+        return
+    function.restype = restype
+    function.argtypes = argtypes
+    globals()[name] = function
+
+
+for _entry in _EXPORTS:
+    _bind(*_entry, required=True)
+for _entry in _EXPORTS_1_1:
+    _bind(*_entry, required=False)
+del _entry
 
 # ------------------------------------------------------------------------------------------
 # Layout check

@@ -27,6 +27,9 @@ class CloseReason(enum.IntEnum):
     SEND_QUEUE_FULL = n.TS_CLOSE_SEND_QUEUE_FULL
     SERVER_STOP = n.TS_CLOSE_SERVER_STOP
     ERROR = n.TS_CLOSE_ERROR
+    FRAME_TOO_LARGE = n.TS_CLOSE_FRAME_TOO_LARGE
+    BAD_FRAME = n.TS_CLOSE_BAD_FRAME
+    FRAME_TRUNCATED = n.TS_CLOSE_FRAME_TRUNCATED
 
 
 class WorkerInfo(NamedTuple):
@@ -151,6 +154,29 @@ class Link:
         self._record()
         if not n.CloseLinkEx(self._ptr, n.TS_CLOSE_FLAG_ABORT if abort else 0):
             raise last_error(f"close link {self.id}")
+
+    def pause(self) -> None:
+        """Stop reading from the link (TCP backpressure reaches the peer) until resume();
+        sends still go out and the idle clock runs. Server.resume(id) works from anywhere."""
+        self._record()
+        if not n.PauseReceive(self._ptr):
+            raise last_error(f"pause link {self.id}")
+
+    def resume(self) -> None:
+        """Read from the link again after pause()."""
+        self._record()
+        if not n.ResumeReceive(self._ptr):
+            raise last_error(f"resume link {self.id}")
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes queued on the link and not yet written to its socket (framing headers
+        included)."""
+        self._record()
+        queued = n.GetSendQueueBytes(self._ptr)
+        if queued < 0:
+            raise last_error(f"queued bytes of link {self.id}")
+        return queued
 
     def __repr__(self) -> str:
         if self._ptr is None:

@@ -1,7 +1,9 @@
 """Server: the Pythonic face of the tcpserver engine.
 
-The engine runs one server per process (its API is flat, like the Delphi unit it mirrors), so
-at most one Server object can be running at a time; any number may exist.
+Each Server owns an engine server of its own (CreateTcpServer), with its own options, links,
+IO pool, threads and counters, so several can run at once. DefaultServer drives instead the
+process's default server through the flat API of the original unit (StartTcpServer, ...):
+one at a time, shared with any other code in the process that uses that API.
 
 Handlers run on engine threads (ctypes takes the GIL for each call). They are wired when
 start() runs: override them in a subclass, or set them on an instance with a decorator
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import enum
 import functools
 import itertools
 import logging
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
@@ -27,14 +31,16 @@ log = logging.getLogger("tcpserver")
 engine_log = logging.getLogger("tcpserver.engine")
 
 # ------------------------------------------------------------------------------------------
-# Process-wide state: the engine is a singleton, so is what keeps its callbacks alive.
+# Process-wide state
 # ------------------------------------------------------------------------------------------
 
 _lifecycle_lock = threading.Lock()
-_running: Optional["Server"] = None
-# The engine keeps the last callbacks it was given until it gets new ones, even after a stop;
-# so do we, whatever happens to the Server object that made them.
-_installed_callbacks: tuple = ()
+_engine_lock = threading.Lock()  # making a Server's engine server (see Server._engine)
+# Running servers by their Context key: the handle family's callbacks find their Server here.
+# A strong reference while running, so a running server is never garbage collected.
+_by_context: Dict[int, "Server"] = {}
+_flat_owner: Optional["Server"] = None  # the DefaultServer running on the flat API, if any
+_context_keys = itertools.count(1)      # Context 0 would arrive as NULL (None)
 _abi_problems: Optional[List[str]] = None
 
 _ENGINE_LEVELS = {n.TS_LOG_DEBUG: logging.DEBUG, n.TS_LOG_INFO: logging.INFO,
@@ -61,15 +67,27 @@ def _install_log_proc() -> None:
         _log_proc_installed = True
 
 
+def _running_servers() -> List["Server"]:
+    servers = list(_by_context.values())
+    if _flat_owner is not None:
+        servers.append(_flat_owner)
+    return servers
+
+
 @atexit.register
 def _shutdown() -> None:
-    # Engine threads must not call into an interpreter that is finalizing.
-    server = _running
-    if server is not None:
+    # Engine threads must not call into an interpreter that is finalizing: stop every server,
+    # then free every engine server still held.
+    for server in _running_servers():
         try:
             server.stop()
         except TcpServerError:
-            log.exception("could not stop the tcpserver at exit")
+            log.exception("could not stop %r at exit", server)
+    for server in list(_with_engine_server):
+        try:
+            server._destroy()
+        except TcpServerError:
+            log.exception("could not free the engine server of %r at exit", server)
     if _log_proc_installed:
         n.SetLogProc(n.TOnLog())
 
@@ -162,14 +180,14 @@ class _BoundHandler:
         return f"<handler {self._slot.name} of {self._server!r}>"
 
 
-class _Callbacks(NamedTuple):
-    """The ctypes function objects handed to the engine (a TOnXxx() with no target is NULL)."""
-    receive: Any
-    disconnect: Any
-    idle: Any
-    thread_create: Any
-    thread_exit: Any
-    connect: Any
+class _Wiring(NamedTuple):
+    """The functions a running server's callbacks call (None: not set nor overridden)."""
+    receive: Optional[Callable[..., Any]]
+    connect: Optional[Callable[..., Any]]
+    disconnect: Optional[Callable[..., Any]]
+    idle: Optional[Callable[..., Any]]
+    thread_create: Optional[Callable[..., Any]]
+    thread_exit: Optional[Callable[..., Any]]
 
 
 def _release(view: memoryview) -> None:
@@ -182,6 +200,248 @@ def _release(view: memoryview) -> None:
 def _keep(result: Any) -> int:
     """A handler's result as the engine's Boolean: None (no return) and truthy keep."""
     return 0 if result is not None and not result else 1
+
+
+# ------------------------------------------------------------------------------------------
+# Trampolines: C callbacks -> handlers of one Server; nothing unwinds into the engine.
+# Each takes the Server first; the ctypes objects below find it by Context (handle family)
+# or as the flat API's owner, and live as long as the module (so as long as any server).
+# ------------------------------------------------------------------------------------------
+
+_byte_array = ctypes.c_uint8
+
+
+def _receive(server: "Server", ptr: Any, address: int, length: int) -> int:
+    link = Link(server, ptr)
+    view = memoryview((_byte_array * length).from_address(address)).cast("B")
+    try:
+        return _keep(server._wired.receive(link, view))
+    except BaseException:
+        log.exception("on_receive raised for link %d; closing the link", link.id)
+        return 0
+    finally:
+        link._invalidate()
+        _release(view)
+
+
+def _connect(server: "Server", ptr: Any) -> int:
+    link = Link(server, ptr)
+    try:
+        accepted = _keep(server._wired.connect(link))
+    except BaseException:
+        log.exception("on_connect raised for link %d; refusing the link", link.id)
+        accepted = 0
+    finally:
+        link._invalidate()
+    if not accepted:
+        server._link_data.pop(link.id, None)
+    return accepted
+
+
+def _closed(server: "Server", ptr: Any, handler: Optional[Callable[..., Any]],
+            what: str) -> None:
+    link = Link(server, ptr)
+    try:
+        if handler is not None:
+            handler(link)
+    except BaseException:
+        log.exception("%s raised for link %d", what, link.id)
+    finally:
+        link._invalidate()
+        server._link_data.pop(link.id, None)
+
+
+def _disconnect(server: "Server", ptr: Any) -> None:
+    _closed(server, ptr, server._wired.disconnect, "on_disconnect")
+
+
+def _idle(server: "Server", ptr: Any) -> None:
+    _closed(server, ptr, server._wired.idle, "on_idle")
+
+
+def _thread_create(server: "Server", is_worker: int) -> int:
+    state = _pin_thread_state()
+    create = server._wired.thread_create
+    try:
+        data = create(bool(is_worker)) if create is not None else None
+    except BaseException:
+        log.exception("on_thread_create raised; the thread's data is None")
+        data = None
+    token = next(server._tokens)
+    server._thread_data[token] = _ThreadSlot(state, data)
+    return token
+
+
+def _thread_exit(server: "Server", is_worker: int, token: Optional[int]) -> None:
+    slot = server._thread_data.pop(token, None) if token else None
+    exit_ = server._wired.thread_exit
+    try:
+        if exit_ is not None:
+            exit_(bool(is_worker), slot.data if slot else None)
+    except BaseException:
+        log.exception("on_thread_exit raised")
+    finally:
+        if slot is not None:
+            _unpin_thread_state(slot.gil_state)
+
+
+class _Callbacks(NamedTuple):
+    """One family's ctypes function objects for the trampolines above."""
+    receive: Any
+    disconnect: Any
+    idle: Any
+    thread_create: Any
+    thread_exit: Any
+    connect: Any
+
+
+_EX_CALLBACKS = _Callbacks(
+    receive=n.TOnReceiveEx(lambda ctx, ptr, address, length:
+                           _receive(_by_context[ctx], ptr, address, length)),
+    disconnect=n.TOnDisconnectEx(lambda ctx, ptr: _disconnect(_by_context[ctx], ptr)),
+    idle=n.TOnLinkIdleOvertimeEx(lambda ctx, ptr: _idle(_by_context[ctx], ptr)),
+    thread_create=n.TOnThreadCreateEx(lambda ctx, is_worker:
+                                      _thread_create(_by_context[ctx], is_worker)),
+    thread_exit=n.TOnThreadExitEx(lambda ctx, is_worker, token:
+                                  _thread_exit(_by_context[ctx], is_worker, token)),
+    connect=n.TOnConnectEx(lambda ctx, ptr: _connect(_by_context[ctx], ptr)),
+)
+
+_FLAT_CALLBACKS = _Callbacks(
+    receive=n.TOnReceive(lambda ptr, address, length:
+                         _receive(_flat_owner, ptr, address, length)),
+    disconnect=n.TOnDisconnect(lambda ptr: _disconnect(_flat_owner, ptr)),
+    idle=n.TOnLinkIdleOvertime(lambda ptr: _idle(_flat_owner, ptr)),
+    thread_create=n.TOnThreadCreate(lambda is_worker: _thread_create(_flat_owner, is_worker)),
+    thread_exit=n.TOnThreadExit(lambda is_worker, token:
+                                _thread_exit(_flat_owner, is_worker, token)),
+    connect=n.TOnConnect(lambda ptr: _connect(_flat_owner, ptr)),
+)
+
+
+def _null(callback: Any) -> Any:
+    return type(callback)()  # a ctypes function type called without a target is NULL
+
+
+# ------------------------------------------------------------------------------------------
+# The two ways to reach an engine server: a handle (CreateTcpServer) or the flat API.
+# ------------------------------------------------------------------------------------------
+
+
+class _HandleEngine:
+    """An engine server made by CreateTcpServer for one Server."""
+
+    callbacks = _EX_CALLBACKS
+
+    def __init__(self, context: int) -> None:
+        handle = n.CreateTcpServer(context)
+        if not handle:
+            raise last_error("CreateTcpServer")
+        self.handle: int = handle
+
+    def destroy(self) -> None:
+        if not n.DestroyTcpServer(self.handle):
+            raise last_error("DestroyTcpServer")
+
+    def wire(self, wiring: _Wiring) -> None:
+        c = self.callbacks
+        h = self.handle
+        if not n.TcpServerSetEventProc(
+                h, c.receive if wiring.receive else _null(c.receive),  # NULL: engine echoes
+                c.disconnect, c.idle if wiring.idle else _null(c.idle),
+                c.thread_create, c.thread_create):  # always: pins thread states
+            raise last_error("start: TcpServerSetEventProc")
+        if not n.TcpServerSetConnectProc(h, c.connect if wiring.connect else _null(c.connect)):
+            raise last_error("start: TcpServerSetConnectProc")
+        if not n.TcpServerSetThreadExitProc(h, c.thread_exit):
+            raise last_error("start: TcpServerSetThreadExitProc")
+
+    def start(self, ip: bytes, port: int) -> int:
+        return n.TcpServerStart(self.handle, ip, port)
+
+    def stop(self, timeout_ms: int) -> int:
+        return n.TcpServerStop(self.handle, timeout_ms)
+
+    def is_active(self) -> int:
+        return n.TcpServerIsActive(self.handle)
+
+    def port(self) -> int:
+        return n.TcpServerGetPort(self.handle)
+
+    def set_option(self, code: int, value: int) -> int:
+        return n.TcpServerSetOption(self.handle, code, value)
+
+    def get_option(self, code: int) -> int:
+        return n.TcpServerGetOption(self.handle, code)
+
+    def broadcast(self, buffer: Any, size: int, except_id: int) -> int:
+        return n.TcpServerPostBroadcast(self.handle, buffer, size, except_id)
+
+    def link_ids(self, ids: Any, capacity: int) -> int:
+        return n.TcpServerGetLinkIds(self.handle, ids, capacity)
+
+    def link_count(self) -> int:
+        return n.TcpServerGetLinkCount(self.handle)
+
+    def iomem_free(self) -> int:
+        return n.TcpServerGetIOMemFree(self.handle)
+
+    def worker_count(self) -> int:
+        return n.TcpServerGetWorkerCount(self.handle)
+
+    def counter(self, code: int) -> int:
+        return n.TcpServerGetCounter(self.handle, code)
+
+
+class _FlatEngine:
+    """The process's default server, through the flat API of the original unit."""
+
+    callbacks = _FLAT_CALLBACKS
+
+    def destroy(self) -> None:
+        """The default server is never destroyed."""
+
+    def wire(self, wiring: _Wiring) -> None:
+        c = self.callbacks
+        n.SetEventProc(c.receive if wiring.receive else _null(c.receive),
+                       c.disconnect, c.idle if wiring.idle else _null(c.idle),
+                       c.thread_create, c.thread_create)
+        if not n.SetConnectProc(c.connect if wiring.connect else _null(c.connect)):
+            raise last_error("start: SetConnectProc")
+        if not n.SetThreadExitProc(c.thread_exit):
+            raise last_error("start: SetThreadExitProc")
+
+    start = staticmethod(n.StartTcpServer)
+    stop = staticmethod(n.StopTcpServerEx)
+    is_active = staticmethod(n.IsTcpServerActive)
+    port = staticmethod(n.GetServerPort)
+    set_option = staticmethod(n.SetServerOption)
+    get_option = staticmethod(n.GetServerOption)
+
+    @staticmethod
+    def broadcast(buffer: Any, size: int, except_id: int) -> int:
+        # PostBroadcast when no link is excepted: it also runs on a 1.0 library.
+        if except_id:
+            return n.PostBroadcastExcept(buffer, size, except_id)
+        return n.PostBroadcast(buffer, size)
+
+    link_ids = staticmethod(n.GetLinkIds)
+    link_count = staticmethod(n.GetLinkCount)
+    iomem_free = staticmethod(n.GetIOMemFree)
+    worker_count = staticmethod(n.GetWorkerCount)
+    counter = staticmethod(n.GetServerCounter)
+
+
+# Servers holding an engine server of their own (CreateTcpServer), freed at exit at the latest.
+_with_engine_server: "weakref.WeakSet[Server]" = weakref.WeakSet()
+
+
+def _destroy_engine(engine: _HandleEngine) -> None:
+    """Free an engine server whose Server was garbage collected (it was not running)."""
+    try:
+        engine.destroy()
+    except TcpServerError:
+        log.exception("could not free an engine server")
 
 
 # ------------------------------------------------------------------------------------------
@@ -203,6 +463,11 @@ _OPTIONS: Dict[str, int] = {
     "reuseaddr": n.TS_OPT_REUSEADDR,
     "framing": n.TS_OPT_FRAMING,
     "log_level": n.TS_OPT_LOG_LEVEL,
+    "max_message_size": n.TS_OPT_MAX_MESSAGE_SIZE,
+    "keepalive_idle_s": n.TS_OPT_KEEPALIVE_IDLE_S,
+    "keepalive_interval_s": n.TS_OPT_KEEPALIVE_INTERVAL_S,
+    "keepalive_count": n.TS_OPT_KEEPALIVE_COUNT,
+    "ipv6_only": n.TS_OPT_IPV6_ONLY,
 }
 
 _COUNTERS: Dict[str, int] = {
@@ -216,13 +481,20 @@ _COUNTERS: Dict[str, int] = {
     "closed": n.TS_COUNTER_CLOSED,
     "idle_closed": n.TS_COUNTER_IDLE_CLOSED,
     "recv_pauses": n.TS_COUNTER_RECV_PAUSES,
+    "framing_errors": n.TS_COUNTER_FRAMING_ERRORS,
 }
+
+
+class Framing(enum.IntEnum):
+    """Values of the framing option (TS_FRAMING_*)."""
+    RAW = n.TS_FRAMING_RAW                           # a byte stream, as it arrives
+    LENGTH_PREFIXED = n.TS_FRAMING_LENGTH_PREFIXED   # whole messages after a 4-byte length
 
 
 def _option_property(name: str, code: int) -> property:
     def get(self: "Server") -> int:
         value = self._options.get(name)
-        return value if value is not None else n.GetServerOption(code)
+        return value if value is not None else self._engine().get_option(code)
 
     def set_(self: "Server", value: int) -> None:
         self._set_option(name, code, value)
@@ -231,23 +503,25 @@ def _option_property(name: str, code: int) -> property:
 
 
 def counters() -> Dict[str, int]:
-    """The engine's totals since the library loaded (they never reset)."""
+    """The default server's totals since the library loaded (they never reset). A Server's
+    own are in server.counters()."""
     return {name: n.GetServerCounter(code) for name, code in _COUNTERS.items()}
 
 
 @dataclass(frozen=True)
 class Stats:
-    """A snapshot of the engine's statistics (see Server.stats())."""
+    """A snapshot of a server's statistics (see Server.stats()). Fields the engine reports
+    for the default server only are None for a Server's own engine server."""
     links: int
     link_free: int
     link_use: float       # % of max_links
-    link_size: int        # bytes of the link table
+    link_size: Optional[int]  # bytes of the link table (DefaultServer only)
     iomem_free: int
     iomem_use: float      # % of the pool
     iomem_size: int       # bytes of the pool
     workers: int
-    server_exec_long: int
-    server_exec_count: int
+    server_exec_long: Optional[int]   # service thread ms (DefaultServer only)
+    server_exec_count: Optional[int]  # service thread passes (DefaultServer only)
     bytes_in: int
     bytes_out: int
     msgs_in: int
@@ -258,6 +532,7 @@ class Stats:
     closed: int
     idle_closed: int
     recv_pauses: int
+    framing_errors: int
 
 
 class WorkerStats(NamedTuple):
@@ -267,16 +542,21 @@ class WorkerStats(NamedTuple):
     busy_ms: int     # ms busy since the previous worker_stats() call
 
 
+_LINK_IDS_FIRST_GUESS = 64  # link_ids() asks again when more links are open
+
+_WHOLE_SERVER: Any = object()  # close() without a link id closes the server itself
+
 # ------------------------------------------------------------------------------------------
 # Server
 # ------------------------------------------------------------------------------------------
 
 
 class Server:
-    """A TCP server. Construct, wire handlers, start(ip, port), stop() (or use `with`).
+    """A TCP server. Construct, wire handlers, start(ip, port), stop(); close() (or leaving
+    a `with` block) also frees its engine server. Several may run at once.
 
     Options (keyword arguments and properties of the same name) are kept by this object and
-    applied at start(); an option left at None keeps the engine's current value.
+    applied at start(); an option left at None keeps the engine's default.
     """
 
     def __init__(self, *, max_links: Optional[int] = None,
@@ -292,22 +572,74 @@ class Server:
                  reuseport: Optional[bool] = None,
                  reuseaddr: Optional[bool] = None,
                  framing: Optional[int] = None,
-                 log_level: Optional[int] = None) -> None:
+                 log_level: Optional[int] = None,
+                 max_message_size: Optional[int] = None,
+                 keepalive_idle_s: Optional[int] = None,
+                 keepalive_interval_s: Optional[int] = None,
+                 keepalive_count: Optional[int] = None,
+                 ipv6_only: Optional[bool] = None) -> None:
         self._options: Dict[str, int] = {}
         self._handlers: Dict[str, Callable[..., Any]] = {}
         self._link_data: Dict[int, Any] = {}
         self._thread_data: Dict[int, Any] = {}
         self._tokens = itertools.count(1)
+        self._context = next(_context_keys)
+        self._engine_server: Any = None
+        self._finalizer: Optional[weakref.finalize] = None
+        self._wired = _Wiring(None, None, None, None, None, None)
         given = dict(max_links=max_links, io_buffer_size=io_buffer_size,
                      io_buffer_count=io_buffer_count, idle_timeout_ms=idle_timeout_ms,
                      worker_threads=worker_threads, listen_backlog=listen_backlog,
                      send_queue_limit=send_queue_limit, send_queue_policy=send_queue_policy,
                      tcp_nodelay=tcp_nodelay, keepalive=keepalive, reuseport=reuseport,
-                     reuseaddr=reuseaddr, framing=framing, log_level=log_level)
+                     reuseaddr=reuseaddr, framing=framing, log_level=log_level,
+                     max_message_size=max_message_size, keepalive_idle_s=keepalive_idle_s,
+                     keepalive_interval_s=keepalive_interval_s,
+                     keepalive_count=keepalive_count, ipv6_only=ipv6_only)
         for name, value in given.items():
             if value is not None:
                 setattr(self, name, value)
         _install_log_proc()
+
+    # -- the engine server --------------------------------------------------------------------
+
+    def _engine(self) -> Any:
+        """This object's engine server, made on first use (again after close())."""
+        engine = self._engine_server
+        if engine is None:
+            with _engine_lock:  # two threads' first calls must not make two
+                engine = self._engine_server
+                if engine is None:
+                    engine = _HandleEngine(self._context)
+                    self._finalizer = weakref.finalize(self, _destroy_engine, engine)
+                    self._finalizer.atexit = False  # _shutdown frees it after every stop
+                    _with_engine_server.add(self)
+                    self._engine_server = engine
+        return engine
+
+    def _destroy(self) -> None:
+        """Free the engine server (it is stopped)."""
+        finalizer, self._finalizer = self._finalizer, None
+        engine, self._engine_server = self._engine_server, None
+        _with_engine_server.discard(self)
+        if finalizer is not None:
+            finalizer.detach()
+        if engine is not None:
+            engine.destroy()
+
+    def _is_running(self) -> bool:
+        return _by_context.get(self._context) is self
+
+    def _check_can_start(self) -> None:
+        if self._is_running():
+            raise TcpServerError(ErrorCode.ALREADY_ACTIVE,
+                                 "start: this server is already running; stop it first")
+
+    def _set_running(self, running: bool) -> None:
+        if running:
+            _by_context[self._context] = self
+        else:
+            _by_context.pop(self._context, None)
 
     # -- handlers (override, or set with @server.on_xxx) -------------------------------------
 
@@ -319,10 +651,11 @@ class Server:
 
     @_Handler
     def on_receive(self, link: Link, data: memoryview) -> Optional[bool]:
-        """Data arrived. `data` is a memoryview over the engine's buffer, not a copy: it is
-        valid only until the handler returns (bytes(data) copies it). Return False to close
-        the link (pending sends flush first); None or True keeps it. Raising logs the
-        exception and closes the link. Without a handler the engine echoes natively."""
+        """Data arrived (with framing: one whole message). `data` is a memoryview over the
+        engine's buffer, not a copy: it is valid only until the handler returns (bytes(data)
+        copies it). Return False to close the link (pending sends flush first); None or True
+        keeps it. Raising logs the exception and closes the link. Without a handler the
+        engine echoes natively."""
         link.send(data)
         return True
 
@@ -367,90 +700,6 @@ class Server:
         slot = self._thread_data.get(token) if token else None
         return slot.data if slot is not None else None
 
-    # -- trampolines: C callbacks -> handlers; nothing unwinds into the engine ---------------
-
-    def _make_callbacks(self) -> _Callbacks:
-        receive = self._resolve("on_receive")
-        connect = self._resolve("on_connect")
-        disconnect = self._resolve("on_disconnect")
-        idle = self._resolve("on_idle")
-        thread_create = self._resolve("on_thread_create")
-        thread_exit = self._resolve("on_thread_exit")
-        link_data = self._link_data
-        byte_array = ctypes.c_uint8
-
-        def on_receive(ptr: Any, address: int, length: int) -> int:
-            link = Link(self, ptr)
-            view = memoryview((byte_array * length).from_address(address)).cast("B")
-            try:
-                return _keep(receive(link, view))
-            except BaseException:
-                log.exception("on_receive raised for link %d; closing the link", link.id)
-                return 0
-            finally:
-                link._invalidate()
-                _release(view)
-
-        def on_connect(ptr: Any) -> int:
-            link = Link(self, ptr)
-            try:
-                accepted = _keep(connect(link))
-            except BaseException:
-                log.exception("on_connect raised for link %d; refusing the link", link.id)
-                accepted = 0
-            finally:
-                link._invalidate()
-            if not accepted:
-                link_data.pop(link.id, None)
-            return accepted
-
-        def closer(handler: Optional[Callable[..., Any]], what: str) -> Callable[[Any], None]:
-            def on_close(ptr: Any) -> None:
-                link = Link(self, ptr)
-                try:
-                    if handler is not None:
-                        handler(link)
-                except BaseException:
-                    log.exception("%s raised for link %d", what, link.id)
-                finally:
-                    link._invalidate()
-                    link_data.pop(link.id, None)
-            return on_close
-
-        def on_thread_create(is_worker: int) -> int:
-            state = _pin_thread_state()
-            try:
-                data = thread_create(bool(is_worker)) if thread_create else None
-            except BaseException:
-                log.exception("on_thread_create raised; the thread's data is None")
-                data = None
-            token = next(self._tokens)
-            self._thread_data[token] = _ThreadSlot(state, data)
-            return token
-
-        def on_thread_exit(is_worker: int, token: Optional[int]) -> None:
-            slot = self._thread_data.pop(token, None) if token else None
-            try:
-                if thread_exit is not None:
-                    thread_exit(bool(is_worker), slot.data if slot else None)
-            except BaseException:
-                log.exception("on_thread_exit raised")
-            finally:
-                if slot is not None:
-                    _unpin_thread_state(slot.gil_state)
-
-        def wrap(functype: Any, fn: Optional[Callable[..., Any]]) -> Any:
-            return functype(fn) if fn is not None else functype()  # functype() is NULL
-
-        return _Callbacks(
-            receive=wrap(n.TOnReceive, on_receive if receive else None),  # NULL: engine echoes
-            disconnect=wrap(n.TOnDisconnect, closer(disconnect, "on_disconnect")),
-            idle=wrap(n.TOnLinkIdleOvertime, closer(idle, "on_idle") if idle else None),
-            thread_create=n.TOnThreadCreate(on_thread_create),  # always: pins thread states
-            thread_exit=n.TOnThreadExit(on_thread_exit),
-            connect=wrap(n.TOnConnect, on_connect if connect else None),
-        )
-
     # -- options ----------------------------------------------------------------------------
 
     def _set_option(self, name: str, code: int, value: int) -> None:
@@ -481,70 +730,80 @@ class Server:
     reuseaddr = _option_property("reuseaddr", n.TS_OPT_REUSEADDR)
     framing = _option_property("framing", n.TS_OPT_FRAMING)
     log_level = _option_property("log_level", n.TS_OPT_LOG_LEVEL)
+    max_message_size = _option_property("max_message_size", n.TS_OPT_MAX_MESSAGE_SIZE)
+    keepalive_idle_s = _option_property("keepalive_idle_s", n.TS_OPT_KEEPALIVE_IDLE_S)
+    keepalive_interval_s = _option_property("keepalive_interval_s",
+                                            n.TS_OPT_KEEPALIVE_INTERVAL_S)
+    keepalive_count = _option_property("keepalive_count", n.TS_OPT_KEEPALIVE_COUNT)
+    ipv6_only = _option_property("ipv6_only", n.TS_OPT_IPV6_ONLY)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self, ip: str = "", port: int = 0) -> "Server":
         """Bind ip ("" = all interfaces; IPv4 or IPv6 literal) and port (0 = ephemeral, see
         .port) and serve. Returns self, so `with Server().start(...) as s:` works."""
-        global _running, _installed_callbacks
         with _lifecycle_lock:
-            if _running is not None or n.IsTcpServerActive():
-                raise TcpServerError(ErrorCode.ALREADY_ACTIVE,
-                                     "start: a server is already running in this process "
-                                     "(the engine runs one at a time); stop it first")
+            self._check_can_start()
             check_abi()
+            engine = self._engine()
             for name, value in self._options.items():
-                if not n.SetServerOption(_OPTIONS[name], value):
+                if not engine.set_option(_OPTIONS[name], value):
                     raise last_error(f"start: option {name}={value}")
-            callbacks = self._make_callbacks()
-            n.SetEventProc(callbacks.receive, callbacks.disconnect, callbacks.idle,
-                           callbacks.thread_create, callbacks.thread_create)
-            _installed_callbacks = callbacks  # before the engine can call any of them
-            if not n.SetConnectProc(callbacks.connect):
-                raise last_error("start: SetConnectProc")
-            if not n.SetThreadExitProc(callbacks.thread_exit):
-                raise last_error("start: SetThreadExitProc")
+            self._wired = _Wiring(*(self._resolve(name) for name in (
+                "on_receive", "on_connect", "on_disconnect", "on_idle", "on_thread_create",
+                "on_thread_exit")))
+            engine.wire(self._wired)
             self._link_data.clear()
-            if not n.StartTcpServer(ip.encode("utf-8"), int(port)):
-                raise last_error(f"start on [{ip or '*'}]:{port}")
-            _running = self
+            self._set_running(True)  # before the engine can call back
+            if not engine.start(ip.encode("utf-8"), int(port)):
+                error = last_error(f"start on [{ip or '*'}]:{port}")
+                self._set_running(False)
+                raise error
         return self
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Close the listener and every link (each gets on_disconnect, reason SERVER_STOP),
         wait for all handlers and join the engine threads. Idempotent. With a timeout (s),
         raises TcpServerError(TIMEOUT) if threads are still finishing: call stop() again.
-        Raises TcpServerError(IN_CALLBACK) from inside a handler (it would deadlock)."""
-        global _running
-        if _running is not self:
+        Raises TcpServerError(IN_CALLBACK) from inside one of its handlers (it would
+        deadlock)."""
+        if not self._is_running():
             return
         timeout_ms = -1 if timeout is None else max(0, int(timeout * 1000))
-        if not n.StopTcpServerEx(timeout_ms):
+        if not self._engine_server.stop(timeout_ms):
             raise last_error("stop")
-        _running = None
+        self._set_running(False)
+
+    def close(self, link_id: int = _WHOLE_SERVER, abort: bool = False) -> Optional[bool]:
+        """close(): stop the server and free its engine server (a later start() makes a new
+        one). close(link_id, abort=False): as close_link()."""
+        if link_id is not _WHOLE_SERVER:
+            return self.close_link(link_id, abort)
+        self.stop()
+        self._destroy()
+        return None
 
     @property
     def active(self) -> bool:
         """True while this server is running."""
-        return _running is self and bool(n.IsTcpServerActive())
+        return self._is_running() and bool(self._engine_server.is_active())
 
     @property
     def port(self) -> int:
         """The bound port (useful after start(port=0)); 0 when not running."""
-        return n.GetServerPort() if _running is self else 0
+        return self._engine_server.port() if self._is_running() else 0
 
     def __enter__(self) -> "Server":
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        self.close()
 
     def __repr__(self) -> str:
         state = f"running on port {self.port}" if self.active else "stopped"
         return f"<{type(self).__name__} {state}>"
 
-    # -- sending and closing (any thread, any time) -----------------------------------------
+    # -- sending, closing and flow control (any thread, any time) ---------------------------
 
     def send(self, link_id: int, data: BytesLike) -> None:
         """Copy `data` (any length) into the send queue of link `link_id`. Raises
@@ -553,17 +812,18 @@ class Server:
         if size and not n.SendBufferById(link_id, buffer, size):
             raise last_error(f"send to link {link_id}")
 
-    def broadcast(self, data: BytesLike) -> int:
-        """Send `data` (copied once) to every open link; returns how many it was queued to."""
+    def broadcast(self, data: BytesLike, except_id: int = 0) -> int:
+        """Send `data` (copied once) to every open link of this server but `except_id`
+        (0 = none); returns how many it was queued to."""
         buffer, size = as_buffer(data)
         if not size:
             return 0
-        count = n.PostBroadcast(buffer, size)
+        count = self._engine().broadcast(buffer, size, except_id)
         if count < 0:
             raise last_error("broadcast")
         return count
 
-    def close(self, link_id: int, abort: bool = False) -> bool:
+    def close_link(self, link_id: int, abort: bool = False) -> bool:
         """Close link `link_id` (pending sends flush first unless abort). Returns False if it
         is already closed or gone; on_disconnect follows otherwise (reason BY_APP)."""
         if n.CloseLinkByIdEx(link_id, n.TS_CLOSE_FLAG_ABORT if abort else 0):
@@ -573,10 +833,104 @@ class Server:
             return False
         raise error
 
+    def pause(self, link_id: int) -> None:
+        """Stop reading from link `link_id` (TCP backpressure reaches the peer); sends still
+        go out and its idle clock runs. Pausing a paused link changes nothing."""
+        if not n.PauseReceiveById(link_id):
+            raise last_error(f"pause link {link_id}")
+
+    def resume(self, link_id: int) -> None:
+        """Read from link `link_id` again after pause()."""
+        if not n.ResumeReceiveById(link_id):
+            raise last_error(f"resume link {link_id}")
+
+    def queued_bytes(self, link_id: int) -> int:
+        """Bytes queued on link `link_id` and not yet written to its socket."""
+        queued = n.GetSendQueueBytesById(link_id)
+        if queued < 0:
+            raise last_error(f"queued bytes of link {link_id}")
+        return queued
+
+    def link_ids(self) -> List[int]:
+        """The ids of this server's open links (each was open during the call)."""
+        engine = self._engine()
+        capacity = _LINK_IDS_FIRST_GUESS
+        while True:
+            ids = (ctypes.c_uint64 * capacity)()
+            count = engine.link_ids(ids, capacity)
+            if count < 0:
+                raise last_error("link ids")
+            if count <= capacity:
+                return list(ids[:count])
+            capacity = count * 2  # links arrived meanwhile: ask again with room to spare
+
     # -- statistics ---------------------------------------------------------------------------
 
+    def counters(self) -> Dict[str, int]:
+        """This server's totals since its engine server was made (they never reset)."""
+        engine = self._engine()
+        return {name: engine.counter(code) for name, code in _COUNTERS.items()}
+
     def stats(self) -> Stats:
-        """A snapshot of the engine's statistics and counters."""
+        """A snapshot of this server's statistics and counters."""
+        engine = self._engine()
+        links, iomem_free = engine.link_count(), engine.iomem_free()
+        max_links = engine.get_option(n.TS_OPT_MAX_LINKS)
+        buffers = engine.get_option(n.TS_OPT_IO_BUFFER_COUNT)
+        running = bool(engine.is_active())
+        return Stats(links=links, link_free=max_links - links if running else 0,
+                     link_use=100.0 * links / max_links if running and max_links else 0.0,
+                     link_size=None, iomem_free=iomem_free,
+                     iomem_use=(100.0 * (buffers - iomem_free) / buffers
+                                if running and buffers else 0.0),
+                     iomem_size=(buffers * engine.get_option(n.TS_OPT_IO_BUFFER_SIZE)
+                                 if running else 0),
+                     workers=engine.worker_count(), server_exec_long=None,
+                     server_exec_count=None, **self.counters())
+
+    def worker_stats(self) -> List[WorkerStats]:
+        """Per-worker thread id, events run, and ms busy since the previous call (the
+        engine reports them for the default server: use DefaultServer)."""
+        raise TcpServerError(ErrorCode.NOT_SUPPORTED,
+                             "worker_stats: the engine reports per-worker times for the "
+                             "default server only; use tcpserver.DefaultServer")
+
+
+class DefaultServer(Server):
+    """The process's default server, driven through the flat API of the original unit
+    (StartTcpServer, SetEventProc, ...): the server that C, Pascal or C# code in the same
+    process reaches with those functions. One DefaultServer runs at a time; it keeps the
+    engine's current options for those it does not set. close() only stops it."""
+
+    _FLAT = _FlatEngine()
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._engine_server = self._FLAT
+
+    def _engine(self) -> Any:
+        return self._FLAT
+
+    def _destroy(self) -> None:
+        """The default server lives as long as the library."""
+
+    def _is_running(self) -> bool:
+        return _flat_owner is self
+
+    def _check_can_start(self) -> None:
+        if _flat_owner is not None or n.IsTcpServerActive():
+            raise TcpServerError(ErrorCode.ALREADY_ACTIVE,
+                                 "start: the default server is already running in this "
+                                 "process (it runs one at a time); stop it first")
+
+    def _set_running(self, running: bool) -> None:
+        global _flat_owner
+        if running:
+            _flat_owner = self
+        elif _flat_owner is self:
+            _flat_owner = None
+
+    def stats(self) -> Stats:
         return Stats(links=n.GetLinkCount(), link_free=n.GetLinkFree(),
                      link_use=n.GetLinkUse(), link_size=n.GetLinkSize(),
                      iomem_free=n.GetIOMemFree(), iomem_use=n.GetIOMemUse(),
@@ -585,7 +939,6 @@ class Server:
                      server_exec_count=n.GetServerExecCount(), **counters())
 
     def worker_stats(self) -> List[WorkerStats]:
-        """Per-worker thread id, events run, and ms busy since the previous call."""
         result = []
         for index in range(1, n.GetWorkerCount() + 1):
             busy = ctypes.c_uint32()

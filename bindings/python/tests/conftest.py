@@ -11,8 +11,7 @@ import tcpserver.server
 
 @pytest.fixture(autouse=True)
 def no_server_left_running() -> Iterator[None]:
-    """A failing test must not leave the process-wide engine running for the next one."""
+    """A failing test must not leave a server running for the next one."""
     yield
-    running = tcpserver.server._running
-    if running is not None:
+    for running in tcpserver.server._running_servers():
         running.stop()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from support import HOST, assert_closed_by_server, connect, options, recv_exactly, wait_for
+from support import HOST, Server, assert_closed_by_server, connect, options, recv_exactly, wait_for
 
-import tcpserver
-from tcpserver import CloseReason, Link, Server
+from tcpserver import CloseReason, Link
 
 
 def test_refused_link_is_closed_counted_and_gets_no_other_handler() -> None:
@@ -14,12 +13,12 @@ def test_refused_link_is_closed_counted_and_gets_no_other_handler() -> None:
     server.on_connect(lambda link: False)
     server.on_receive(lambda link, data: calls.append("receive"))
     server.on_disconnect(lambda link: calls.append("disconnect"))
-    refused_before = tcpserver.counters()["refused"]
+    refused_before = server.counters()["refused"]
     with server.start(HOST, 0):
         client = connect(server)
         client.sendall(b"let me in")
         assert_closed_by_server(client)
-        wait_for(lambda: tcpserver.counters()["refused"] == refused_before + 1,
+        wait_for(lambda: server.counters()["refused"] == refused_before + 1,
                  "the refused counter")
         # The engine counts the refusal just before it frees the slot: wait, don't assume.
         wait_for(lambda: server.stats().links == 0, "the refused link's slot to be freed")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import threading
 
-from support import HOST, connect, options, recv_exactly, wait_for
+from support import HOST, Server, connect, options, recv_exactly, wait_for
 
-from tcpserver import Link, Server
+from tcpserver import Link
 
 
 class EchoServer(Server):

@@ -6,9 +6,9 @@ import socket
 import threading
 
 import pytest
-from support import HOST, connect, options, recv_exactly
+from support import HOST, Server, connect, options, recv_exactly
 
-from tcpserver import ErrorCode, Link, Server, TcpServerError
+from tcpserver import ErrorCode, Link, TcpServerError
 
 
 def test_bad_address() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from support import HOST, assert_closed_by_server, connect, options, recv_exactly, wait_for
+from support import HOST, Server, assert_closed_by_server, connect, options, recv_exactly, wait_for
 
-from tcpserver import CloseReason, Link, Server
+from tcpserver import CloseReason, Link
 
 
 class Fragile(Server):

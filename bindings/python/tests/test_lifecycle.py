@@ -1,16 +1,14 @@
-"""start / stop / restart, the context manager, one server per process, stop in a handler."""
+"""start / stop / restart, the context manager, one default server at a time, stop in a handler."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 
 import pytest
-from support import HOST, assert_closed_by_server, connect, options, recv_exactly, wait_for
+from support import (HOST, Server, assert_closed_by_server, connect, error_of, options,
+                     recv_exactly, wait_for)
 
-from tcpserver import CloseReason, ErrorCode, Link, Server, TcpServerError
+from tcpserver import CloseReason, DefaultServer, ErrorCode, Link, TcpServerError
 
 
 def test_context_manager_stops_and_closes_links() -> None:
@@ -50,8 +48,8 @@ def test_restart_same_instance() -> None:
     server.stop()  # idempotent
 
 
-def test_only_one_server_runs_at_a_time() -> None:
-    first, second = Server(**options()), Server(**options())
+def test_only_one_default_server_runs_at_a_time() -> None:
+    first, second = DefaultServer(**options()), DefaultServer(**options())
     with first.start(HOST, 0):
         with pytest.raises(TcpServerError) as raised:
             second.start(HOST, 0)
@@ -61,8 +59,21 @@ def test_only_one_server_runs_at_a_time() -> None:
         assert again.value.code == ErrorCode.ALREADY_ACTIVE
         second.stop()  # stopping a server that is not running changes nothing
         assert first.active
+        client = connect(first)  # the failed starts left the running one's handlers alone
+        client.sendall(b"still echoing")
+        assert recv_exactly(client, 13) == b"still echoing"
+        client.close()
     with second.start(HOST, 0):  # once the first stopped, the second may run
         assert second.active
+
+
+def test_a_server_cannot_start_twice() -> None:
+    server = Server(**options())
+    with server.start(HOST, 0):
+        with pytest.raises(TcpServerError) as again:
+            server.start(HOST, 0)
+        assert again.value.code == ErrorCode.ALREADY_ACTIVE
+        assert server.active
 
 
 def test_stop_from_a_handler_raises_in_callback() -> None:
@@ -72,11 +83,7 @@ def test_stop_from_a_handler_raises_in_callback() -> None:
 
     @server.on_receive
     def try_to_stop(link: Link, data: memoryview) -> None:
-        try:
-            server.stop()
-            outcome["error"] = None
-        except TcpServerError as error:
-            outcome["error"] = error
+        outcome["error"] = error_of(server.stop)
         done.set()
         link.send(data)
 
@@ -153,21 +160,3 @@ def test_thread_local_state_persists_across_handler_calls() -> None:
             replies += recv_exactly(client, 2)
         client.close()
     assert replies == b"1,2,3,"
-
-
-def test_exit_without_stop_is_clean(tmp_path) -> None:
-    """A program that forgets stop() still exits cleanly: the binding stops the engine at
-    exit, before the interpreter goes away under its threads."""
-    script = tmp_path / "forgetful.py"
-    script.write_text(
-        "import socket, tcpserver\n"
-        "server = tcpserver.Server(worker_threads=2, idle_timeout_ms=0)\n"
-        "server.on_disconnect(lambda link: print('disconnect', link.close_reason.name))\n"
-        "server.start('127.0.0.1', 0)\n"
-        "client = socket.create_connection(('127.0.0.1', server.port))\n"
-        "client.sendall(b'x'); assert client.recv(1) == b'x'\n"
-        "print('exiting', flush=True)\n")
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=30, env=os.environ.copy())
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[:2] == ["exiting", "disconnect SERVER_STOP"]

@@ -28,3 +28,16 @@ def test_a_library_that_is_not_tcpserver_is_named(tmp_path) -> None:
     result = import_with(str(not_a_library))
     assert result.returncode != 0
     assert str(not_a_library) in result.stderr
+
+
+def test_a_missing_api_1_1_export_fails_when_called_and_says_what_to_do() -> None:
+    from tcpserver import _native as n
+    stub = n._missing("PauseReceive")
+    try:
+        stub(None)
+    except n.MissingExportError as error:
+        assert "has no export PauseReceive" in str(error)
+        assert "API 1.1: update the library" in str(error)
+    else:
+        raise AssertionError("a missing export must raise when called")
+    assert set(n.missing_exports) <= {name for name, *_ in n._EXPORTS_1_1}

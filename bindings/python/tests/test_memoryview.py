@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-from support import HOST, connect, options, recv_exactly
+from support import HOST, Server, connect, options, recv_exactly
 
-from tcpserver import Link, Server
+from tcpserver import Link
 
 
 def test_data_is_a_byte_memoryview_with_the_sent_content() -> None:
