@@ -256,6 +256,28 @@ TEST_F(MultiServerTest, IdsAreUniqueAcrossServersAndIdCallsReachTheRightServer) 
   EXPECT_EQ(GetLinkCount(), static_cast<int32_t>(kEach)) << "the default server lost a link";
 }
 
+// A stale id is a closed link whichever server issued it: with the default server stopped and
+// only a created server running, the id calls must not report "the server is not running".
+TEST_F(MultiServerTest, StaleIdFailsAsClosedWhileOnlyACreatedServerRuns) {
+  ServerCtx& a = add("A");
+  ASSERT_NO_FATAL_FAILURE(create(a));
+  const uint16_t port_a = start(a);
+  ASSERT_EQ(IsTcpServerActive(), 0);
+  BlockingClient client;
+  ASSERT_TRUE(client.connect(port_a));
+  uint64_t id = 0;
+  ASSERT_TRUE(wait_until([&] { return (id = a.id_of_port(client.local_port())) != 0; }, 5s));
+  ASSERT_EQ(CloseLinkById(id), 1) << GetLastErrorText();
+  ASSERT_TRUE(wait_until([&] { return a.disconnects.load() == 1; }, 5s));
+  EXPECT_CALL_FAILS(CloseLinkById(id), 0, TS_ERR_LINK_CLOSED);
+  EXPECT_CALL_FAILS(SendBufferById(id, "x", 1), 0, TS_ERR_LINK_CLOSED);
+  EXPECT_CALL_FAILS(PauseReceiveById(id), 0, TS_ERR_LINK_CLOSED);
+  EXPECT_CALL_FAILS(GetSendQueueBytesById(id), -1, TS_ERR_LINK_CLOSED);
+  ASSERT_EQ(TcpServerStop(a.handle, -1), 1) << GetLastErrorText();
+  // No server runs at all: that is what the caller needs to hear.
+  EXPECT_CALL_FAILS(CloseLinkById(id), 0, TS_ERR_NOT_ACTIVE);
+}
+
 TEST_F(MultiServerTest, BroadcastLinkIdsAndFlowControlWorkPerServer) {
   ServerCtx& a = add("A");
   ServerCtx& b = add("B");

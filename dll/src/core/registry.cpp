@@ -168,7 +168,10 @@ Pinned pin_link_owner(const TcpLink* link) {
 }
 
 Pinned pin_id_owner(uint64_t id) {
-  return owner_or_default(find_owner([&](const Server& s) { return s.has_link_id(id); }));
+  if (Pinned owner = find_owner([&](const Server& s) { return s.has_link_id(id); })) return owner;
+  // No server has the id: it is stale. A running server reports that (TS_ERR_LINK_CLOSED);
+  // only when none runs does the default server's "not running" tell the caller more.
+  return owner_or_default(find_owner([](const Server& s) { return s.active(); }));
 }
 
 Pinned pin_buffer_owner(const void* mem) {
