@@ -152,31 +152,40 @@ bool have_ipv6() {
 
 class Ipv6OnlyTest : public SocketOptionsTest, public ::testing::WithParamInterface<int> {};
 
-TEST_P(Ipv6OnlyTest, EmptyIpListenerTakesIpv4OnlyWhenDualStack) {
+// Tests bind loopback addresses only, so the dual-stack switch is shown on an IPv6 listener
+// bound to the IPv4-mapped loopback "::ffff:127.0.0.1": dual-stack serves IPv4 peers through
+// it (shown as "127.0.0.1"), IPv6-only cannot bind it. The empty-IP listener ("::" with the
+// same switch) is the same code path on all interfaces.
+TEST_P(Ipv6OnlyTest, MappedIpv4LoopbackIsServedOnlyWhenDualStack) {
   if (!have_ipv6()) GTEST_SKIP() << "this machine has no IPv6 loopback (::1)";
   const bool v6_only = GetParam() != 0;
   ASSERT_EQ(SetServerOption(TS_OPT_IPV6_ONLY, GetParam()), 1);
   ASSERT_EQ(SetConnectProc(on_connect), 1);
-  // All interfaces (empty IP) on an ephemeral port, for the few seconds of the test.
-  ASSERT_EQ(StartTcpServer("", 0), 1) << GetLastErrorText();
-  const auto port = static_cast<uint16_t>(GetServerPort());
-  BlockingClient v6;
-  ASSERT_TRUE(v6.connect_ipv6(port));
-  ASSERT_TRUE(wait_until([] { return g_connects.load() == 1; }, 5s));
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    EXPECT_EQ(g_remote_ip, "::1");
-  }
-  BlockingClient v4;
-  ::testing::AssertionResult connected = v4.connect(port, 0, 5s);
   if (v6_only) {
-    EXPECT_FALSE(connected) << "an IPv4 client reached an IPv6-only listener";
-  } else {
-    ASSERT_TRUE(connected);
-    ASSERT_TRUE(wait_until([] { return g_connects.load() == 2; }, 5s));
-    std::lock_guard<std::mutex> lock(g_mu);
-    EXPECT_EQ(g_remote_ip, "127.0.0.1") << "a dual-stack IPv4 peer shows as a.b.c.d";
+    EXPECT_EQ(StartTcpServer("::ffff:127.0.0.1", 0), 0) << "an IPv6-only listener took an IPv4 address";
+    EXPECT_NE(GetLastErrorCode(), TS_OK);
+    EXPECT_EQ(IsTcpServerActive(), 0);
+    return;
   }
+  ASSERT_EQ(StartTcpServer("::ffff:127.0.0.1", 0), 1) << GetLastErrorText();
+  const auto port = static_cast<uint16_t>(GetServerPort());
+  BlockingClient v4;
+  ASSERT_TRUE(v4.connect(port, 0, 5s));
+  ASSERT_TRUE(wait_until([] { return g_connects.load() == 1; }, 5s));
+  std::lock_guard<std::mutex> lock(g_mu);
+  EXPECT_EQ(g_remote_ip, "127.0.0.1") << "a dual-stack IPv4 peer shows as a.b.c.d";
+}
+
+TEST_P(Ipv6OnlyTest, Ipv6LoopbackServesIpv6InBothModes) {
+  if (!have_ipv6()) GTEST_SKIP() << "this machine has no IPv6 loopback (::1)";
+  ASSERT_EQ(SetServerOption(TS_OPT_IPV6_ONLY, GetParam()), 1);
+  ASSERT_EQ(SetConnectProc(on_connect), 1);
+  ASSERT_EQ(StartTcpServer("::1", 0), 1) << GetLastErrorText();
+  BlockingClient v6;
+  ASSERT_TRUE(v6.connect_ipv6(static_cast<uint16_t>(GetServerPort())));
+  ASSERT_TRUE(wait_until([] { return g_connects.load() == 1; }, 5s));
+  std::lock_guard<std::mutex> lock(g_mu);
+  EXPECT_EQ(g_remote_ip, "::1");
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, Ipv6OnlyTest, ::testing::Values(0, 1),
