@@ -416,6 +416,22 @@ TEST_F(MultiServerTest, BadHandlesFailWithInvalidArgument) {
   EXPECT_CALL_FAILS(TcpServerStart(y.handle, "abc", 0), 0, TS_ERR_BAD_ADDRESS);
 }
 
+TEST_F(MultiServerTest, CreatingMoreServersThanTheLimitFailsAndDestroyingFreesTheirPlaces) {
+  std::vector<TcpServerHandle*> made;
+  TcpServerHandle* h;
+  while (made.size() < 1000 && (h = CreateTcpServer(nullptr)) != nullptr) made.push_back(h);
+  EXPECT_EQ(made.size(), 255u) << "the documented limit: 255 besides the default server";
+  EXPECT_CALL_FAILS(CreateTcpServer(nullptr), nullptr, TS_ERR_OUT_OF_MEMORY);
+  const std::set<TcpServerHandle*> distinct(made.begin(), made.end());
+  EXPECT_EQ(distinct.size(), made.size());
+  EXPECT_EQ(distinct.count(GetDefaultTcpServer()), 0u);
+  for (TcpServerHandle* m : made) EXPECT_EQ(DestroyTcpServer(m), 1) << GetLastErrorText();
+  TcpServerHandle* again = CreateTcpServer(nullptr);
+  ASSERT_NE(again, nullptr) << GetLastErrorText();
+  EXPECT_EQ(distinct.count(again), 0u) << "a destroyed handle came back";
+  EXPECT_EQ(DestroyTcpServer(again), 1);
+}
+
 TEST_F(MultiServerTest, TheFlatApiDrivesTheDefaultServerWhichHasAHandleToo) {
   TcpServerHandle* d = GetDefaultTcpServer();
   ASSERT_NE(d, nullptr);
