@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test: installs what it needs from Debian's packages, builds everything, runs the whole
 # CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine),
-# then rebuilds the engine and its unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-# (gcc) and under ThreadSanitizer (clang) and runs them again, then fuzzes the API for a minute.
+# then soaks the release build for 2 minutes (tests/reliability), rebuilds the engine and its
+# unit and fault tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc) and under
+# ThreadSanitizer (clang) and runs them again, then fuzzes the API for a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -15,7 +16,10 @@ echo "== release build: all tests"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_SANITIZE= \
       -DTCPSERVER_BUILD_TESTS=ON -DTCPSERVER_BUILD_SAMPLES=ON -DTCPSERVER_BUILD_BINDINGS=ON >/dev/null
 cmake --build build/release
-ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600 --no-tests=error || status=1
+ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600 --no-tests=error -LE soak || status=1
+echo "== release build: soak, 1 000 churning links for 2 minutes (alone: it loads every core)"
+TCPSERVER_SOAK_SECONDS=120 ctest --test-dir build/release --output-on-failure --timeout 600 \
+  --no-tests=error -L soak || status=1
 
 echo "== AddressSanitizer + UBSan build: engine unit tests"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPSERVER_SANITIZE=address,undefined \
