@@ -1,6 +1,7 @@
 #include "reliability_support.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -38,24 +39,36 @@ int64_t cpu_time_us() {
   return us(ru.ru_utime) + us(ru.ru_stime);
 }
 
-int64_t runnable_time_us() {
+RunnableMeter::RunnableMeter() {
   DIR* dir = opendir("/proc/self/task");
-  if (!dir) return -1;
-  int64_t total_ns = 0;
-  bool any = false;
+  if (!dir) return;
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] == '.') continue;
-    std::string path = std::string("/proc/self/task/") + e->d_name + "/schedstat";
-    FILE* f = std::fopen(path.c_str(), "r");
-    if (!f) continue;  // the thread ended meanwhile
+    const std::string path = std::string("/proc/self/task/") + e->d_name + "/schedstat";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) fds_.push_back(fd);
+  }
+  closedir(dir);
+}
+
+RunnableMeter::~RunnableMeter() {
+  for (int fd : fds_) ::close(fd);
+}
+
+int64_t RunnableMeter::read_us() const {
+  int64_t total_ns = 0;
+  bool any = false;
+  for (int fd : fds_) {
+    char text[128];
+    const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
+    if (n <= 0) continue;  // the thread has ended
+    text[n] = '\0';
     unsigned long long on_cpu = 0, waiting = 0;
-    if (std::fscanf(f, "%llu %llu", &on_cpu, &waiting) == 2) {
+    if (std::sscanf(text, "%llu %llu", &on_cpu, &waiting) == 2) {
       total_ns += static_cast<int64_t>(on_cpu + waiting);
       any = true;
     }
-    std::fclose(f);
   }
-  closedir(dir);
   return any ? total_ns / 1000 : -1;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace tsrel {
 
@@ -14,11 +15,23 @@ namespace tsrel {
 int64_t rss_bytes();
 // CPU time (user + system) this process has used, in microseconds.
 int64_t cpu_time_us();
-// Time this process's threads were runnable (on a CPU or waiting for one), in microseconds,
-// from /proc/self/task/*/schedstat; -1 if the kernel does not provide it. A thread that spins
-// is runnable all the time however busy the machine is, so this separates "spins" from
-// "sleeps" even on a loaded CI machine, where plain CPU time depends on what else runs.
-int64_t runnable_time_us();
+// How long this process's threads (those alive when it was made) have been runnable: on a CPU
+// or waiting for one, from /proc/self/task/*/schedstat. A thread that spins is runnable all the
+// time however busy the machine is, so this tells "spins" from "sleeps" even on a loaded CI
+// machine, where plain CPU time depends on what else runs. The files stay open, so it also
+// reads when the process has no descriptor left.
+class RunnableMeter {
+ public:
+  RunnableMeter();
+  ~RunnableMeter();
+  RunnableMeter(const RunnableMeter&) = delete;
+  RunnableMeter& operator=(const RunnableMeter&) = delete;
+  // Microseconds so far, summed over the threads; -1 if the kernel does not provide it.
+  int64_t read_us() const;
+
+ private:
+  std::vector<int> fds_;
+};
 
 // Raises the soft RLIMIT_NOFILE to at least `wanted` (capped by the hard limit); returns the
 // soft limit now in force.

@@ -45,6 +45,7 @@ class BlockingClient {
   // Waits for the next event: some bytes (appended to *data), the close, or the timeout.
   ReadResult read_some(std::chrono::milliseconds timeout, std::vector<uint8_t>* data);
 
+  void shutdown_send();  // half-close: FIN to the server, reading goes on
   void close();  // graceful (FIN)
   void reset();  // abortive (RST): SO_LINGER 0
   bool is_open() const { return fd_ != kNoSocket; }
