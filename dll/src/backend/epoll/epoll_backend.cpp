@@ -124,7 +124,7 @@ class EpollBackend final : public Backend {
 
   Server& server_;
   int listen_fd_ = -1;
-  int spare_fd_ = -1;
+  std::atomic<int> spare_fd_{-1};  // every worker may reach for it in handle_emfile
   uint32_t port_ = 0;
   std::vector<std::unique_ptr<EpollWorker>> workers_;
   std::atomic<uint32_t> next_worker_{0};
@@ -306,7 +306,8 @@ bool EpollBackend::finish_stop(int timeout_ms) {
   workers_.clear();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (spare_fd_ >= 0) ::close(spare_fd_);
-  listen_fd_ = spare_fd_ = -1;
+  listen_fd_ = -1;
+  spare_fd_ = -1;
   return true;
 }
 
@@ -417,17 +418,22 @@ bool EpollBackend::handle_emfile(EpollWorker& w) {
         "out of file descriptors: refusing connections (raise 'ulimit -n' or lower "
         "TS_OPT_MAX_LINKS)");
   }
-  // Give up the spare descriptor to take the connection off the queue and drop it.
-  if (spare_fd_ >= 0) {
-    ::close(spare_fd_);
-    spare_fd_ = -1;
+  // Give up the spare descriptor to take the connection off the queue and drop it. Workers
+  // run out together: only the one that takes the spare may close it (exchange), the others
+  // pause below.
+  int spare = spare_fd_.exchange(-1, std::memory_order_acq_rel);
+  if (spare >= 0) {
+    ::close(spare);
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) {
       ::close(fd);
       server_.count(TS_COUNTER_REFUSED);
     }
-    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (spare_fd_ >= 0) return true;
+    spare = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (spare >= 0) {
+      spare_fd_.store(spare, std::memory_order_release);
+      return true;
+    }
   }
   // Not even that: stop listening on this worker for a while instead of spinning.
   ::epoll_ctl(w.ep, EPOLL_CTL_DEL, listen_fd_, nullptr);
