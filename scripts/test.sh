@@ -21,19 +21,19 @@ echo "== release build: soak, 1 000 churning links for 2 minutes (alone: it load
 TCPSERVER_SOAK_SECONDS=120 ctest --test-dir build/release --output-on-failure --timeout 600 \
   --no-tests=error -L soak || status=1
 
-echo "== AddressSanitizer + UBSan build: engine unit tests"
+echo "== AddressSanitizer + UBSan build: engine unit and fault tests"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPSERVER_SANITIZE=address,undefined \
       -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
 cmake --build build/asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900 -L unit || status=1
+  ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900 -L 'unit|reliability' || status=1
 
-echo "== ThreadSanitizer build (clang): engine unit tests"
+echo "== ThreadSanitizer build (clang): engine unit and fault tests"
 CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTCPSERVER_SANITIZE=thread -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
 cmake --build build/tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L unit --no-tests=error || status=1
+  ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L 'unit|reliability' --no-tests=error || status=1
 
 echo "== libFuzzer (clang, ASan + UBSan): random API call sequences, 60 s"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
