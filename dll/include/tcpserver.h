@@ -23,7 +23,7 @@
 
 /* Compile-time version. GetVersion() returns the run-time one; bindings compare them. */
 #define TCPSERVER_VERSION_MAJOR 1
-#define TCPSERVER_VERSION_MINOR 0
+#define TCPSERVER_VERSION_MINOR 1
 #define TCPSERVER_VERSION_PATCH 0
 #define TCPSERVER_VERSION_NUMBER \
   (TCPSERVER_VERSION_MAJOR * 10000 + TCPSERVER_VERSION_MINOR * 100 + TCPSERVER_VERSION_PATCH)
@@ -121,6 +121,11 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_CLOSE_SEND_QUEUE_FULL 5 /* the send queue went over TS_OPT_SEND_QUEUE_LIMIT */
 #define TS_CLOSE_SERVER_STOP     6 /* StopTcpServer */
 #define TS_CLOSE_ERROR           7 /* a socket error; TcpLink.CloseError holds the OS code */
+/* Framing (TS_OPT_FRAMING = TS_FRAMING_LENGTH_PREFIXED) only: */
+#define TS_CLOSE_FRAME_TOO_LARGE 8 /* a header announced more than TS_OPT_MAX_MESSAGE_SIZE */
+#define TS_CLOSE_BAD_FRAME       9 /* a header with the top bit set (not a valid length) */
+#define TS_CLOSE_FRAME_TRUNCATED 10 /* the peer closed in the middle of a message; the partial
+                                       message was never delivered */
 
 /* Error codes (GetLastErrorCode). */
 #define TS_OK                    0
@@ -164,13 +169,28 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_OPT_KEEPALIVE         10 /* 1 = SO_KEEPALIVE on accepted sockets (default 0) */
 #define TS_OPT_REUSEPORT         11 /* 1 = SO_REUSEPORT on the listener (default 0) */
 #define TS_OPT_REUSEADDR         12 /* 1 = SO_REUSEADDR on the listener (default 1) */
-#define TS_OPT_FRAMING           13 /* TS_FRAMING_RAW (default); length-prefixed: not yet */
+#define TS_OPT_FRAMING           13 /* TS_FRAMING_RAW (default) or TS_FRAMING_LENGTH_PREFIXED */
 #define TS_OPT_LOG_LEVEL         14 /* lowest TS_LOG_* level reported. default TS_LOG_WARN */
+#define TS_OPT_MAX_MESSAGE_SIZE  15 /* framing: largest message payload in bytes (the header
+                                       excluded); a bigger header closes the link with
+                                       TS_CLOSE_FRAME_TOO_LARGE. default 16 MiB */
+#define TS_OPT_KEEPALIVE_IDLE_S     16 /* TS_OPT_KEEPALIVE: seconds of silence before the first
+                                          probe. default 60 */
+#define TS_OPT_KEEPALIVE_INTERVAL_S 17 /* seconds between probes. default 10 */
+#define TS_OPT_KEEPALIVE_COUNT      18 /* unanswered probes before the OS drops the connection
+                                          (Linux; Windows 10 1703+). default 5 */
+#define TS_OPT_IPV6_ONLY         19 /* for an IPv6 or empty Ip: 0 = dual-stack (default; IPv4
+                                       peers show as "a.b.c.d" in RemoteIP), 1 = IPv6 only */
 
 #define TS_QUEUE_CLOSE_LINK  0 /* over the limit: the send fails and the link is closed */
 #define TS_QUEUE_REFUSE_SEND 1 /* over the limit: the send fails, the link stays open */
 
-#define TS_FRAMING_RAW 0
+#define TS_FRAMING_RAW             0 /* a byte stream, delivered as it arrives (the original) */
+#define TS_FRAMING_LENGTH_PREFIXED 1 /* messages, each after a 4-byte big-endian payload length:
+                                        OnReceive gets whole messages (any size up to
+                                        TS_OPT_MAX_MESSAGE_SIZE); PostSend, SendBuffer and the
+                                        broadcasts add the header. A zero-length message is a
+                                        heartbeat: it counts as activity, is not delivered. */
 
 #define TS_LOG_DEBUG 0
 #define TS_LOG_INFO  1
@@ -179,7 +199,8 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 
 #define TS_CLOSE_FLAG_ABORT 1 /* CloseLinkEx: drop pending sends and reset the connection */
 
-/* Counters (GetServerCounter). Totals since the library loaded; they never reset. */
+/* Counters (GetServerCounter / TcpServerGetCounter). Totals of one server since it was created
+ * (the default server: since the library loaded); they never reset. */
 #define TS_COUNTER_BYTES_IN         1
 #define TS_COUNTER_BYTES_OUT        2
 #define TS_COUNTER_MSGS_IN          3 /* OnReceive calls (or echoed reads) */
@@ -190,6 +211,7 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_COUNTER_CLOSED           8 /* links closed (each got its OnDisconnect/IdleOvertime) */
 #define TS_COUNTER_IDLE_CLOSED      9
 #define TS_COUNTER_RECV_PAUSES      10 /* times a link stopped reading because the pool was low */
+#define TS_COUNTER_FRAMING_ERRORS   11 /* links closed for a bad, oversize or truncated frame */
 
 /* ------------------------------------------------------------------------------------------
  * Server.
@@ -262,6 +284,93 @@ TS_API int32_t TS_CALL CloseLink(TcpLink* Link);
 TS_API int32_t TS_CALL CloseLinkById(uint64_t LinkId);
 TS_API int32_t TS_CALL CloseLinkEx(TcpLink* Link, int32_t Flags);
 TS_API int32_t TS_CALL CloseLinkByIdEx(uint64_t LinkId, int32_t Flags);
+
+/* ------------------------------------------------------------------------------------------
+ * Flow control and enumeration (any thread; Link-pointer forms only while the link is
+ * valid, Id forms at any time). These work on links of every server.
+ * ------------------------------------------------------------------------------------------ */
+
+/* Stop / restart reading from a link. While paused the engine reads nothing more (TCP
+ * backpressure reaches the peer); sends still go out, the idle clock still runs. Pausing a
+ * paused link (or resuming a running one) succeeds and changes nothing. */
+TS_API int32_t TS_CALL PauseReceive(TcpLink* Link);
+TS_API int32_t TS_CALL ResumeReceive(TcpLink* Link);
+TS_API int32_t TS_CALL PauseReceiveById(uint64_t LinkId);
+TS_API int32_t TS_CALL ResumeReceiveById(uint64_t LinkId);
+/* Bytes queued on the link and not yet written to its socket (framing headers included),
+ * or -1 with an error. */
+TS_API int64_t TS_CALL GetSendQueueBytes(TcpLink* Link);
+TS_API int64_t TS_CALL GetSendQueueBytesById(uint64_t LinkId);
+/* Ids of the open links of the default server. Writes min(count, Capacity) ids to Ids and
+ * returns count, the number of open links at the call (so a short buffer is detected by
+ * count > Capacity; Ids may be NULL when Capacity is 0). -1 with an error. Safe while links
+ * come and go: every id written was open during the call (it may be closed by now). */
+TS_API int32_t TS_CALL GetLinkIds(uint64_t* Ids, int32_t Capacity);
+/* PostBroadcast to every open link but ExceptLinkId (0 = none, as PostBroadcast). */
+TS_API int32_t TS_CALL PostBroadcastExcept(const void* Buf, int32_t Len, uint64_t ExceptLinkId);
+
+/* ------------------------------------------------------------------------------------------
+ * Several servers in one process.
+ *
+ * Every function above drives the default server (GetDefaultTcpServer()). The TcpServer*
+ * family below creates and drives more, each with its own options, callbacks, links, IO pool,
+ * threads and counters. Link-based calls (PostSend, SendBuffer, CloseLink, PauseReceive, ...)
+ * and the Id-based ones work for links of any server: ids are unique in the process. A
+ * buffer belongs to the pool of the server it came from: PostSend of it to a link of another
+ * server fails with TS_ERR_NOT_A_BUFFER; FreeIOMem accepts a buffer of any server.
+ *
+ * The callbacks of this family take the Context given to CreateTcpServer as their first
+ * argument (a Delphi/C# object, a Python handle), so one set of callbacks can route events
+ * to the object that owns the server.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct TcpServerHandle TcpServerHandle; /* opaque */
+
+typedef int32_t (TS_CALL* TOnReceiveEx)(void* Context, TcpLink* Link, uint8_t* Buf, int32_t Len);
+typedef void (TS_CALL* TOnDisconnectEx)(void* Context, TcpLink* Link);
+typedef void (TS_CALL* TOnLinkIdleOvertimeEx)(void* Context, TcpLink* Link);
+typedef void* (TS_CALL* TOnThreadCreateEx)(void* Context, int32_t IsWorkerThread);
+typedef void (TS_CALL* TOnThreadExitEx)(void* Context, int32_t IsWorkerThread, void* Data);
+typedef int32_t (TS_CALL* TOnConnectEx)(void* Context, TcpLink* Link);
+
+/* A new, stopped server with the default options and no callbacks (a NULL OnReceive echoes).
+ * Context is passed to every callback. NULL with an error (TS_ERR_OUT_OF_MEMORY). */
+TS_API TcpServerHandle* TS_CALL CreateTcpServer(void* Context);
+/* Stop (as TcpServerStop) and free a server made by CreateTcpServer. Its buffers still held
+ * by the application become invalid. Fails with TS_ERR_IN_CALLBACK from one of its own
+ * callbacks and with TS_ERR_INVALID_ARGUMENT for NULL, the default server or a destroyed
+ * handle. */
+TS_API int32_t TS_CALL DestroyTcpServer(TcpServerHandle* Server);
+/* The server the flat API drives; never NULL, never destroyed. Its Context is NULL. */
+TS_API TcpServerHandle* TS_CALL GetDefaultTcpServer(void);
+/* The Context given to CreateTcpServer (NULL for the default server). */
+TS_API void* TS_CALL TcpServerGetContext(TcpServerHandle* Server);
+
+/* As the flat functions of the same name, for one server. On a bad handle they fail with
+ * TS_ERR_INVALID_ARGUMENT (0, -1 or NULL as their flat twin documents). */
+TS_API int32_t TS_CALL TcpServerStart(TcpServerHandle* Server, const char* Ip, uint32_t Port);
+TS_API int32_t TS_CALL TcpServerStop(TcpServerHandle* Server, int32_t TimeoutMs);
+TS_API int32_t TS_CALL TcpServerIsActive(TcpServerHandle* Server);
+TS_API uint32_t TS_CALL TcpServerGetPort(TcpServerHandle* Server);
+TS_API int32_t TS_CALL TcpServerSetEventProc(TcpServerHandle* Server, TOnReceiveEx OnReceive,
+                                             TOnDisconnectEx OnDisconnect,
+                                             TOnLinkIdleOvertimeEx OnLinkIdleOvertime,
+                                             TOnThreadCreateEx OnServerThreadCreate,
+                                             TOnThreadCreateEx OnWorkerThreadCreate);
+TS_API int32_t TS_CALL TcpServerSetConnectProc(TcpServerHandle* Server, TOnConnectEx OnConnect);
+TS_API int32_t TS_CALL TcpServerSetThreadExitProc(TcpServerHandle* Server,
+                                                  TOnThreadExitEx OnThreadExit);
+TS_API int32_t TS_CALL TcpServerSetOption(TcpServerHandle* Server, int32_t Option, int64_t Value);
+TS_API int64_t TS_CALL TcpServerGetOption(TcpServerHandle* Server, int32_t Option);
+TS_API void* TS_CALL TcpServerGetIOMem(TcpServerHandle* Server);
+TS_API int32_t TS_CALL TcpServerPostBroadcast(TcpServerHandle* Server, const void* Buf,
+                                              int32_t Len, uint64_t ExceptLinkId);
+TS_API int32_t TS_CALL TcpServerGetLinkIds(TcpServerHandle* Server, uint64_t* Ids,
+                                           int32_t Capacity);
+TS_API int32_t TS_CALL TcpServerGetLinkCount(TcpServerHandle* Server);
+TS_API int32_t TS_CALL TcpServerGetIOMemFree(TcpServerHandle* Server);
+TS_API int32_t TS_CALL TcpServerGetWorkerCount(TcpServerHandle* Server);
+TS_API int64_t TS_CALL TcpServerGetCounter(TcpServerHandle* Server, int32_t Counter);
 
 /* ------------------------------------------------------------------------------------------
  * Statistics (as UTcpServer, plus counters).

@@ -121,6 +121,31 @@ TS_API int32_t TS_CALL CloseLinkByIdEx(uint64_t LinkId, int32_t Flags) {
   return shielded(0, [&] { return default_server().close_link_by_id(LinkId, Flags) ? 1 : 0; });
 }
 
+TS_API int32_t TS_CALL PauseReceive(TcpLink* Link) {
+  return shielded(0, [&] { return default_server().set_receive_paused(Link, true) ? 1 : 0; });
+}
+TS_API int32_t TS_CALL ResumeReceive(TcpLink* Link) {
+  return shielded(0, [&] { return default_server().set_receive_paused(Link, false) ? 1 : 0; });
+}
+TS_API int32_t TS_CALL PauseReceiveById(uint64_t LinkId) {
+  return shielded(0, [&] { return default_server().set_receive_paused_by_id(LinkId, true) ? 1 : 0; });
+}
+TS_API int32_t TS_CALL ResumeReceiveById(uint64_t LinkId) {
+  return shielded(0, [&] { return default_server().set_receive_paused_by_id(LinkId, false) ? 1 : 0; });
+}
+TS_API int64_t TS_CALL GetSendQueueBytes(TcpLink* Link) {
+  return shielded<int64_t>(-1, [&] { return default_server().send_queue_bytes(Link); });
+}
+TS_API int64_t TS_CALL GetSendQueueBytesById(uint64_t LinkId) {
+  return shielded<int64_t>(-1, [&] { return default_server().send_queue_bytes_by_id(LinkId); });
+}
+TS_API int32_t TS_CALL GetLinkIds(uint64_t* Ids, int32_t Capacity) {
+  return shielded(-1, [&] { return default_server().link_ids(Ids, Capacity); });
+}
+TS_API int32_t TS_CALL PostBroadcastExcept(const void* Buf, int32_t Len, uint64_t ExceptLinkId) {
+  return shielded(-1, [&] { return default_server().broadcast(Buf, Len, ExceptLinkId); });
+}
+
 TS_API double TS_CALL GetLinkUse(void) {
   int32_t used = default_server().link_count();
   int32_t size = used + default_server().link_free();
@@ -172,6 +197,9 @@ TS_API const char* TS_CALL GetCloseReasonText(int32_t Reason) {
     case TS_CLOSE_SEND_QUEUE_FULL: return "send queue over its limit";
     case TS_CLOSE_SERVER_STOP: return "server stopping";
     case TS_CLOSE_ERROR: return "socket error";
+    case TS_CLOSE_FRAME_TOO_LARGE: return "message larger than TS_OPT_MAX_MESSAGE_SIZE";
+    case TS_CLOSE_BAD_FRAME: return "bad message header (top bit set)";
+    case TS_CLOSE_FRAME_TRUNCATED: return "peer closed in the middle of a message";
     default: return "unknown reason";
   }
 }

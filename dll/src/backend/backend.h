@@ -22,6 +22,13 @@ struct ListenSpec {
   int backlog = 1024;
   bool reuse_addr = true;
   bool reuse_port = false;
+  bool ipv6_only = false;  // IPV6_V6ONLY for an IPv6 or empty ip
+};
+
+// One piece of bytes to write (a frame header, then its payload).
+struct ConstBuf {
+  const uint8_t* data;
+  size_t len;
 };
 
 class Backend {
@@ -44,9 +51,13 @@ class Backend {
   virtual bool finish_stop(int timeout_ms) = 0;
 
   // Called with link.mu held and the link open: if nothing is queued, write what the socket
-  // takes at once and return how many bytes that was (0 if the backend cannot, e.g. IOCP).
-  // On a broken connection returns 0 and sets *err; the link is then being closed.
-  virtual size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) = 0;
+  // takes at once of parts[0..count) (count <= 2, in order, one system call) and return how many bytes
+  // that was. On a broken connection returns 0 and sets *err; the link is then being closed.
+  virtual size_t write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) = 0;
+  size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) {
+    ConstBuf part{data, len};
+    return write_now_locked(link, &part, 1, err);
+  }
   // Called with link.mu held and the link open: send `item` after everything queued before
   // it. The backend owns the item from here (queued on link.queue or released when written).
   // Returns 0, or the OS error that broke the connection (the link is then being closed).
@@ -56,6 +67,9 @@ class Backend {
   virtual void request_close(Link& link, uint64_t id, int32_t reason, bool abort) = 0;
   // Pool buffers came back: workers retry links that paused reading.
   virtual void resume_paused_readers() = 0;
+  // ResumeReceive cleared link.app_paused (with link.mu held, the link open): the owner reads
+  // again unless the pool still holds it back. Ignored if `id` is stale.
+  virtual void resume_reading(Link& link, uint64_t id) = 0;
 };
 
 std::unique_ptr<Backend> make_backend(Server& server);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/framing.h"
 #include "core/send_queue.h"
 
 namespace ts {
@@ -22,9 +23,14 @@ struct IoBuf {
   SendItem item;  // used while the buffer is queued for sending
   std::atomic<uint32_t> state;
   uint8_t* data() { return reinterpret_cast<uint8_t*>(this) + kHeaderSize; }
+  // With framing, PostSend writes the message header into the last bytes of the buffer's own
+  // header, right before data(): header and payload then go out as one contiguous item, with
+  // no allocation and no extra queue entry per send.
+  uint8_t* frame_header() { return data() - kFrameHeaderSize; }
   static constexpr size_t kHeaderSize = 64;
 };
-static_assert(sizeof(IoBuf) <= IoBuf::kHeaderSize, "IoBuf header grew past its slot");
+static_assert(sizeof(IoBuf) + kFrameHeaderSize <= IoBuf::kHeaderSize,
+              "IoBuf header grew into the frame header slot");
 
 class IoPool {
  public:

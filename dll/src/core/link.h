@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "core/framing.h"
 #include "core/send_queue.h"
 #include "tcpserver.h"
 
@@ -50,6 +51,9 @@ struct Link {
   std::atomic<uint64_t> last_active_ms{0};
   std::atomic<bool> idle_requested{false};
   std::atomic<bool> close_requested{false};  // CloseLink seen: stop delivering data
+  // PauseReceive: the owner reads nothing until ResumeReceive (separate from read_paused,
+  // the pool's backpressure, so neither resumes a link the other paused).
+  std::atomic<bool> app_paused{false};
 
   // Set before the link becomes visible (kOpen), read by threads that post to the owner.
   std::atomic<WorkerCtx*> owner{nullptr};
@@ -58,6 +62,7 @@ struct Link {
   bool peer_hung_up = false; // the backend saw FIN/RST/error: read until EOF, not just EAGAIN
   uint32_t slot = 0;
   void* backend = nullptr;   // backend's per-link state (IOCP overlapped records)
+  FrameDecoder decoder;      // TS_FRAMING_LENGTH_PREFIXED: holds a buffer only mid-message
 
   void set_state(LinkState s) {
     state = s;

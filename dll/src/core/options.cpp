@@ -1,5 +1,6 @@
 #include "core/options.h"
 
+#include "core/framing.h"
 #include "core/link.h"
 
 namespace ts {
@@ -18,8 +19,15 @@ const OptionSpec kSpecs[] = {
     {TS_OPT_KEEPALIVE, "TS_OPT_KEEPALIVE", 0, 0, 1},
     {TS_OPT_REUSEPORT, "TS_OPT_REUSEPORT", 0, 0, 1},
     {TS_OPT_REUSEADDR, "TS_OPT_REUSEADDR", 1, 0, 1},
-    {TS_OPT_FRAMING, "TS_OPT_FRAMING", TS_FRAMING_RAW, 0, 0},
+    {TS_OPT_FRAMING, "TS_OPT_FRAMING", TS_FRAMING_RAW, TS_FRAMING_RAW, TS_FRAMING_LENGTH_PREFIXED},
     {TS_OPT_LOG_LEVEL, "TS_OPT_LOG_LEVEL", TS_LOG_WARN, TS_LOG_DEBUG, TS_LOG_ERROR},
+    {TS_OPT_MAX_MESSAGE_SIZE, "TS_OPT_MAX_MESSAGE_SIZE", 16 * kMiB, 1, kMaxFramePayload},
+    // Linux caps TCP_KEEPIDLE / TCP_KEEPINTVL at 32767 s and TCP_KEEPCNT at 127; the same
+    // bounds everywhere, so a value that works on one OS works on the other.
+    {TS_OPT_KEEPALIVE_IDLE_S, "TS_OPT_KEEPALIVE_IDLE_S", 60, 1, 32767},
+    {TS_OPT_KEEPALIVE_INTERVAL_S, "TS_OPT_KEEPALIVE_INTERVAL_S", 10, 1, 32767},
+    {TS_OPT_KEEPALIVE_COUNT, "TS_OPT_KEEPALIVE_COUNT", 5, 1, 127},
+    {TS_OPT_IPV6_ONLY, "TS_OPT_IPV6_ONLY", 0, 0, 1},
 };
 }  // namespace
 

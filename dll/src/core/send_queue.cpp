@@ -14,7 +14,7 @@ SharedBlock* SharedBlock::create(const void* src, uint32_t size) {
   auto* b = new (mem) SharedBlock;
   b->refs.store(1, std::memory_order_relaxed);
   b->size = size;
-  if (size) std::memcpy(b->data(), src, size);
+  if (src && size) std::memcpy(b->data(), src, size);
   return b;
 }
 

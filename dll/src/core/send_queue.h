@@ -17,7 +17,8 @@ struct SharedBlock {
   uint32_t size;
   uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
 
-  static SharedBlock* create(const void* src, uint32_t size);  // refs = 1; nullptr if no memory
+  // refs = 1; nullptr if no memory. With src NULL the caller fills data().
+  static SharedBlock* create(const void* src, uint32_t size);
   void ref() { refs.fetch_add(1, std::memory_order_relaxed); }
   void unref();
 };

@@ -129,6 +129,7 @@ bool Server::start(const char* ip, uint32_t port) {
   spec.backlog = static_cast<int>(opts_[TS_OPT_LISTEN_BACKLOG]);
   spec.reuse_addr = opts_[TS_OPT_REUSEADDR] != 0;
   spec.reuse_port = opts_[TS_OPT_REUSEPORT] != 0;
+  spec.ipv6_only = opts_[TS_OPT_IPV6_ONLY] != 0;
   if (!backend->listen(spec)) return false;
 
   backend_ = std::move(backend);
@@ -256,10 +257,6 @@ bool Server::set_option(int32_t id, int64_t value) {
   const OptionSpec* spec = option_spec(id);
   if (!spec) return fail(TS_ERR_UNKNOWN_OPTION, "unknown option %d", id);
   if (value < spec->min || value > spec->max) {
-    if (id == TS_OPT_FRAMING)
-      return fail(TS_ERR_NOT_SUPPORTED,
-                  "TS_OPT_FRAMING=%lld: only TS_FRAMING_RAW is available in this version",
-                  static_cast<long long>(value));
     return fail(TS_ERR_OPTION_RANGE, "%s=%lld is out of range (%lld..%lld)", spec->name,
                 static_cast<long long>(value), static_cast<long long>(spec->min),
                 static_cast<long long>(spec->max));
@@ -373,12 +370,37 @@ bool Server::send_item_locked(Link& link, SendItem* item) {
   return true;
 }
 
-bool Server::enqueue_copy_locked(Link& link, const uint8_t* data, uint32_t len) {
+namespace {
+// The bytes of up to two pieces (frame header, payload) not yet written, copied out in order.
+struct Pieces {
+  ConstBuf part[2];
+  uint32_t left() const { return static_cast<uint32_t>(part[0].len + part[1].len); }
+  void skip(size_t n) {
+    for (ConstBuf& p : part) {
+      size_t k = std::min(n, p.len);
+      p.data += k;
+      p.len -= k;
+      n -= k;
+    }
+  }
+  void copy_out(uint8_t* dst, uint32_t n) {  // n <= left()
+    size_t first = std::min<size_t>(n, part[0].len);
+    if (first) std::memcpy(dst, part[0].data, first);
+    if (n > first) std::memcpy(dst + first, part[1].data, n - first);
+    skip(n);
+  }
+};
+}  // namespace
+
+bool Server::enqueue_copy_locked(Link& link, const uint8_t* head, uint32_t head_len,
+                                 const uint8_t* data, uint32_t len) {
+  Pieces src{{{head, head_len}, {data, len}}};
   int err = 0;
-  size_t done = backend_->write_now_locked(link, data, len, &err);
+  size_t done = head_len ? backend_->write_now_locked(link, src.part, 2, &err)
+                         : backend_->write_now_locked(link, data, len, &err);
   if (err) return true;  // broken: the link is being closed and will report why
-  data += done;
-  uint32_t left = len - static_cast<uint32_t>(done);
+  src.skip(done);
+  uint32_t left = src.left();
   if (left == 0) return true;
 
   IoPool& pool = *pool_;
@@ -390,16 +412,16 @@ bool Server::enqueue_copy_locked(Link& link, const uint8_t* data, uint32_t len) 
       IoBuf* buf = pool.get(BufState::kQueued);
       if (!buf) break;  // raced with other takers: the rest goes into a block
       uint32_t n = std::min(left, size);
-      std::memcpy(buf->data(), data, n);
+      src.copy_out(buf->data(), n);
       buf->item.data = buf->data();
       buf->item.left = n;
       send_item_locked(link, &buf->item);
-      data += n;
       left -= n;
     }
     if (left == 0) return true;
   }
-  SharedBlock* block = SharedBlock::create(data, left);
+  SharedBlock* block = SharedBlock::create(nullptr, left);
+  if (block) src.copy_out(block->data(), left);
   SendItem* item = block ? SendItem::for_block(block, block->data(), left) : nullptr;
   if (block) block->unref();  // the item holds the only reference now
   if (!item) {
@@ -423,7 +445,8 @@ bool Server::do_post_send(Link* link, uint64_t id, void* mem, int32_t len) {
                 pool->buffer_size());
   std::unique_lock<std::mutex> lock;
   if (!lock_open(link, id, lock)) return false;
-  if (!check_queue_limit_locked(*link, static_cast<size_t>(len))) return false;
+  const uint32_t head = frame_overhead();
+  if (!check_queue_limit_locked(*link, static_cast<size_t>(len) + head)) return false;
   uint32_t expected = static_cast<uint32_t>(BufState::kApp);
   if (!buf->state.compare_exchange_strong(expected, static_cast<uint32_t>(BufState::kQueued)))
     return fail(TS_ERR_BUFFER_NOT_OWNED,
@@ -432,6 +455,11 @@ bool Server::do_post_send(Link* link, uint64_t id, void* mem, int32_t len) {
   buf->item.next = nullptr;
   buf->item.data = buf->data();
   buf->item.left = static_cast<uint32_t>(len);
+  if (head) {  // the header goes in the buffer's reserved slot: one item, no allocation
+    put_frame_header(buf->frame_header(), static_cast<uint32_t>(len));
+    buf->item.data = buf->frame_header();
+    buf->item.left += head;
+  }
   return send_item_locked(*link, &buf->item);
 }
 
@@ -450,8 +478,12 @@ bool Server::send_copy(Link* link, uint64_t id, const void* buf, int32_t len) {
   if (len <= 0) return fail(TS_ERR_BAD_LENGTH, "SendBuffer: length %d must be at least 1", len);
   std::unique_lock<std::mutex> lock;
   if (!lock_open(link, id, lock)) return false;
-  if (!check_queue_limit_locked(*link, static_cast<size_t>(len))) return false;
-  return enqueue_copy_locked(*link, static_cast<const uint8_t*>(buf), static_cast<uint32_t>(len));
+  uint8_t header[kFrameHeaderSize];
+  const uint32_t head = frame_overhead();
+  if (head) put_frame_header(header, static_cast<uint32_t>(len));
+  if (!check_queue_limit_locked(*link, static_cast<size_t>(len) + head)) return false;
+  return enqueue_copy_locked(*link, header, head, static_cast<const uint8_t*>(buf),
+                             static_cast<uint32_t>(len));
 }
 
 bool Server::send_buffer(const TcpLink* p, const void* buf, int32_t len) {
@@ -478,21 +510,25 @@ bool Server::post_recv(const TcpLink* p, void* mem) {
   return true;
 }
 
-int32_t Server::broadcast(const void* buf, int32_t len) {
+int32_t Server::broadcast(const void* buf, int32_t len, uint64_t except_id) {
   if (!buf) return fail(TS_ERR_INVALID_ARGUMENT, "PostBroadcast: the data pointer is NULL"), -1;
   if (len <= 0) return fail(TS_ERR_BAD_LENGTH, "PostBroadcast: length %d must be at least 1", len), -1;
   if (state_.load(std::memory_order_acquire) != State::kRunning)
     return fail(TS_ERR_NOT_ACTIVE, "PostBroadcast: the server is not running"), -1;
   LinkTable* table = table_.load(std::memory_order_acquire);
-  SharedBlock* block = SharedBlock::create(buf, static_cast<uint32_t>(len));
+  // One copy for every link, with its frame header in front when framing is on.
+  const uint32_t head = frame_overhead();
+  SharedBlock* block = SharedBlock::create(nullptr, static_cast<uint32_t>(len) + head);
   if (!block) return fail(TS_ERR_OUT_OF_MEMORY, "PostBroadcast: out of memory for %d bytes", len), -1;
+  if (head) put_frame_header(block->data(), static_cast<uint32_t>(len));
+  std::memcpy(block->data() + head, buf, static_cast<size_t>(len));
   int32_t reached = 0;
   for (uint32_t slot = 0; slot < table->size(); ++slot) {
     Link& link = table->at(slot);
     if (link.astate.load(std::memory_order_acquire) != LinkState::kOpen) continue;
     std::lock_guard<std::mutex> lock(link.mu);
-    if (link.state != LinkState::kOpen) continue;
-    if (!check_queue_limit_locked(link, static_cast<size_t>(len))) continue;
+    if (link.state != LinkState::kOpen || (except_id != 0 && link.pub.Id == except_id)) continue;
+    if (!check_queue_limit_locked(link, block->size)) continue;
     int err = 0;
     size_t done = backend_->write_now_locked(link, block->data(), block->size, &err);
     if (!err && done < block->size) {
@@ -533,6 +569,72 @@ bool Server::close_link(const TcpLink* p, int32_t flags) {
 bool Server::close_link_by_id(uint64_t id, int32_t flags) {
   Link* link = link_by_id(id);
   return link && do_close(link, id, flags);
+}
+
+// ------------------------------------------------------------------------------------------
+// Flow control and enumeration
+// ------------------------------------------------------------------------------------------
+
+bool Server::do_set_receive_paused(Link* link, uint64_t id, bool paused) {
+  std::unique_lock<std::mutex> lock;
+  if (!lock_open(link, id, lock)) return false;
+  // The owner checks the flag before every read; only a resume needs it to act (it may be
+  // waiting for an edge that already came).
+  if (paused) link->app_paused.store(true, std::memory_order_release);
+  else if (link->app_paused.exchange(false, std::memory_order_acq_rel))
+    backend_->resume_reading(*link, link->pub.Id);
+  return true;
+}
+
+bool Server::set_receive_paused(const TcpLink* p, bool paused) {
+  Link* link = link_from(p);
+  return link && do_set_receive_paused(link, 0, paused);
+}
+
+bool Server::set_receive_paused_by_id(uint64_t id, bool paused) {
+  Link* link = link_by_id(id);
+  return link && do_set_receive_paused(link, id, paused);
+}
+
+int64_t Server::do_send_queue_bytes(Link* link, uint64_t id) {
+  std::lock_guard<std::mutex> lock(link->mu);
+  // A closing link is still flushing: its queue is still worth knowing.
+  if ((id != 0 && link->pub.Id != id) ||
+      (link->state != LinkState::kOpen && link->state != LinkState::kClosing))
+    return fail(TS_ERR_LINK_CLOSED, "link %llu is closed",
+                static_cast<unsigned long long>(id ? id : link->pub.Id)), -1;
+  return static_cast<int64_t>(link->queue.bytes());
+}
+
+int64_t Server::send_queue_bytes(const TcpLink* p) {
+  Link* link = link_from(p);
+  return link ? do_send_queue_bytes(link, 0) : -1;
+}
+
+int64_t Server::send_queue_bytes_by_id(uint64_t id) {
+  Link* link = link_by_id(id);
+  return link ? do_send_queue_bytes(link, id) : -1;
+}
+
+int32_t Server::link_ids(uint64_t* ids, int32_t capacity) {
+  if (capacity < 0)
+    return fail(TS_ERR_INVALID_ARGUMENT, "GetLinkIds: capacity %d is negative", capacity), -1;
+  if (!ids && capacity > 0)
+    return fail(TS_ERR_INVALID_ARGUMENT, "GetLinkIds: Ids is NULL but Capacity is %d", capacity), -1;
+  if (state_.load(std::memory_order_acquire) == State::kStopped) return 0;
+  LinkTable* table = table_.load(std::memory_order_acquire);
+  int32_t count = 0;
+  for (uint32_t slot = 0; table && slot < table->size(); ++slot) {
+    Link& link = table->at(slot);
+    // A slot's id changes only when it is acquired again, before it opens: the same id on
+    // both sides of an open state means that link was open in between.
+    uint64_t id = link.id.load(std::memory_order_acquire);
+    if (link.astate.load(std::memory_order_acquire) != LinkState::kOpen) continue;
+    if (link.id.load(std::memory_order_acquire) != id || id == 0) continue;
+    if (count < capacity) ids[count] = id;
+    ++count;
+  }
+  return count;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -623,6 +725,7 @@ Link* Server::acquire_link() {
 }
 
 bool Server::link_opened(Link& link, WorkerCtx& w) {
+  link.decoder.reset(static_cast<uint32_t>(running_opts_[TS_OPT_MAX_MESSAGE_SIZE]));
   {
     std::lock_guard<std::mutex> lock(link.mu);
     link.set_state(LinkState::kOpen);  // visible from here: sends, broadcasts, ids, idle scan
@@ -637,18 +740,75 @@ bool Server::link_opened(Link& link, WorkerCtx& w) {
   return accepted;
 }
 
-bool Server::deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
-  count(TS_COUNTER_MSGS_IN);
+int32_t Server::deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
   count(TS_COUNTER_BYTES_IN, len);
+  // Any bytes count as activity (with framing too: a large message arriving slowly, or a
+  // heartbeat, keeps the link alive).
   uint64_t now = now_ms();
   link.last_active_ms.store(now, std::memory_order_relaxed);
   link.pub.TickCountActive = static_cast<uint32_t>(now);
-  if (!cb_.receive) {  // the original's default: echo
+  if (!framing()) return deliver_message(link, w, data, len) ? TS_CLOSE_NONE : TS_CLOSE_BY_APP;
+
+  struct Ctx {
+    Server* server;
+    Link* link;
+    WorkerCtx* w;
+    int32_t reason;
+  } ctx{this, &link, &w, TS_CLOSE_NONE};
+  auto sink = [](void* p, const uint8_t* msg, uint32_t n) -> bool {
+    auto* c = static_cast<Ctx*>(p);
+    if (n == 0) return true;  // a heartbeat: activity only
+    if (!c->server->deliver_message(*c->link, *c->w, const_cast<uint8_t*>(msg),
+                                    static_cast<int32_t>(n))) {
+      c->reason = TS_CLOSE_BY_APP;
+      return false;
+    }
+    // Closed from the callback (CloseLink, a failed send): no OnReceive after that.
+    return !c->link->close_requested.load(std::memory_order_acquire) &&
+           c->link->astate.load(std::memory_order_acquire) == LinkState::kOpen;
+  };
+  FrameDecoder::Status st = link.decoder.feed(data, static_cast<size_t>(len), sink, &ctx);
+  if (st == FrameDecoder::Status::kOk || st == FrameDecoder::Status::kStopped) return ctx.reason;
+  return framing_error(link, st);
+}
+
+int32_t Server::framing_error(Link& link, FrameDecoder::Status status) {
+  count(TS_COUNTER_FRAMING_ERRORS);
+  auto id = static_cast<unsigned long long>(link.pub.Id);
+  switch (status) {
+    case FrameDecoder::Status::kTooLarge:
+      log(TS_LOG_INFO, "link %llu: a message header announced %u bytes, more than "
+          "TS_OPT_MAX_MESSAGE_SIZE=%u; closing the link", id, link.decoder.announced(),
+          link.decoder.max_message());
+      return TS_CLOSE_FRAME_TOO_LARGE;
+    case FrameDecoder::Status::kBadHeader:
+      log(TS_LOG_INFO, "link %llu: a message header has its top bit set (0x%08x): the peer "
+          "does not speak length-prefixed framing; closing the link", id, link.decoder.announced());
+      return TS_CLOSE_BAD_FRAME;
+    default:
+      log(TS_LOG_ERROR, "link %llu: out of memory assembling a message of %u bytes; closing "
+          "the link", id, link.decoder.announced());
+      return TS_CLOSE_ERROR;
+  }
+}
+
+int32_t Server::eof_reason(Link& link) {
+  if (!framing() || !link.decoder.pending()) return TS_CLOSE_PEER_CLOSED;
+  count(TS_COUNTER_FRAMING_ERRORS);
+  return TS_CLOSE_FRAME_TRUNCATED;
+}
+
+bool Server::deliver_message(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
+  count(TS_COUNTER_MSGS_IN);
+  if (!cb_.receive) {  // the original's default: echo (a whole message, framed, with framing)
     w.exec_count.fetch_add(1, std::memory_order_relaxed);
     std::unique_lock<std::mutex> lock;
     if (!lock_open(&link, 0, lock)) return true;
-    if (check_queue_limit_locked(link, static_cast<size_t>(len)))
-      enqueue_copy_locked(link, data, static_cast<uint32_t>(len));
+    uint8_t header[kFrameHeaderSize];
+    const uint32_t head = frame_overhead();
+    if (head) put_frame_header(header, static_cast<uint32_t>(len));
+    if (check_queue_limit_locked(link, static_cast<size_t>(len) + head))
+      enqueue_copy_locked(link, header, head, data, static_cast<uint32_t>(len));
     return true;
   }
   WorkerScope scope(link, w);
@@ -675,7 +835,11 @@ void Server::link_closed(Link& link, WorkerCtx& w) {
   if (cb_.disconnect) guarded("OnDisconnect", [&] { cb_.disconnect(&link.pub); });
 }
 
-void Server::release_link(Link& link) { table_.load(std::memory_order_acquire)->release(&link); }
+void Server::release_link(Link& link) {
+  link.decoder.reset(link.decoder.max_message());  // a message cut short frees its buffer
+  link.app_paused.store(false, std::memory_order_relaxed);
+  table_.load(std::memory_order_acquire)->release(&link);
+}
 
 void Server::thread_begin(WorkerCtx& w, bool is_worker) {
   t_engine_server = this;

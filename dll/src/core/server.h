@@ -28,7 +28,7 @@ struct Callbacks {
   TOnThreadExit thread_exit = nullptr;
 };
 
-constexpr int kCounterCount = TS_COUNTER_RECV_PAUSES + 1;
+constexpr int kCounterCount = TS_COUNTER_FRAMING_ERRORS + 1;
 
 class Server {
  public:
@@ -58,9 +58,18 @@ class Server {
   bool send_buffer(const TcpLink* link, const void* buf, int32_t len);
   bool send_buffer_by_id(uint64_t id, const void* buf, int32_t len);
   bool post_recv(const TcpLink* link, void* mem);
-  int32_t broadcast(const void* buf, int32_t len);
+  // Every open link but except_id (0 = none); the number of links reached, or -1.
+  int32_t broadcast(const void* buf, int32_t len, uint64_t except_id = 0);
   bool close_link(const TcpLink* link, int32_t flags);
   bool close_link_by_id(uint64_t id, int32_t flags);
+
+  // ---- flow control and enumeration (any thread) ----
+  bool set_receive_paused(const TcpLink* link, bool paused);
+  bool set_receive_paused_by_id(uint64_t id, bool paused);
+  int64_t send_queue_bytes(const TcpLink* link);
+  int64_t send_queue_bytes_by_id(uint64_t id);
+  // Writes up to `capacity` ids of open links to `ids`; returns how many links are open, or -1.
+  int32_t link_ids(uint64_t* ids, int32_t capacity);
 
   // ---- statistics ----
   int32_t link_count() const;
@@ -79,7 +88,12 @@ class Server {
   // ---- called by the backend, on its worker threads ----
   Link* acquire_link();                 // nullptr (counted as refused) when the table is full
   bool link_opened(Link& link, WorkerCtx& w);  // OnConnect; false: refused and released
-  bool deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);  // false: close BY_APP
+  // Bytes read from the link: OnReceive per chunk (raw) or per whole message (framing).
+  // Returns TS_CLOSE_NONE, or the reason to close the link with (gracefully).
+  int32_t deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
+  // The peer closed (EOF): TS_CLOSE_PEER_CLOSED, or TS_CLOSE_FRAME_TRUNCATED (counted) when a
+  // framed message was cut short.
+  int32_t eof_reason(Link& link);
   void link_closed(Link& link, WorkerCtx& w);  // OnDisconnect / OnLinkIdleOvertime
   void release_link(Link& link);        // after link_closed, when no event can still name it
   void thread_begin(WorkerCtx& w, bool is_worker);
@@ -105,7 +119,15 @@ class Server {
   // Lock link.mu and check it is still `id` and open; false (error set) otherwise.
   bool lock_open(Link* link, uint64_t id, std::unique_lock<std::mutex>& lock);
   bool send_item_locked(Link& link, SendItem* item);
-  bool enqueue_copy_locked(Link& link, const uint8_t* data, uint32_t len);
+  // Writes head (a frame header, or nothing) then data; queues what the socket did not take.
+  bool enqueue_copy_locked(Link& link, const uint8_t* head, uint32_t head_len,
+                           const uint8_t* data, uint32_t len);
+  bool framing() const { return running_opts_[TS_OPT_FRAMING] == TS_FRAMING_LENGTH_PREFIXED; }
+  uint32_t frame_overhead() const { return framing() ? kFrameHeaderSize : 0; }
+  bool deliver_message(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
+  int32_t framing_error(Link& link, FrameDecoder::Status status);
+  bool do_set_receive_paused(Link* link, uint64_t id, bool paused);
+  int64_t do_send_queue_bytes(Link* link, uint64_t id);
   bool check_queue_limit_locked(Link& link, size_t len);
   bool send_copy(Link* link, uint64_t id, const void* buf, int32_t len);
   bool do_post_send(Link* link, uint64_t id, void* mem, int32_t len);

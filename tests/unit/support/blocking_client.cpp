@@ -27,6 +27,16 @@ bool wait_ready(socket_t s, short events, Clock::time_point deadline) {
 
 BlockingClient::~BlockingClient() { close(); }
 
+long BlockingClient::try_send(const void* data, size_t len) {
+  for (;;) {
+    long n = send_some(fd_, data, len);
+    if (n >= 0) return n;
+    SockErr kind = classify_socket_error(last_socket_error());
+    if (kind == SockErr::kWouldBlock) return 0;
+    if (kind != SockErr::kInterrupted) return -1;
+  }
+}
+
 BlockingClient::BlockingClient(BlockingClient&& other) noexcept : fd_(other.fd_) {
   other.fd_ = kNoSocket;
 }

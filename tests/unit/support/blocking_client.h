@@ -45,6 +45,9 @@ class BlockingClient {
   // Waits for the next event: some bytes (appended to *data), the close, or the timeout.
   ReadResult read_some(std::chrono::milliseconds timeout, std::vector<uint8_t>* data);
 
+  // One non-blocking send: bytes the kernel took, 0 when its buffers are full, -1 on error.
+  long try_send(const void* data, size_t len);
+
   void shutdown_send();  // half-close: FIN to the server, reading goes on
   void close();  // graceful (FIN)
   void reset();  // abortive (RST): SO_LINGER 0

@@ -25,6 +25,11 @@ const std::vector<OptionDefault> kOptionDefaults = {
     {TS_OPT_REUSEADDR, 1},
     {TS_OPT_FRAMING, TS_FRAMING_RAW},
     {TS_OPT_LOG_LEVEL, TS_LOG_WARN},
+    {TS_OPT_MAX_MESSAGE_SIZE, 16 * 1024 * 1024},
+    {TS_OPT_KEEPALIVE_IDLE_S, 60},
+    {TS_OPT_KEEPALIVE_INTERVAL_S, 10},
+    {TS_OPT_KEEPALIVE_COUNT, 5},
+    {TS_OPT_IPV6_ONLY, 0},
 };
 
 namespace {

@@ -51,7 +51,7 @@ char g_wake_tag;
 char g_listen_tag;
 
 struct Task {
-  enum Kind : uint8_t { kAdopt, kClose, kStop };
+  enum Kind : uint8_t { kAdopt, kClose, kStop, kResume };
   Kind kind;
   bool abort = false;
   int32_t reason = 0;
@@ -99,10 +99,12 @@ class EpollBackend final : public Backend {
   WorkerCtx* worker(int index) override { return workers_[static_cast<size_t>(index)].get(); }
   void begin_stop() override;
   bool finish_stop(int timeout_ms) override;
-  size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) override;
+  using Backend::write_now_locked;
+  size_t write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) override;
   int send_locked(Link& link, SendItem* item) override;
   void request_close(Link& link, uint64_t id, int32_t reason, bool abort) override;
   void resume_paused_readers() override;
+  void resume_reading(Link& link, uint64_t id) override;
 
  private:
   void run(EpollWorker& w);
@@ -173,6 +175,11 @@ bool EpollBackend::listen(const ListenSpec& spec) {
                 "empty string for all interfaces)",
                 spec.ip.c_str());
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 && spec.ip.empty() && spec.ipv6_only)
+    return fail(TS_ERR_SOCKET,
+                "TS_OPT_IPV6_ONLY=1 with an empty IP, but this machine has no IPv6 (%s); set "
+                "TS_OPT_IPV6_ONLY=0 or give an IPv4 address",
+                os_error_text(errno));
   if (fd < 0 && spec.ip.empty() && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
     auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);  // no IPv6 here: IPv4 any
     std::memset(&addr, 0, sizeof addr);
@@ -187,8 +194,9 @@ bool EpollBackend::listen(const ListenSpec& spec) {
     return fail(TS_ERR_SOCKET, "socket() failed: %s", os_error_text(e));
   }
   int one = 1, zero = 0;
-  if (addr.ss_family == AF_INET6 && spec.ip.empty())
-    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  // Explicit either way: the system default (net.ipv6.bindv6only) may differ.
+  if (addr.ss_family == AF_INET6)
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, spec.ipv6_only ? &one : &zero, sizeof zero);
   if (spec.reuse_addr) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (spec.reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), static_cast<socklen_t>(len)) != 0) {
@@ -399,7 +407,15 @@ void EpollBackend::accept_batch(EpollWorker& w) {
     }
     int one = 1;
     if (o[TS_OPT_TCP_NODELAY]) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (o[TS_OPT_KEEPALIVE]) ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (o[TS_OPT_KEEPALIVE]) {
+      int idle = static_cast<int>(o[TS_OPT_KEEPALIVE_IDLE_S]);
+      int interval = static_cast<int>(o[TS_OPT_KEEPALIVE_INTERVAL_S]);
+      int probes = static_cast<int>(o[TS_OPT_KEEPALIVE_COUNT]);
+      ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+    }
     link->sock = fd;
     fill_remote(*link, reinterpret_cast<const sockaddr*>(&addr));
     auto& target = *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
@@ -480,12 +496,15 @@ void EpollBackend::adopt(EpollWorker& w, Link* link) {
 // ------------------------------------------------------------------------------------------
 
 void EpollBackend::handle_read(EpollWorker& w, Link* link) {
+  // Paused by the pool (retry_paused resumes) or by the application (a kResume task does):
+  // the bytes stay in the kernel, so TCP holds the peer back.
   if (link->state != LinkState::kOpen || link->read_paused) return;
   IoPool& pool = server_.pool();
   const size_t size = w.rbuf.size();
   for (int budget = kReadBudget; budget > 0; --budget) {
     // CloseLink from a callback: no OnReceive after it, even before the close task runs.
     if (link->close_requested.load(std::memory_order_acquire)) return;
+    if (link->app_paused.load(std::memory_order_acquire)) return;
     if (pool.low()) {  // backpressure: leave the bytes in the kernel until buffers return
       pool.mark_waiting();
       if (pool.low()) {
@@ -497,8 +516,8 @@ void EpollBackend::handle_read(EpollWorker& w, Link* link) {
     }
     ssize_t n = ::recv(link->sock, w.rbuf.data(), size, 0);
     if (n > 0) {
-      if (!server_.deliver(*link, w, w.rbuf.data(), static_cast<int32_t>(n))) {
-        close_link(w, link, TS_CLOSE_BY_APP, 0, false);
+      if (int32_t reason = server_.deliver(*link, w, w.rbuf.data(), static_cast<int32_t>(n))) {
+        close_link(w, link, reason, 0, false);
         return;
       }
       if (link->state != LinkState::kOpen) return;
@@ -508,7 +527,7 @@ void EpollBackend::handle_read(EpollWorker& w, Link* link) {
       continue;
     }
     if (n == 0) {
-      close_link(w, link, TS_CLOSE_PEER_CLOSED, 0, false);
+      close_link(w, link, server_.eof_reason(*link), 0, false);
       return;
     }
     int e = errno;
@@ -525,6 +544,11 @@ void EpollBackend::resume_paused_readers() {
   for (auto& w : workers_) {
     if (!w->resume_readers.exchange(true, std::memory_order_acq_rel)) w->wake();
   }
+}
+
+void EpollBackend::resume_reading(Link& link, uint64_t id) {
+  auto* owner = static_cast<EpollWorker*>(link.owner.load(std::memory_order_acquire));
+  if (owner) owner->post(Task{Task::kResume, false, 0, &link, id});
 }
 
 void EpollBackend::retry_paused(EpollWorker& w) {
@@ -546,10 +570,23 @@ void EpollBackend::note_written(size_t n, int items) {
   if (items) server_.count(TS_COUNTER_MSGS_OUT, items);
 }
 
-size_t EpollBackend::write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) {
+size_t EpollBackend::write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) {
   if (!link.queue.empty()) return 0;
+  iovec iov[2];
+  size_t len = 0;
+  int used = 0;
+  for (int i = 0; i < count && used < 2; ++i) {
+    if (parts[i].len == 0) continue;
+    iov[used].iov_base = const_cast<uint8_t*>(parts[i].data);
+    iov[used++].iov_len = parts[i].len;
+    len += parts[i].len;
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<size_t>(used);
   for (;;) {
-    ssize_t n = ::send(link.sock, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = used == 1 ? ::send(link.sock, iov[0].iov_base, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                          : ::sendmsg(link.sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) {
       note_written(static_cast<size_t>(n), static_cast<size_t>(n) == len ? 1 : 0);
       return static_cast<size_t>(n);
@@ -720,6 +757,10 @@ void EpollBackend::run_tasks(EpollWorker& w) {
         close_link(w, link, t.reason, 0, t.abort);
         break;
       }
+      case Task::kResume:
+        // Still this link, open, and not held back by the pool (retry_paused resumes that).
+        if (owned_open(w, t.link, t.id) && !t.link->read_paused) handle_read(w, t.link);
+        break;
       case Task::kStop:
         close_all(w);
         w.stopping = true;

@@ -23,8 +23,11 @@
 //   overlapped operation in the kernel, 1 per thread dispatching an event to it, 1 while it is
 //   parked for backpressure. The slot goes back to the table (Server::release_link) only when
 //   refs reaches 0, so a link is never recycled while an operation on its socket is pending.
-// - Cross-thread requests are packets posted to the port: close (naming the link and its id, so
-//   a stale request is ignored), resume paused readers, quit.
+// - Cross-thread requests are packets posted to the port: close and read-on (naming the link
+//   and its id, so a stale request is ignored), resume paused readers, quit.
+// - PauseReceive: read_some stops before its next recv() and posts no zero-byte receive
+//   (app_parked); ResumeReceive's read-on packet starts it again. A link parked for the pool
+//   (read_paused) is resumed only by the pool and one parked by the app only by the app.
 // - Stop: the listener is closed (cancelling the accepts) and every link gets a close request
 //   (TS_CLOSE_SERVER_STOP, abort). `live_` counts posted accepts plus links not yet released;
 //   when it reaches 0 a quit packet is posted, and each worker passes it on as it exits.
@@ -43,6 +46,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <mswsock.h>
+#include <mstcpip.h>
 #include <windows.h>
 #undef GetVersion
 
@@ -74,6 +78,7 @@ constexpr ULONG_PTR kKeyLink = 2;    // a WSARecv/WSASend completed (OVERLAPPED 
 constexpr ULONG_PTR kKeyClose = 3;   // request_close (OVERLAPPED in a ClosePacket)
 constexpr ULONG_PTR kKeyResume = 4;  // pool buffers came back
 constexpr ULONG_PTR kKeyQuit = 5;    // stop: nothing is alive any more
+constexpr ULONG_PTR kKeyReadOn = 6;  // resume_reading (OVERLAPPED in a ClosePacket)
 
 constexpr ULONG kBatch = 64;           // completions per GetQueuedCompletionStatusEx
 constexpr int kReadBudget = 16;        // full-buffer reads per wake-up, for fairness
@@ -89,6 +94,7 @@ enum : uint32_t {
   kEvResume = 4,      // pool buffers are back: read again
   kEvSendFailed = 8,  // a send failed (send_error)
   kEvFlushed = 16,    // closing gracefully and the queue is now empty
+  kEvReadOn = 32,     // the application resumed receiving (ResumeReceive)
 };
 
 struct IocpLink;
@@ -116,6 +122,7 @@ struct IocpLink {
   std::mutex req_mu;
   std::vector<CloseReq> close_reqs;  // guarded by req_mu
   bool send_in_flight = false;       // guarded by link->mu
+  bool app_parked = false;           // busy holder only: no receive posted, PauseReceive
   bool parked = false;               // guarded by the backend's paused_mu_
 
   IocpLink(Link* l, SOCKET s) : link(l), sock(s) {
@@ -165,10 +172,12 @@ class IocpBackend final : public Backend {
   WorkerCtx* worker(int index) override { return workers_[static_cast<size_t>(index)].get(); }
   void begin_stop() override;
   bool finish_stop(int timeout_ms) override;
-  size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) override;
+  using Backend::write_now_locked;
+  size_t write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) override;
   int send_locked(Link& link, SendItem* item) override;
   void request_close(Link& link, uint64_t id, int32_t reason, bool abort) override;
   void resume_paused_readers() override;
+  void resume_reading(Link& link, uint64_t id) override;
 
  private:
   void run(IocpWorker& w);
@@ -194,7 +203,8 @@ class IocpBackend final : public Backend {
   void on_send_done(IocpWorker& w, IocpLink* st, DWORD bytes);
   void note_written(size_t n, int items);
   // Closing.
-  void on_close_packet(IocpWorker& w, ClosePacket* p);
+  bool post_link_packet(ULONG_PTR key, Link& link, uint64_t id, int32_t reason, bool abort);
+  void on_link_packet(IocpWorker& w, ClosePacket* p, ULONG_PTR key);
   void handle_close_requests(IocpWorker& w, IocpLink* st);
   void close_link(IocpWorker& w, IocpLink* st, int32_t reason, int err, bool abort, bool notify);
   void live_dec();
@@ -245,6 +255,24 @@ IocpBackend::~IocpBackend() {
 // Listening
 // ------------------------------------------------------------------------------------------
 
+// SO_KEEPALIVE with the server's timing. SIO_KEEPALIVE_VALS (every Windows) sets the idle time
+// and the interval; the probe count is a socket option only from Windows 10 1703 (before, the
+// OS uses 10), so its failure on older systems is expected and ignored.
+void set_keepalive(SOCKET s, const Options& o) {
+  DWORD one = 1;
+  setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, reinterpret_cast<const char*>(&one), sizeof one);
+  tcp_keepalive vals{};
+  vals.onoff = 1;
+  vals.keepalivetime = static_cast<ULONG>(o[TS_OPT_KEEPALIVE_IDLE_S] * 1000);
+  vals.keepaliveinterval = static_cast<ULONG>(o[TS_OPT_KEEPALIVE_INTERVAL_S] * 1000);
+  DWORD bytes = 0;
+  WSAIoctl(s, SIO_KEEPALIVE_VALS, &vals, sizeof vals, nullptr, 0, &bytes, nullptr, nullptr);
+#if defined(TCP_KEEPCNT)
+  DWORD probes = static_cast<DWORD>(o[TS_OPT_KEEPALIVE_COUNT]);
+  setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, reinterpret_cast<const char*>(&probes), sizeof probes);
+#endif
+}
+
 SOCKET open_overlapped_socket(int family) {
   SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, nullptr, 0,
                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
@@ -270,6 +298,11 @@ bool IocpBackend::listen(const ListenSpec& spec) {
                 "empty string for all interfaces)",
                 spec.ip.c_str());
   SOCKET s = open_overlapped_socket(addr.ss_family);
+  if (s == INVALID_SOCKET && spec.ip.empty() && spec.ipv6_only)
+    return fail(TS_ERR_SOCKET,
+                "TS_OPT_IPV6_ONLY=1 with an empty IP, but this machine has no IPv6 (%s); set "
+                "TS_OPT_IPV6_ONLY=0 or give an IPv4 address",
+                os_error_text(WSAGetLastError()));
   if (s == INVALID_SOCKET && spec.ip.empty()) {  // no IPv6 here: IPv4 any
     auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
     std::memset(&addr, 0, sizeof addr);
@@ -284,8 +317,10 @@ bool IocpBackend::listen(const ListenSpec& spec) {
     return fail(TS_ERR_SOCKET, "socket() failed: %s", os_error_text(e));
   }
   DWORD zero = 0, one = 1;
-  if (addr.ss_family == AF_INET6 && spec.ip.empty())
-    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, reinterpret_cast<const char*>(&zero), sizeof zero);
+  // Explicit either way (Windows defaults to IPv6 only).
+  if (addr.ss_family == AF_INET6)
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY,
+               reinterpret_cast<const char*>(spec.ipv6_only ? &one : &zero), sizeof zero);
   // See the top of the file for what TS_OPT_REUSEADDR / TS_OPT_REUSEPORT mean on Windows.
   setsockopt(s, SOL_SOCKET, spec.reuse_port ? SO_REUSEADDR : SO_EXCLUSIVEADDRUSE,
              reinterpret_cast<const char*>(&one), sizeof one);
@@ -425,7 +460,7 @@ bool IocpBackend::finish_stop(int timeout_ms) {
     ULONG n = 0;
     while (GetQueuedCompletionStatusEx(h, entries, kBatch, &n, 0, FALSE) && n > 0) {
       for (ULONG i = 0; i < n; ++i)
-        if (entries[i].lpCompletionKey == kKeyClose)
+        if (entries[i].lpCompletionKey == kKeyClose || entries[i].lpCompletionKey == kKeyReadOn)
           delete reinterpret_cast<ClosePacket*>(entries[i].lpOverlapped);
     }
     CloseHandle(h);
@@ -470,7 +505,8 @@ void IocpBackend::run(IocpWorker& w) {
           break;
         }
         case kKeyClose:
-          on_close_packet(w, reinterpret_cast<ClosePacket*>(e.lpOverlapped));
+        case kKeyReadOn:
+          on_link_packet(w, reinterpret_cast<ClosePacket*>(e.lpOverlapped), e.lpCompletionKey);
           break;
         case kKeyResume:
           on_resume(w);
@@ -564,8 +600,7 @@ void IocpBackend::open_link(IocpWorker& w, AcceptOp* op, SOCKET s) {
   u_long nonblocking = 1;
   if (o[TS_OPT_TCP_NODELAY])
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof one);
-  if (o[TS_OPT_KEEPALIVE])
-    setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, reinterpret_cast<const char*>(&one), sizeof one);
+  if (o[TS_OPT_KEEPALIVE]) set_keepalive(s, o);
   IocpLink* st = nullptr;
   // Non-blocking for the recv()/send() calls; overlapped operations are unaffected.
   if (ioctlsocket(s, FIONBIO, &nonblocking) != 0 ||
@@ -633,6 +668,12 @@ void IocpBackend::handle(IocpWorker& w, IocpLink* st, uint32_t ev) {
     st->link->read_paused = false;
     if (st->link->state == LinkState::kOpen) read_some(w, st);
   }
+  // Only a link that stopped for PauseReceive (no receive posted) starts again here; one still
+  // held back by the pool waits for kEvResume, which then finds app_paused clear.
+  if ((ev & kEvReadOn) && st->app_parked && !st->link->read_paused) {
+    st->app_parked = false;
+    if (st->link->state == LinkState::kOpen) read_some(w, st);
+  }
 }
 
 void IocpBackend::unref(IocpLink* st) {
@@ -680,14 +721,18 @@ void IocpBackend::read_some(IocpWorker& w, IocpLink* st) {
   for (int budget = kReadBudget; budget > 0; --budget) {
     // CloseLink from a callback: no OnReceive after it; its close request is on the way.
     if (link->close_requested.load(std::memory_order_acquire)) return;
+    if (link->app_paused.load(std::memory_order_acquire)) {  // PauseReceive: no receive posted
+      st->app_parked = true;
+      return;
+    }
     if (pool.low()) {  // backpressure: leave the bytes in the kernel until buffers return
       park(st);
       return;
     }
     int n = ::recv(st->sock, reinterpret_cast<char*>(w.rbuf.data()), size, 0);
     if (n > 0) {
-      if (!server_.deliver(*link, w, w.rbuf.data(), n)) {
-        close_link(w, st, TS_CLOSE_BY_APP, 0, false, true);
+      if (int32_t reason = server_.deliver(*link, w, w.rbuf.data(), n)) {
+        close_link(w, st, reason, 0, false, true);
         return;
       }
       if (link->state != LinkState::kOpen) return;
@@ -695,7 +740,7 @@ void IocpBackend::read_some(IocpWorker& w, IocpLink* st) {
       continue;
     }
     if (n == 0) {
-      close_link(w, st, TS_CLOSE_PEER_CLOSED, 0, false, true);
+      close_link(w, st, server_.eof_reason(*link), 0, false, true);
       return;
     }
     int e = WSAGetLastError();
@@ -762,13 +807,26 @@ void IocpBackend::note_written(size_t n, int items) {
   if (items) server_.count(TS_COUNTER_MSGS_OUT, items);
 }
 
-size_t IocpBackend::write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) {
+size_t IocpBackend::write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) {
   if (!link.queue.empty()) return 0;  // (an empty queue also means no WSASend in flight)
-  int chunk = static_cast<int>(std::min<size_t>(len, 1u << 30));
-  int n = ::send(link.sock, reinterpret_cast<const char*>(data), chunk, 0);
-  if (n >= 0) {
-    note_written(static_cast<size_t>(n), static_cast<size_t>(n) == len ? 1 : 0);
-    return static_cast<size_t>(n);
+  WSABUF bufs[2];
+  DWORD used = 0;
+  size_t len = 0;
+  for (int i = 0; i < count && used < 2; ++i) {
+    // At most 1 GiB per call: WSABUF lengths are 32-bit and what is left is queued anyway.
+    auto n = static_cast<ULONG>(std::min<size_t>(parts[i].len, (1u << 30) - len));
+    if (n == 0) continue;
+    bufs[used].len = n;
+    bufs[used++].buf = reinterpret_cast<char*>(const_cast<uint8_t*>(parts[i].data));
+    len += n;
+  }
+  size_t total = 0;
+  for (int i = 0; i < count; ++i) total += parts[i].len;
+  // Without an OVERLAPPED, WSASend on this non-blocking socket acts as send() does.
+  DWORD sent = 0;
+  if (WSASend(link.sock, bufs, used, &sent, 0, nullptr, nullptr) == 0) {
+    note_written(sent, sent == total ? 1 : 0);
+    return sent;
   }
   int e = WSAGetLastError();
   if (e == WSAEWOULDBLOCK) return 0;
@@ -855,25 +913,38 @@ void IocpBackend::on_send_done(IocpWorker& w, IocpLink* st, DWORD bytes) {
 // Closing
 // ------------------------------------------------------------------------------------------
 
-void IocpBackend::request_close(Link& link, uint64_t id, int32_t reason, bool abort) {
+bool IocpBackend::post_link_packet(ULONG_PTR key, Link& link, uint64_t id, int32_t reason,
+                                   bool abort) {
   HANDLE iocp = iocp_.load();
-  if (!iocp) return;
-  if (reason != TS_CLOSE_IDLE && link.id.load(std::memory_order_acquire) == id)
-    link.close_requested.store(true, std::memory_order_release);
+  if (!iocp) return true;  // stopped: nothing to tell
   auto* p = new (std::nothrow) ClosePacket{};
   if (p) {
     p->link = &link;
     p->id = id;
     p->reason = reason;
     p->abort = abort;
-    if (PostQueuedCompletionStatus(iocp, 0, kKeyClose, &p->ov)) return;
+    if (PostQueuedCompletionStatus(iocp, 0, key, &p->ov)) return true;
   }
   delete p;
-  log(TS_LOG_ERROR, "cannot queue the close of link %llu (out of memory?)",
-      static_cast<unsigned long long>(id));
+  return false;
 }
 
-void IocpBackend::on_close_packet(IocpWorker& w, ClosePacket* p) {
+void IocpBackend::request_close(Link& link, uint64_t id, int32_t reason, bool abort) {
+  if (!iocp_.load()) return;
+  if (reason != TS_CLOSE_IDLE && link.id.load(std::memory_order_acquire) == id)
+    link.close_requested.store(true, std::memory_order_release);
+  if (!post_link_packet(kKeyClose, link, id, reason, abort))
+    log(TS_LOG_ERROR, "cannot queue the close of link %llu (out of memory?)",
+        static_cast<unsigned long long>(id));
+}
+
+void IocpBackend::resume_reading(Link& link, uint64_t id) {
+  if (!post_link_packet(kKeyReadOn, link, id, 0, false))
+    log(TS_LOG_ERROR, "cannot queue ResumeReceive of link %llu (out of memory?)",
+        static_cast<unsigned long long>(id));
+}
+
+void IocpBackend::on_link_packet(IocpWorker& w, ClosePacket* p, ULONG_PTR key) {
   Link* link = p->link;
   IocpLink* st = nullptr;
   {
@@ -882,13 +953,15 @@ void IocpBackend::on_close_packet(IocpWorker& w, ClosePacket* p) {
         (link->state == LinkState::kOpen || link->state == LinkState::kClosing)) {
       st = static_cast<IocpLink*>(link->backend);
       st->refs.fetch_add(1);  // safe: an open link holds its open reference
-      std::lock_guard<std::mutex> rlock(st->req_mu);
-      st->close_reqs.push_back(CloseReq{p->reason, p->abort});
+      if (key == kKeyClose) {
+        std::lock_guard<std::mutex> rlock(st->req_mu);
+        st->close_reqs.push_back(CloseReq{p->reason, p->abort});
+      }
     }
   }
   delete p;
   if (!st) return;  // stale: that link is gone
-  dispatch(w, st, kEvClose);
+  dispatch(w, st, key == kKeyClose ? kEvClose : kEvReadOn);
   unref(st);
 }
 
