@@ -3,7 +3,8 @@
 # CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine),
 # then soaks the release build for 2 minutes (tests/reliability), rebuilds the engine and its
 # unit and fault tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc) and under
-# ThreadSanitizer (clang) and runs them again, then fuzzes the API for a minute.
+# ThreadSanitizer (clang) and runs them again, then fuzzes the API and the frame decoder for a
+# minute each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -35,11 +36,11 @@ cmake --build build/tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L 'unit|reliability' --no-tests=error || status=1
 
-echo "== libFuzzer (clang, ASan + UBSan): random API call sequences, 60 s"
+echo "== libFuzzer (clang, ASan + UBSan): random API call sequences, the frame decoder, 60 s each"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTCPSERVER_SANITIZE=address,undefined -DTCPSERVER_FUZZ=ON -DTCPSERVER_FUZZ_SECONDS=60 \
       -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
-cmake --build build/fuzz --target api_sequence_fuzz
+cmake --build build/fuzz --target api_sequence_fuzz framing_fuzz
 ctest --test-dir build/fuzz --output-on-failure -L fuzz --no-tests=error || status=1
 
 exit $status
