@@ -13,4 +13,4 @@ if [ ! -f build/release/CMakeCache.txt ]; then
 fi
 cmake --build build/release --target tcpserver_soak
 TCPSERVER_SOAK_SECONDS=$seconds TCPSERVER_SOAK_LINKS=$links \
-  ctest --test-dir build/release -L soak --output-on-failure --timeout $((seconds + 600))
+  ctest --test-dir build/release -L soak --verbose --timeout $((seconds + 600))

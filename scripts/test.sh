@@ -19,7 +19,7 @@ cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERV
 cmake --build build/release
 ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600 --no-tests=error -LE soak || status=1
 echo "== release build: soak, 1 000 churning links for 2 minutes (alone: it loads every core)"
-TCPSERVER_SOAK_SECONDS=120 ctest --test-dir build/release --output-on-failure --timeout 600 \
+TCPSERVER_SOAK_SECONDS=120 ctest --test-dir build/release --verbose --timeout 600 \
   --no-tests=error -L soak || status=1
 
 echo "== AddressSanitizer + UBSan build: engine unit and fault tests"

@@ -7,7 +7,7 @@
 // everything back before the server's FIN) or, one in ten, reset in the middle of a transfer.
 // Afterwards the IO pool is full, and descriptors and threads are back to where they started.
 //
-//   TCPSERVER_SOAK_SECONDS=3600 ctest --test-dir build/release -L soak --timeout 4000 --output-on-failure
+//   TCPSERVER_SOAK_SECONDS=3600 ctest --test-dir build/release -L soak --timeout 4000 --verbose
 //   (or: bash scripts/soak.sh 3600)
 #include <gtest/gtest.h>
 #include <netinet/in.h>
