@@ -85,8 +85,9 @@ void FdExhaustionTest::scenario() {
               window_us / 1000, runnable / 1000.0, cpu / 1000.0,
               static_cast<long long>(GetServerCounter(TS_COUNTER_REFUSED) - refused0));
   ASSERT_TRUE(runnable0 >= 0 && runnable1 >= 0) << "no /proc/self/task/*/schedstat on this kernel";
-  // Spinning would make one worker (or both) runnable for the whole window.
-  EXPECT_LT(runnable, window_us * 0.3) << "the process was runnable most of the time: the accept loop spins";
+  // Spinning would make one worker (or both) runnable for the whole window; a sleeping loop
+  // is runnable a few percent of it (under 8 % here, on a machine busy with other builds).
+  EXPECT_LT(runnable, window_us * 0.5) << "the process was runnable most of the time: the accept loop spins";
   EXPECT_TRUE(log_contains("out of file descriptors")) << "the engine should say why it refuses";
 
   // The open link still works: echo needs no new descriptor.
