@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -125,6 +128,76 @@ TEST_F(ResetDuringSendTest, LinkClosesAsResetAndEveryBufferComesBack) {
   std::vector<uint8_t> got;
   EXPECT_TRUE(after.recv_exact(kReplyChunk, &got, 20s));
   std::printf("sends racing the resets: %ld made, %ld refused (link closed)\n", sent.load(), refused.load());
+}
+
+// ---- A reset that a send meets first ----
+// The kernel hands a reset to the first call that asks: when that is a send (from any thread),
+// the worker's next read sees a plain end of stream. The link must still close as a reset, not
+// as PEER_CLOSED. The soak met this once in 1.1 million connections; here the only worker is
+// kept busy until a send has met the reset, so it happens every time.
+
+std::atomic<bool> g_blocked{false};
+std::atomic<bool> g_release{false};
+std::mutex g_reasons_mu;
+std::map<uint64_t, int> g_reasons;
+
+int32_t TS_CALL block_on_request(TcpLink*, uint8_t* buf, int32_t len) {
+  if (len == 5 && std::memcmp(buf, "block", 5) == 0) {
+    g_blocked = true;
+    wait_until([] { return g_release.load(); }, 10s);
+  }
+  return 1;
+}
+
+void TS_CALL record_reason(TcpLink* link) {
+  std::lock_guard<std::mutex> lock(g_reasons_mu);
+  g_reasons[link->Id] = link->CloseReason;
+}
+
+// True while the kernel still lists a TCP socket from local port `local` to `remote`
+// (/proc/net/tcp; a socket that took a reset is no longer listed).
+bool tcp_socket_listed(uint16_t local, uint16_t remote) {
+  FILE* f = std::fopen("/proc/net/tcp", "r");
+  if (!f) return false;
+  char line[512];
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, f)) {
+    unsigned lp = 0, rp = 0;
+    if (std::sscanf(line, " %*d: %*8x:%4x %*8x:%4x", &lp, &rp) == 2) found = lp == local && rp == remote;
+  }
+  std::fclose(f);
+  return found;
+}
+
+TEST_F(ResetDuringSendTest, ResetMetFirstByASendIsStillReportedAsAReset) {
+  g_ids.clear();
+  g_blocked = false;
+  g_release = false;
+  g_reasons.clear();
+  ASSERT_EQ(SetServerOption(TS_OPT_WORKER_THREADS, 1), 1);
+  SetEventProc(block_on_request, record_reason, nullptr, nullptr, nullptr);
+  ASSERT_EQ(SetConnectProc(remember), 1);
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  BlockingClient reset_one, blocker;
+  ASSERT_TRUE(reset_one.connect(port_));
+  ASSERT_TRUE(wait_until([] { std::lock_guard<std::mutex> l(g_ids_mu); return g_ids.size() == 1; }, 5s));
+  const uint64_t id = g_ids[0];
+  ASSERT_TRUE(blocker.connect(port_));
+  ASSERT_TRUE(blocker.send_all("block"));
+  ASSERT_TRUE(wait_until([] { return g_blocked.load(); }, 5s)) << "the worker never got the request";
+
+  // The worker is busy: the reset waits in its socket, unread.
+  const uint16_t client_port = reset_one.local_port();
+  reset_one.reset();
+  ASSERT_TRUE(wait_until([&] { return !tcp_socket_listed(port_, client_port); }, 5s))
+      << "the server's socket never took the reset";
+  // This send meets the reset (the link is still open as far as the engine knows).
+  EXPECT_EQ(SendBufferById(id, "x", 1), 1) << GetLastErrorText();
+
+  g_release = true;
+  ASSERT_TRUE(wait_until([&] { std::lock_guard<std::mutex> l(g_reasons_mu); return g_reasons.count(id) == 1; }, 5s));
+  std::lock_guard<std::mutex> lock(g_reasons_mu);
+  EXPECT_EQ(g_reasons[id], TS_CLOSE_PEER_RESET) << "closed as " << GetCloseReasonText(g_reasons[id]);
 }
 
 }  // namespace

@@ -595,8 +595,15 @@ size_t EpollBackend::write_now_locked(Link& link, const ConstBuf* parts, int cou
     if (e == EINTR) continue;
     if (e == EAGAIN || e == EWOULDBLOCK) return 0;
     *err = e;
-    request_close(link, link.pub.Id, e == ECONNRESET || e == EPIPE ? TS_CLOSE_PEER_RESET : TS_CLOSE_ERROR,
-                  true);
+    const int32_t reason = e == ECONNRESET || e == EPIPE ? TS_CLOSE_PEER_RESET : TS_CLOSE_ERROR;
+    // This send took the socket's error: the owner's next recv sees a plain end of stream and
+    // would call it PEER_CLOSED if it got there before the close task. Record why now (the
+    // first reason recorded wins in close_link).
+    if (link.close_reason == TS_CLOSE_NONE) {
+      link.close_reason = reason;
+      link.close_error = reason == TS_CLOSE_ERROR ? e : 0;
+    }
+    request_close(link, link.pub.Id, reason, true);
     return 0;
   }
 }
