@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test: installs what it needs from Debian's packages, builds everything, runs the whole
 # CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine),
-# then rebuilds the engine and its unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-# (gcc) and under ThreadSanitizer (clang) and runs them again, then fuzzes the API for a minute.
+# then soaks the release build for 2 minutes (tests/reliability), rebuilds the engine and its
+# unit and fault tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc) and under
+# ThreadSanitizer (clang) and runs them again, then fuzzes the API and the frame decoder for a
+# minute each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -15,27 +17,30 @@ echo "== release build: all tests"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_SANITIZE= \
       -DTCPSERVER_BUILD_TESTS=ON -DTCPSERVER_BUILD_SAMPLES=ON -DTCPSERVER_BUILD_BINDINGS=ON >/dev/null
 cmake --build build/release
-ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600 --no-tests=error || status=1
+ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600 --no-tests=error -LE soak || status=1
+echo "== release build: soak, 1 000 churning links for 2 minutes (alone: it loads every core)"
+TCPSERVER_SOAK_SECONDS=120 ctest --test-dir build/release --verbose --timeout 600 \
+  --no-tests=error -L soak || status=1
 
-echo "== AddressSanitizer + UBSan build: engine unit tests"
+echo "== AddressSanitizer + UBSan build: engine unit and fault tests"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPSERVER_SANITIZE=address,undefined \
       -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
 cmake --build build/asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900 -L unit || status=1
+  ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900 -L 'unit|reliability' || status=1
 
-echo "== ThreadSanitizer build (clang): engine unit tests"
+echo "== ThreadSanitizer build (clang): engine unit and fault tests"
 CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTCPSERVER_SANITIZE=thread -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
 cmake --build build/tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L unit --no-tests=error || status=1
+  ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L 'unit|reliability' --no-tests=error || status=1
 
-echo "== libFuzzer (clang, ASan + UBSan): random API call sequences, 60 s"
+echo "== libFuzzer (clang, ASan + UBSan): random API call sequences, the frame decoder, 60 s each"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTCPSERVER_SANITIZE=address,undefined -DTCPSERVER_FUZZ=ON -DTCPSERVER_FUZZ_SECONDS=60 \
       -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
-cmake --build build/fuzz --target api_sequence_fuzz
+cmake --build build/fuzz --target api_sequence_fuzz framing_fuzz
 ctest --test-dir build/fuzz --output-on-failure -L fuzz --no-tests=error || status=1
 
 exit $status

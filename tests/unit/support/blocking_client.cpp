@@ -191,6 +191,14 @@ BlockingClient::ReadResult BlockingClient::read_some(std::chrono::milliseconds t
   }
 }
 
+void BlockingClient::shutdown_send() {
+#ifdef _WIN32
+  if (is_open()) ::shutdown(fd_, SD_SEND);
+#else
+  if (is_open()) ::shutdown(fd_, SHUT_WR);
+#endif
+}
+
 void BlockingClient::close() {
   if (is_open()) close_socket(fd_);
   fd_ = kNoSocket;

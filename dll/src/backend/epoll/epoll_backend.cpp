@@ -126,7 +126,7 @@ class EpollBackend final : public Backend {
 
   Server& server_;
   int listen_fd_ = -1;
-  int spare_fd_ = -1;
+  std::atomic<int> spare_fd_{-1};  // every worker may reach for it in handle_emfile
   uint32_t port_ = 0;
   std::vector<std::unique_ptr<EpollWorker>> workers_;
   std::atomic<uint32_t> next_worker_{0};
@@ -314,7 +314,8 @@ bool EpollBackend::finish_stop(int timeout_ms) {
   workers_.clear();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (spare_fd_ >= 0) ::close(spare_fd_);
-  listen_fd_ = spare_fd_ = -1;
+  listen_fd_ = -1;
+  spare_fd_ = -1;
   return true;
 }
 
@@ -433,17 +434,22 @@ bool EpollBackend::handle_emfile(EpollWorker& w) {
         "out of file descriptors: refusing connections (raise 'ulimit -n' or lower "
         "TS_OPT_MAX_LINKS)");
   }
-  // Give up the spare descriptor to take the connection off the queue and drop it.
-  if (spare_fd_ >= 0) {
-    ::close(spare_fd_);
-    spare_fd_ = -1;
+  // Give up the spare descriptor to take the connection off the queue and drop it. Workers
+  // run out together: only the one that takes the spare may close it (exchange), the others
+  // pause below.
+  int spare = spare_fd_.exchange(-1, std::memory_order_acq_rel);
+  if (spare >= 0) {
+    ::close(spare);
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) {
       ::close(fd);
       server_.count(TS_COUNTER_REFUSED);
     }
-    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (spare_fd_ >= 0) return true;
+    spare = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (spare >= 0) {
+      spare_fd_.store(spare, std::memory_order_release);
+      return true;
+    }
   }
   // Not even that: stop listening on this worker for a while instead of spinning.
   ::epoll_ctl(w.ep, EPOLL_CTL_DEL, listen_fd_, nullptr);
@@ -589,8 +595,15 @@ size_t EpollBackend::write_now_locked(Link& link, const ConstBuf* parts, int cou
     if (e == EINTR) continue;
     if (e == EAGAIN || e == EWOULDBLOCK) return 0;
     *err = e;
-    request_close(link, link.pub.Id, e == ECONNRESET || e == EPIPE ? TS_CLOSE_PEER_RESET : TS_CLOSE_ERROR,
-                  true);
+    const int32_t reason = e == ECONNRESET || e == EPIPE ? TS_CLOSE_PEER_RESET : TS_CLOSE_ERROR;
+    // This send took the socket's error: the owner's next recv sees a plain end of stream and
+    // would call it PEER_CLOSED if it got there before the close task. Record why now (the
+    // first reason recorded wins in close_link).
+    if (link.close_reason == TS_CLOSE_NONE) {
+      link.close_reason = reason;
+      link.close_error = reason == TS_CLOSE_ERROR ? e : 0;
+    }
+    request_close(link, link.pub.Id, reason, true);
     return 0;
   }
 }
