@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: installs what it needs from Debian's packages, builds everything, runs the whole
-# CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine),
+# CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine,
+# a smoke run of the benchmark suite that checks it works, not its speed),
 # then rebuilds the engine and its unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 # (gcc) and under ThreadSanitizer (clang) and runs them again, then fuzzes the API for a minute.
 set -euo pipefail
@@ -13,20 +14,21 @@ status=0
 echo "== release build: all tests"
 # Every part switched on explicitly: a cached OFF from an earlier configure must not drop tests.
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_SANITIZE= \
-      -DTCPSERVER_BUILD_TESTS=ON -DTCPSERVER_BUILD_SAMPLES=ON -DTCPSERVER_BUILD_BINDINGS=ON >/dev/null
+      -DTCPSERVER_BUILD_TESTS=ON -DTCPSERVER_BUILD_SAMPLES=ON -DTCPSERVER_BUILD_BINDINGS=ON \
+      -DTCPSERVER_BUILD_BENCH=ON >/dev/null
 cmake --build build/release
 ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600 --no-tests=error || status=1
 
 echo "== AddressSanitizer + UBSan build: engine unit tests"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPSERVER_SANITIZE=address,undefined \
-      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF -DTCPSERVER_BUILD_BENCH=OFF >/dev/null
 cmake --build build/asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900 -L unit || status=1
 
 echo "== ThreadSanitizer build (clang): engine unit tests"
 CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DTCPSERVER_SANITIZE=thread -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+      -DTCPSERVER_SANITIZE=thread -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF -DTCPSERVER_BUILD_BENCH=OFF >/dev/null
 cmake --build build/tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L unit --no-tests=error || status=1
@@ -34,7 +36,7 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 echo "== libFuzzer (clang, ASan + UBSan): random API call sequences, 60 s"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTCPSERVER_SANITIZE=address,undefined -DTCPSERVER_FUZZ=ON -DTCPSERVER_FUZZ_SECONDS=60 \
-      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF -DTCPSERVER_BUILD_BENCH=OFF >/dev/null
 cmake --build build/fuzz --target api_sequence_fuzz
 ctest --test-dir build/fuzz --output-on-failure -L fuzz --no-tests=error || status=1
 
