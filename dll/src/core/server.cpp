@@ -487,7 +487,7 @@ int32_t Server::broadcast(const void* buf, int32_t len) {
   SharedBlock* block = SharedBlock::create(buf, static_cast<uint32_t>(len));
   if (!block) return fail(TS_ERR_OUT_OF_MEMORY, "PostBroadcast: out of memory for %d bytes", len), -1;
   int32_t reached = 0;
-  for (uint32_t slot = 0; slot < table->size(); ++slot) {
+  for (uint32_t slot = 0; slot < table->high_water(); ++slot) {
     Link& link = table->at(slot);
     if (link.astate.load(std::memory_order_acquire) != LinkState::kOpen) continue;
     std::lock_guard<std::mutex> lock(link.mu);
@@ -730,7 +730,7 @@ void Server::service_loop() {
 void Server::scan_idle(uint64_t now) {
   auto timeout = static_cast<uint64_t>(running_opts_[TS_OPT_IDLE_TIMEOUT_MS]);
   LinkTable* table = table_.load(std::memory_order_acquire);
-  for (uint32_t slot = 0; slot < table->size(); ++slot) {
+  for (uint32_t slot = 0; slot < table->high_water(); ++slot) {
     Link& link = table->at(slot);
     LinkState st = link.astate.load(std::memory_order_acquire);
     if (st != LinkState::kOpen && st != LinkState::kClosing) continue;
