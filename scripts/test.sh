@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Every test: installs what it needs from Debian's packages, builds everything, runs the whole
-# CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine,
-# a smoke run of the benchmark suite that checks it works, not its speed),
+# CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine),
 # then rebuilds the engine and its unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 # (gcc) and under ThreadSanitizer (clang) and runs them again, then fuzzes the API for a minute.
 set -euo pipefail
@@ -11,7 +10,7 @@ ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 jobs=$(nproc)
 status=0
 
-echo "== release build: all tests"
+echo "== release build: all tests (bench_smoke checks that the benchmark suite works, not its speed)"
 # Every part switched on explicitly: a cached OFF from an earlier configure must not drop tests.
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_SANITIZE= \
       -DTCPSERVER_BUILD_TESTS=ON -DTCPSERVER_BUILD_SAMPLES=ON -DTCPSERVER_BUILD_BINDINGS=ON \
