@@ -3,18 +3,18 @@
 // echoed byte is a failure: every byte received is compared with what was sent (pattern.h).
 //
 //   bench_load echo  --port P [--conns 100] [--size 64] [--inflight 1] [--threads 1]
-//                    [--seconds 3] [--warmup 0.5] [--rate 0]
+//                    [--seconds 3] [--warmup 0.5] [--rate 0] [--server-pid PID]
 //       closed loop (rate 0): each connection keeps `inflight` messages outstanding and sends
 //       the next when one has come back. Open loop (rate R msgs/s in total): each connection
 //       sends on a fixed schedule whatever the server does, and latency runs from the scheduled
 //       send time, so a stalled server is charged for every message it delayed (no coordinated
-//       omission).
+//       omission). With --server-pid, also the server's CPU time (user + system) per message.
 //   bench_load scale --port P --server-pid PID [--conns N] [--procs 4] [--sources 4]
 //       N mostly idle connections (default: the descriptor hard limit less a margin) from
 //       `procs` processes over 127.0.0.2.. source addresses; each sends one byte and waits for
 //       its echo. Reports the accept rate (connections served per second) and the server's RSS
 //       growth per connection, from /proc/PID/status.
-//   bench_load bcast --port P [--links 10000] [--seconds 3]
+//   bench_load bcast --port P [--links 10000] [--seconds 3] [--server-pid PID]
 //       opens the links, then asks the server (first link, 'B') for one 1 KiB broadcast at a
 //       time and waits until every link has received it; reports deliveries per second and the
 //       server's own time per broadcast ('P' probe).
@@ -167,7 +167,7 @@ Opened open_many(uint16_t port, long count, int sources, int source_base, long w
       int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) die("socket() failed after %ld connections: %s", started, std::strerror(errno));
       int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (!echo_byte) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       if (sources > 0) {  // let connect() pick the port per destination, not bind()
         ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         sockaddr_in from{};
@@ -180,8 +180,11 @@ Opened open_many(uint16_t port, long count, int sources, int source_base, long w
         die("connect() failed after %ld connections: %s", started, std::strerror(errno));
       if (static_cast<size_t>(fd) >= stage.size()) stage.resize(static_cast<size_t>(fd) + 1024);
       stage[static_cast<size_t>(fd)] = 0;
+      // Edge-triggered: one edge when connected, one when the echo comes, none while idle,
+      // so a done connection can stay registered (the fewer client syscalls, the more of the
+      // machine is left to the server whose accept rate this measures).
       epoll_event ev{};
-      ev.events = EPOLLOUT | EPOLLIN;
+      ev.events = EPOLLOUT | EPOLLIN | EPOLLET;
       ev.data.fd = fd;
       ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
       ++started;
@@ -195,22 +198,21 @@ Opened open_many(uint16_t port, long count, int sources, int source_base, long w
       uint8_t& st = stage[static_cast<size_t>(fd)];
       bool finished = false;
       if (st == 0 && (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err) die("connect() failed after %ld connections: %s", done, std::strerror(err));
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+          int err = 0;
+          socklen_t len = sizeof err;
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+          die("connect() failed after %ld connections: %s", done, std::strerror(err ? err : ECONNRESET));
+        }
         if (echo_byte) {
           char b = 'x';
           if (::send(fd, &b, 1, MSG_NOSIGNAL) != 1) die("send failed: %s", std::strerror(errno));
           st = 1;
-          epoll_event ev{};
-          ev.events = EPOLLIN;
-          ev.data.fd = fd;
-          ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
         } else {
           finished = true;
         }
-      } else if (st == 1 && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+      }
+      if (st == 1 && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
         char b = 0;
         ssize_t r = ::recv(fd, &b, 1, 0);
         if (r == 1 && b == 'x') finished = true;
@@ -218,7 +220,7 @@ Opened open_many(uint16_t port, long count, int sources, int source_base, long w
         else die("the server closed or garbled a new connection (recv %zd: %s)", r, std::strerror(errno));
       }
       if (finished) {
-        ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+        st = 2;
         out.fds.push_back(fd);
         --pending;
         ++done;
@@ -241,6 +243,26 @@ void raise_fd_limit() {
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+// CPU time (user + system, all threads) the process `pid` has used, in microseconds; 0 when
+// there is no pid. Per message it says what a server costs even when the machine is shared,
+// where throughput also depends on what else runs.
+double cpu_us(long pid) {
+  if (pid <= 0) return 0;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE* f = std::fopen(path, "r");
+  if (!f) die("cannot read %s: is the server running?", path);
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  unsigned long long utime = 0, stime = 0;
+  if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    die("cannot parse %s", path);
+  return static_cast<double>(utime + stime) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -403,7 +425,11 @@ int run_echo(const Args& a, uint16_t port) {
   std::vector<std::thread> threads;
   for (int t = 0; t < nthreads; ++t)
     threads.emplace_back(echo_thread, &per_thread[static_cast<size_t>(t)], &cfg, &results[static_cast<size_t>(t)]);
+  long pid = a.integer("--server-pid", 0);
+  while (now_ns() < cfg.measure_ns) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  double cpu0 = cpu_us(pid);
   for (auto& t : threads) t.join();
+  double cpu1 = cpu_us(pid);
   EchoResult total;
   for (auto& r : results) {
     total.msgs += r.msgs;
@@ -411,10 +437,11 @@ int run_echo(const Args& a, uint16_t port) {
     total.hist.merge(r.hist);
   }
   if (total.msgs == 0) die("no message came back in %.1f s", seconds);
-  std::printf("RESULT msgs_s=%.0f mb_s=%.2f p50_us=%.1f p99_us=%.1f msgs=%llu\n",
-              static_cast<double>(total.msgs) / seconds,
+  std::printf("RESULT msgs_s=%.0f mb_s=%.2f p50_us=%.1f p99_us=%.1f msgs=%llu", static_cast<double>(total.msgs) / seconds,
               static_cast<double>(total.bytes) / seconds / 1e6, total.hist.quantile(0.50) / 1e3,
               total.hist.quantile(0.99) / 1e3, static_cast<unsigned long long>(total.msgs));
+  if (pid > 0) std::printf(" server_cpu_us_per_msg=%.3f", (cpu1 - cpu0) / static_cast<double>(total.msgs));
+  std::printf("\n");
   for (auto& v : per_thread)
     for (Conn& c : v) ::close(c.fd);
   return 0;
@@ -553,6 +580,8 @@ int run_bcast(const Args& a, uint16_t port) {
   std::vector<epoll_event> events(1024);
   uint8_t buf[BENCH_BCAST_SIZE];
   uint64_t rounds = 0;
+  long pid = a.integer("--server-pid", 0);
+  double cpu0 = cpu_us(pid);
   uint64_t start = now_ns(), end = start + static_cast<uint64_t>(seconds * 1e9);
   while (now_ns() < end) {
     std::fill(got.begin(), got.end(), 0);
@@ -582,12 +611,15 @@ int run_bcast(const Args& a, uint16_t port) {
     ++rounds;
   }
   double secs = static_cast<double>(now_ns() - start) / 1e9;
+  double cpu1 = cpu_us(pid);
   uint64_t ns1 = 0;
   probe(fds[0], &links, &ns1);
   double deliveries = static_cast<double>(rounds) * static_cast<double>(fds.size());
-  std::printf("RESULT deliveries_s=%.0f mb_s=%.2f rounds=%llu server_us_per_bcast=%.1f\n", deliveries / secs,
+  std::printf("RESULT deliveries_s=%.0f mb_s=%.2f rounds=%llu server_us_per_bcast=%.1f", deliveries / secs,
               deliveries * BENCH_BCAST_SIZE / secs / 1e6, static_cast<unsigned long long>(rounds),
               static_cast<double>(ns1 - ns0) / static_cast<double>(rounds) / 1e3);
+  if (pid > 0) std::printf(" server_cpu_us_per_delivery=%.3f", (cpu1 - cpu0) / deliveries);
+  std::printf("\n");
   for (int fd : fds) ::close(fd);
   return 0;
 }
