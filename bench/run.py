@@ -92,10 +92,16 @@ def scenarios(smoke, seconds):
     ]
 
 
+# With two CPUs or more the server runs on CPU 0 and the client on CPU 1 (taskset execs, so the
+# pid stays the server's): every server then gets the same placement, whatever the scheduler
+# would have chosen for a ping-pong pair.
+PIN = {"server": [], "client": []}
+
+
 def start(server, errfile):
     env = dict(os.environ)
     env.update(server.env)
-    p = subprocess.Popen(server.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile,
+    p = subprocess.Popen(PIN["server"] + server.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile,
                          env=env, cwd=REPO)
     deadline = time.time() + 20
     line = b""
@@ -135,7 +141,7 @@ def run_one(build, server, load_args, timeout):
     """Returns a dict of metrics; raises RuntimeError with the reason when anything fails."""
     with tempfile.TemporaryFile() as err:
         p, port = start(server, err)
-        args = [os.path.join(build, "bin", "bench_load")] + load_args + ["--port", str(port)]
+        args = PIN["client"] + [os.path.join(build, "bin", "bench_load")] + load_args + ["--port", str(port)]
         args += ["--server-pid", str(p.pid)]
         try:
             r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
@@ -179,7 +185,11 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated scenario keys (echo64,echo4k,open,samples,scale,bcast)")
     ap.add_argument("--out", default="", help="write the report here (Markdown)")
     ap.add_argument("--note", default="", help="a line for the report (e.g. that the machine was shared)")
+    ap.add_argument("--no-pin", action="store_true", help="let the scheduler place server and client")
     a = ap.parse_args()
+    pinned = not a.no_pin and (os.cpu_count() or 1) >= 2 and os.path.exists("/usr/bin/taskset")
+    if pinned:
+        PIN["server"], PIN["client"] = ["/usr/bin/taskset", "-c", "0"], ["/usr/bin/taskset", "-c", "1"]
     build = os.path.abspath(a.build_dir)
     runs = 1 if a.smoke else a.runs
     table = servers(build)
@@ -225,7 +235,8 @@ def main():
         platform.release(), sh("ulimit -Hn")))
     out.append("Load average at start %.2f, at end %.2f  " % (load_avg_start[0], os.getloadavg()[0]))
     out.append("Medians of %d interleaved runs of %.0f s each (after 0.5 s warm-up); every server one thread, "
-               "TCP_NODELAY, 16 KiB reads; one bench_load client thread; every echoed byte verified.\n" % (runs, a.seconds))
+               "TCP_NODELAY, 16 KiB reads; one bench_load client thread; every echoed byte verified; %s.\n" % (
+                   runs, a.seconds, "server pinned to CPU 0, client to CPU 1" if pinned else "no CPU pinning"))
     if a.note:
         out.append("**%s**\n" % a.note)
     for key, title, load_args, names, metrics, main_metric, higher in scen:
