@@ -502,6 +502,7 @@ int run_scale(const Args& a, uint16_t port) {
     ::close(report[1]);
     children.push_back({child, go[1], report[0]});
   }
+  double cpu0 = cpu_us(pid);
   for (auto& c : children)
     if (::write(c.go_w, "g", 1) != 1) die("cannot start a client process");
   uint64_t first = UINT64_MAX, last = 0;
@@ -516,6 +517,7 @@ int run_scale(const Args& a, uint16_t port) {
     last = std::max(last, times[1]);
   }
   long rss_after = ok ? rss_kib(pid) : 0;
+  double cpu1 = cpu_us(pid);
   for (auto& c : children) ::close(c.go_w);  // children close their connections and exit
   for (auto& c : children) {
     int status = 0;
@@ -525,9 +527,14 @@ int run_scale(const Args& a, uint16_t port) {
   }
   if (!ok) die("a client process failed (its message is above)");
   double secs = static_cast<double>(last - first) / 1e9;
-  std::printf("RESULT conns=%ld accept_s=%.0f rss_before_kib=%ld rss_after_kib=%ld rss_per_conn_b=%.0f\n",
-              conns, static_cast<double>(conns) / secs, rss_before, rss_after,
-              static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(conns));
+  // The clients need about as much CPU per connection as the server, so on a small machine the
+  // measured rate is theirs as much as the server's: the server's CPU time per connection says
+  // what rate it would sustain on a CPU of its own (server_accept_capacity_s).
+  double cpu_per_conn = (cpu1 - cpu0) / static_cast<double>(conns);
+  std::printf("RESULT conns=%ld accept_s=%.0f server_cpu_us_per_conn=%.2f server_accept_capacity_s=%.0f "
+              "rss_before_kib=%ld rss_after_kib=%ld rss_per_conn_b=%.0f\n",
+              conns, static_cast<double>(conns) / secs, cpu_per_conn, cpu_per_conn > 0 ? 1e6 / cpu_per_conn : 0.0,
+              rss_before, rss_after, static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(conns));
   return 0;
 }
 
