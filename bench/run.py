@@ -15,6 +15,7 @@ import datetime
 import os
 import platform
 import select
+import shlex
 import signal
 import statistics
 import subprocess
@@ -228,7 +229,8 @@ def main():
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in results.items()}
     out = []
     out.append("# Benchmark results\n")
-    out.append("Command: `%s`  " % ("bash bench/run.sh " + " ".join(sys.argv[1:]).replace(build, "<build>")).strip())
+    command = os.environ.get("BENCH_COMMAND") or "python3 bench/run.py " + shlex.join(sys.argv[1:])
+    out.append("Command: `%s`  " % command.strip())
     out.append("Date: %s UTC; commit %s  " % (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
                                               sh("git -C %s rev-parse --short HEAD" % REPO)))
     out.append("Machine: %s CPUs (`nproc`), %s, kernel %s; file-descriptor hard limit %s  " % (

@@ -16,4 +16,5 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_SA
 cmake --build "$build"
 args=("$@")
 if [[ " $* " != *" --out "* && " $* " != *" --smoke "* ]]; then args+=(--out bench/RESULTS.md); fi
+export BENCH_COMMAND="bash bench/run.sh${*:+ $(printf '%q ' "$@")}"  # for the report
 exec python3 bench/run.py --build-dir "$build" "${args[@]}"
