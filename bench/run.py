@@ -260,6 +260,7 @@ def main():
             out.append("| " + " | ".join(row) + " |")
         out.append("")
     out += targets(med)
+    out.append(NOTES)
     if failures:
         out.append("\n## Failures\n")
         out += ["- " + f.replace("\n", " ") for f in failures]
@@ -270,6 +271,32 @@ def main():
             f.write(text)
     if failures:
         sys.exit(1)
+
+
+NOTES = """
+## Reading the numbers
+
+- `msgs_s`, `mb_s`: echoed messages (bytes) per second that came back complete and correct.
+  `p50_us`, `p99_us`: round-trip latency (log buckets, about 3 % wide). In the open-loop table
+  latency runs from the time each message was scheduled, so a server that stalls is charged
+  for every message it delayed.
+- `server_cpu_us_per_msg` (`_per_delivery`, `_per_conn`): the server process's user + system
+  CPU time over the measured window, from `/proc/<pid>/stat` (10 ms ticks), per message. On a
+  shared machine it moves less than throughput does.
+- Connection scale: `accept_s` is connections opened, served (one byte echoed) and held, per
+  second, from the first connect to the last echo, with the clients on the same machine; they
+  need about as much CPU per connection as the server, so `server_accept_capacity_s`
+  (1 / the server's CPU time per connection) tells what the server alone would sustain.
+  `rss_per_conn_b` is the server's RSS growth per connection (VmRSS before and after, with every
+  connection open); `rss_before_kib` includes what is allocated at start: for tcpserver the
+  link table for `TS_OPT_MAX_LINKS` (here the descriptor limit).
+- Broadcast: the client asks for one broadcast at a time and waits until every link has its
+  1 KiB, so `deliveries_s` includes the client's reading; `server_us_per_bcast` is the time
+  the server spent inside PostBroadcast or its send loop, and `server_cpu_us_per_delivery` its
+  CPU time per delivered message.
+- Binding samples: the conformance servers of `samples/` with `--workers 1 --buffer-size 16384
+  --idle-ms 0`, echoing through each binding's idiomatic handler (C: `SendBuffer`).
+"""
 
 
 def targets(med):
