@@ -12,10 +12,11 @@ ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 jobs=$(nproc)
 status=0
 
-echo "== release build: all tests"
+echo "== release build: all tests (bench_smoke checks that the benchmark suite works, not its speed)"
 # Every part switched on explicitly: a cached OFF from an earlier configure must not drop tests.
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_SANITIZE= \
-      -DTCPSERVER_BUILD_TESTS=ON -DTCPSERVER_BUILD_SAMPLES=ON -DTCPSERVER_BUILD_BINDINGS=ON >/dev/null
+      -DTCPSERVER_BUILD_TESTS=ON -DTCPSERVER_BUILD_SAMPLES=ON -DTCPSERVER_BUILD_BINDINGS=ON \
+      -DTCPSERVER_BUILD_BENCH=ON >/dev/null
 cmake --build build/release
 ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600 --no-tests=error -LE soak || status=1
 echo "== release build: soak, 1 000 churning links for 2 minutes (alone: it loads every core)"
@@ -24,14 +25,14 @@ TCPSERVER_SOAK_SECONDS=120 ctest --test-dir build/release --verbose --timeout 60
 
 echo "== AddressSanitizer + UBSan build: engine unit and fault tests"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTCPSERVER_SANITIZE=address,undefined \
-      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF -DTCPSERVER_BUILD_BENCH=OFF >/dev/null
 cmake --build build/asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900 -L 'unit|reliability' || status=1
 
 echo "== ThreadSanitizer build (clang): engine unit and fault tests"
 CC=clang CXX=clang++ cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DTCPSERVER_SANITIZE=thread -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+      -DTCPSERVER_SANITIZE=thread -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF -DTCPSERVER_BUILD_BENCH=OFF >/dev/null
 cmake --build build/tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure -j "$jobs" --timeout 900 -L 'unit|reliability' --no-tests=error || status=1
@@ -39,7 +40,7 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 echo "== libFuzzer (clang, ASan + UBSan): random API call sequences, the frame decoder, 60 s each"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTCPSERVER_SANITIZE=address,undefined -DTCPSERVER_FUZZ=ON -DTCPSERVER_FUZZ_SECONDS=60 \
-      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF >/dev/null
+      -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_SAMPLES=OFF -DTCPSERVER_BUILD_BENCH=OFF >/dev/null
 cmake --build build/fuzz --target api_sequence_fuzz framing_fuzz
 ctest --test-dir build/fuzz --output-on-failure -L fuzz --no-tests=error || status=1
 

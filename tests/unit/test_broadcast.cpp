@@ -58,6 +58,33 @@ TEST_F(BroadcastTest, ReturnsTheNumberOfOpenLinksAndReachesThemAll) {
   EXPECT_EQ(PostBroadcast(text.data(), static_cast<int32_t>(text.size())), 9);
 }
 
+// Broadcast scans the link table only up to the highest slot ever used: links in reused slots
+// and in a slot above every earlier one must still be reached.
+TEST_F(BroadcastTest, ReachesLinksInReusedAndNewlyUsedSlots) {
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  MultiClient clients(port_);
+  ASSERT_TRUE(clients.open(5));
+  ASSERT_TRUE(wait_until([] { return g_connects.load() == 5; }, 5s));
+  clients.close(1);
+  clients.close(3);
+  ASSERT_TRUE(wait_until([] { return GetLinkCount() == 3; }, 5s));
+  ASSERT_TRUE(clients.open(3));  // two take the freed slots, one the next unused slot
+  ASSERT_TRUE(wait_until([] { return g_connects.load() == 8 && GetLinkCount() == 6; }, 5s));
+
+  const std::string text = "to every slot";
+  EXPECT_EQ(PostBroadcast(text.data(), static_cast<int32_t>(text.size())), 6) << GetLastErrorText();
+  auto all_got_it = [&] {
+    for (size_t i = 0; i < clients.size(); ++i)
+      if (clients.at(i).is_open() && clients.at(i).in.size() < text.size()) return false;
+    return true;
+  };
+  ASSERT_TRUE(clients.run_until(all_got_it, 5s));
+  for (size_t i = 0; i < clients.size(); ++i) {
+    if (!clients.at(i).is_open()) continue;
+    EXPECT_EQ(std::string(clients.at(i).in.begin(), clients.at(i).in.end()), text) << "client " << i;
+  }
+}
+
 TEST_F(BroadcastTest, FiveHundredLinksGetEveryMessageOnceInOrder) {
   constexpr size_t kLinks = 500;
   constexpr int kMessages = 50;

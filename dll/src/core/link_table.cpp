@@ -22,6 +22,8 @@ Link* LinkTable::acquire() {
     if (free_.empty()) return nullptr;
     link = &links_[free_.back()];
     free_.pop_back();
+    if (link->slot >= high_water_.load(std::memory_order_relaxed))
+      high_water_.store(link->slot + 1, std::memory_order_release);
   }
   in_use_.fetch_add(1, std::memory_order_relaxed);
   uint64_t id = (g_id_sequence.fetch_add(1, std::memory_order_relaxed) << kSlotBits) | link->slot;

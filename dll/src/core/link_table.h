@@ -28,6 +28,9 @@ class LinkTable {
   Link* by_id(uint64_t id) const;
 
   uint32_t size() const { return size_; }
+  // Every slot ever handed out is below this (slots go out lowest first and come back LIFO), so
+  // scans over open links (broadcast, idle) stop here instead of at TS_OPT_MAX_LINKS.
+  uint32_t high_water() const { return high_water_.load(std::memory_order_acquire); }
   uint32_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
   Link& at(uint32_t slot) { return links_[slot]; }
   size_t bytes() const { return sizeof(Link) * size_; }
@@ -38,6 +41,7 @@ class LinkTable {
   std::mutex mu_;
   std::vector<uint32_t> free_;  // LIFO
   std::atomic<uint32_t> in_use_{0};
+  std::atomic<uint32_t> high_water_{0};
 };
 
 }  // namespace ts

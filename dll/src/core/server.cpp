@@ -608,7 +608,7 @@ int32_t Server::broadcast(const void* buf, int32_t len, uint64_t except_id) {
   if (head) put_frame_header(block->data(), static_cast<uint32_t>(len));
   std::memcpy(block->data() + head, buf, static_cast<size_t>(len));
   int32_t reached = 0;
-  for (uint32_t slot = 0; slot < table->size(); ++slot) {
+  for (uint32_t slot = 0; slot < table->high_water(); ++slot) {
     Link& link = table->at(slot);
     if (link.astate.load(std::memory_order_acquire) != LinkState::kOpen) continue;
     std::lock_guard<std::mutex> lock(link.mu);
@@ -996,7 +996,7 @@ void Server::service_loop() {
 void Server::scan_idle(uint64_t now) {
   auto timeout = static_cast<uint64_t>(running_opts_[TS_OPT_IDLE_TIMEOUT_MS]);
   LinkTable* table = table_.load(std::memory_order_acquire);
-  for (uint32_t slot = 0; slot < table->size(); ++slot) {
+  for (uint32_t slot = 0; slot < table->high_water(); ++slot) {
     Link& link = table->at(slot);
     LinkState st = link.astate.load(std::memory_order_acquire);
     if (st != LinkState::kOpen && st != LinkState::kClosing) continue;

@@ -1,0 +1,649 @@
+// bench_load: the benchmark client. Every mode prints one "RESULT key=value ..." line on
+// standard output and exits 0, or explains on standard error what failed and exits 1. A wrong
+// echoed byte is a failure: every byte received is compared with what was sent (pattern.h).
+//
+//   bench_load echo  --port P [--conns 100] [--size 64] [--inflight 1] [--threads 1]
+//                    [--seconds 3] [--warmup 0.5] [--rate 0] [--server-pid PID]
+//       closed loop (rate 0): each connection keeps `inflight` messages outstanding and sends
+//       the next when one has come back. Open loop (rate R msgs/s in total): each connection
+//       sends on a fixed schedule whatever the server does, and latency runs from the scheduled
+//       send time, so a stalled server is charged for every message it delayed (no coordinated
+//       omission). With --server-pid, also the server's CPU time (user + system) per message.
+//   bench_load scale --port P --server-pid PID [--conns N] [--procs 4] [--sources 4]
+//       N mostly idle connections (default: the descriptor hard limit less a margin) from
+//       `procs` processes over 127.0.0.2.. source addresses; each sends one byte and waits for
+//       its echo. Reports the accept rate (connections served per second) and the server's RSS
+//       growth per connection, from /proc/PID/status.
+//   bench_load bcast --port P [--links 10000] [--seconds 3] [--server-pid PID]
+//       opens the links, then asks the server (first link, 'B') for one 1 KiB broadcast at a
+//       time and waits until every link has received it; reports deliveries per second and the
+//       server's own time per broadcast ('P' probe).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pattern.h"
+
+namespace {
+
+[[noreturn]] void die(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::fputs("bench_load: ", stderr);
+  std::vfprintf(stderr, fmt, ap);
+  std::fputc('\n', stderr);
+  va_end(ap);
+  std::exit(1);
+}
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// --key value arguments, with defaults.
+struct Args {
+  std::map<std::string, std::string> kv;
+  double num(const char* key, double def) const {
+    auto it = kv.find(key);
+    return it == kv.end() ? def : std::atof(it->second.c_str());
+  }
+  long integer(const char* key, long def) const { return static_cast<long>(num(key, static_cast<double>(def))); }
+};
+
+// Latency histogram: exact below 64 ns, then 32 buckets per power of two (about 3 % wide).
+class Histogram {
+ public:
+  static constexpr int kBuckets = 64 + 58 * 32;
+  void add(uint64_t v) { ++counts_[index(v)]; ++total_; }
+  void merge(const Histogram& o) {
+    for (int i = 0; i < kBuckets; ++i) counts_[i] += o.counts_[i];
+    total_ += o.total_;
+  }
+  uint64_t total() const { return total_; }
+  // The value below which a fraction q of the samples lie (bucket midpoint).
+  double quantile(double q) const {
+    if (!total_) return 0;
+    uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(total_)));
+    if (rank == 0) rank = 1;
+    uint64_t seen = 0;
+    for (int i = 0; i < kBuckets; ++i) {
+      seen += counts_[i];
+      if (seen >= rank) return (static_cast<double>(low(i)) + static_cast<double>(low(i + 1))) / 2;
+    }
+    return static_cast<double>(low(kBuckets - 1));
+  }
+
+ private:
+  static int index(uint64_t v) {
+    if (v < 64) return static_cast<int>(v);
+    int e = 63 - __builtin_clzll(v);  // >= 6
+    int i = 64 + (e - 6) * 32 + static_cast<int>((v >> (e - 5)) & 31);
+    return std::min(i, kBuckets - 1);
+  }
+  static uint64_t low(int i) {
+    if (i < 64) return static_cast<uint64_t>(i);
+    int e = (i - 64) / 32 + 6, sub = (i - 64) % 32;
+    return static_cast<uint64_t>(32 + sub) << (e - 5);
+  }
+  std::vector<uint64_t> counts_ = std::vector<uint64_t>(kBuckets);
+  uint64_t total_ = 0;
+};
+
+void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+sockaddr_in server_addr(uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+// Compare received bytes with what connection `conn` sent at stream offset `off`.
+void verify(const uint8_t* data, size_t n, uint64_t off, uint32_t conn) {
+  while (n > 0) {
+    size_t chunk = std::min<size_t>(n, BENCH_PATTERN_SIZE);
+    const uint8_t* want = bench_pattern + bench_pattern_pos(off, conn);
+    if (std::memcmp(data, want, chunk) != 0) {
+      size_t i = 0;
+      while (data[i] == want[i]) ++i;
+      die("connection %u: byte %llu came back as 0x%02x, 0x%02x was sent", conn,
+          static_cast<unsigned long long>(off + i), data[i], want[i]);
+    }
+    data += chunk;
+    off += chunk;
+    n -= chunk;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Opening many connections: non-blocking connects, at most `window` not yet done at a time,
+// each from one of `sources` addresses 127.0.0.2, 127.0.0.3, ... With `echo_byte`, a
+// connection is done when one byte sent on it has come back; otherwise when connected.
+// ------------------------------------------------------------------------------------------
+
+struct Opened {
+  std::vector<int> fds;
+  uint64_t first_ns = 0, last_ns = 0;
+};
+
+Opened open_many(uint16_t port, long count, int sources, int source_base, long window, bool echo_byte,
+                 double deadline_s) {
+  Opened out;
+  out.fds.reserve(static_cast<size_t>(count));
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  sockaddr_in to = server_addr(port);
+  long started = 0, pending = 0, done = 0;
+  std::vector<uint8_t> stage;  // per fd: 0 connecting, 1 waiting for echo
+  out.first_ns = now_ns();
+  uint64_t deadline = out.first_ns + static_cast<uint64_t>(deadline_s * 1e9);
+  epoll_event events[512];
+  while (done < count) {
+    while (started < count && pending < window) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) die("socket() failed after %ld connections: %s", started, std::strerror(errno));
+      int one = 1;
+      if (!echo_byte) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (sources > 0) {  // let connect() pick the port per destination, not bind()
+        ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        from.sin_addr.s_addr = htonl((127u << 24) | static_cast<uint32_t>(2 + (source_base + started) % sources));
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0)
+          die("bind to source %s: %s", inet_ntoa(from.sin_addr), std::strerror(errno));
+      }
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)
+        die("connect() failed after %ld connections: %s", started, std::strerror(errno));
+      if (static_cast<size_t>(fd) >= stage.size()) stage.resize(static_cast<size_t>(fd) + 1024);
+      stage[static_cast<size_t>(fd)] = 0;
+      // Edge-triggered: one edge when connected, one when the echo comes, none while idle,
+      // so a done connection can stay registered (the fewer client syscalls, the more of the
+      // machine is left to the server whose accept rate this measures).
+      epoll_event ev{};
+      ev.events = EPOLLOUT | EPOLLIN | EPOLLET;
+      ev.data.fd = fd;
+      ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+      ++started;
+      ++pending;
+    }
+    int n = ::epoll_wait(ep, events, 512, 100);
+    if (now_ns() > deadline)
+      die("only %ld of %ld connections were served within %.0f s", done, count, deadline_s);
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      uint8_t& st = stage[static_cast<size_t>(fd)];
+      bool finished = false;
+      if (st == 0 && (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+          int err = 0;
+          socklen_t len = sizeof err;
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+          die("connect() failed after %ld connections: %s", done, std::strerror(err ? err : ECONNRESET));
+        }
+        if (echo_byte) {
+          char b = 'x';
+          if (::send(fd, &b, 1, MSG_NOSIGNAL) != 1) die("send failed: %s", std::strerror(errno));
+          st = 1;
+        } else {
+          finished = true;
+        }
+      }
+      if (st == 1 && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+        char b = 0;
+        ssize_t r = ::recv(fd, &b, 1, 0);
+        if (r == 1 && b == 'x') finished = true;
+        else if (r < 0 && errno == EAGAIN) continue;
+        else die("the server closed or garbled a new connection (recv %zd: %s)", r, std::strerror(errno));
+      }
+      if (finished) {
+        st = 2;
+        out.fds.push_back(fd);
+        --pending;
+        ++done;
+      }
+    }
+  }
+  out.last_ns = now_ns();
+  ::close(ep);
+  return out;
+}
+
+long fd_hard_limit() {
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  return static_cast<long>(rl.rlim_max);
+}
+
+void raise_fd_limit() {
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+// CPU time (user + system, all threads) the process `pid` has used, in microseconds; 0 when
+// there is no pid. Per message it says what a server costs even when the machine is shared,
+// where throughput also depends on what else runs.
+double cpu_us(long pid) {
+  if (pid <= 0) return 0;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE* f = std::fopen(path, "r");
+  if (!f) die("cannot read %s: is the server running?", path);
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+  unsigned long long utime = 0, stime = 0;
+  if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    die("cannot parse %s", path);
+  return static_cast<double>(utime + stime) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// ------------------------------------------------------------------------------------------
+// echo
+// ------------------------------------------------------------------------------------------
+
+struct Conn {
+  int fd = -1;
+  uint32_t id = 0;
+  uint64_t tx_off = 0;     // bytes written
+  uint64_t tx_target = 0;  // bytes that should have been written (messages issued x size)
+  uint64_t rx_off = 0;     // bytes received and verified
+  uint64_t next_due = 0;   // open loop: when the next message is scheduled
+  std::deque<uint64_t> stamps;  // send (or scheduled) time of each message in flight
+  bool want_out = false;
+};
+
+struct EchoConfig {
+  uint32_t size = 64;
+  int inflight = 1;
+  double rate = 0;  // msgs/s over all connections; 0 = closed loop
+  uint64_t interval_ns = 0;  // per connection, open loop
+  uint64_t start_ns = 0, measure_ns = 0, end_ns = 0;
+};
+
+struct EchoResult {
+  uint64_t msgs = 0, bytes = 0;
+  Histogram hist;
+};
+
+void flush(Conn& c) {
+  while (c.tx_off < c.tx_target) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(c.tx_target - c.tx_off, BENCH_PATTERN_SIZE));
+    ssize_t n = ::send(c.fd, bench_pattern + bench_pattern_pos(c.tx_off, c.id), len, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.tx_off += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      c.want_out = true;  // EPOLLOUT (edge-triggered, always registered) resumes it
+      return;
+    }
+    die("connection %u: send failed: %s", c.id, std::strerror(errno));
+  }
+  c.want_out = false;
+}
+
+void issue(Conn& c, const EchoConfig& cfg, uint64_t stamp) {
+  c.stamps.push_back(stamp);
+  c.tx_target += cfg.size;
+}
+
+void echo_thread(std::vector<Conn>* conns, const EchoConfig* cfg, EchoResult* res) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  for (Conn& c : *conns) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+    ev.data.ptr = &c;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+  }
+  std::vector<uint8_t> buf(BENCH_PATTERN_SIZE);
+  const bool open_loop = cfg->rate > 0;
+  if (!open_loop) {
+    for (Conn& c : *conns) {
+      for (int k = 0; k < cfg->inflight; ++k) issue(c, *cfg, cfg->start_ns);
+      flush(c);
+    }
+  }
+  epoll_event events[256];
+  for (;;) {
+    uint64_t now = now_ns();
+    if (now >= cfg->end_ns) break;
+    timespec timeout{0, 0};
+    uint64_t wait_until = cfg->end_ns;
+    if (open_loop) {
+      for (Conn& c : *conns) {
+        bool issued = false;
+        while (c.next_due <= now && c.next_due < cfg->end_ns) {
+          issue(c, *cfg, c.next_due);
+          c.next_due += cfg->interval_ns;
+          issued = true;
+        }
+        if (issued && !c.want_out) flush(c);
+        wait_until = std::min(wait_until, c.next_due);
+      }
+    }
+    uint64_t wait = wait_until > now ? wait_until - now : 0;
+    timeout.tv_sec = static_cast<time_t>(wait / 1000000000u);
+    timeout.tv_nsec = static_cast<long>(wait % 1000000000u);
+    int n = ::epoll_pwait2(ep, events, 256, &timeout, nullptr);
+    if (n < 0 && errno != EINTR) die("epoll_pwait2: %s", std::strerror(errno));
+    for (int i = 0; i < n; ++i) {
+      Conn& c = *static_cast<Conn*>(events[i].data.ptr);
+      if ((events[i].events & EPOLLOUT) && c.want_out) flush(c);
+      if (!(events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      for (;;) {
+        ssize_t r = ::recv(c.fd, buf.data(), buf.size(), 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (r <= 0)
+          die("connection %u: the server closed it (%s) after %llu bytes", c.id,
+              r == 0 ? "end of stream" : std::strerror(errno), static_cast<unsigned long long>(c.rx_off));
+        if (c.rx_off + static_cast<uint64_t>(r) > c.tx_off)
+          die("connection %u: more bytes came back than were sent", c.id);
+        verify(buf.data(), static_cast<size_t>(r), c.rx_off, c.id);
+        uint64_t before = c.rx_off / cfg->size;
+        c.rx_off += static_cast<uint64_t>(r);
+        uint64_t completed = c.rx_off / cfg->size - before;
+        uint64_t t = now_ns();
+        for (uint64_t k = 0; k < completed; ++k) {
+          uint64_t stamp = c.stamps.front();
+          c.stamps.pop_front();
+          if (t >= cfg->measure_ns && t < cfg->end_ns) {
+            ++res->msgs;
+            res->hist.add(t - stamp);
+          }
+          if (!open_loop && t < cfg->end_ns) issue(c, *cfg, t);
+        }
+        if (!open_loop && completed && !c.want_out) flush(c);
+        if (static_cast<size_t>(r) < buf.size()) break;
+      }
+    }
+  }
+  res->bytes = res->msgs * cfg->size;
+  ::close(ep);
+}
+
+int run_echo(const Args& a, uint16_t port) {
+  EchoConfig cfg;
+  cfg.size = static_cast<uint32_t>(a.integer("--size", 64));
+  cfg.inflight = static_cast<int>(a.integer("--inflight", 1));
+  cfg.rate = a.num("--rate", 0);
+  long nconns = a.integer("--conns", 100);
+  int nthreads = static_cast<int>(std::max(1L, std::min(a.integer("--threads", 1), nconns)));
+  double seconds = a.num("--seconds", 3), warmup = a.num("--warmup", 0.5);
+  if (cfg.size < 1 || cfg.size > BENCH_PATTERN_SIZE) die("--size must be 1..%u", BENCH_PATTERN_SIZE);
+  if (cfg.inflight < 1) die("--inflight must be at least 1");
+
+  Opened opened = open_many(port, nconns, 0, 0, 64, false, 10);
+  std::vector<std::vector<Conn>> per_thread(static_cast<size_t>(nthreads));
+  for (long i = 0; i < nconns; ++i) {
+    Conn c;
+    c.fd = opened.fds[static_cast<size_t>(i)];
+    c.id = static_cast<uint32_t>(i);
+    per_thread[static_cast<size_t>(i % nthreads)].push_back(std::move(c));
+  }
+  cfg.start_ns = now_ns() + 20000000;  // every thread starts on the same schedule
+  cfg.measure_ns = cfg.start_ns + static_cast<uint64_t>(warmup * 1e9);
+  cfg.end_ns = cfg.measure_ns + static_cast<uint64_t>(seconds * 1e9);
+  if (cfg.rate > 0) {
+    double per_conn = cfg.rate / static_cast<double>(nconns);
+    cfg.interval_ns = static_cast<uint64_t>(1e9 / per_conn);
+    for (auto& v : per_thread)
+      for (Conn& c : v)  // spread the connections' phases over one interval
+        c.next_due = cfg.start_ns + cfg.interval_ns * c.id / static_cast<uint64_t>(nconns);
+  }
+  while (now_ns() < cfg.start_ns) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  std::vector<EchoResult> results(static_cast<size_t>(nthreads));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < nthreads; ++t)
+    threads.emplace_back(echo_thread, &per_thread[static_cast<size_t>(t)], &cfg, &results[static_cast<size_t>(t)]);
+  long pid = a.integer("--server-pid", 0);
+  while (now_ns() < cfg.measure_ns) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  double cpu0 = cpu_us(pid);
+  for (auto& t : threads) t.join();
+  double cpu1 = cpu_us(pid);
+  EchoResult total;
+  for (auto& r : results) {
+    total.msgs += r.msgs;
+    total.bytes += r.bytes;
+    total.hist.merge(r.hist);
+  }
+  if (total.msgs == 0) die("no message came back in %.1f s", seconds);
+  std::printf("RESULT msgs_s=%.0f mb_s=%.2f p50_us=%.1f p99_us=%.1f msgs=%llu", static_cast<double>(total.msgs) / seconds,
+              static_cast<double>(total.bytes) / seconds / 1e6, total.hist.quantile(0.50) / 1e3,
+              total.hist.quantile(0.99) / 1e3, static_cast<unsigned long long>(total.msgs));
+  if (pid > 0) std::printf(" server_cpu_us_per_msg=%.3f", (cpu1 - cpu0) / static_cast<double>(total.msgs));
+  std::printf("\n");
+  for (auto& v : per_thread)
+    for (Conn& c : v) ::close(c.fd);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------------------
+// scale
+// ------------------------------------------------------------------------------------------
+
+long rss_kib(long pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/status", pid);
+  FILE* f = std::fopen(path, "r");
+  if (!f) die("cannot read %s: is the server running?", path);
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  std::fclose(f);
+  if (kib < 0) die("no VmRSS in %s", path);
+  return kib;
+}
+
+int run_scale(const Args& a, uint16_t port) {
+  long pid = a.integer("--server-pid", 0);
+  if (pid <= 0) die("scale needs --server-pid (the server's RSS is measured)");
+  int procs = static_cast<int>(std::max(1L, a.integer("--procs", 4)));
+  int sources = static_cast<int>(std::max(1L, a.integer("--sources", 4)));
+  // The server's own descriptors (listener, epoll, eventfds, stdio, ...) need a margin.
+  long conns = a.integer("--conns", fd_hard_limit() - 100);
+  long window = a.integer("--window", 256);
+  long rss_before = rss_kib(pid);
+
+  struct Child {
+    pid_t pid;
+    int go_w, report_r;
+  };
+  std::vector<Child> children;
+  for (int p = 0; p < procs; ++p) {
+    long share = conns / procs + (p < conns % procs ? 1 : 0);
+    int go[2], report[2];
+    if (::pipe(go) != 0 || ::pipe(report) != 0) die("pipe: %s", std::strerror(errno));
+    pid_t child = ::fork();
+    if (child < 0) die("fork: %s", std::strerror(errno));
+    if (child == 0) {
+      ::close(go[1]);
+      ::close(report[0]);
+      char b;
+      if (::read(go[0], &b, 1) != 1) _exit(1);
+      Opened o = open_many(port, share, sources, p, window, true, 60);
+      uint64_t times[2] = {o.first_ns, o.last_ns};
+      if (::write(report[1], times, sizeof times) != sizeof times) _exit(1);
+      while (::read(go[0], &b, 1) > 0) {  // hold the connections until the parent is done
+      }
+      _exit(0);
+    }
+    ::close(go[0]);
+    ::close(report[1]);
+    children.push_back({child, go[1], report[0]});
+  }
+  double cpu0 = cpu_us(pid);
+  for (auto& c : children)
+    if (::write(c.go_w, "g", 1) != 1) die("cannot start a client process");
+  uint64_t first = UINT64_MAX, last = 0;
+  bool ok = true;
+  for (auto& c : children) {
+    uint64_t times[2];
+    if (::read(c.report_r, times, sizeof times) != sizeof times) {
+      ok = false;
+      continue;
+    }
+    first = std::min(first, times[0]);
+    last = std::max(last, times[1]);
+  }
+  long rss_after = ok ? rss_kib(pid) : 0;
+  double cpu1 = cpu_us(pid);
+  for (auto& c : children) ::close(c.go_w);  // children close their connections and exit
+  for (auto& c : children) {
+    int status = 0;
+    ::waitpid(c.pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ok = false;
+    ::close(c.report_r);
+  }
+  if (!ok) die("a client process failed (its message is above)");
+  double secs = static_cast<double>(last - first) / 1e9;
+  // The clients need about as much CPU per connection as the server, so on a small machine the
+  // measured rate is theirs as much as the server's: the server's CPU time per connection says
+  // what rate it would sustain on a CPU of its own (server_accept_capacity_s).
+  double cpu_per_conn = (cpu1 - cpu0) / static_cast<double>(conns);
+  std::printf("RESULT conns=%ld accept_s=%.0f server_cpu_us_per_conn=%.2f server_accept_capacity_s=%.0f "
+              "rss_before_kib=%ld rss_after_kib=%ld rss_per_conn_b=%.0f\n",
+              conns, static_cast<double>(conns) / secs, cpu_per_conn, cpu_per_conn > 0 ? 1e6 / cpu_per_conn : 0.0,
+              rss_before, rss_after, static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(conns));
+  return 0;
+}
+
+// ------------------------------------------------------------------------------------------
+// bcast
+// ------------------------------------------------------------------------------------------
+
+void send_byte(int fd, char b) {
+  if (::send(fd, &b, 1, MSG_NOSIGNAL) != 1) die("send to the server failed: %s", std::strerror(errno));
+}
+
+// 'P': the server's open-link count and its total broadcast time in ns.
+void probe(int fd, uint32_t* links, uint64_t* ns) {
+  send_byte(fd, BENCH_CMD_PROBE);
+  uint8_t reply[BENCH_PROBE_REPLY];
+  size_t got = 0;
+  uint64_t deadline = now_ns() + 10000000000ull;
+  while (got < sizeof reply) {
+    ssize_t r = ::recv(fd, reply + got, sizeof reply - got, 0);
+    if (r > 0) got += static_cast<size_t>(r);
+    else if (r < 0 && errno == EAGAIN && now_ns() < deadline) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    else die("no reply to the probe: %s", r == 0 ? "the server closed the link" : std::strerror(errno));
+  }
+  std::memcpy(links, reply, 4);
+  std::memcpy(ns, reply + 4, 8);
+}
+
+int run_bcast(const Args& a, uint16_t port) {
+  long nlinks = a.integer("--links", 10000);
+  double seconds = a.num("--seconds", 3);
+  Opened o = open_many(port, nlinks, 4, 0, 256, false, 30);
+  std::vector<int>& fds = o.fds;
+  uint32_t links = 0;
+  uint64_t ns0 = 0;
+  uint64_t deadline = now_ns() + 10000000000ull;
+  for (;;) {  // wait until the server has taken every link in
+    probe(fds[0], &links, &ns0);
+    if (links >= static_cast<uint32_t>(nlinks)) break;
+    if (now_ns() > deadline) die("the server holds %u of %ld links after 10 s", links, nlinks);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  for (size_t i = 0; i < fds.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = i;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+  }
+  std::vector<uint32_t> got(fds.size());
+  std::vector<epoll_event> events(1024);
+  uint8_t buf[BENCH_BCAST_SIZE];
+  uint64_t rounds = 0;
+  long pid = a.integer("--server-pid", 0);
+  double cpu0 = cpu_us(pid);
+  uint64_t start = now_ns(), end = start + static_cast<uint64_t>(seconds * 1e9);
+  while (now_ns() < end) {
+    std::fill(got.begin(), got.end(), 0);
+    size_t complete = 0;
+    send_byte(fds[0], BENCH_CMD_BCAST);
+    const uint8_t* want = bench_pattern + bench_bcast_pos(rounds);
+    uint64_t round_deadline = now_ns() + 10000000000ull;
+    while (complete < fds.size()) {
+      int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
+      if (now_ns() > round_deadline)
+        die("broadcast %llu reached %zu of %zu links in 10 s", static_cast<unsigned long long>(rounds), complete,
+            fds.size());
+      for (int i = 0; i < n; ++i) {
+        size_t k = events[i].data.u64;
+        for (;;) {
+          if (got[k] == BENCH_BCAST_SIZE) break;  // the next round's bytes wait for the next round
+          ssize_t r = ::recv(fds[k], buf, BENCH_BCAST_SIZE - got[k], 0);
+          if (r < 0 && (errno == EAGAIN || errno == EINTR)) break;
+          if (r <= 0) die("link %zu: the server closed it during broadcast", k);
+          if (std::memcmp(buf, want + got[k], static_cast<size_t>(r)) != 0)
+            die("link %zu: broadcast %llu arrived with wrong bytes", k, static_cast<unsigned long long>(rounds));
+          got[k] += static_cast<uint32_t>(r);
+          if (got[k] == BENCH_BCAST_SIZE) ++complete;
+        }
+      }
+    }
+    ++rounds;
+  }
+  double secs = static_cast<double>(now_ns() - start) / 1e9;
+  double cpu1 = cpu_us(pid);
+  uint64_t ns1 = 0;
+  probe(fds[0], &links, &ns1);
+  double deliveries = static_cast<double>(rounds) * static_cast<double>(fds.size());
+  std::printf("RESULT deliveries_s=%.0f mb_s=%.2f rounds=%llu server_us_per_bcast=%.1f", deliveries / secs,
+              deliveries * BENCH_BCAST_SIZE / secs / 1e6, static_cast<unsigned long long>(rounds),
+              static_cast<double>(ns1 - ns0) / static_cast<double>(rounds) / 1e3);
+  if (pid > 0) std::printf(" server_cpu_us_per_delivery=%.3f", (cpu1 - cpu0) / deliveries);
+  std::printf("\n");
+  for (int fd : fds) ::close(fd);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) die("usage: bench_load echo|scale|bcast --port N [options] (see load.cpp)");
+  std::string mode = argv[1];
+  Args a;
+  for (int i = 2; i + 1 < argc; i += 2) a.kv[argv[i]] = argv[i + 1];
+  long port = a.integer("--port", 0);
+  if (port <= 0 || port > 65535) die("--port is required");
+  bench_pattern_init();
+  raise_fd_limit();
+  if (mode == "echo") return run_echo(a, static_cast<uint16_t>(port));
+  if (mode == "scale") return run_scale(a, static_cast<uint16_t>(port));
+  if (mode == "bcast") return run_bcast(a, static_cast<uint16_t>(port));
+  die("unknown mode '%s' (echo, scale or bcast)", mode.c_str());
+}

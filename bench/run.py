@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Runs the benchmark suite: every scenario against every server, interleaved, and prints (and
+writes) a table of medians and ratios, with the issue-7 targets checked at the end.
+
+    python3 bench/run.py --build-dir build/bench [--runs 5] [--seconds 3] [--out bench/RESULTS.md]
+    python3 bench/run.py --build-dir build/bench --smoke   # every server and scenario, briefly;
+                                                           # fails only if something does not work
+
+`bash bench/run.sh` builds first and then calls this. Each run starts a fresh server process,
+drives it with bench_load, and stops it; the order of the servers rotates from run to run so
+slow drifts of the machine spread over all of them.
+"""
+import argparse
+import datetime
+import os
+import platform
+import select
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Server:
+    """How to start one server: its command line, and whether it is a conformance sample
+    (stopped through its standard input) or a bench server (stopped with SIGTERM)."""
+
+    def __init__(self, name, argv, sample=False, env=None):
+        self.name, self.argv, self.sample, self.env = name, argv, sample, env or {}
+
+    def available(self):
+        exe = self.argv[0]
+        return os.path.exists(exe) and all(os.path.exists(a) for a in self.argv[1:2] if a.endswith(".exe"))
+
+
+def servers(build):
+    b = os.path.join(build, "bin")
+    lib = os.path.join(b, "libtcpserver.so")
+    # The samples with the same settings as the bench servers: one worker, 16 KiB reads.
+    flags = ["--workers", "1", "--buffer-size", "16384", "--idle-ms", "0"]
+    env = {"LD_LIBRARY_PATH": b, "TCPSERVER_LIBRARY": lib,
+           "PYTHONPATH": os.path.join(REPO, "bindings", "python"), "PYTHONDONTWRITEBYTECODE": "1"}
+    return {
+        "tcpserver": Server("tcpserver", [os.path.join(b, "bench_ts_server"), "--mode", "engine"]),
+        "tcpserver-postsend": Server("tcpserver-postsend", [os.path.join(b, "bench_ts_server"), "--mode", "postsend"]),
+        "epoll": Server("epoll", [os.path.join(b, "bench_epoll_server")]),
+        "asio": Server("asio", [os.path.join(b, "bench_asio_server")]),
+        "libuv": Server("libuv", [os.path.join(b, "bench_uv_server")]),
+        "C sample": Server("C sample", [os.path.join(b, "conformance_server_c")] + flags, True, env),
+        "Pascal sample": Server("Pascal sample", [os.path.join(b, "conformance_server_pascal")] + flags, True, env),
+        "C# sample": Server("C# sample", ["/usr/bin/mono", os.path.join(b, "ConformanceServer.exe")] + flags, True, env),
+        "Python sample": Server("Python sample", ["/usr/bin/python3", os.path.join(REPO, "samples", "python",
+                                                  "conformance_server.py")] + flags, True, env),
+        "tcpserver PostBroadcast": Server("tcpserver PostBroadcast", [os.path.join(b, "bench_ts_server"), "--mode", "bcast"]),
+        "epoll send loop": Server("epoll send loop", [os.path.join(b, "bench_epoll_server"), "--mode", "bcast"]),
+    }
+
+
+CORE = ["tcpserver", "tcpserver-postsend", "epoll", "asio", "libuv"]
+SAMPLES = ["C sample", "Pascal sample", "C# sample", "Python sample"]
+
+
+def scenarios(smoke, seconds):
+    """(key, title, bench_load arguments, servers, metrics shown, main metric, higher is better)"""
+    s = ["--seconds", str(0.3 if smoke else seconds), "--warmup", str(0.1 if smoke else 0.5)]
+    conns = "20" if smoke else "100"
+    return [
+        ("echo64", "64-byte ping-pong, %s connections, 1 in flight" % conns,
+         ["echo", "--conns", conns, "--size", "64", "--inflight", "1"] + s,
+         CORE, ["msgs_s", "mb_s", "p50_us", "p99_us", "server_cpu_us_per_msg"], "msgs_s", True),
+        ("echo4k", "4 KiB messages, 4 in flight, %s connections" % conns,
+         ["echo", "--conns", conns, "--size", "4096", "--inflight", "4"] + s,
+         CORE, ["msgs_s", "mb_s", "p50_us", "p99_us", "server_cpu_us_per_msg"], "mb_s", True),
+        ("open", "open loop: 64 bytes at a fixed 20 000 msgs/s over %s connections (latency from the "
+         "scheduled send time)" % conns,
+         ["echo", "--conns", conns, "--size", "64", "--rate", "2000" if smoke else "20000"] + s,
+         CORE, ["msgs_s", "p50_us", "p99_us"], "p99_us", False),
+        ("samples", "binding samples: 64-byte ping-pong, %s connections, 1 in flight" % conns,
+         ["echo", "--conns", conns, "--size", "64", "--inflight", "1"] + s,
+         SAMPLES, ["msgs_s", "p50_us", "p99_us", "server_cpu_us_per_msg"], "msgs_s", True),
+        ("scale", "connection scale: mostly idle connections from 4 processes over 4 source addresses",
+         ["scale", "--procs", "2" if smoke else "4", "--sources", "4"] + (["--conns", "200"] if smoke else []),
+         ["tcpserver", "epoll", "asio", "libuv"], ["conns", "accept_s", "server_cpu_us_per_conn", "server_accept_capacity_s", "rss_before_kib",
+          "rss_per_conn_b"], "accept_s", True),
+        ("bcast", "broadcast of 1 KiB to %s links" % ("50" if smoke else "10 000"),
+         ["bcast", "--links", "50" if smoke else "10000"] + s,
+         ["tcpserver PostBroadcast", "epoll send loop"], ["deliveries_s", "mb_s", "server_us_per_bcast", "server_cpu_us_per_delivery"],
+         "deliveries_s", True),
+    ]
+
+
+# With two CPUs or more the server runs on CPU 0 and the client on CPU 1 (taskset execs, so the
+# pid stays the server's): every server then gets the same placement, whatever the scheduler
+# would have chosen for a ping-pong pair.
+PIN = {"server": [], "client": []}
+
+
+def start(server, errfile):
+    env = dict(os.environ)
+    env.update(server.env)
+    p = subprocess.Popen(PIN["server"] + server.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile,
+                         env=env, cwd=REPO)
+    deadline = time.time() + 20
+    line = b""
+    while time.time() < deadline and not line.endswith(b"\n"):
+        r, _, _ = select.select([p.stdout], [], [], 0.5)
+        if r:
+            c = os.read(p.stdout.fileno(), 1)  # unbuffered: select() must see what is left
+            if not c:
+                break
+            line += c
+    if not line.startswith(b"PORT "):
+        stop(server, p)
+        raise RuntimeError("%s did not print 'PORT <n>' (got %r)" % (server.name, line))
+    return p, int(line.split()[1])
+
+
+def stop(server, p):
+    alive = p.poll() is None
+    if server.sample and alive:
+        try:
+            p.stdin.write(b"quit\n")
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    elif alive:
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+    return alive
+
+
+def run_one(build, server, load_args, timeout):
+    """Returns a dict of metrics; raises RuntimeError with the reason when anything fails."""
+    with tempfile.TemporaryFile() as err:
+        p, port = start(server, err)
+        args = PIN["client"] + [os.path.join(build, "bin", "bench_load")] + load_args + ["--port", str(port)]
+        args += ["--server-pid", str(p.pid)]
+        try:
+            r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop(server, p)
+            raise RuntimeError("bench_load %s against %s took longer than %d s" % (load_args[0], server.name, timeout))
+        alive = stop(server, p)
+        err.seek(0)
+        server_err = err.read().decode(errors="replace").strip()
+    if r.returncode != 0 or not alive:
+        raise RuntimeError("%s, %s: %s%s%s" % (
+            server.name, " ".join(load_args), r.stderr.strip(),
+            "" if alive else " (the server had exited)", ("\nserver: " + server_err) if server_err else ""))
+    line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
+    if not line:
+        raise RuntimeError("%s: bench_load printed no RESULT line" % server.name)
+    return {k: float(v) for k, v in (kv.split("=") for kv in line[0].split()[1:])}
+
+
+def fmt(v):
+    if v >= 10000:
+        return "{:,.0f}".format(v).replace(",", " ")
+    if v >= 100:
+        return "%.0f" % v
+    return "%.1f" % v if v >= 10 else "%.2f" % v
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", default=os.path.join(REPO, "build", "bench"))
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated scenario keys (echo64,echo4k,open,samples,scale,bcast)")
+    ap.add_argument("--out", default="", help="write the report here (Markdown)")
+    ap.add_argument("--note", default="", help="a line for the report (e.g. that the machine was shared)")
+    ap.add_argument("--no-pin", action="store_true", help="let the scheduler place server and client")
+    a = ap.parse_args()
+    pinned = not a.no_pin and (os.cpu_count() or 1) >= 2 and os.path.exists("/usr/bin/taskset")
+    if pinned:
+        PIN["server"], PIN["client"] = ["/usr/bin/taskset", "-c", "0"], ["/usr/bin/taskset", "-c", "1"]
+    build = os.path.abspath(a.build_dir)
+    runs = 1 if a.smoke else a.runs
+    table = servers(build)
+    scen = [s for s in scenarios(a.smoke, a.seconds) if not a.only or s[0] in a.only.split(",")]
+    if not os.path.exists(os.path.join(build, "bin", "bench_load")):
+        sys.exit("run.py: %s/bin/bench_load is missing: build first (bash bench/run.sh does)" % build)
+
+    results = {}   # (scenario, server) -> [metrics dict]
+    skipped, failures = [], []
+    load_avg_start = os.getloadavg()
+    t0 = time.time()
+    for run in range(runs):
+        for key, title, load_args, names, _, _, _ in scen:
+            names = [n for n in names if table[n].available() or (skipped.append(n) and False)]
+            k = run % max(1, len(names))
+            for name in names[k:] + names[:k]:   # rotate the order from run to run
+                try:
+                    m = run_one(build, table[name], load_args, 120)
+                    results.setdefault((key, name), []).append(m)
+                    if a.smoke:
+                        print("ok   %-8s %-24s %s" % (key, name, " ".join("%s=%s" % (x, fmt(y)) for x, y in m.items())))
+                except RuntimeError as e:
+                    failures.append(str(e))
+                    print("FAIL %-8s %-24s %s" % (key, name, e), file=sys.stderr)
+        if not a.smoke:
+            print("run %d of %d done (%.0f s)" % (run + 1, runs, time.time() - t0), file=sys.stderr)
+    for n in sorted(set(skipped)):
+        print("skipped (not built): %s" % n, file=sys.stderr)
+    if a.smoke:
+        if failures:
+            sys.exit("bench smoke: %d failure(s)" % len(failures))
+        print("bench smoke: every server and scenario works (%.0f s)" % (time.time() - t0))
+        return
+
+    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in results.items()}
+    out = []
+    out.append("# Benchmark results\n")
+    command = os.environ.get("BENCH_COMMAND") or "python3 bench/run.py " + shlex.join(sys.argv[1:])
+    out.append("Command: `%s`  " % command.strip())
+    out.append("Date: %s UTC; commit %s  " % (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+                                              sh("git -C %s rev-parse --short HEAD" % REPO)))
+    out.append("Machine: %s CPUs (`nproc`), %s, kernel %s; file-descriptor hard limit %s  " % (
+        os.cpu_count(), sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip() or platform.machine(),
+        platform.release(), sh("ulimit -Hn")))
+    out.append("Load average at start %.2f, at end %.2f  " % (load_avg_start[0], os.getloadavg()[0]))
+    out.append("Medians of %d interleaved runs of %.0f s each (after 0.5 s warm-up); every server one thread, "
+               "TCP_NODELAY, 16 KiB reads; one bench_load client thread; every echoed byte verified; %s.\n" % (
+                   runs, a.seconds, "server pinned to CPU 0, client to CPU 1" if pinned else "no CPU pinning"))
+    if a.note:
+        out.append("**%s**\n" % a.note)
+    for key, title, load_args, names, metrics, main_metric, higher in scen:
+        names = [n for n in names if (key, n) in med]
+        if not names:
+            continue
+        out.append("## %s\n" % title)
+        out.append("`bench_load %s`\n" % " ".join(load_args))
+        head = ["server"] + metrics + ["%s vs %s" % (main_metric, n) for n in names]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for n in names:
+            row = [n] + [fmt(med[(key, n)][m]) for m in metrics]
+            for peer in names:
+                mine, theirs = med[(key, n)][main_metric], med[(key, peer)][main_metric]
+                ratio = (mine / theirs if higher else theirs / mine) if mine and theirs else 0
+                row.append("%.2fx" % ratio)
+            out.append("| " + " | ".join(row) + " |")
+        out.append("")
+    out += targets(med)
+    out.append(NOTES)
+    if failures:
+        out.append("\n## Failures\n")
+        out += ["- " + f.replace("\n", " ") for f in failures]
+    text = "\n".join(out) + "\n"
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+    if failures:
+        sys.exit(1)
+
+
+NOTES = """
+## Reading the numbers
+
+- `msgs_s`, `mb_s`: echoed messages (bytes) per second that came back complete and correct.
+  `p50_us`, `p99_us`: round-trip latency (log buckets, about 3 % wide). In the open-loop table
+  latency runs from the time each message was scheduled, so a server that stalls is charged
+  for every message it delayed.
+- `server_cpu_us_per_msg` (`_per_delivery`, `_per_conn`): the server process's user + system
+  CPU time over the measured window, from `/proc/<pid>/stat` (10 ms ticks), per message. On a
+  shared machine it moves less than throughput does.
+- Connection scale: `accept_s` is connections opened, served (one byte echoed) and held, per
+  second, from the first connect to the last echo, with the clients on the same machine; they
+  need about as much CPU per connection as the server, so `server_accept_capacity_s`
+  (1 / the server's CPU time per connection) tells what the server alone would sustain.
+  `rss_per_conn_b` is the server's RSS growth per connection (VmRSS before and after, with every
+  connection open); `rss_before_kib` includes what is allocated at start: for tcpserver the
+  link table for `TS_OPT_MAX_LINKS` (here the descriptor limit).
+- Broadcast: the client asks for one broadcast at a time and waits until every link has its
+  1 KiB, so `deliveries_s` includes the client's reading; `server_us_per_bcast` is the time
+  the server spent inside PostBroadcast or its send loop, and `server_cpu_us_per_delivery` its
+  CPU time per delivered message.
+- Binding samples: the conformance servers of `samples/` with `--workers 1 --buffer-size 16384
+  --idle-ms 0`, echoing through each binding's idiomatic handler (C: `SendBuffer`).
+"""
+
+
+def targets(med):
+    """The issue-7 targets, each with its measured ratio."""
+    def get(key, name, metric):
+        return med.get((key, name), {}).get(metric)
+
+    rows = []
+
+    def ratio(label, goal, key, mine, peer, metric):
+        a, b = get(key, mine, metric), get(key, peer, metric)
+        if a is None or b is None or not b:
+            rows.append((label, ">= %.2fx" % goal, "not measured", ""))
+            return
+        r = a / b
+        rows.append((label, ">= %.2fx" % goal, "%.2fx" % r, "met" if r >= goal else "MISSED"))
+        # The same comparison in server CPU time per message (peer's / ours): on a shared
+        # machine it varies less than throughput, which also depends on what else runs.
+        cpu = "server_cpu_us_per_delivery" if key == "bcast" else "server_cpu_us_per_msg"
+        ca, cb = get(key, mine, cpu), get(key, peer, cpu)
+        if ca and cb:
+            rows.append(("  same, in server CPU time per message", "", "%.2fx" % (cb / ca), "(informative)"))
+
+    ratio("64 B ping-pong vs Boost.Asio (msgs/s)", 1.00, "echo64", "tcpserver", "asio", "msgs_s")
+    ratio("64 B ping-pong vs raw epoll (msgs/s)", 0.95, "echo64", "tcpserver", "epoll", "msgs_s")
+    ratio("4 KiB x 4 in flight vs raw epoll (MB/s)", 0.95, "echo4k", "tcpserver", "epoll", "mb_s")
+    per = get("scale", "tcpserver", "rss_per_conn_b")
+    acc = get("scale", "tcpserver", "accept_s")
+    if per is not None:
+        rows.append(("RSS per idle connection", "<= 1024 B", "%.0f B" % per, "met" if per <= 1024 else "MISSED"))
+        rows.append(("  growth at 100 000 / 1 000 000 connections", "", "%.1f MiB / %.0f MiB" % (
+            per * 1e5 / 2**20, per * 1e6 / 2**20), "projected; plus the link table, allocated at start "
+            "(rss_before_kib; README)"))
+    if acc is not None:
+        rows.append(("accept rate", ">= 20 000/s", fmt(acc) + "/s", "met" if acc >= 20000 else "MISSED"))
+        cap = get("scale", "tcpserver", "server_accept_capacity_s")
+        if cap:
+            rows.append(("  server's own capacity (1 / its CPU time per connection)", ">= 20 000/s", fmt(cap) + "/s",
+                         "(informative: the clients share the machine)"))
+    ratio("broadcast 1 KiB to 10 000 links vs raw send loop (deliveries/s)", 0.90, "bcast",
+          "tcpserver PostBroadcast", "epoll send loop", "deliveries_s")
+    a, b = get("bcast", "tcpserver PostBroadcast", "server_us_per_bcast"), get("bcast", "epoll send loop", "server_us_per_bcast")
+    if a and b:
+        rows.append(("  server time per broadcast: send loop / PostBroadcast", ">= 0.90x", "%.2fx" % (b / a),
+                     "met" if b / a >= 0.9 else "MISSED"))
+    ratio("Pascal sample vs C sample (msgs/s)", 0.95, "samples", "Pascal sample", "C sample", "msgs_s")
+    ratio("C# sample vs C sample (msgs/s)", 0.80, "samples", "C# sample", "C sample", "msgs_s")
+    p, c = get("samples", "Python sample", "msgs_s"), get("samples", "C sample", "msgs_s")
+    if p and c:
+        rows.append(("Python sample vs C sample (msgs/s)", "reported", "%.2fx" % (p / c), ""))
+    out = ["## Targets (issue 7)\n", "| target | goal | measured | |", "|---|---|---|---|"]
+    out += ["| %s | %s | %s | %s |" % r for r in rows]
+    return out
+
+
+if __name__ == "__main__":
+    main()
