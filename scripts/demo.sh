@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 ensure_packages "${BUILD_PACKAGES[@]}"
 cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DTCPSERVER_BUILD_TESTS=OFF -DTCPSERVER_BUILD_BINDINGS=OFF >/dev/null
+      -DTCPSERVER_BUILD_TESTS=OFF -DTCPSERVER_BUILD_BINDINGS=OFF -DTCPSERVER_BUILD_BENCH=OFF >/dev/null
 cmake --build build/demo --target monitor
 exec build/demo/bin/monitor "$@"
