@@ -32,7 +32,6 @@ TS_API int32_t TS_CALL StopTcpServer(void) {
   return shielded(0, [&] { return default_server().stop(-1) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL StopTcpServerEx(int32_t TimeoutMs) {
-  if (TimeoutMs < -1) return ts::fail(TS_ERR_INVALID_ARGUMENT, "StopTcpServerEx: timeout %d must be -1 or >= 0", TimeoutMs);
   return shielded(0, [&] { return default_server().stop(TimeoutMs) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL IsTcpServerActive(void) { return default_server().active() ? 1 : 0; }

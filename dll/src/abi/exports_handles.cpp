@@ -41,12 +41,8 @@ TS_API int32_t TS_CALL TcpServerStart(TcpServerHandle* Server, const char* Ip, u
                      [&](ts::Server& s) { return s.start(Ip, Port) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL TcpServerStop(TcpServerHandle* Server, int32_t TimeoutMs) {
-  return with_server(Server, "TcpServerStop", 0, [&](ts::Server& s) {
-    bool ok = TimeoutMs >= -1 ? s.stop(TimeoutMs)
-                              : ts::fail(TS_ERR_INVALID_ARGUMENT,
-                                         "TcpServerStop: timeout %d must be -1 or >= 0", TimeoutMs);
-    return ok ? 1 : 0;
-  });
+  return with_server(Server, "TcpServerStop", 0,
+                     [&](ts::Server& s) { return s.stop(TimeoutMs) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL TcpServerIsActive(TcpServerHandle* Server) {
   return with_server(Server, "TcpServerIsActive", 0,

@@ -230,6 +230,9 @@ bool Server::start(const char* ip, uint32_t port) {
 }
 
 bool Server::stop(int timeout_ms) {
+  if (timeout_ms < -1)
+    return fail(TS_ERR_INVALID_ARGUMENT, "stop: timeout %d ms must be -1 (wait for ever) or >= 0",
+                timeout_ms);
   WaitEdge edge(this);
   if (!edge.ok()) return edge.fail_in_callback("StopTcpServer / TcpServerStop");
   // stop_mu_ serializes stoppers; lifecycle_mu_ is taken only briefly, so callbacks that read
