@@ -34,6 +34,7 @@ Link* LinkTable::acquire() {
   pub.TickCountActive = tick32();
   link->close_reason = TS_CLOSE_NONE;
   link->close_error = 0;
+  link->write_armed = false;
   link->read_paused = false;
   link->peer_hung_up = false;
   link->owner.store(nullptr, std::memory_order_relaxed);

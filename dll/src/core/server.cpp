@@ -115,7 +115,7 @@ struct WorkerScope {
   TcpLink& pub;
   WorkerScope(Link& link, WorkerCtx& w) : pub(link.pub) {
     pub.Worker = &w.pub;
-    w.exec_count.fetch_add(1, std::memory_order_relaxed);
+    w.count_exec();
   }
   ~WorkerScope() { pub.Worker = nullptr; }
 };
@@ -892,7 +892,7 @@ bool Server::deliver_message(Link& link, WorkerCtx& w, uint8_t* data, int32_t le
   count(TS_COUNTER_MSGS_IN);
   // No OnReceive: the original's default, echo (a whole message, framed, with framing).
   if (!cb_.receive && !cb_.receive_ex) {
-    w.exec_count.fetch_add(1, std::memory_order_relaxed);
+    w.count_exec();
     std::unique_lock<std::mutex> lock;
     if (!lock_open(&link, 0, lock)) return true;
     uint8_t header[kFrameHeaderSize];
