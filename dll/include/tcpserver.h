@@ -406,7 +406,8 @@ TS_API void TS_CALL WriteLog(const char* Text);
  * else a private one (falls back to any, then 127.0.0.1). No network lookups. Writes text
  * to Buf; returns its length, or -1 with an error. */
 TS_API int32_t TS_CALL GetLocalIP(int32_t IsInternetIP, char* Buf, int32_t BufLen);
-/* Milliseconds since an arbitrary start, wrapping at 2^32 (the clock of TickCountActive). */
+/* Milliseconds since an arbitrary start, wrapping at 2^32 (the clock of TickCountActive and of
+   the idle timeout). On Linux it advances in steps of the kernel tick (1-4 ms). */
 TS_API uint32_t TS_CALL GetTickCount32(void);
 
 /* TCPSERVER_VERSION_NUMBER of the loaded library. kernel32 (<windows.h>) has a GetVersion of

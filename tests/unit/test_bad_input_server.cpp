@@ -68,6 +68,39 @@ TEST_F(BadServerInputTest, StartOnPortInUse) {
   close_socket(fd);
 }
 
+// A failed start keeps the IO pool and link table of the last run: options changed since then
+// take effect at the next successful start, not half-way through a failed one.
+TEST_F(BadServerInputTest, StartOnPortInUseKeepsThePoolAndLinkTable) {
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  const uint16_t taken = port_;
+  ASSERT_TRUE(stop_server());
+  const int32_t pool_before = GetIOMemFree();
+  const int32_t links_before = GetLinkFree();
+  ASSERT_GT(pool_before, 8);
+  ASSERT_GT(links_before, 8);
+
+  const socket_t fd = tcp_socket(AF_INET, /*nonblocking=*/false);  // take the port
+  ASSERT_NE(fd, kNoSocket) << socket_error_text(last_socket_error());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(taken);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+
+  ASSERT_EQ(SetServerOption(TS_OPT_IO_BUFFER_COUNT, pool_before / 2), 1);
+  ASSERT_EQ(SetServerOption(TS_OPT_MAX_LINKS, links_before / 2), 1);
+  EXPECT_CALL_FAILS(StartTcpServer("127.0.0.1", taken), 0, TS_ERR_ADDRESS_IN_USE);
+  expect_not_started();
+  EXPECT_EQ(GetIOMemFree(), pool_before);
+  EXPECT_EQ(GetLinkFree(), links_before);
+  close_socket(fd);
+
+  ASSERT_NO_FATAL_FAILURE(start_server());  // the next start applies them
+  EXPECT_EQ(GetIOMemFree(), pool_before / 2);
+  EXPECT_EQ(GetLinkFree(), links_before / 2);
+}
+
 TEST_F(BadServerInputTest, StartWithPortAbove65535) {
   EXPECT_CALL_FAILS(StartTcpServer("127.0.0.1", 65536), 0, TS_ERR_INVALID_ARGUMENT);
   EXPECT_CALL_FAILS(StartTcpServer("127.0.0.1", 0xFFFFFFFFu), 0, TS_ERR_INVALID_ARGUMENT);

@@ -169,6 +169,19 @@ bool Server::start(const char* ip, uint32_t port) {
     return fail(TS_ERR_ALREADY_ACTIVE,
                 "the server is still stopping; call StopTcpServer until it returns 1, then start");
 
+  // Listen first: a bad address or a port in use must leave the pool and the link table of
+  // the last run as they were (the listener closes with `backend` on any failure below).
+  backend_.reset();
+  std::unique_ptr<Backend> backend = make_backend(*this);
+  ListenSpec spec;
+  spec.ip = ip ? ip : "";
+  spec.port = port;
+  spec.backlog = static_cast<int>(opts_[TS_OPT_LISTEN_BACKLOG]);
+  spec.reuse_addr = opts_[TS_OPT_REUSEADDR] != 0;
+  spec.reuse_port = opts_[TS_OPT_REUSEPORT] != 0;
+  spec.ipv6_only = opts_[TS_OPT_IPV6_ONLY] != 0;
+  if (!backend->listen(spec)) return false;
+
   if (!ensure_pool_locked()) return false;
   auto max_links = static_cast<uint32_t>(opts_[TS_OPT_MAX_LINKS]);
   LinkTable* table = table_.load();
@@ -182,17 +195,6 @@ bool Server::start(const char* ip, uint32_t port) {
   if (workers == 0) workers = default_worker_count();
   // Each worker can take one buffer in a callback while readers are paused.
   pool_->set_reserve(static_cast<uint32_t>(std::min<int64_t>(workers, pool_->count() / 2)));
-
-  backend_.reset();
-  std::unique_ptr<Backend> backend = make_backend(*this);
-  ListenSpec spec;
-  spec.ip = ip ? ip : "";
-  spec.port = port;
-  spec.backlog = static_cast<int>(opts_[TS_OPT_LISTEN_BACKLOG]);
-  spec.reuse_addr = opts_[TS_OPT_REUSEADDR] != 0;
-  spec.reuse_port = opts_[TS_OPT_REUSEPORT] != 0;
-  spec.ipv6_only = opts_[TS_OPT_IPV6_ONLY] != 0;
-  if (!backend->listen(spec)) return false;
 
   backend_ = std::move(backend);
   {
