@@ -23,7 +23,7 @@
 
 /* Compile-time version. GetVersion() returns the run-time one; bindings compare them. */
 #define TCPSERVER_VERSION_MAJOR 1
-#define TCPSERVER_VERSION_MINOR 1
+#define TCPSERVER_VERSION_MINOR 2
 #define TCPSERVER_VERSION_PATCH 0
 #define TCPSERVER_VERSION_NUMBER \
   (TCPSERVER_VERSION_MAJOR * 10000 + TCPSERVER_VERSION_MINOR * 100 + TCPSERVER_VERSION_PATCH)
@@ -374,16 +374,29 @@ TS_API int32_t TS_CALL TcpServerGetLinkCount(TcpServerHandle* Server);
 TS_API int32_t TS_CALL TcpServerGetIOMemFree(TcpServerHandle* Server);
 TS_API int32_t TS_CALL TcpServerGetWorkerCount(TcpServerHandle* Server);
 TS_API int64_t TS_CALL TcpServerGetCounter(TcpServerHandle* Server, int32_t Counter);
+/* API 1.2: the rest of the statistics, for one server. On a bad handle each fails with
+ * TS_ERR_INVALID_ARGUMENT and returns -1 (TcpServerGetWorkerID: 0, as GetWorkerID). The sizes
+ * are 64-bit here (bytes), so a table or pool beyond 2 GiB is reported whole. */
+TS_API int32_t TS_CALL TcpServerGetLinkFree(TcpServerHandle* Server);
+TS_API double TS_CALL TcpServerGetLinkUse(TcpServerHandle* Server);
+TS_API int64_t TS_CALL TcpServerGetLinkSize(TcpServerHandle* Server);
+TS_API double TS_CALL TcpServerGetIOMemUse(TcpServerHandle* Server);
+TS_API int64_t TS_CALL TcpServerGetIOMemSize(TcpServerHandle* Server);
+TS_API int32_t TS_CALL TcpServerGetWorkerID(TcpServerHandle* Server, int32_t Index);
+TS_API int32_t TS_CALL TcpServerGetWorkerExecInfo(TcpServerHandle* Server, int32_t Index,
+                                                  uint32_t* TickCount);
+TS_API int64_t TS_CALL TcpServerGetExecLong(TcpServerHandle* Server);  /* GetServerExecLong */
+TS_API int32_t TS_CALL TcpServerGetExecCount(TcpServerHandle* Server); /* GetServerExecCount */
 
 /* ------------------------------------------------------------------------------------------
  * Statistics (as UTcpServer, plus counters).
  * ------------------------------------------------------------------------------------------ */
 TS_API double TS_CALL GetLinkUse(void);        /* links in use, % of TS_OPT_MAX_LINKS */
-TS_API int32_t TS_CALL GetLinkSize(void);      /* bytes of the link table */
+TS_API int32_t TS_CALL GetLinkSize(void);      /* bytes of the link table (at most INT32_MAX) */
 TS_API int32_t TS_CALL GetLinkCount(void);     /* open links */
 TS_API int32_t TS_CALL GetLinkFree(void);      /* free link slots */
 TS_API double TS_CALL GetIOMemUse(void);       /* buffers in use, % of the pool */
-TS_API int32_t TS_CALL GetIOMemSize(void);     /* bytes of the IO pool */
+TS_API int32_t TS_CALL GetIOMemSize(void);     /* bytes of the IO pool (at most INT32_MAX) */
 TS_API int32_t TS_CALL GetIOMemFree(void);     /* free buffers */
 TS_API int32_t TS_CALL GetWorkerCount(void);
 /* Index is 1..GetWorkerCount() (as the original). Returns the OS thread id, 0 if none. */

@@ -168,6 +168,72 @@ TEST_F(MultiServerTest, BufferSizeLinkLimitAndOtherOptionsArePerServer) {
   EXPECT_EQ(TcpServerIsActive(b.handle), 1);
 }
 
+// API 1.2: every statistic of the flat API exists per server and reports that server only.
+TEST_F(MultiServerTest, EveryStatisticIsPerServer) {
+  ServerCtx& a = add("A");
+  ServerCtx& b = add("B");
+  ASSERT_NO_FATAL_FAILURE(create(a, {{TS_OPT_IO_BUFFER_SIZE, 1024}, {TS_OPT_MAX_LINKS, 4},
+                                     {TS_OPT_IO_BUFFER_COUNT, 100}, {TS_OPT_WORKER_THREADS, 2}}));
+  ASSERT_NO_FATAL_FAILURE(create(b, {{TS_OPT_IO_BUFFER_SIZE, 4096}, {TS_OPT_MAX_LINKS, 40},
+                                     {TS_OPT_IO_BUFFER_COUNT, 200}, {TS_OPT_WORKER_THREADS, 1}}));
+  // Sizes before the start come from the options; the link table grows with TS_OPT_MAX_LINKS.
+  EXPECT_EQ(TcpServerGetLinkFree(a.handle), 4);
+  EXPECT_EQ(TcpServerGetLinkFree(b.handle), 40);
+  EXPECT_EQ(TcpServerGetLinkSize(b.handle), 10 * TcpServerGetLinkSize(a.handle));
+  EXPECT_GE(TcpServerGetIOMemSize(a.handle), 100 * 1024);
+  EXPECT_LT(TcpServerGetIOMemSize(a.handle), 100 * 4096);
+  EXPECT_GE(TcpServerGetIOMemSize(b.handle), 200 * 4096);
+
+  const uint16_t port_a = start(a), port_b = start(b);
+  BlockingClient a1, a2, b1;
+  ASSERT_TRUE(a1.connect(port_a));
+  ASSERT_TRUE(a2.connect(port_a));
+  ASSERT_TRUE(b1.connect(port_b));
+  ASSERT_TRUE(wait_until([&] { return a.connects.load() == 2 && b.connects.load() == 1; }, 5s));
+  EXPECT_EQ(TcpServerGetLinkFree(a.handle), 2);
+  EXPECT_EQ(TcpServerGetLinkFree(b.handle), 39);
+  EXPECT_DOUBLE_EQ(TcpServerGetLinkUse(a.handle), 50.0);
+  EXPECT_DOUBLE_EQ(TcpServerGetLinkUse(b.handle), 2.5);
+  EXPECT_EQ(GetLinkFree(), GetServerOption(TS_OPT_MAX_LINKS)) << "the default server changed";
+
+  void* held = TcpServerGetIOMem(a.handle);  // 1 of A's 100 buffers
+  ASSERT_NE(held, nullptr);
+  EXPECT_DOUBLE_EQ(TcpServerGetIOMemUse(a.handle), 1.0);
+  EXPECT_DOUBLE_EQ(TcpServerGetIOMemUse(b.handle), 0.0);
+  ASSERT_EQ(FreeIOMem(held), 1) << GetLastErrorText();
+
+  // Workers: A has two, B one, each with its own thread id; index 3 of A does not exist.
+  const int32_t a_w1 = TcpServerGetWorkerID(a.handle, 1), a_w2 = TcpServerGetWorkerID(a.handle, 2);
+  const int32_t b_w1 = TcpServerGetWorkerID(b.handle, 1);
+  EXPECT_NE(a_w1, 0);
+  EXPECT_NE(a_w2, 0);
+  EXPECT_NE(b_w1, 0);
+  EXPECT_EQ(std::set<int32_t>({a_w1, a_w2, b_w1}).size(), 3u);
+  EXPECT_CALL_FAILS(TcpServerGetWorkerID(a.handle, 3), 0, TS_ERR_INVALID_ARGUMENT);
+  EXPECT_CALL_FAILS(TcpServerGetWorkerExecInfo(b.handle, 2, nullptr), -1, TS_ERR_INVALID_ARGUMENT);
+  // Each callback ran on one of its server's workers: A ran two connects and B one, at least.
+  const auto executed = [](TcpServerHandle* h, int workers) {
+    int64_t sum = 0;
+    for (int i = 1; i <= workers; ++i) {
+      uint32_t busy_ms = 0;
+      const int32_t n = TcpServerGetWorkerExecInfo(h, i, &busy_ms);
+      EXPECT_GE(n, 0) << GetLastErrorText();
+      sum += n;
+    }
+    return sum;
+  };
+  EXPECT_GE(executed(a.handle, 2), 2);
+  EXPECT_GE(executed(b.handle, 1), 1);
+  ASSERT_TRUE(b1.send_all("ping"));
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(b1.recv_exact(4, &got));
+  EXPECT_GE(executed(b.handle, 1), 2);  // the connect and the receive
+  // Each server's service thread runs its own passes.
+  EXPECT_TRUE(wait_until([&] { return TcpServerGetExecCount(a.handle) >= 1 &&
+                                      TcpServerGetExecCount(b.handle) >= 1; }, 5s));
+  EXPECT_GE(TcpServerGetExecLong(a.handle), 0);
+}
+
 TEST_F(MultiServerTest, IdleTimeoutIsPerServer) {
   ServerCtx& a = add("A");
   ServerCtx& b = add("B");
@@ -399,6 +465,17 @@ TEST_F(MultiServerTest, BadHandlesFailWithInvalidArgument) {
     EXPECT_CALL_FAILS(TcpServerGetIOMemFree(h), -1, TS_ERR_INVALID_ARGUMENT);
     EXPECT_CALL_FAILS(TcpServerGetWorkerCount(h), -1, TS_ERR_INVALID_ARGUMENT);
     EXPECT_CALL_FAILS(TcpServerGetCounter(h, TS_COUNTER_BYTES_IN), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetLinkFree(h), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetLinkUse(h), -1.0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetLinkSize(h), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetIOMemUse(h), -1.0, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetIOMemSize(h), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetWorkerID(h, 1), 0, TS_ERR_INVALID_ARGUMENT);
+    uint32_t busy = 7;
+    EXPECT_CALL_FAILS(TcpServerGetWorkerExecInfo(h, 1, &busy), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(busy, 7u) << "a failed call wrote its output";
+    EXPECT_CALL_FAILS(TcpServerGetExecLong(h), -1, TS_ERR_INVALID_ARGUMENT);
+    EXPECT_CALL_FAILS(TcpServerGetExecCount(h), -1, TS_ERR_INVALID_ARGUMENT);
   }
   // The default server is never destroyed.
   EXPECT_CALL_FAILS(DestroyTcpServer(GetDefaultTcpServer()), 0, TS_ERR_INVALID_ARGUMENT);
@@ -412,6 +489,8 @@ TEST_F(MultiServerTest, BadHandlesFailWithInvalidArgument) {
   // Bad arguments with a good handle fail as their flat twins do.
   EXPECT_CALL_FAILS(TcpServerStop(y.handle, -2), 0, TS_ERR_INVALID_ARGUMENT);
   EXPECT_CALL_FAILS(TcpServerGetCounter(y.handle, 999), -1, TS_ERR_INVALID_ARGUMENT);
+  EXPECT_CALL_FAILS(TcpServerGetWorkerID(y.handle, 1), 0, TS_ERR_INVALID_ARGUMENT);  // not started
+  EXPECT_CALL_FAILS(TcpServerGetWorkerExecInfo(y.handle, 0, nullptr), -1, TS_ERR_INVALID_ARGUMENT);
   EXPECT_CALL_FAILS(TcpServerGetOption(y.handle, 9999), -1, TS_ERR_UNKNOWN_OPTION);
   EXPECT_CALL_FAILS(TcpServerStart(y.handle, "abc", 0), 0, TS_ERR_BAD_ADDRESS);
 }
@@ -453,6 +532,13 @@ TEST_F(MultiServerTest, TheFlatApiDrivesTheDefaultServerWhichHasAHandleToo) {
   ASSERT_TRUE(c.recv_exact(4, &got));
   EXPECT_EQ(TcpServerGetCounter(d, TS_COUNTER_BYTES_IN), GetServerCounter(TS_COUNTER_BYTES_IN));
   EXPECT_EQ(TcpServerGetLinkCount(d), GetLinkCount());
+  EXPECT_EQ(TcpServerGetLinkFree(d), GetLinkFree());
+  EXPECT_EQ(TcpServerGetLinkUse(d), GetLinkUse());
+  EXPECT_EQ(TcpServerGetLinkSize(d), GetLinkSize());
+  EXPECT_EQ(TcpServerGetIOMemUse(d), GetIOMemUse());
+  EXPECT_EQ(TcpServerGetIOMemSize(d), GetIOMemSize());
+  EXPECT_EQ(TcpServerGetWorkerID(d, 1), GetWorkerID(1));
+  EXPECT_GE(TcpServerGetExecCount(d), GetServerExecCount() - 1);  // a service pass may fall between
   ASSERT_EQ(TcpServerStop(d, -1), 1) << GetLastErrorText();
   EXPECT_EQ(IsTcpServerActive(), 0);
 

@@ -130,12 +130,11 @@ TS_API int32_t TS_CALL PostBroadcastExcept(const void* Buf, int32_t Len, uint64_
 }
 
 TS_API double TS_CALL GetLinkUse(void) {
-  int32_t used = default_server().link_count();
-  int32_t size = used + default_server().link_free();
-  return size > 0 ? 100.0 * used / size : 0.0;
+  return default_server().link_use();
 }
 TS_API int32_t TS_CALL GetLinkSize(void) {
-  return static_cast<int32_t>(default_server().link_table_bytes());
+  int64_t bytes = default_server().link_table_bytes();
+  return bytes > INT32_MAX ? INT32_MAX : static_cast<int32_t>(bytes);
 }
 TS_API int32_t TS_CALL GetLinkCount(void) { return default_server().link_count(); }
 TS_API int32_t TS_CALL GetLinkFree(void) { return default_server().link_free(); }

@@ -117,5 +117,42 @@ TS_API int64_t TS_CALL TcpServerGetCounter(TcpServerHandle* Server, int32_t Coun
   return with_server(Server, "TcpServerGetCounter", int64_t{-1},
                      [&](ts::Server& s) { return s.counter(Counter); });
 }
+TS_API int32_t TS_CALL TcpServerGetLinkFree(TcpServerHandle* Server) {
+  return with_server(Server, "TcpServerGetLinkFree", -1,
+                     [](ts::Server& s) { return s.link_free(); });
+}
+TS_API double TS_CALL TcpServerGetLinkUse(TcpServerHandle* Server) {
+  return with_server(Server, "TcpServerGetLinkUse", -1.0,
+                     [](ts::Server& s) { return s.link_use(); });
+}
+TS_API int64_t TS_CALL TcpServerGetLinkSize(TcpServerHandle* Server) {
+  return with_server(Server, "TcpServerGetLinkSize", int64_t{-1},
+                     [](ts::Server& s) { return s.link_table_bytes(); });
+}
+TS_API double TS_CALL TcpServerGetIOMemUse(TcpServerHandle* Server) {
+  return with_server(Server, "TcpServerGetIOMemUse", -1.0,
+                     [](ts::Server& s) { return s.io_mem_use(); });
+}
+TS_API int64_t TS_CALL TcpServerGetIOMemSize(TcpServerHandle* Server) {
+  return with_server(Server, "TcpServerGetIOMemSize", int64_t{-1},
+                     [](ts::Server& s) { return s.io_mem_bytes(); });
+}
+TS_API int32_t TS_CALL TcpServerGetWorkerID(TcpServerHandle* Server, int32_t Index) {
+  return with_server(Server, "TcpServerGetWorkerID", 0,
+                     [&](ts::Server& s) { return s.worker_id(Index); });
+}
+TS_API int32_t TS_CALL TcpServerGetWorkerExecInfo(TcpServerHandle* Server, int32_t Index,
+                                                  uint32_t* TickCount) {
+  return with_server(Server, "TcpServerGetWorkerExecInfo", -1,
+                     [&](ts::Server& s) { return s.worker_exec_info(Index, TickCount); });
+}
+TS_API int64_t TS_CALL TcpServerGetExecLong(TcpServerHandle* Server) {
+  return with_server(Server, "TcpServerGetExecLong", int64_t{-1},
+                     [](ts::Server& s) { return int64_t{s.service_exec_ms()}; });
+}
+TS_API int32_t TS_CALL TcpServerGetExecCount(TcpServerHandle* Server) {
+  return with_server(Server, "TcpServerGetExecCount", -1,
+                     [](ts::Server& s) { return s.service_exec_count(); });
+}
 
 }  // extern "C"

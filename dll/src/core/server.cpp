@@ -743,6 +743,12 @@ int32_t Server::link_free() const {
   return static_cast<int32_t>(opts_[TS_OPT_MAX_LINKS]);
 }
 
+double Server::link_use() const {
+  int32_t used = link_count();
+  int32_t size = used + link_free();
+  return size > 0 ? 100.0 * used / size : 0.0;
+}
+
 int64_t Server::link_table_bytes() const {
   LinkTable* t = table_.load(std::memory_order_acquire);
   if (t) return static_cast<int64_t>(t->bytes());

@@ -95,6 +95,7 @@ class Server {
   // ---- statistics ----
   int32_t link_count() const;
   int32_t link_free() const;
+  double link_use() const;  // links in use, % of the table
   int64_t link_table_bytes() const;
   int32_t io_mem_free();
   int64_t io_mem_bytes();
