@@ -95,9 +95,31 @@ type
     function QueuedBytesById(LinkId: UInt64): Int64;
     { The ids of this server's open links. }
     function LinkIds: TLinkIdArray;
+    { Statistics of this server alone (as UTcpServer's Get* functions are for the default
+      server). Before the first Start, sizes and free counts follow the library's defaults,
+      not the properties below: those are applied at Start. }
     function LinkCount: Integer;
+    { Free link slots (MaxLinks - LinkCount). }
+    function LinkFree: Integer;
+    { Links in use, % of MaxLinks. }
+    function LinkUse: Double;
+    { Bytes of the link table. }
+    function LinkSize: Int64;
     function IoMemFree: Integer;
+    { Buffers in use (held by the application or in flight), % of the pool. }
+    function IoMemUse: Double;
+    { Bytes of the IO pool. }
+    function IoMemSize: Int64;
     function WorkerCount: Integer;
+    { Index is 1..WorkerCount; the worker's OS thread id, 0 for a bad Index. }
+    function WorkerId(Index: Integer): Integer;
+    { Events the worker has run (-1 for a bad Index); TickCount gets the ms it was busy since
+      the previous call for that worker. }
+    function WorkerExecInfo(Index: Integer; out TickCount: Cardinal): Integer;
+    { Ms the last pass of the service thread (idle timeouts, ...) took. }
+    function ExecLong: Int64;
+    { Passes of the service thread so far. }
+    function ExecCount: Integer;
     { A TS_COUNTER_* total of this server. }
     function Counter(Which: Integer): Int64;
 
@@ -515,14 +537,60 @@ begin
   Result := TcpServerGetLinkCount(FHandle);
 end;
 
+function TTcpServer.LinkFree: Integer;
+begin
+  Result := TcpServerGetLinkFree(FHandle);
+end;
+
+function TTcpServer.LinkUse: Double;
+begin
+  Result := TcpServerGetLinkUse(FHandle);
+end;
+
+function TTcpServer.LinkSize: Int64;
+begin
+  Result := TcpServerGetLinkSize(FHandle);
+end;
+
 function TTcpServer.IoMemFree: Integer;
 begin
   Result := TcpServerGetIOMemFree(FHandle);
 end;
 
+function TTcpServer.IoMemUse: Double;
+begin
+  Result := TcpServerGetIOMemUse(FHandle);
+end;
+
+function TTcpServer.IoMemSize: Int64;
+begin
+  Result := TcpServerGetIOMemSize(FHandle);
+end;
+
 function TTcpServer.WorkerCount: Integer;
 begin
   Result := TcpServerGetWorkerCount(FHandle);
+end;
+
+function TTcpServer.WorkerId(Index: Integer): Integer;
+begin
+  Result := TcpServerGetWorkerID(FHandle, Index);
+end;
+
+function TTcpServer.WorkerExecInfo(Index: Integer; out TickCount: Cardinal): Integer;
+begin
+  TickCount := 0; { the library leaves it unwritten for a bad Index }
+  Result := TcpServerGetWorkerExecInfo(FHandle, Index, TickCount);
+end;
+
+function TTcpServer.ExecLong: Int64;
+begin
+  Result := TcpServerGetExecLong(FHandle);
+end;
+
+function TTcpServer.ExecCount: Integer;
+begin
+  Result := TcpServerGetExecCount(FHandle);
 end;
 
 function TTcpServer.Counter(Which: Integer): Int64;

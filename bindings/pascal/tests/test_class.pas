@@ -4,7 +4,8 @@
   thread, stop/start, Free stops; and since each instance owns its own server: two servers
   at once with their own events, options and counters, link ids, broadcast-except,
   pause/resume, queued bytes, a length-prefixed framing round trip and its errors, IPv6Only
-  and keep-alive options, Stop from its own event, Free while an event synchronizes.
+  and keep-alive options, per-server statistics (links, pool, workers, service thread),
+  Stop from its own event, Free while an event synchronizes.
   Prints "N passed, M failed"; exits non-zero on any failure. }
 program test_class;
 
@@ -602,6 +603,155 @@ begin
     DualStartError + ')');
 end;
 
+{ ---- Statistics of one server (API 1.2) --------------------------------------------------- }
+
+var
+  SmallEvents, WideEvents: TEvents;
+  Small, Wide: TTcpServer; { different limits, pool and worker threads }
+  ExpectedSmallConnects, ExpectedWideConnects: Integer;
+  ExpectedWideExecs: Int64;
+
+function StatsConnectsReached: Boolean;
+begin
+  Result := (SmallEvents.Connects >= ExpectedSmallConnects) and
+    (WideEvents.Connects >= ExpectedWideConnects);
+end;
+
+{ The events every worker of Instance has run, summed; -1 if a worker could not be read. }
+function WorkerExecs(Instance: TTcpServer): Int64;
+var
+  i, Execs: Integer;
+  BusyMs: Cardinal;
+begin
+  Result := 0;
+  for i := 1 to Instance.WorkerCount do
+  begin
+    Execs := Instance.WorkerExecInfo(i, BusyMs);
+    if Execs < 0 then
+      Exit(-1);
+    Inc(Result, Execs);
+  end;
+end;
+
+function WideExecsReached: Boolean;
+begin
+  Result := WorkerExecs(Wide) >= ExpectedWideExecs;
+end;
+
+function ServicePassesRan: Boolean;
+begin
+  Result := (Small.ExecCount >= 1) and (Wide.ExecCount >= 1);
+end;
+
+function NewStatsServer(Handlers: TEvents; MaxLinks, BufferCount, BufferSize,
+  Workers: Integer): TTcpServer;
+begin
+  Result := NewServer(Handlers);
+  Result.MaxLinks := MaxLinks;
+  Result.IoBufferCount := BufferCount;
+  Result.IoBufferSize := BufferSize;
+  Result.WorkerThreads := Workers;
+  Result.IdleTimeoutMs := 0; { no idle events: a server without traffic runs no event at all }
+  Result.Start('127.0.0.1', 0);
+end;
+
+procedure TestStatistics;
+const
+  Rounds = 5;
+var
+  A1, A2, B1: TTestClient;
+  Held: Pointer;
+  SmallW1, SmallW2, WideW1: Integer;
+  SmallExecs, WideExecs: Int64;
+  BusyMs: Cardinal;
+  i, BadIndex, BadIndexError: Integer;
+  Reached: Boolean;
+begin
+  SmallEvents := TEvents.Create;
+  WideEvents := TEvents.Create;
+  Small := nil;
+  Wide := nil;
+  A1 := TTestClient.Create;
+  A2 := TTestClient.Create;
+  B1 := TTestClient.Create;
+  try
+    Small := NewStatsServer(SmallEvents, 4, 100, 1024, 2);
+    Wide := NewStatsServer(WideEvents, 40, 200, 4096, 1);
+    Check((Small.LinkFree = 4) and (Wide.LinkFree = 40),
+      Format('LinkFree of each server is its own MaxLinks (%d, %d)', [Small.LinkFree,
+      Wide.LinkFree]));
+    Check((Small.LinkSize > 0) and (Wide.LinkSize = 10 * Small.LinkSize),
+      Format('LinkSize grows with MaxLinks (%d, %d bytes)', [Small.LinkSize, Wide.LinkSize]));
+    Check((Small.IoMemSize >= 100 * 1024) and (Small.IoMemSize < 100 * 4096) and
+      (Wide.IoMemSize >= 200 * 4096), Format(
+      'IoMemSize follows each pool''s buffer count and size (%d, %d bytes)',
+      [Small.IoMemSize, Wide.IoMemSize]));
+
+    ExpectedSmallConnects := 2;
+    ExpectedWideConnects := 1;
+    Check(A1.Connect(Small.Port) and A2.Connect(Small.Port) and B1.Connect(Wide.Port) and
+      WaitUntil(StatsConnectsReached), 'two clients connect to the small server, one to the wide');
+    Check((Small.LinkFree = 2) and (Wide.LinkFree = 39), Format(
+      'LinkFree counts each server''s own links (%d, %d)', [Small.LinkFree, Wide.LinkFree]));
+    Check((Small.LinkUse = 50.0) and (Wide.LinkUse = 2.5), Format(
+      'LinkUse is a percentage of each MaxLinks (%g, %g)', [Small.LinkUse, Wide.LinkUse]));
+
+    Held := TcpServerGetIOMem(Small.Handle);
+    Check(Held <> nil, 'a buffer of the small server''s pool is held');
+    Check((Small.IoMemUse = 1.0) and (Wide.IoMemUse = 0.0), Format(
+      'IoMemUse: 1 of 100 buffers in the small pool, none in the wide one (%g, %g)',
+      [Small.IoMemUse, Wide.IoMemUse]));
+    Check(FreeIOMem(Held), 'the buffer is given back');
+
+    SmallW1 := Small.WorkerId(1);
+    SmallW2 := Small.WorkerId(2);
+    WideW1 := Wide.WorkerId(1);
+    Check((SmallW1 <> 0) and (SmallW2 <> 0) and (WideW1 <> 0) and (SmallW1 <> SmallW2) and
+      (SmallW1 <> WideW1) and (SmallW2 <> WideW1), Format(
+      'WorkerId: three distinct thread ids, two workers of one server, one of the other ' +
+      '(%d, %d, %d)', [SmallW1, SmallW2, WideW1]));
+    BadIndex := Small.WorkerId(3);
+    BadIndexError := GetLastErrorCode;
+    Check((BadIndex = 0) and (BadIndexError = TS_ERR_INVALID_ARGUMENT),
+      'WorkerId of an index past WorkerCount is 0 (TS_ERR_INVALID_ARGUMENT)');
+    BusyMs := 12345;
+    BadIndex := Wide.WorkerExecInfo(2, BusyMs);
+    BadIndexError := GetLastErrorCode;
+    Check((BadIndex = -1) and (BadIndexError = TS_ERR_INVALID_ARGUMENT) and (BusyMs = 0),
+      'WorkerExecInfo of an index past WorkerCount is -1 (TS_ERR_INVALID_ARGUMENT), ' +
+      'TickCount 0');
+
+    { Each OnConnect ran on a worker of its own server. }
+    SmallExecs := WorkerExecs(Small);
+    WideExecs := WorkerExecs(Wide);
+    Check((SmallExecs >= 2) and (WideExecs >= 1), Format(
+      'WorkerExecInfo counts each server''s connects on its own workers (%d, %d)',
+      [SmallExecs, WideExecs]));
+    for i := 1 to Rounds do
+      Check(B1.SendText('ping') and (B1.Receive(4) = 'ping'), Format(
+        'round trip %d through the wide server', [i]));
+    ExpectedWideExecs := WideExecs + Rounds;
+    Reached := WaitUntil(WideExecsReached); { before Format reads the figures it prints }
+    Check(Reached, Format('its worker exec count grows with the traffic (%d -> %d)',
+      [WideExecs, WorkerExecs(Wide)]));
+    Check(WorkerExecs(Small) = SmallExecs,
+      'the small server''s does not (it had no traffic)');
+
+    Reached := WaitUntil(ServicePassesRan);
+    Check(Reached, Format('ExecCount: each service thread ran (%d, %d passes)',
+      [Small.ExecCount, Wide.ExecCount]));
+    Check((Small.ExecLong >= 0) and (Wide.ExecLong >= 0), 'ExecLong reads (ms, not -1)');
+  finally
+    A1.Free;
+    A2.Free;
+    B1.Free;
+    Small.Free;
+    Wide.Free;
+    SmallEvents.Free;
+    WideEvents.Free;
+  end;
+end;
+
 { ---- Stop, restart, Free ----------------------------------------------------------------- }
 
 function OtherInSync: Boolean;
@@ -672,6 +822,7 @@ begin
     TestLinkControl;
     TestFraming;
     TestIPv6Only;
+    TestStatistics;
     TestStopStart;
   except
     on E: Exception do

@@ -101,6 +101,15 @@ begin
   Imported('TcpServerGetIOMemFree', @TcpServerApi.TcpServerGetIOMemFree);
   Imported('TcpServerGetWorkerCount', @TcpServerApi.TcpServerGetWorkerCount);
   Imported('TcpServerGetCounter', @TcpServerApi.TcpServerGetCounter);
+  Imported('TcpServerGetLinkFree', @TcpServerApi.TcpServerGetLinkFree);
+  Imported('TcpServerGetLinkUse', @TcpServerApi.TcpServerGetLinkUse);
+  Imported('TcpServerGetLinkSize', @TcpServerApi.TcpServerGetLinkSize);
+  Imported('TcpServerGetIOMemUse', @TcpServerApi.TcpServerGetIOMemUse);
+  Imported('TcpServerGetIOMemSize', @TcpServerApi.TcpServerGetIOMemSize);
+  Imported('TcpServerGetWorkerID', @TcpServerApi.TcpServerGetWorkerID);
+  Imported('TcpServerGetWorkerExecInfo', @TcpServerApi.TcpServerGetWorkerExecInfo);
+  Imported('TcpServerGetExecLong', @TcpServerApi.TcpServerGetExecLong);
+  Imported('TcpServerGetExecCount', @TcpServerApi.TcpServerGetExecCount);
   Constant('TCPSERVER_VERSION_MAJOR', TCPSERVER_VERSION_MAJOR);
   Constant('TCPSERVER_VERSION_MINOR', TCPSERVER_VERSION_MINOR);
   Constant('TCPSERVER_VERSION_PATCH', TCPSERVER_VERSION_PATCH);
