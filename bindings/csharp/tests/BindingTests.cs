@@ -716,6 +716,15 @@ static class BindingTests
         Throws<ObjectDisposedException>(() => a.GetStats(), "GetStats after Dispose");
         Throws<ObjectDisposedException>(() => a.GetWorkerStats(), "GetWorkerStats after Dispose");
         Assert(b.GetWorkerStats().Length == 3, "b still reports its workers");
+
+        // The declarations' failure values reach C# as the header documents them.
+        uint busy;
+        Assert(N.TcpServerGetWorkerExecInfo(b.Handle, 4, out busy) == -1 && N.GetLastErrorCode() == N.TS_ERR_INVALID_ARGUMENT &&
+               N.PtrToUtf8(N.GetLastErrorText()).Contains("worker index 4"), "a worker index past b's 3 fails with the engine's text");
+        Assert(N.TcpServerGetWorkerID(b.Handle, 0) == 0 && N.TcpServerGetLinkSize(IntPtr.Zero) == -1 &&
+               N.TcpServerGetIOMemSize(IntPtr.Zero) == -1 && N.TcpServerGetLinkUse(IntPtr.Zero) == -1 &&
+               N.TcpServerGetExecLong(IntPtr.Zero) == -1 && N.TcpServerGetExecCount(IntPtr.Zero) == -1,
+               "bad index or handle: 0 / -1");
     }
 
     static void DisposeAndRestart()
