@@ -12,24 +12,20 @@ using N = TcpServerLib.TcpServerNative;
 
 namespace TcpServerLib
 {
-    /// <summary>A snapshot of the engine's statistics and counters (TcpServer.GetStats).</summary>
+    /// <summary>A snapshot of one server's statistics and counters (TcpServer.GetStats), the
+    /// per-server forms of the flat API's GetLink* / GetIOMem* / GetServerExec* figures.</summary>
     public sealed class TcpServerStats
     {
         public int Links { get; internal set; }            // open links
-        public int LinkFree { get; internal set; }         // MaxLinks - Links
-        public double LinkUse { get; internal set; }       // % of MaxLinks in use
+        public int LinkFree { get; internal set; }         // free link slots
+        public double LinkUse { get; internal set; }       // % of the link slots in use
+        public long LinkSize { get; internal set; }        // bytes of the link table
         public int IoMemFree { get; internal set; }        // free IO buffers
         public double IoMemUse { get; internal set; }      // % of the pool in use
-        public long IoMemSize { get; internal set; }       // bytes of the IO pool (count x size)
+        public long IoMemSize { get; internal set; }       // bytes of the IO pool
         public int Workers { get; internal set; }
-        // The engine reports these three for the default (flat API) server only; a TcpServer
-        // runs a server of its own, so they stay 0.
-        [Obsolete("not reported per server (the engine has no TcpServer* form of GetLinkSize); always 0")]
-        public int LinkSize { get; internal set; }
-        [Obsolete("not reported per server (the engine has no TcpServer* form of GetServerExecLong); always 0")]
-        public uint ServerExecLong { get; internal set; }
-        [Obsolete("not reported per server (the engine has no TcpServer* form of GetServerExecCount); always 0")]
-        public int ServerExecCount { get; internal set; }
+        public uint ServerExecLong { get; internal set; }  // ms the service thread's last pass took
+        public int ServerExecCount { get; internal set; }  // service passes since the server was created
         // This server's counters (TcpServerCounter), totals since the TcpServer was created.
         public long BytesIn { get; internal set; }
         public long BytesOut { get; internal set; }
@@ -48,8 +44,8 @@ namespace TcpServerLib
     public sealed class WorkerStats
     {
         public int Index { get; internal set; }     // 1..worker count
-        public int ThreadId { get; internal set; }  // OS thread id
-        public int Events { get; internal set; }    // callbacks/events run
+        public uint ThreadId { get; internal set; } // OS thread id, as Link.Worker.ThreadId
+        public int Events { get; internal set; }    // callbacks/events run since Start
         public uint BusyMs { get; internal set; }   // ms busy since the previous GetWorkerStats
     }
 
@@ -466,16 +462,24 @@ namespace TcpServerLib
             return value;
         }
 
+        /// <summary>This server's statistics and counters, read one after another (not an atomic
+        /// snapshot). Throws ObjectDisposedException after Dispose, TcpServerException if the
+        /// engine refuses a figure.</summary>
         public TcpServerStats GetStats()
         {
             IntPtr server = LiveHandle;
-            int links = N.TcpServerGetLinkCount(server), maxLinks = MaxLinks;
-            int ioFree = N.TcpServerGetIOMemFree(server), ioCount = IoBufferCount;
             return new TcpServerStats
             {
-                Links = links, LinkFree = Math.Max(0, maxLinks - links), LinkUse = Percent(links, maxLinks),
-                IoMemFree = ioFree, IoMemUse = Percent(ioCount - ioFree, ioCount),
-                IoMemSize = (long)ioCount * IoBufferSize, Workers = N.TcpServerGetWorkerCount(server),
+                Links = N.TcpServerGetLinkCount(server),
+                LinkFree = (int)Checked(N.TcpServerGetLinkFree(server), "link free"),
+                LinkUse = Checked(N.TcpServerGetLinkUse(server), "link use"),
+                LinkSize = Checked(N.TcpServerGetLinkSize(server), "link size"),
+                IoMemFree = N.TcpServerGetIOMemFree(server),
+                IoMemUse = Checked(N.TcpServerGetIOMemUse(server), "IO memory use"),
+                IoMemSize = Checked(N.TcpServerGetIOMemSize(server), "IO memory size"),
+                Workers = N.TcpServerGetWorkerCount(server),
+                ServerExecLong = (uint)Checked(N.TcpServerGetExecLong(server), "service exec time"),
+                ServerExecCount = (int)Checked(N.TcpServerGetExecCount(server), "service exec count"),
                 BytesIn = GetCounter(TcpServerCounter.BytesIn), BytesOut = GetCounter(TcpServerCounter.BytesOut),
                 MessagesIn = GetCounter(TcpServerCounter.MessagesIn), MessagesOut = GetCounter(TcpServerCounter.MessagesOut),
                 Accepts = GetCounter(TcpServerCounter.Accepts), Refused = GetCounter(TcpServerCounter.Refused),
@@ -485,17 +489,38 @@ namespace TcpServerLib
             };
         }
 
-        static double Percent(int part, int whole) { return whole <= 0 ? 0 : Math.Max(0, part) * 100.0 / whole; }
+        /// <summary>A statistics call's result; its -1 (failure) becomes the engine's error.</summary>
+        static long Checked(long value, string what)
+        {
+            if (value < 0) throw TcpServerException.Last("statistics: " + what);
+            return value;
+        }
 
-        /// <summary>Per-worker activity is reported by the engine for the default (flat API)
-        /// server only; this throws NotSupportedException. WorkerCount gives this server's
-        /// worker count, Link.Worker the thread running an event.</summary>
-        [Obsolete("the engine reports worker activity (GetWorkerID / GetWorkerExecInfo) for the default server only; use WorkerCount")]
+        static double Checked(double value, string what)
+        {
+            if (value < 0) throw TcpServerException.Last("statistics: " + what);
+            return value;
+        }
+
+        /// <summary>One entry per worker thread of this server (none when stopped): its OS thread
+        /// id, the events it has run and the ms it was busy since the previous GetWorkerStats
+        /// (the engine restarts that figure at each read, as GetWorkerExecInfo). Throws
+        /// ObjectDisposedException after Dispose, TcpServerException if the server stops while
+        /// it reads.</summary>
         public WorkerStats[] GetWorkerStats()
         {
-            throw new NotSupportedException(
-                "GetWorkerStats: the engine reports worker activity for its default (flat API) server only, and a " +
-                "TcpServer runs a server of its own; WorkerCount gives this server's worker count");
+            IntPtr server = LiveHandle;
+            var result = new WorkerStats[N.TcpServerGetWorkerCount(server)];
+            for (int index = 1; index <= result.Length; index++)
+            {
+                int threadId = N.TcpServerGetWorkerID(server, index);  // never 0 for a running worker
+                if (threadId == 0) throw TcpServerException.Last("worker statistics: thread id of worker " + index);
+                uint busyMs;
+                int events = N.TcpServerGetWorkerExecInfo(server, index, out busyMs);
+                if (events < 0) throw TcpServerException.Last("worker statistics: activity of worker " + index);
+                result[index - 1] = new WorkerStats { Index = index, ThreadId = (uint)threadId, Events = events, BusyMs = busyMs };
+            }
+            return result;
         }
 
         /// <summary>This server's worker threads (0 when stopped).</summary>

@@ -113,7 +113,7 @@ namespace TcpServerLib
 
         // ---- constants ------------------------------------------------------------------
         public const int TCPSERVER_VERSION_MAJOR = 1;
-        public const int TCPSERVER_VERSION_MINOR = 1;
+        public const int TCPSERVER_VERSION_MINOR = 2;
         public const int TCPSERVER_VERSION_PATCH = 0;
         public const int TCPSERVER_VERSION_NUMBER =
             TCPSERVER_VERSION_MAJOR * 10000 + TCPSERVER_VERSION_MINOR * 100 + TCPSERVER_VERSION_PATCH;
@@ -271,6 +271,17 @@ namespace TcpServerLib
         [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetIOMemFree(IntPtr server);
         [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetWorkerCount(IntPtr server);
         [DllImport(Library, CallingConvention = Conv)] public static extern long TcpServerGetCounter(IntPtr server, int counter);
+        // API 1.2: the rest of the statistics per server. A bad handle gives -1 (GetWorkerID: 0)
+        // with TS_ERR_INVALID_ARGUMENT; the sizes are 64-bit, unlike the flat GetLinkSize / GetIOMemSize.
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetLinkFree(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern double TcpServerGetLinkUse(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern long TcpServerGetLinkSize(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern double TcpServerGetIOMemUse(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern long TcpServerGetIOMemSize(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetWorkerID(IntPtr server, int index);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetWorkerExecInfo(IntPtr server, int index, out uint tickCount);
+        [DllImport(Library, CallingConvention = Conv)] public static extern long TcpServerGetExecLong(IntPtr server);
+        [DllImport(Library, CallingConvention = Conv)] public static extern int TcpServerGetExecCount(IntPtr server);
 
         // ---- statistics -----------------------------------------------------------------------
         [DllImport(Library, CallingConvention = Conv)] public static extern double GetLinkUse();

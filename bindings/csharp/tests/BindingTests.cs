@@ -54,6 +54,7 @@ static class BindingTests
         Run("Stop from inside a handler fails instead of deadlocking", StopInsideHandler);
         Run("options are applied at Start", OptionsApplied);
         Run("statistics count the traffic", Statistics);
+        Run("two servers report their own link, pool, worker and service statistics", PerServerStatistics);
         Run("Dispose stops the server; a new server and a restart work", DisposeAndRestart);
         Run("two servers run at once with their own handlers, links and counters", TwoServersAtOnce);
         Run("the Context routes every event of each server to its own object", ContextRouting);
@@ -95,8 +96,8 @@ static class BindingTests
         int version = N.TCPSERVER_VERSION_NUMBER;
         Assert(N.LayoutMismatches(text(ours), version).Count == 0, "our own layout matches");
         Assert(N.LayoutMismatches(text(ours), version + 100).Count == 0, "a newer minor version is accepted");
-        Assert(N.LayoutMismatches(text(ours), 10000).Any(p => p.Contains("older than this binding's 1.1")),
-               "an older minor version is refused");
+        Assert(N.LayoutMismatches(text(ours), 10100).Any(p => p.Contains("library version 1.1.0 is older than this binding's 1.2")),
+               "a 1.1 library (no per-server statistics) is refused");
         var drifted = new Dictionary<string, long>(ours);
         drifted["TcpLink.RemotePort"] += 4;
         drifted["TcpWorker.size"] += 8;
@@ -631,6 +632,99 @@ static class BindingTests
                 Assert(server.LinkCount == 1, "LinkCount");
             }
         }
+    }
+
+    static void PerServerStatistics()
+    {
+        var a = NewServer();
+        var b = NewServer();
+        a.MaxLinks = 16; a.IoBufferCount = 64; a.IoBufferSize = 1024; a.WorkerThreads = 1;
+        b.MaxLinks = 40; b.IoBufferCount = 200; b.IoBufferSize = 4096; b.WorkerThreads = 3;
+        var handled = new ConcurrentDictionary<uint, int>();  // worker thread id -> Received events
+        a.Received += (s, e) => { handled.AddOrUpdate(e.Link.Worker.ThreadId, 1, (id, n) => n + 1); e.Link.Send(e.ToArray()); };
+        a.Start("127.0.0.1", 0);
+        b.Start("127.0.0.1", 0);
+
+        // The link table and the pool are sized from each server's own options.
+        var sa = a.GetStats();
+        var sb = b.GetStats();
+        Assert(sa.Links == 0 && sa.LinkFree == 16 && sa.LinkUse == 0, "a: 16 free link slots, none in use");
+        Assert(sb.Links == 0 && sb.LinkFree == 40 && sb.LinkUse == 0, "b: 40 free link slots, none in use");
+        Assert(sa.LinkSize > 0 && sa.LinkSize % 16 == 0 && sb.LinkSize % 40 == 0 && sa.LinkSize / 16 == sb.LinkSize / 40,
+               string.Format("link tables of 16 and 40 slots of one size: {0} and {1} bytes", sa.LinkSize, sb.LinkSize));
+        Assert(sa.IoMemSize % 64 == 0 && sa.IoMemSize / 64 >= 1024 && sb.IoMemSize % 200 == 0 && sb.IoMemSize / 200 >= 4096 &&
+               sb.IoMemSize / 200 - sa.IoMemSize / 64 == 4096 - 1024,
+               string.Format("pools of 64 x 1024 and 200 x 4096 bytes plus one header each: {0} and {1} bytes", sa.IoMemSize, sb.IoMemSize));
+        Assert(sa.Workers == 1 && sb.Workers == 3, "worker counts");
+
+        // Buffers taken from a's pool show in a's use only.
+        var taken = new List<IntPtr>();
+        try
+        {
+            for (int i = 0; i < 16; i++)
+            {
+                IntPtr mem = N.TcpServerGetIOMem(a.Handle);
+                Assert(mem != IntPtr.Zero, "a buffer from a's pool");
+                taken.Add(mem);
+            }
+            sa = a.GetStats();
+            Assert(sa.IoMemFree <= 64 - 16 && sa.IoMemUse == (64 - sa.IoMemFree) * 100.0 / 64,
+                   string.Format("a's pool: 16 of 64 buffers taken, {0} free, {1}% in use", sa.IoMemFree, sa.IoMemUse));
+            var poolB = b.GetStats();
+            Assert(poolB.IoMemFree == 200 && poolB.IoMemUse == 0, "b's pool is not a's");
+        }
+        finally
+        {
+            foreach (var mem in taken) N.FreeIOMem(mem);
+        }
+
+        // Worker threads: one entry per worker, distinct OS threads, none shared between servers.
+        var wa = a.GetWorkerStats();
+        var wb = b.GetWorkerStats();
+        Assert(wa.Length == 1 && wb.Length == 3, "one WorkerStats per worker");
+        var ids = wa.Concat(wb).Select(w => w.ThreadId).ToList();
+        Assert(ids.All(id => id != 0) && ids.Distinct().Count() == 4, "four distinct worker thread ids: " + string.Join(",", ids));
+        Assert(wb.Select(w => w.Index).SequenceEqual(new[] { 1, 2, 3 }), "indexes 1..3");
+
+        // a's only worker runs a's events: its count grows with the traffic, b's workers see none of it.
+        int before = wa[0].Events;
+        int bEvents = wb.Sum(w => w.Events);
+        using (var client = Connect(a.Port))
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                Send(client, "ping" + i);
+                Assert(ReadText(client, 5) == "ping" + i, "a echoes");
+            }
+            var links = a.GetStats();
+            Assert(links.Links == 1 && links.LinkFree == 15 && links.LinkUse == 100.0 / 16, "a: one of 16 links in use");
+            Assert(b.GetStats().LinkFree == 40, "b has no link");
+        }
+        var after = a.GetWorkerStats();
+        Assert(handled.Count == 1 && handled.ContainsKey(after[0].ThreadId) && handled[after[0].ThreadId] == 5,
+               "the 5 receives ran on the thread GetWorkerStats names");
+        Assert(after[0].Events >= before + 5, string.Format("a's worker ran {0} events, then {1} after 5 receives", before, after[0].Events));
+        Assert(b.GetWorkerStats().Sum(w => w.Events) == bEvents, "b's workers ran none of a's events");
+
+        // The service thread makes a pass every 100 ms on each server.
+        WaitFor(() => a.GetStats().ServerExecCount >= 1 && b.GetStats().ServerExecCount >= 1, "a service pass on both servers");
+
+        // Stopped: no workers to report; disposed: no server to ask.
+        a.Stop();
+        Assert(a.GetWorkerStats().Length == 0 && a.GetStats().Workers == 0, "a stopped server has no workers");
+        a.Dispose();
+        Throws<ObjectDisposedException>(() => a.GetStats(), "GetStats after Dispose");
+        Throws<ObjectDisposedException>(() => a.GetWorkerStats(), "GetWorkerStats after Dispose");
+        Assert(b.GetWorkerStats().Length == 3, "b still reports its workers");
+
+        // The declarations' failure values reach C# as the header documents them.
+        uint busy;
+        Assert(N.TcpServerGetWorkerExecInfo(b.Handle, 4, out busy) == -1 && N.GetLastErrorCode() == N.TS_ERR_INVALID_ARGUMENT &&
+               N.PtrToUtf8(N.GetLastErrorText()).Contains("worker index 4"), "a worker index past b's 3 fails with the engine's text");
+        Assert(N.TcpServerGetWorkerID(b.Handle, 0) == 0 && N.TcpServerGetLinkSize(IntPtr.Zero) == -1 &&
+               N.TcpServerGetIOMemSize(IntPtr.Zero) == -1 && N.TcpServerGetLinkUse(IntPtr.Zero) == -1 &&
+               N.TcpServerGetExecLong(IntPtr.Zero) == -1 && N.TcpServerGetExecCount(IntPtr.Zero) == -1,
+               "bad index or handle: 0 / -1");
     }
 
     static void DisposeAndRestart()
