@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List
 # ------------------------------------------------------------------------------------------
 
 TCPSERVER_VERSION_MAJOR = 1
-TCPSERVER_VERSION_MINOR = 1
+TCPSERVER_VERSION_MINOR = 2
 TCPSERVER_VERSION_PATCH = 0
 TCPSERVER_VERSION_NUMBER = (TCPSERVER_VERSION_MAJOR * 10000 + TCPSERVER_VERSION_MINOR * 100
                             + TCPSERVER_VERSION_PATCH)
@@ -309,33 +309,48 @@ _EXPORTS_1_1 = [
     ("TcpServerGetCounter", c_int64, [PTcpServerHandle, c_int32]),
 ]
 
+# Added in API 1.2: the rest of the statistics, per server. Missing ones load as stubs too.
+_EXPORTS_1_2 = [
+    ("TcpServerGetLinkFree", c_int32, [PTcpServerHandle]),
+    ("TcpServerGetLinkUse", c_double, [PTcpServerHandle]),
+    ("TcpServerGetLinkSize", c_int64, [PTcpServerHandle]),
+    ("TcpServerGetIOMemUse", c_double, [PTcpServerHandle]),
+    ("TcpServerGetIOMemSize", c_int64, [PTcpServerHandle]),
+    ("TcpServerGetWorkerID", c_int32, [PTcpServerHandle, c_int32]),
+    ("TcpServerGetWorkerExecInfo", c_int32, [PTcpServerHandle, c_int32, POINTER(c_uint32)]),
+    ("TcpServerGetExecLong", c_int64, [PTcpServerHandle]),
+    ("TcpServerGetExecCount", c_int32, [PTcpServerHandle]),
+]
+
 
 class MissingExportError(LibraryNotFoundError):
     """The loaded library predates the function called (it lacks that export)."""
 
 
-def _missing(name: str) -> Callable[..., Any]:
+def _missing(name: str, api: str) -> Callable[..., Any]:
     def call(*_args: Any) -> Any:
         raise MissingExportError(
             f"{lib._name} ({GetVersionText().decode('ascii', 'replace')}) has no "
-            f"export {name}, which needs tcpserver API 1.1: update the library")
+            f"export {name}, which needs tcpserver API {api}: update the library")
     call.__name__ = name
     return call
 
 
-missing_exports: List[str] = []  # API 1.1 names the loaded library lacks (empty when current)
+missing_exports: List[str] = []  # API 1.1+ names the loaded library lacks (empty when current)
 
 
-def _bind(name: str, restype: Any, argtypes: List[Any], required: bool) -> None:
+def _bind(name: str, restype: Any, argtypes: List[Any], since: str = "") -> None:
+    """Bind one export; `since` names the API minor that added an optional one ("" = 1.0,
+    required)."""
     try:
         function = getattr(lib, name)
     except AttributeError:
-        if required:
+        if not since:
             raise LibraryNotFoundError(
                 f"{lib._name} has no export {name}: it is not a tcpserver library, or too old"
             ) from None
         missing_exports.append(name)
-        globals()[name] = _missing(name)
+        globals()[name] = _missing(name, since)
         return
     function.restype = restype
     function.argtypes = argtypes
@@ -343,9 +358,11 @@ def _bind(name: str, restype: Any, argtypes: List[Any], required: bool) -> None:
 
 
 for _entry in _EXPORTS:
-    _bind(*_entry, required=True)
+    _bind(*_entry)
 for _entry in _EXPORTS_1_1:
-    _bind(*_entry, required=False)
+    _bind(*_entry, since="1.1")
+for _entry in _EXPORTS_1_2:
+    _bind(*_entry, since="1.2")
 del _entry
 
 # ------------------------------------------------------------------------------------------

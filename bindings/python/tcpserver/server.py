@@ -21,7 +21,7 @@ import logging
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, TypeVar
 
 from . import _native as n
 from .errors import ErrorCode, TcpServerError, last_error
@@ -328,6 +328,14 @@ def _null(callback: Any) -> Any:
 # ------------------------------------------------------------------------------------------
 
 
+def _on_handle(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A method of _HandleEngine: `function` called with the engine server's handle first."""
+    def method(self: "_HandleEngine", *args: Any) -> Any:
+        return function(self.handle, *args)
+    method.__name__ = function.__name__
+    return method
+
+
 class _HandleEngine:
     """An engine server made by CreateTcpServer for one Server."""
 
@@ -356,41 +364,27 @@ class _HandleEngine:
         if not n.TcpServerSetThreadExitProc(h, c.thread_exit):
             raise last_error("start: TcpServerSetThreadExitProc")
 
-    def start(self, ip: bytes, port: int) -> int:
-        return n.TcpServerStart(self.handle, ip, port)
-
-    def stop(self, timeout_ms: int) -> int:
-        return n.TcpServerStop(self.handle, timeout_ms)
-
-    def is_active(self) -> int:
-        return n.TcpServerIsActive(self.handle)
-
-    def port(self) -> int:
-        return n.TcpServerGetPort(self.handle)
-
-    def set_option(self, code: int, value: int) -> int:
-        return n.TcpServerSetOption(self.handle, code, value)
-
-    def get_option(self, code: int) -> int:
-        return n.TcpServerGetOption(self.handle, code)
-
-    def broadcast(self, buffer: Any, size: int, except_id: int) -> int:
-        return n.TcpServerPostBroadcast(self.handle, buffer, size, except_id)
-
-    def link_ids(self, ids: Any, capacity: int) -> int:
-        return n.TcpServerGetLinkIds(self.handle, ids, capacity)
-
-    def link_count(self) -> int:
-        return n.TcpServerGetLinkCount(self.handle)
-
-    def iomem_free(self) -> int:
-        return n.TcpServerGetIOMemFree(self.handle)
-
-    def worker_count(self) -> int:
-        return n.TcpServerGetWorkerCount(self.handle)
-
-    def counter(self, code: int) -> int:
-        return n.TcpServerGetCounter(self.handle, code)
+    start = _on_handle(n.TcpServerStart)
+    stop = _on_handle(n.TcpServerStop)
+    is_active = _on_handle(n.TcpServerIsActive)
+    port = _on_handle(n.TcpServerGetPort)
+    set_option = _on_handle(n.TcpServerSetOption)
+    get_option = _on_handle(n.TcpServerGetOption)
+    broadcast = _on_handle(n.TcpServerPostBroadcast)
+    link_ids = _on_handle(n.TcpServerGetLinkIds)
+    link_count = _on_handle(n.TcpServerGetLinkCount)
+    iomem_free = _on_handle(n.TcpServerGetIOMemFree)
+    worker_count = _on_handle(n.TcpServerGetWorkerCount)
+    counter = _on_handle(n.TcpServerGetCounter)
+    link_free = _on_handle(n.TcpServerGetLinkFree)
+    link_use = _on_handle(n.TcpServerGetLinkUse)
+    link_size = _on_handle(n.TcpServerGetLinkSize)
+    iomem_use = _on_handle(n.TcpServerGetIOMemUse)
+    iomem_size = _on_handle(n.TcpServerGetIOMemSize)
+    worker_id = _on_handle(n.TcpServerGetWorkerID)
+    worker_exec_info = _on_handle(n.TcpServerGetWorkerExecInfo)
+    exec_long = _on_handle(n.TcpServerGetExecLong)
+    exec_count = _on_handle(n.TcpServerGetExecCount)
 
 
 class _FlatEngine:
@@ -430,6 +424,15 @@ class _FlatEngine:
     iomem_free = staticmethod(n.GetIOMemFree)
     worker_count = staticmethod(n.GetWorkerCount)
     counter = staticmethod(n.GetServerCounter)
+    link_free = staticmethod(n.GetLinkFree)
+    link_use = staticmethod(n.GetLinkUse)
+    link_size = staticmethod(n.GetLinkSize)
+    iomem_use = staticmethod(n.GetIOMemUse)
+    iomem_size = staticmethod(n.GetIOMemSize)
+    worker_id = staticmethod(n.GetWorkerID)
+    worker_exec_info = staticmethod(n.GetWorkerExecInfo)
+    exec_long = staticmethod(n.GetServerExecLong)
+    exec_count = staticmethod(n.GetServerExecCount)
 
 
 # Servers holding an engine server of their own (CreateTcpServer), freed at exit at the latest.
@@ -502,6 +505,16 @@ def _option_property(name: str, code: int) -> property:
     return property(get, set_, doc=f"Engine option {name} (applied at start()).")
 
 
+_Figure = TypeVar("_Figure", int, float)
+
+
+def _checked(value: _Figure, what: str) -> _Figure:
+    """`value` of a statistics call, or the engine's error: they fail with a negative result."""
+    if value < 0:
+        raise last_error(what)
+    return value
+
+
 def counters() -> Dict[str, int]:
     """The default server's totals since the library loaded (they never reset). A Server's
     own are in server.counters()."""
@@ -510,18 +523,18 @@ def counters() -> Dict[str, int]:
 
 @dataclass(frozen=True)
 class Stats:
-    """A snapshot of a server's statistics (see Server.stats()). Fields the engine reports
-    for the default server only are None for a Server's own engine server."""
+    """A snapshot of a server's statistics (see Server.stats()), as the engine reports them.
+    Before the first start() the link and pool figures follow the options."""
     links: int
     link_free: int
-    link_use: float       # % of max_links
-    link_size: Optional[int]  # bytes of the link table (DefaultServer only)
+    link_use: float       # % of the link table in use
+    link_size: int        # bytes of the link table (DefaultServer: at most 2**31 - 1)
     iomem_free: int
     iomem_use: float      # % of the pool
-    iomem_size: int       # bytes of the pool
+    iomem_size: int       # bytes of the pool (DefaultServer: at most 2**31 - 1)
     workers: int
-    server_exec_long: Optional[int]   # service thread ms (DefaultServer only)
-    server_exec_count: Optional[int]  # service thread passes (DefaultServer only)
+    server_exec_long: int   # ms the service thread's last pass took
+    server_exec_count: int  # service thread passes so far
     bytes_in: int
     bytes_out: int
     msgs_in: int
@@ -585,6 +598,7 @@ class Server:
         self._tokens = itertools.count(1)
         self._context = next(_context_keys)
         self._engine_server: Any = None
+        self._freed_engine: Optional[_HandleEngine] = None  # what close() freed (see stats())
         self._finalizer: Optional[weakref.finalize] = None
         self._wired = _Wiring(None, None, None, None, None, None)
         given = dict(max_links=max_links, io_buffer_size=io_buffer_size,
@@ -615,6 +629,7 @@ class Server:
                     self._finalizer.atexit = False  # _shutdown frees it after every stop
                     _with_engine_server.add(self)
                     self._engine_server = engine
+                    self._freed_engine = None
         return engine
 
     def _destroy(self) -> None:
@@ -626,6 +641,7 @@ class Server:
             finalizer.detach()
         if engine is not None:
             engine.destroy()
+            self._freed_engine = engine
 
     def _is_running(self) -> bool:
         return _by_context.get(self._context) is self
@@ -866,34 +882,50 @@ class Server:
 
     # -- statistics ---------------------------------------------------------------------------
 
+    def _statistics_engine(self) -> Any:
+        """The engine server statistics are read from. After close() it is the freed one, so
+        the engine itself reports the handle as gone until start() makes a new one."""
+        if self._engine_server is None and self._freed_engine is not None:
+            return self._freed_engine
+        return self._engine()
+
     def counters(self) -> Dict[str, int]:
-        """This server's totals since its engine server was made (they never reset)."""
-        engine = self._engine()
-        return {name: engine.counter(code) for name, code in _COUNTERS.items()}
+        """This server's totals since its engine server was made (they never reset). After
+        a Server's close() raises TcpServerError(INVALID_ARGUMENT) until the next start()."""
+        engine = self._statistics_engine()
+        return {name: _checked(engine.counter(code), f"counters: {name}")
+                for name, code in _COUNTERS.items()}
 
     def stats(self) -> Stats:
-        """A snapshot of this server's statistics and counters."""
-        engine = self._engine()
-        links, iomem_free = engine.link_count(), engine.iomem_free()
-        max_links = engine.get_option(n.TS_OPT_MAX_LINKS)
-        buffers = engine.get_option(n.TS_OPT_IO_BUFFER_COUNT)
-        running = bool(engine.is_active())
-        return Stats(links=links, link_free=max_links - links if running else 0,
-                     link_use=100.0 * links / max_links if running and max_links else 0.0,
-                     link_size=None, iomem_free=iomem_free,
-                     iomem_use=(100.0 * (buffers - iomem_free) / buffers
-                                if running and buffers else 0.0),
-                     iomem_size=(buffers * engine.get_option(n.TS_OPT_IO_BUFFER_SIZE)
-                                 if running else 0),
-                     workers=engine.worker_count(), server_exec_long=None,
-                     server_exec_count=None, **self.counters())
+        """A snapshot of this server's statistics and counters, from the engine. After a
+        Server's close() raises TcpServerError(INVALID_ARGUMENT) until the next start()."""
+        engine = self._statistics_engine()
+        return Stats(links=_checked(engine.link_count(), "stats: link count"),
+                     link_free=_checked(engine.link_free(), "stats: link free"),
+                     link_use=_checked(engine.link_use(), "stats: link use"),
+                     link_size=_checked(engine.link_size(), "stats: link size"),
+                     iomem_free=_checked(engine.iomem_free(), "stats: IO pool free"),
+                     iomem_use=_checked(engine.iomem_use(), "stats: IO pool use"),
+                     iomem_size=_checked(engine.iomem_size(), "stats: IO pool size"),
+                     workers=_checked(engine.worker_count(), "stats: worker count"),
+                     server_exec_long=_checked(engine.exec_long(), "stats: service exec long"),
+                     server_exec_count=_checked(engine.exec_count(),
+                                                "stats: service exec count"),
+                     **self.counters())
 
     def worker_stats(self) -> List[WorkerStats]:
-        """Per-worker thread id, events run, and ms busy since the previous call (the
-        engine reports them for the default server: use DefaultServer)."""
-        raise TcpServerError(ErrorCode.NOT_SUPPORTED,
-                             "worker_stats: the engine reports per-worker times for the "
-                             "default server only; use tcpserver.DefaultServer")
+        """Per worker of the running server: its OS thread id, the events it has run, and the
+        ms it was busy since the previous call (which restarts that clock). Empty while
+        stopped; raises TcpServerError after a Server's close(), or if it stops meanwhile."""
+        engine = self._statistics_engine()
+        result = []
+        for index in range(1, _checked(engine.worker_count(), "worker_stats: count") + 1):
+            busy = ctypes.c_uint32()
+            events = _checked(engine.worker_exec_info(index, ctypes.byref(busy)),
+                              f"worker_stats: worker {index}")
+            # Thread id 0 (not known yet) is no failure: the index was just accepted.
+            result.append(WorkerStats(index, engine.worker_id(index), events, busy.value))
+        return result
 
 
 class DefaultServer(Server):
@@ -929,22 +961,6 @@ class DefaultServer(Server):
             _flat_owner = self
         elif _flat_owner is self:
             _flat_owner = None
-
-    def stats(self) -> Stats:
-        return Stats(links=n.GetLinkCount(), link_free=n.GetLinkFree(),
-                     link_use=n.GetLinkUse(), link_size=n.GetLinkSize(),
-                     iomem_free=n.GetIOMemFree(), iomem_use=n.GetIOMemUse(),
-                     iomem_size=n.GetIOMemSize(), workers=n.GetWorkerCount(),
-                     server_exec_long=n.GetServerExecLong(),
-                     server_exec_count=n.GetServerExecCount(), **counters())
-
-    def worker_stats(self) -> List[WorkerStats]:
-        result = []
-        for index in range(1, n.GetWorkerCount() + 1):
-            busy = ctypes.c_uint32()
-            events = n.GetWorkerExecInfo(index, ctypes.byref(busy))
-            result.append(WorkerStats(index, n.GetWorkerID(index), events, busy.value))
-        return result
 
 
 # ------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def parameter_types(text: str) -> List[Any]:
 
 def test_every_export_is_declared_with_the_header_types() -> None:
     declared = {name: (restype, argtypes)
-                for name, restype, argtypes in n._EXPORTS + n._EXPORTS_1_1}
+                for name, restype, argtypes in n._EXPORTS + n._EXPORTS_1_1 + n._EXPORTS_1_2}
     exports = re.findall(r"TS_API\s+([\w\s*]+?)\s*TS_CALL\s+(\w+)\s*\(([^)]*)\)\s*;",
                          header_text())
     assert len(exports) > 70, "too few exports parsed: has the header's format changed?"

@@ -30,14 +30,16 @@ def test_a_library_that_is_not_tcpserver_is_named(tmp_path) -> None:
     assert str(not_a_library) in result.stderr
 
 
-def test_a_missing_api_1_1_export_fails_when_called_and_says_what_to_do() -> None:
+def test_a_missing_newer_export_fails_when_called_and_names_its_api() -> None:
     from tcpserver import _native as n
-    stub = n._missing("PauseReceive")
-    try:
-        stub(None)
-    except n.MissingExportError as error:
-        assert "has no export PauseReceive" in str(error)
-        assert "API 1.1: update the library" in str(error)
-    else:
-        raise AssertionError("a missing export must raise when called")
-    assert set(n.missing_exports) <= {name for name, *_ in n._EXPORTS_1_1}
+    for name, api in (("PauseReceive", "1.1"), ("TcpServerGetLinkFree", "1.2")):
+        stub = n._missing(name, api)
+        try:
+            stub(None)
+        except n.MissingExportError as error:
+            assert f"has no export {name}" in str(error)
+            assert f"API {api}: update the library" in str(error)
+        else:
+            raise AssertionError("a missing export must raise when called")
+    optional = {name for name, *_ in n._EXPORTS_1_1 + n._EXPORTS_1_2}
+    assert set(n.missing_exports) <= optional
