@@ -528,7 +528,7 @@ namespace TcpServerLib
 
         // ---- library-wide helpers -----------------------------------------------------------------
 
-        /// <summary>The loaded library's version text, e.g. "tcpserver 1.0.0".</summary>
+        /// <summary>The loaded library's version text, e.g. "tcpserver 1.2.0".</summary>
         public static string Version { get { return N.PtrToUtf8(N.GetVersionText()); } }
         /// <summary>The loaded library's TCPSERVER_VERSION_NUMBER (major*10000+minor*100+patch).</summary>
         public static int VersionNumber { get { return N.GetVersion(); } }

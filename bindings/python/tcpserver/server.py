@@ -969,7 +969,7 @@ class DefaultServer(Server):
 
 
 def version() -> str:
-    """The loaded library's version text, e.g. "tcpserver 1.0.0"."""
+    """The loaded library's version text, e.g. "tcpserver 1.2.0"."""
     return n.GetVersionText().decode("ascii", "replace")
 
 
