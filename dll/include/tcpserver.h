@@ -294,8 +294,10 @@ TS_API int32_t TS_CALL CloseLinkByIdEx(uint64_t LinkId, int32_t Flags);
  * ------------------------------------------------------------------------------------------ */
 
 /* Stop / restart reading from a link. While paused the engine reads nothing more (TCP
- * backpressure reaches the peer); sends still go out, the idle clock still runs. Pausing a
- * paused link (or resuming a running one) succeeds and changes nothing. */
+ * backpressure reaches the peer); sends still go out, the idle clock still runs. A peer's
+ * close is noticed after the resume, once the bytes before it are delivered (or by a failed
+ * send, or the idle timeout). Pausing a paused link (or resuming a running one) succeeds and
+ * changes nothing. */
 TS_API int32_t TS_CALL PauseReceive(TcpLink* Link);
 TS_API int32_t TS_CALL ResumeReceive(TcpLink* Link);
 TS_API int32_t TS_CALL PauseReceiveById(uint64_t LinkId);
