@@ -72,6 +72,42 @@ TEST_P(PeerCloseTest, LastBytesThenCloseAreBothNoticed) {
   EXPECT_EQ(GetLinkCount(), 0);
 }
 
+// A closed link stops counting in GetLinkCount before its OnDisconnect runs, so a program that
+// waits for its disconnect events and then reads the count sees the links gone (before, the
+// count dropped only after the worker's batch, up to all of them late).
+std::atomic<int> g_count_in_disconnect{-1};
+void TS_CALL record_count(TcpLink*) {
+  g_count_in_disconnect = GetLinkCount();
+  g_disconnects++;
+}
+
+class LinkCountAtCloseTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    g_disconnects = 0;
+    g_count_in_disconnect = -1;
+  }
+};
+
+TEST_F(LinkCountAtCloseTest, AClosedLinkIsNoLongerCountedInItsOnDisconnect) {
+  SetEventProc(nullptr, record_count, nullptr, nullptr, nullptr);
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  MultiClient clients(port_);
+  ASSERT_TRUE(clients.open(2));
+  ASSERT_TRUE(wait_until([] { return GetLinkCount() == 2; }, 10s));
+  clients.close(0, false);
+  ASSERT_TRUE(wait_until([] { return g_disconnects.load() == 1; }, 10s));
+  EXPECT_EQ(g_count_in_disconnect.load(), 1) << "the closing link was still counted";
+  EXPECT_EQ(GetLinkCount(), 1);
+  clients.close(1, false);
+  ASSERT_TRUE(wait_until([] { return g_disconnects.load() == 2; }, 10s));
+  EXPECT_EQ(g_count_in_disconnect.load(), 0);
+  EXPECT_EQ(GetLinkCount(), 0);
+  EXPECT_TRUE(wait_until([] { return GetLinkFree() == GetServerOption(TS_OPT_MAX_LINKS); }, 10s))
+      << "the slots come back to the free list after the batch";
+}
+
 INSTANTIATE_TEST_SUITE_P(FinAndReset, PeerCloseTest, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Reset" : "Fin"; });
 

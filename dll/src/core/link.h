@@ -45,6 +45,7 @@ struct Link {
   int32_t close_reason = TS_CLOSE_NONE;
   int32_t close_error = 0;
   bool write_armed = false;  // epoll: EPOLLOUT is watched, because something is queued
+  bool counted_closed = false;  // LinkTable::mark_closed_locked ran; cleared on release
 
   // Readable without `mu` (idle scan, id lookup); written under it.
   std::atomic<uint64_t> id{0};

@@ -32,6 +32,12 @@ class LinkTable {
   // scans over open links (broadcast, idle) stop here instead of at TS_OPT_MAX_LINKS.
   uint32_t high_water() const { return high_water_.load(std::memory_order_acquire); }
   uint32_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  // Called with link->mu held as the link closes, before OnDisconnect: from then on it is not
+  // counted as open, though its slot returns to the free list only after the backend's event
+  // batch (a stale event of that batch may still name it).
+  void mark_closed_locked(Link* link);
+  // Links acquired and not yet closed.
+  uint32_t open_count() const;
   Link& at(uint32_t slot) { return links_[slot]; }
   size_t bytes() const { return sizeof(Link) * size_; }
 
@@ -41,6 +47,7 @@ class LinkTable {
   std::mutex mu_;
   std::vector<uint32_t> free_;  // LIFO
   std::atomic<uint32_t> in_use_{0};
+  std::atomic<uint32_t> closed_{0};  // marked closed, not yet released
   std::atomic<uint32_t> high_water_{0};
 };
 

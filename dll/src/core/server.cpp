@@ -733,7 +733,7 @@ int32_t Server::link_ids(uint64_t* ids, int32_t capacity) {
 
 int32_t Server::link_count() const {
   LinkTable* t = table_.load(std::memory_order_acquire);
-  return t ? static_cast<int32_t>(t->in_use()) : 0;
+  return t ? static_cast<int32_t>(t->open_count()) : 0;
 }
 
 int32_t Server::link_free() const {
@@ -925,6 +925,8 @@ void Server::link_closed(Link& link, WorkerCtx& w) {
     std::lock_guard<std::mutex> lock(link.mu);
     link.pub.CloseReason = link.close_reason;
     link.pub.CloseError = link.close_error;
+    // GetLinkCount no longer counts it, already inside OnDisconnect.
+    table_.load(std::memory_order_acquire)->mark_closed_locked(&link);
   }
   count(TS_COUNTER_CLOSED);
   WorkerScope scope(link, w);
