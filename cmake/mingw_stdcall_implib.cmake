@@ -11,19 +11,10 @@
 #   include(cmake/mingw_stdcall_implib.cmake)
 #   tcpserver_stdcall_implib(tcpserver ${CMAKE_CURRENT_SOURCE_DIR}/tcpserver.def)
 
+include(${CMAKE_CURRENT_LIST_DIR}/def_exports.cmake)
+
 if(CMAKE_SCRIPT_MODE_FILE)  # the post-build step itself (cmake -P)
-  file(STRINGS "${DEF}" def_lines)
-  set(names "")
-  set(in_exports OFF)
-  foreach(line IN LISTS def_lines)
-    string(STRIP "${line}" line)
-    if(line STREQUAL "EXPORTS")
-      set(in_exports ON)
-    elseif(in_exports AND line AND NOT line MATCHES "^;")
-      string(REGEX REPLACE "[ \t].*" "" name "${line}")
-      list(APPEND names "${name}")
-    endif()
-  endforeach()
+  tcpserver_def_exports("${DEF}" names)
   file(GLOB_RECURSE objects "${OBJECT_DIR}/*.obj" "${OBJECT_DIR}/*.o")
   execute_process(COMMAND "${NM}" --defined-only ${objects} OUTPUT_VARIABLE symbols
                   RESULT_VARIABLE rc)

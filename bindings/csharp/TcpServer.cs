@@ -470,14 +470,14 @@ namespace TcpServerLib
             IntPtr server = LiveHandle;
             return new TcpServerStats
             {
-                Links = N.TcpServerGetLinkCount(server),
+                Links = (int)Checked(N.TcpServerGetLinkCount(server), "link count"),
                 LinkFree = (int)Checked(N.TcpServerGetLinkFree(server), "link free"),
                 LinkUse = Checked(N.TcpServerGetLinkUse(server), "link use"),
                 LinkSize = Checked(N.TcpServerGetLinkSize(server), "link size"),
-                IoMemFree = N.TcpServerGetIOMemFree(server),
+                IoMemFree = (int)Checked(N.TcpServerGetIOMemFree(server), "IO memory free"),
                 IoMemUse = Checked(N.TcpServerGetIOMemUse(server), "IO memory use"),
                 IoMemSize = Checked(N.TcpServerGetIOMemSize(server), "IO memory size"),
-                Workers = N.TcpServerGetWorkerCount(server),
+                Workers = (int)Checked(N.TcpServerGetWorkerCount(server), "worker count"),
                 ServerExecLong = (uint)Checked(N.TcpServerGetExecLong(server), "service exec time"),
                 ServerExecCount = (int)Checked(N.TcpServerGetExecCount(server), "service exec count"),
                 BytesIn = GetCounter(TcpServerCounter.BytesIn), BytesOut = GetCounter(TcpServerCounter.BytesOut),
@@ -510,7 +510,7 @@ namespace TcpServerLib
         public WorkerStats[] GetWorkerStats()
         {
             IntPtr server = LiveHandle;
-            var result = new WorkerStats[N.TcpServerGetWorkerCount(server)];
+            var result = new WorkerStats[(int)Checked(N.TcpServerGetWorkerCount(server), "worker count")];
             for (int index = 1; index <= result.Length; index++)
             {
                 int threadId = N.TcpServerGetWorkerID(server, index);  // never 0 for a running worker

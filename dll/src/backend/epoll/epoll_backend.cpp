@@ -607,11 +607,16 @@ size_t EpollBackend::write_now_locked(Link& link, const ConstBuf* parts, int cou
     iov[used++].iov_len = parts[i].len;
     len += parts[i].len;
   }
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = static_cast<size_t>(used);
   for (;;) {
-    ssize_t n = used == 1 ? sys_send(link.sock, iov[0].iov_base, len) : sys_sendmsg(link.sock, &msg);
+    ssize_t n;
+    if (used == 1) {  // the common case: one plain send, no message header to fill
+      n = sys_send(link.sock, iov[0].iov_base, len);
+    } else {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(used);
+      n = sys_sendmsg(link.sock, &msg);
+    }
     if (n >= 0) {
       note_written(static_cast<size_t>(n), static_cast<size_t>(n) == len ? 1 : 0);
       return static_cast<size_t>(n);
