@@ -6,9 +6,9 @@
 #include <cstdio>
 
 #include "abi/shield.h"
-#include "core/clock.h"
+#include "platform/clock.h"
 #include "core/errors.h"
-#include "core/local_ip.h"
+#include "platform/local_ip.h"
 #include "core/log.h"
 #include "core/registry.h"
 #include "core/server.h"
@@ -92,16 +92,16 @@ TS_API int32_t TS_CALL PostBroadcast(const void* Buf, int32_t Len) {
   return shielded(-1, [&] { return default_server().broadcast(Buf, Len); });
 }
 TS_API int32_t TS_CALL CloseLink(TcpLink* Link) {
-  return shielded(0, [&] { return pin_link_owner(Link)->close_link(Link, 0) ? 1 : 0; });
+  return shielded(0, [&] { return pin_link_owner(Link)->close_by_app(Link, 0) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL CloseLinkById(uint64_t LinkId) {
-  return shielded(0, [&] { return pin_id_owner(LinkId)->close_link_by_id(LinkId, 0) ? 1 : 0; });
+  return shielded(0, [&] { return pin_id_owner(LinkId)->close_by_app_id(LinkId, 0) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL CloseLinkEx(TcpLink* Link, int32_t Flags) {
-  return shielded(0, [&] { return pin_link_owner(Link)->close_link(Link, Flags) ? 1 : 0; });
+  return shielded(0, [&] { return pin_link_owner(Link)->close_by_app(Link, Flags) ? 1 : 0; });
 }
 TS_API int32_t TS_CALL CloseLinkByIdEx(uint64_t LinkId, int32_t Flags) {
-  return shielded(0, [&] { return pin_id_owner(LinkId)->close_link_by_id(LinkId, Flags) ? 1 : 0; });
+  return shielded(0, [&] { return pin_id_owner(LinkId)->close_by_app_id(LinkId, Flags) ? 1 : 0; });
 }
 
 TS_API int32_t TS_CALL PauseReceive(TcpLink* Link) {

@@ -1,29 +1,29 @@
-// The one internal interface between the portable core (core/server.*) and the OS event
+// The one internal interface between the portable core (core/server.*) and an OS event
 // machinery: epoll on Linux (backend/epoll), IO completion ports on Windows (backend/iocp).
 //
-// The core owns links, pools, callbacks, options, statistics and the service thread. A backend
-// owns sockets and worker threads: it accepts, reads, writes and closes, and calls back into
-// the core (Server::link_opened / deliver / link_closed) from its worker threads. Every link is
-// served by one worker at a time, so callbacks of a link never overlap.
+// A backend does system calls and readiness/completion handling only. It owns its worker
+// threads, its event queue and its per-link state (Link::backend_state). Everything about the
+// life of a link is the core's, called from the backend's workers: Server::accept_link,
+// open_link, read_gate / read_until_blocked, received, eof_reason, close_link and the rest of
+// core/server.h's "for backends" section. Every link is served by one worker at a time (its
+// owner), so callbacks of a link never overlap.
+//
+// Threads: start/begin_stop/finish_stop from the thread that starts or stops the server;
+// write_locked/queued_locked/write_in_flight_locked from any thread with link.mu held;
+// post_close/resume_paused_readers/resume_reading from any thread; close_socket/retire on
+// the link's owner thread.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <string>
 
 #include "core/link.h"
+#include "platform/socket.h"
 
 namespace ts {
 
 class Server;
-
-struct ListenSpec {
-  std::string ip;  // empty = all interfaces
-  uint32_t port = 0;
-  int backlog = 1024;
-  bool reuse_addr = true;
-  bool reuse_port = false;
-  bool ipv6_only = false;  // IPV6_V6ONLY for an IPv6 or empty ip
-};
+struct WorkerCtx;
 
 // One piece of bytes to write (a frame header, then its payload).
 struct ConstBuf {
@@ -35,12 +35,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
-  // Bind and listen (error set on failure: bad address, port in use ...).
-  virtual bool listen(const ListenSpec& spec) = 0;
-  virtual uint32_t bound_port() const = 0;
-  // Start `count` workers that serve the listener. Each calls Server::thread_begin/thread_end
-  // on itself. On failure nothing keeps running.
-  virtual bool start_workers(int count) = 0;
+  // Take the listening socket (core/listener.h opened it) and start `count` workers that serve
+  // it; each calls Server::thread_begin/thread_end on itself. On failure (error set) nothing
+  // keeps running and the listener is closed.
+  virtual bool start(socket_t listener, int family, int count) = 0;
   virtual int worker_count() const = 0;
   virtual WorkerCtx* worker(int index) = 0;  // 0-based
 
@@ -50,26 +48,33 @@ class Backend {
   // is left (listener, links never opened). False on timeout: call again.
   virtual bool finish_stop(int timeout_ms) = 0;
 
-  // Called with link.mu held and the link open: if nothing is queued, write what the socket
-  // takes at once of parts[0..count) (count <= 2, in order, one system call) and return how many bytes
-  // that was. On a broken connection returns 0 and sets *err; the link is then being closed.
-  virtual size_t write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) = 0;
-  size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) {
-    ConstBuf part{data, len};
-    return write_now_locked(link, &part, 1, err);
-  }
-  // Called with link.mu held and the link open: send `item` after everything queued before
-  // it. The backend owns the item from here (queued on link.queue or released when written).
-  // Returns 0, or the OS error that broke the connection (the link is then being closed).
-  virtual int send_locked(Link& link, SendItem* item) = 0;
-  // Ask the link's worker to close it. Safe from any thread; ignored if `id` is stale.
-  // Graceful (abort=false): pending sends go out first.
-  virtual void request_close(Link& link, uint64_t id, int32_t reason, bool abort) = 0;
-  // Pool buffers came back: workers retry links that paused reading.
+  // ---- writing, link.mu held ----
+  // One non-blocking write of parts[0..count) (count <= 2, in order). Returns the bytes the
+  // socket took (0 if it would block), or -1 with *err set to the OS error.
+  virtual long write_locked(Link& link, const ConstBuf* parts, int count, int* err) = 0;
+  // Something was pushed onto link.queue: make sure it gets flushed (watch writability, post a
+  // send). Returns 0, or the OS error that broke the connection.
+  virtual int queued_locked(Link& link) = 0;
+  // Whether the kernel still holds pointers into queued items (an overlapped send): then a
+  // close must leave them to the completion.
+  virtual bool write_in_flight_locked(Link& link) { return false; }
+
+  // ---- requests to a link's owner, any thread ----
+  // Have the owner call Server::close_requested_link(link, ..., reason, abort). Ignored if `id`
+  // is stale by then.
+  virtual void post_close(Link& link, uint64_t id, int32_t reason, bool abort) = 0;
+  // Pool buffers came back: owners retry the links they parked for the pool.
   virtual void resume_paused_readers() = 0;
-  // ResumeReceive cleared link.app_paused (with link.mu held, the link open): the owner reads
+  // ResumeReceive cleared link.paused_by_app (link.mu held, the link open): the owner reads
   // again unless the pool still holds it back. Ignored if `id` is stale.
   virtual void resume_reading(Link& link, uint64_t id) = 0;
+
+  // ---- the core closed a link; owner thread ----
+  // Close the socket (with a reset first when `reset`), cancelling what is pending on it.
+  virtual void close_socket(Link& link, socket_t s, bool reset) = 0;
+  // The link is closed and its last callback returned: hand it back (Server::release_link)
+  // once no event of the backend can name it any more.
+  virtual void retire(Link& link, WorkerCtx& w) = 0;
 };
 
 std::unique_ptr<Backend> make_backend(Server& server);

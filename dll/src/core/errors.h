@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "platform/os.h"  // os_error_text: most error messages quote one
+
 // For the catch sites that rethrow glibc's forced unwind (see server.cpp).
 #if defined(__GNUC__)
 #define TS_NO_SANITIZE_NULL __attribute__((no_sanitize("null")))
@@ -28,9 +30,5 @@ bool fail(int32_t code, const char* fmt, ...) TS_PRINTF_LIKE(2, 3);
 
 int32_t last_error_code();
 const char* last_error_text();
-
-// The OS error of the last failed system call, and its text ("Connection reset by peer").
-int last_os_error();
-const char* os_error_text(int err);
 
 }  // namespace ts

@@ -1,25 +1,24 @@
-// The engine's view of a connection. TcpLink (the public record) comes first, so the PLink an
-// application holds is the address of a Link.
+// The engine's view of a connection (a "link"). TcpLink, the public record, comes first, so the
+// PLink an application holds is the address of a Link. Owned by the LinkTable (one per slot,
+// reused); the fields say which thread may touch them. A backend keeps what only it needs in
+// the link's backend area (backend_state<T>()), never here.
 #pragma once
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <new>
+#include <type_traits>
 
 #include "core/framing.h"
 #include "core/send_queue.h"
+#include "platform/socket.h"
 #include "tcpserver.h"
 
 namespace ts {
 
-#if defined(_WIN32)
-using socket_t = uintptr_t;
-constexpr socket_t kNoSocket = ~static_cast<uintptr_t>(0);
-#else
-using socket_t = int;
-constexpr socket_t kNoSocket = -1;
-#endif
-
 struct WorkerCtx;
+class Transport;
 
 enum class LinkState : uint8_t {
   kFree,     // in the free list
@@ -33,43 +32,69 @@ enum class LinkState : uint8_t {
 constexpr int kSlotBits = 24;
 constexpr uint32_t kMaxLinks = (1u << kSlotBits) - 1;
 
+// Room for a backend's per-link state (epoll: two flags; IOCP: a pointer).
+constexpr size_t kBackendAreaSize = 16;
+
 struct Link {
   TcpLink pub{};
 
-  // `mu` guards state, sock (for writing), queue and the close fields. Sends from any thread
-  // take it; the owning worker takes it to flush and to close.
+  // `mu` guards sock, queue, the close fields and every change of `state`. Sends from any
+  // thread take it; the owning worker takes it to flush and to close.
   std::mutex mu;
-  LinkState state = LinkState::kFree;
+  // Written under `mu`; read anywhere (enumeration, broadcast and the idle scan look without
+  // the lock, then check again under it).
+  std::atomic<LinkState> state{LinkState::kFree};
   socket_t sock = kNoSocket;
   SendQueue queue;
   int32_t close_reason = TS_CLOSE_NONE;
   int32_t close_error = 0;
-  bool write_armed = false;  // epoll: EPOLLOUT is watched, because something is queued
   bool counted_closed = false;  // LinkTable::mark_closed_locked ran; cleared on release
+  // The transport stage between the backend and the core (core/transport.h); nullptr is the
+  // plain pass-through, which costs one predictable branch. Set before the link opens.
+  Transport* transport = nullptr;
 
-  // Readable without `mu` (idle scan, id lookup); written under it.
+  // Readable without `mu` (idle scan, id lookup, flow control); written under it.
   std::atomic<uint64_t> id{0};
-  std::atomic<LinkState> astate{LinkState::kFree};
   std::atomic<uint64_t> last_active_ms{0};
   std::atomic<bool> idle_requested{false};
   std::atomic<bool> close_requested{false};  // CloseLink seen: stop delivering data
-  // PauseReceive: the owner reads nothing until ResumeReceive (separate from read_paused,
-  // the pool's backpressure, so neither resumes a link the other paused).
-  std::atomic<bool> app_paused{false};
+  // PauseReceive asked the owner to read nothing until ResumeReceive.
+  std::atomic<bool> paused_by_app{false};
 
   // Set before the link becomes visible (kOpen), read by threads that post to the owner.
   std::atomic<WorkerCtx*> owner{nullptr};
   // Owner-thread only.
-  bool read_paused = false;  // waiting for pool buffers (backpressure)
-  bool peer_hung_up = false; // the backend saw FIN/RST/error: read until EOF, not just EAGAIN
+  bool paused_by_pool = false;  // the pool ran low: reading waits for buffers to come back
   uint32_t slot = 0;
-  void* backend = nullptr;   // backend's per-link state (IOCP overlapped records)
-  FrameDecoder decoder;      // TS_FRAMING_LENGTH_PREFIXED: holds a buffer only mid-message
+  FrameDecoder decoder;  // TS_FRAMING_LENGTH_PREFIXED: holds a buffer only mid-message
 
-  void set_state(LinkState s) {
-    state = s;
-    astate.store(s, std::memory_order_release);
+  void set_state(LinkState s) { state.store(s, std::memory_order_release); }
+  LinkState state_now() const { return state.load(std::memory_order_acquire); }
+  bool open() const { return state_now() == LinkState::kOpen; }
+  // Open, or closing with sends still to flush: the socket is still the link's.
+  bool live() const {
+    LinkState s = state_now();
+    return s == LinkState::kOpen || s == LinkState::kClosing;
   }
+
+  // The backend's own per-link state, constructed by the backend when it takes the link
+  // (make_backend_state) and valid until the link is released.
+  template <typename T>
+  T& backend_state() {
+    static_assert(sizeof(T) <= kBackendAreaSize && alignof(T) <= alignof(std::max_align_t),
+                  "grow kBackendAreaSize");
+    return *std::launder(reinterpret_cast<T*>(backend_area_));
+  }
+  template <typename T>
+  T& make_backend_state() {
+    static_assert(std::is_trivially_destructible<T>::value, "released without a destructor");
+    static_assert(sizeof(T) <= kBackendAreaSize && alignof(T) <= alignof(std::max_align_t),
+                  "grow kBackendAreaSize");
+    return *new (backend_area_) T{};
+  }
+
+ private:
+  alignas(std::max_align_t) unsigned char backend_area_[kBackendAreaSize] = {};
 };
 
 }  // namespace ts

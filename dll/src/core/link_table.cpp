@@ -1,6 +1,8 @@
+// The link table: every Link of a server, preallocated, with a free list and the id sequence.
+// Any thread (acquire: a worker accepting; release: the link's owner; lookups: anyone).
 #include "core/link_table.h"
 
-#include "core/clock.h"
+#include "platform/clock.h"
 
 namespace ts {
 namespace {
@@ -34,9 +36,8 @@ Link* LinkTable::acquire() {
   pub.TickCountActive = tick32();
   link->close_reason = TS_CLOSE_NONE;
   link->close_error = 0;
-  link->write_armed = false;
-  link->read_paused = false;
-  link->peer_hung_up = false;
+  link->paused_by_pool = false;
+  link->transport = nullptr;
   link->owner.store(nullptr, std::memory_order_relaxed);
   link->idle_requested.store(false, std::memory_order_relaxed);
   link->close_requested.store(false, std::memory_order_relaxed);
@@ -89,7 +90,7 @@ Link* LinkTable::by_id(uint64_t id) const {
   if (id == 0 || slot >= size_) return nullptr;
   Link* link = &links_[slot];
   if (link->id.load(std::memory_order_acquire) != id ||
-      link->astate.load(std::memory_order_acquire) == LinkState::kFree)
+      link->state_now() == LinkState::kFree)
     return nullptr;
   return link;
 }

@@ -1,4 +1,5 @@
-// Every Link a server can have, preallocated (TS_OPT_MAX_LINKS), with a free list.
+// Every Link a server can have, preallocated (TS_OPT_MAX_LINKS), with a free list. Any thread:
+// see each method.
 #pragma once
 #include <atomic>
 #include <cstdint>

@@ -1,6 +1,18 @@
 // One TCP server: options, callbacks, the link table and IO pool, the service thread, and the
 // backend that does the IO. The flat C API (abi/exports.cpp) drives the default instance; the
 // TcpServer* family (abi/exports_handles.cpp) drives any, through core/registry.h.
+//
+// The class is one object, its code is split by job, one file each:
+//   server.cpp        lifecycle (start, stop) and configuration          application threads
+//   send_path.cpp     sends, broadcasts, closes asked by the application  any thread
+//   flow.cpp          pause/resume, queue sizes, enumeration              any thread
+//   dispatch.cpp      callbacks: guarding, OnConnect/OnReceive/...        engine threads
+//   link_life.cpp     the life of a link, for every backend: accept,
+//                     the read gate, the close state machine, written
+//                     bytes, the idle re-check                            the link's owner thread
+//   idle_scanner.cpp  the service thread and its idle scan                the service thread
+//   statistics.cpp    statistics and counters                             any thread
+// and core/wait_graph.* keeps the cross-server wait graph that refuses deadlocking stops.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -42,6 +54,38 @@ struct Callbacks {
 };
 
 constexpr int kCounterCount = TS_COUNTER_FRAMING_ERRORS + 1;
+constexpr int kReadBudget = 16;  // reads per link per wake-up, for fairness
+
+// What the read gate says before a read (Server::read_gate).
+enum class ReadGate : uint8_t {
+  kRead,        // read
+  kStop,        // not open, closing on request, or already waiting for the pool: do nothing
+  kAppPaused,   // PauseReceive: read nothing until ResumeReceive (Backend::resume_reading)
+  kPoolPaused,  // the pool ran low: park the link, then call Server::wait_for_pool()
+};
+
+// How Server::read_until_blocked ended.
+enum class ReadEnd : uint8_t {
+  kDrained,     // the socket had nothing more (would block, or a short read)
+  kBudget,      // kReadBudget reads done: come back after other links had their turn
+  kAppPaused,   // as ReadGate
+  kPoolPaused,  // as ReadGate: park the link, then call Server::wait_for_pool()
+  kStopped,     // closed, closing, or stopped by a close request: nothing more to do
+};
+
+// What Server::close_link did.
+enum class CloseStep : uint8_t {
+  kNone,      // the link was no longer open or closing
+  kFlushing,  // graceful close with sends queued: now kClosing, the backend's flush finishes it
+  kClosed,    // socket closed, OnDisconnect called (if asked), Backend::retire done
+};
+
+// One system call's result for read_until_blocked: bytes (> 0), end of stream (0), or -1 with
+// `err` (0 = would block).
+struct RecvResult {
+  long n;
+  int err;
+};
 
 class Server {
  public:
@@ -50,13 +94,13 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // ---- lifecycle (application threads) ----
+  // ---- lifecycle (application threads; server.cpp) ----
   bool start(const char* ip, uint32_t port);
   bool stop(int timeout_ms);
   bool active() const { return state_.load(std::memory_order_acquire) == State::kRunning; }
   uint32_t port() const;
 
-  // ---- configuration (only while stopped) ----
+  // ---- configuration (only while stopped; server.cpp) ----
   void* context() const { return context_; }
   bool set_callbacks(const Callbacks& cb);  // the event group: receive ... worker_thread_create
   bool set_connect(TOnConnect fn, TOnConnectEx fn_ex);
@@ -64,7 +108,7 @@ class Server {
   bool set_option(int32_t id, int64_t value);
   int64_t option(int32_t id) const;
 
-  // ---- IO memory and sending (any thread) ----
+  // ---- IO memory, sending, closing (any thread; send_path.cpp) ----
   void* get_io_mem();
   bool free_io_mem(void* mem);
   bool post_send(const TcpLink* link, void* mem, int32_t len);
@@ -74,10 +118,10 @@ class Server {
   bool post_recv(const TcpLink* link, void* mem);
   // Every open link but except_id (0 = none); the number of links reached, or -1.
   int32_t broadcast(const void* buf, int32_t len, uint64_t except_id = 0);
-  bool close_link(const TcpLink* link, int32_t flags);
-  bool close_link_by_id(uint64_t id, int32_t flags);
+  bool close_by_app(const TcpLink* link, int32_t flags);
+  bool close_by_app_id(uint64_t id, int32_t flags);
 
-  // ---- flow control and enumeration (any thread) ----
+  // ---- flow control and enumeration (any thread; flow.cpp) ----
   bool set_receive_paused(const TcpLink* link, bool paused);
   bool set_receive_paused_by_id(uint64_t id, bool paused);
   int64_t send_queue_bytes(const TcpLink* link);
@@ -85,14 +129,14 @@ class Server {
   // Writes up to `capacity` ids of open links to `ids`; returns how many links are open, or -1.
   int32_t link_ids(uint64_t* ids, int32_t capacity);
 
-  // ---- which server a pointer or id belongs to (core/registry.cpp; no error set) ----
+  // ---- which server a pointer or id belongs to (no error set; send_path.cpp) ----
   bool owns_link(const TcpLink* p) const;
   bool has_link_id(uint64_t id) const;
   bool owns_buffer(const void* mem) const;
   // True on this server's own engine threads (its callbacks run there).
   bool on_own_thread() const;
 
-  // ---- statistics ----
+  // ---- statistics (any thread; statistics.cpp) ----
   int32_t link_count() const;
   int32_t link_free() const;
   double link_use() const;  // links in use, % of the table
@@ -106,54 +150,129 @@ class Server {
   uint32_t service_exec_ms() const { return service_exec_ms_.load(std::memory_order_relaxed); }
   int32_t service_exec_count() const { return service_exec_count_.load(std::memory_order_relaxed); }
   int64_t counter(int32_t which) const;
-
-  // ---- called by the backend, on its worker threads ----
-  Link* acquire_link();                 // nullptr (counted as refused) when the table is full
-  bool link_opened(Link& link, WorkerCtx& w);  // OnConnect; false: refused and released
-  // Bytes read from the link: OnReceive per chunk (raw) or per whole message (framing).
-  // Returns TS_CLOSE_NONE, or the reason to close the link with (gracefully).
-  int32_t deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
-  // The peer closed (EOF): TS_CLOSE_PEER_CLOSED, or TS_CLOSE_FRAME_TRUNCATED (counted) when a
-  // framed message was cut short.
-  int32_t eof_reason(Link& link);
-  void link_closed(Link& link, WorkerCtx& w);  // OnDisconnect / OnLinkIdleOvertime
-  void release_link(Link& link);        // after link_closed, when no event can still name it
-  void thread_begin(WorkerCtx& w, bool is_worker);
-  void thread_end(WorkerCtx& w, bool is_worker);
   void count(int32_t which, int64_t n = 1) {
     counters_[which].fetch_add(n, std::memory_order_relaxed);
   }
+
+  // ==== For backends: the life of a link, written once (link_life.cpp, dispatch.cpp) ====
+  // Unless noted, called on the link's owner thread (the worker serving it).
   IoPool& pool() { return *pool_; }
   const Options& opts() const { return running_opts_; }
-  bool idle_request_still_due(Link& link) const;
+  void thread_begin(WorkerCtx& w, bool is_worker);  // on each engine thread, first
+  void thread_end(WorkerCtx& w, bool is_worker);    // on each engine thread, last
+
+  // Accepting (the accepting worker). A link for the accepted socket `s`, with the socket
+  // options applied and the peer's address filled in; nullptr when the link limit is reached
+  // (the socket is then closed and the refusal counted).
+  Link* accept_link(socket_t s, const sockaddr* remote);
+  // An accepted link the backend cannot serve (e.g. cannot watch its socket): closed and
+  // released without callbacks; `why` (nullptr: quietly, the server is stopping) is logged
+  // and the link counted as refused.
+  void abandon_link(Link& link, const char* why);
+  // OnConnect. False: refused, and already closed without callbacks (Backend::retire done).
+  bool open_link(Link& link, WorkerCtx& w);
+
+  // Reading. The gate before each read.
+  ReadGate read_gate(Link& link);
+  // After parking a link that the gate paused for the pool: resumes it (through
+  // Backend::resume_paused_readers) if buffers came back before it was parked.
+  void wait_for_pool();
+  // Bytes read from the socket: through the link's transport to OnReceive. Returns
+  // TS_CLOSE_NONE, or the reason to close the link with (gracefully).
+  int32_t received(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
+    if (link.transport) return received_through_transport(link, w, data, len);
+    return deliver(link, w, data, len);
+  }
+  // The peer closed its side: the reason to close with.
+  int32_t eof_reason(Link& link);
+  // A readiness backend's read: `recv(buf, size)` until it would block, the budget runs out,
+  // the gate stops it, or the link closes (then closed here, with its reason). `until_eof`:
+  // the peer already hung up, so a short read is not the end (read on to the FIN).
+  template <typename Recv>
+  ReadEnd read_until_blocked(Link& link, WorkerCtx& w, uint8_t* buf, size_t size, bool until_eof,
+                             Recv&& recv);
+
+  // Writing. `write_now_locked` (link.mu held, any thread): with nothing queued, writes what
+  // the socket takes at once of parts[0..count) (count <= 2, one system call) and returns how
+  // many bytes that was. A broken connection returns 0, sets *err and has the link closed.
+  size_t write_now_locked(Link& link, const ConstBuf* parts, int count, int* err);
+  size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) {
+    ConstBuf part{data, len};
+    return write_now_locked(link, &part, 1, err);
+  }
+  // n bytes of the queue's front were written: finished items released, bytes counted
+  // (link.mu held, any thread).
+  void consume_written_locked(Link& link, size_t n);
+  // A write failed with `err` (link.mu held, any thread): the reason is recorded (a reset a send
+  // met first is reported as such, however the owner's next read sees it) and the owner asked
+  // to close the link at once.
+  void write_failed_locked(Link& link, int err);
+
+  // Closing: the state machine. The first reason recorded wins. Graceful (`abort` false) with
+  // sends queued: the link goes kClosing and stops reading; the backend's flush calls
+  // finish_graceful_close once the queue is empty. Otherwise the link goes kClosed, the
+  // socket is closed (with a reset when the application dropped what was pending), queued
+  // sends are released, OnDisconnect runs if `notify`, and Backend::retire follows.
+  CloseStep close_link(Link& link, WorkerCtx& w, int32_t reason, int err, bool abort,
+                       bool notify = true);
+  void close_for_error(Link& link, WorkerCtx& w, int err);  // reset, or an error with its code
+  void finish_graceful_close(Link& link, WorkerCtx& w);     // the queue of a kClosing link drained
+  // Ask the owner to close the link (any thread). Ignored if `id` is stale.
+  void request_close(Link& link, uint64_t id, int32_t reason, bool abort);
+  // A close request reached the owner: an idle close is re-checked (the link may have spoken
+  // since the scan), then close_link.
+  void close_requested_link(Link& link, WorkerCtx& w, int32_t reason, bool abort);
+
+  // Back to the table: from Backend::retire (or later), when no event can name the link any more.
+  void release_link(Link& link);
+
+  // Calls fn(link) for every slot ever used (any thread; links may change meanwhile).
   template <typename Fn>
   void for_each_link(Fn&& fn) {
     LinkTable* table = table_.load(std::memory_order_acquire);
-    for (uint32_t slot = 0; table && slot < table->size(); ++slot) fn(table->at(slot));
+    for (uint32_t slot = 0; table && slot < table->high_water(); ++slot) fn(table->at(slot));
   }
 
  private:
   enum class State { kStopped, kRunning, kStopping };
 
+  // server.cpp
   bool ensure_pool_locked();
+  // send_path.cpp
   Link* link_from(const TcpLink* p);
   Link* link_by_id(uint64_t id);
   // Lock link.mu and check it is still `id` and open; false (error set) otherwise.
   bool lock_open(Link* link, uint64_t id, std::unique_lock<std::mutex>& lock);
-  bool send_item_locked(Link& link, SendItem* item);
+  // Sends `item` after everything queued before it: written at once when nothing is queued,
+  // else queued for the backend to flush. The link owns the item from here.
+  void send_item_locked(Link& link, SendItem* item);
+  void send_items_locked(Link& link, SendItem* chain);  // each in order
+  // The application's bytes through the link's transport, then its output sent. False (error
+  // set, the link being closed) if the transport could not take them.
+  bool seal_locked(Link& link, const ConstBuf* parts, int count);
   // Writes head (a frame header, or nothing) then data; queues what the socket did not take.
   bool enqueue_copy_locked(Link& link, const uint8_t* head, uint32_t head_len,
                            const uint8_t* data, uint32_t len);
   bool framing() const { return running_opts_[TS_OPT_FRAMING] == TS_FRAMING_LENGTH_PREFIXED; }
   uint32_t frame_overhead() const { return framing() ? kFrameHeaderSize : 0; }
-  bool deliver_message(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
-  int32_t framing_error(Link& link, FrameDecoder::Status status);
-  bool do_set_receive_paused(Link* link, uint64_t id, bool paused);
-  int64_t do_send_queue_bytes(Link* link, uint64_t id);
   bool check_queue_limit_locked(Link& link, size_t len);
   bool send_copy(Link* link, uint64_t id, const void* buf, int32_t len);
   bool do_post_send(Link* link, uint64_t id, void* mem, int32_t len);
   bool do_close(Link* link, uint64_t id, int32_t flags);
+  // flow.cpp
+  bool do_set_receive_paused(Link* link, uint64_t id, bool paused);
+  int64_t do_send_queue_bytes(Link* link, uint64_t id);
+  // dispatch.cpp
+  bool call_connect(Link& link, WorkerCtx& w);  // OnConnect: true to accept
+  int32_t deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
+  bool deliver_message(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
+  int32_t framing_error(Link& link, FrameDecoder::Status status);
+  void link_closed(Link& link, WorkerCtx& w);  // OnDisconnect / OnLinkIdleOvertime
+  // link_life.cpp
+  void count_written(size_t n, int items);
+  int32_t received_through_transport(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
+  bool idle_close_still_due(Link& link) const;
+  // idle_scanner.cpp
   void service_loop();
   void scan_idle(uint64_t now);
 
@@ -164,6 +283,7 @@ class Server {
   Options opts_;          // as set by SetServerOption
   Options running_opts_;  // frozen at start
   Callbacks cb_;
+  LinkSocketOptions link_socket_opts_;  // from running_opts_, for accept_link
 
   std::atomic<LinkTable*> table_{nullptr};
   std::vector<std::unique_ptr<LinkTable>> tables_;  // current + retired (ids may still name them)
@@ -171,6 +291,7 @@ class Server {
   std::vector<std::unique_ptr<IoPool>> retired_pools_;
   std::atomic<IoPool*> pool_ptr_{nullptr};
   std::unique_ptr<Backend> backend_;
+  uint32_t port_ = 0;  // the listener's, while running
 
   WorkerCtx service_ctx_;
   std::thread service_thread_;
@@ -189,5 +310,38 @@ class Server {
   std::condition_variable ready_cv_;
   int threads_ready_ = 0;
 };
+
+template <typename Recv>
+ReadEnd Server::read_until_blocked(Link& link, WorkerCtx& w, uint8_t* buf, size_t size,
+                                   bool until_eof, Recv&& recv) {
+  for (int budget = kReadBudget; budget > 0; --budget) {
+    switch (read_gate(link)) {
+      case ReadGate::kRead: break;
+      case ReadGate::kStop: return ReadEnd::kStopped;
+      case ReadGate::kAppPaused: return ReadEnd::kAppPaused;
+      case ReadGate::kPoolPaused: return ReadEnd::kPoolPaused;
+    }
+    RecvResult r = recv(buf, size);
+    if (r.n > 0) {
+      if (int32_t reason = received(link, w, buf, static_cast<int32_t>(r.n))) {
+        close_link(link, w, reason, 0, false);
+        return ReadEnd::kStopped;
+      }
+      if (!link.open()) return ReadEnd::kStopped;
+      // A short read drained the socket: new data brings a new event (edge), unless the peer
+      // already hung up, whose event came and will not come again: then read on to the end.
+      if (static_cast<size_t>(r.n) < size && !until_eof) return ReadEnd::kDrained;
+      continue;
+    }
+    if (r.n == 0) {
+      close_link(link, w, eof_reason(link), 0, false);
+      return ReadEnd::kStopped;
+    }
+    if (r.err == 0) return ReadEnd::kDrained;
+    close_for_error(link, w, r.err);
+    return ReadEnd::kStopped;
+  }
+  return ReadEnd::kBudget;
+}
 
 }  // namespace ts

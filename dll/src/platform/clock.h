@@ -5,7 +5,7 @@
 // link's activity time), and the coarse clock costs a few loads where the precise one reads the
 // TSC (measured at ~0.5 % of a small-message echo). It advances in steps of one kernel tick
 // (1-4 ms), like Windows' GetTickCount (10-16 ms), and every millisecond reading of the engine
-// uses it, so TickCountActive and GetTickCount32() always compare consistently.
+// uses it, so TickCountActive and GetTickCount32() always compare consistently. Any thread.
 #pragma once
 #include <chrono>
 #include <cstdint>

@@ -1,4 +1,5 @@
-#include "backend/socket_address.h"
+// Address text <-> sockaddr, the same on every OS (inet_pton / inet_ntop exist on both).
+#include "platform/socket.h"
 
 #include <cstdio>
 #include <cstring>
@@ -39,23 +40,23 @@ bool parse_listen_address(const std::string& ip, uint32_t port, sockaddr_storage
   return false;
 }
 
-void fill_remote(Link& link, const sockaddr* addr) {
-  char text[INET6_ADDRSTRLEN] = "";
-  uint16_t port = 0;
+void format_address(const sockaddr* addr, char* text, size_t text_size, uint32_t* port) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  uint16_t p = 0;
   if (addr && addr->sa_family == AF_INET) {
     auto* a = reinterpret_cast<const sockaddr_in*>(addr);
-    inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-    port = ntohs(a->sin_port);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    p = ntohs(a->sin_port);
   } else if (addr && addr->sa_family == AF_INET6) {
     auto* a = reinterpret_cast<const sockaddr_in6*>(addr);
     if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))  // show dual-stack IPv4 peers as IPv4
-      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], text, sizeof text);
+      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], buf, sizeof buf);
     else
-      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-    port = ntohs(a->sin6_port);
+      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    p = ntohs(a->sin6_port);
   }
-  std::snprintf(link.pub.RemoteIP, sizeof link.pub.RemoteIP, "%s", text);
-  link.pub.RemotePort = port;
+  std::snprintf(text, text_size, "%s", buf);
+  *port = p;
 }
 
 }  // namespace ts

@@ -1,4 +1,6 @@
-#include "core/local_ip.h"
+// GetLocalIP: an IPv4 address of a local interface, read from the interface list (no
+// lookups). Any thread.
+#include "platform/local_ip.h"
 
 #include <cstdio>
 #include <cstring>

@@ -1,4 +1,5 @@
 // GetLocalIP: an address of a local interface, read from the interface list (no lookups).
+// Any thread.
 #pragma once
 #include <cstdint>
 

@@ -1,0 +1,230 @@
+// Server: the life of a link, written once for every backend. Accepting (options, the peer's
+// address, OnConnect), the read gate (a close on its way, PauseReceive, the pool running low),
+// received bytes through the link's transport, the end of the stream, written bytes leaving the
+// queue, and the close state machine (first reason wins, graceful close flushes first, when to
+// reset, releasing the queue, the idle re-check). Backends call these from the link's owner
+// thread, except where a function says "any thread" (then with link.mu held).
+#include <algorithm>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/server.h"
+#include "core/transport.h"
+#include "platform/clock.h"
+
+namespace ts {
+
+// ------------------------------------------------------------------------------------------
+// Accepting
+// ------------------------------------------------------------------------------------------
+
+Link* Server::accept_link(socket_t s, const sockaddr* remote) {
+  Link* link = table_.load(std::memory_order_acquire)->acquire();
+  if (!link) {
+    close_socket(s, false);
+    count(TS_COUNTER_REFUSED);
+    log(TS_LOG_WARN, "connection refused: all %d links are in use (raise TS_OPT_MAX_LINKS)",
+        static_cast<int>(running_opts_[TS_OPT_MAX_LINKS]));
+    return nullptr;
+  }
+  apply_link_options(s, link_socket_opts_);
+  link->sock = s;  // not visible to other threads before open_link
+  format_address(remote, link->pub.RemoteIP, sizeof link->pub.RemoteIP, &link->pub.RemotePort);
+  return link;
+}
+
+void Server::abandon_link(Link& link, const char* why) {
+  close_socket(link.sock, false);
+  link.sock = kNoSocket;
+  if (why) {
+    log(TS_LOG_ERROR, "cannot serve a new connection: %s", why);
+    count(TS_COUNTER_REFUSED);
+  }
+  release_link(link);
+}
+
+bool Server::open_link(Link& link, WorkerCtx& w) {
+  link.decoder.reset(static_cast<uint32_t>(running_opts_[TS_OPT_MAX_MESSAGE_SIZE]));
+  {
+    std::lock_guard<std::mutex> lock(link.mu);
+    link.set_state(LinkState::kOpen);  // visible from here: sends, broadcasts, ids, idle scan
+  }
+  bool accepted = call_connect(link, w);
+  count(accepted ? TS_COUNTER_ACCEPTS : TS_COUNTER_REFUSED);
+  if (!accepted) close_link(link, w, TS_CLOSE_NONE, 0, true, false);  // no further callbacks
+  return accepted;
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading
+// ------------------------------------------------------------------------------------------
+
+ReadGate Server::read_gate(Link& link) {
+  if (!link.open() || link.paused_by_pool) return ReadGate::kStop;
+  // CloseLink from a callback: no OnReceive after it, even before its close request arrives.
+  if (link.close_requested.load(std::memory_order_acquire)) return ReadGate::kStop;
+  if (link.paused_by_app.load(std::memory_order_acquire)) return ReadGate::kAppPaused;
+  // Backpressure: leave the bytes in the kernel (TCP holds the peer back) until buffers return.
+  if (pool_->low()) {
+    link.paused_by_pool = true;
+    count(TS_COUNTER_RECV_PAUSES);
+    return ReadGate::kPoolPaused;
+  }
+  return ReadGate::kRead;
+}
+
+void Server::wait_for_pool() {
+  // Parked first, then marked: a buffer returning after this line wakes the parked links
+  // through the pool's callback; one that returned before it is seen here.
+  pool_->mark_waiting();
+  if (!pool_->low()) backend_->resume_paused_readers();
+}
+
+int32_t Server::eof_reason(Link& link) {
+  if (!framing() || !link.decoder.pending()) return TS_CLOSE_PEER_CLOSED;
+  count(TS_COUNTER_FRAMING_ERRORS);
+  return TS_CLOSE_FRAME_TRUNCATED;
+}
+
+// Wire bytes through the link's transport: its answer goes out, then the application's bytes it
+// yields are delivered, each piece outside the lock. `data` is a buffer of the IO buffer size,
+// reused for the plaintext once the transport has taken its bytes.
+int32_t Server::received_through_transport(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
+  const size_t cap = static_cast<size_t>(running_opts_[TS_OPT_IO_BUFFER_SIZE]);
+  std::unique_lock<std::mutex> lock(link.mu);
+  if (int32_t reason = link.transport->put_input(data, static_cast<size_t>(len))) return reason;
+  for (;;) {
+    if (SendItem* out = link.transport->take_output()) send_items_locked(link, out);
+    if (!link.open()) return TS_CLOSE_NONE;  // a failed write is closing it
+    int32_t reason = TS_CLOSE_NONE;
+    long n = link.transport->read_plain(data, cap, &reason);
+    if (n == 0) return TS_CLOSE_NONE;
+    if (n == -1) return eof_reason(link);
+    if (n < 0) return reason;
+    lock.unlock();
+    if (int32_t r = deliver(link, w, data, static_cast<int32_t>(n))) return r;
+    lock.lock();
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Writing (any thread, link.mu held)
+// ------------------------------------------------------------------------------------------
+
+size_t Server::write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) {
+  if (!link.queue.empty()) return 0;
+  size_t total = 0;
+  for (int i = 0; i < count; ++i) total += parts[i].len;
+  long n = backend_->write_locked(link, parts, count, err);
+  if (n < 0) {
+    write_failed_locked(link, *err);
+    return 0;
+  }
+  count_written(static_cast<size_t>(n), static_cast<size_t>(n) == total ? 1 : 0);
+  return static_cast<size_t>(n);
+}
+
+void Server::consume_written_locked(Link& link, size_t n) {
+  size_t left = n;
+  int done_items = 0;
+  while (left > 0 && !link.queue.empty()) {
+    size_t take = std::min<size_t>(left, link.queue.front()->left);
+    if (SendItem* done = link.queue.consume_front(take)) {
+      release_item(*pool_, done);
+      ++done_items;
+    }
+    left -= take;
+  }
+  count_written(n, done_items);
+}
+
+void Server::count_written(size_t n, int items) {
+  count(TS_COUNTER_BYTES_OUT, static_cast<int64_t>(n));
+  if (items) count(TS_COUNTER_MSGS_OUT, items);
+}
+
+void Server::write_failed_locked(Link& link, int err) {
+  const int32_t reason = is_reset_error(err) ? TS_CLOSE_PEER_RESET : TS_CLOSE_ERROR;
+  // This send took the socket's error: the owner's next read may see a plain end of stream and
+  // call it PEER_CLOSED. Record why now (the first reason recorded wins).
+  if (link.close_reason == TS_CLOSE_NONE) {
+    link.close_reason = reason;
+    link.close_error = reason == TS_CLOSE_ERROR ? err : 0;
+  }
+  request_close(link, link.pub.Id, reason, true);
+}
+
+// ------------------------------------------------------------------------------------------
+// Closing
+// ------------------------------------------------------------------------------------------
+
+void Server::request_close(Link& link, uint64_t id, int32_t reason, bool abort) {
+  // Stop delivering at once (the owner checks this before every OnReceive); an idle request is
+  // only a question until the owner re-checks it.
+  if (reason != TS_CLOSE_IDLE && link.id.load(std::memory_order_acquire) == id)
+    link.close_requested.store(true, std::memory_order_release);
+  backend_->post_close(link, id, reason, abort);
+}
+
+bool Server::idle_close_still_due(Link& link) const {
+  auto timeout = static_cast<uint64_t>(running_opts_[TS_OPT_IDLE_TIMEOUT_MS]);
+  return timeout != 0 && now_ms() - link.last_active_ms.load(std::memory_order_relaxed) >= timeout;
+}
+
+void Server::close_requested_link(Link& link, WorkerCtx& w, int32_t reason, bool abort) {
+  if (reason == TS_CLOSE_IDLE && link.open() && !idle_close_still_due(link)) {
+    link.idle_requested.store(false, std::memory_order_release);  // it spoke since the scan
+    return;
+  }
+  close_link(link, w, reason, 0, abort);
+}
+
+CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, bool abort,
+                             bool notify) {
+  std::unique_lock<std::mutex> lock(link.mu);
+  if (!link.live()) return CloseStep::kNone;
+  if (link.close_reason == TS_CLOSE_NONE) {
+    link.close_reason = reason;
+    link.close_error = err;
+  }
+  if (!abort && !link.queue.empty()) {       // also when already closing: a second graceful
+    link.set_state(LinkState::kClosing);     // close must not drop what is still queued.
+    return CloseStep::kFlushing;             // No more reads; the flush finishes the close.
+  }
+  link.set_state(LinkState::kClosed);
+  socket_t s = link.sock;
+  link.sock = kNoSocket;
+  // Items of a write still in the kernel stay queued: its completion releases them.
+  SendItem* items = backend_->write_in_flight_locked(link) ? nullptr : link.queue.take_all();
+  // The application asked to drop what is pending: reset, do not linger.
+  bool reset = abort && (link.close_reason == TS_CLOSE_BY_APP ||
+                         link.close_reason == TS_CLOSE_SEND_QUEUE_FULL);
+  lock.unlock();
+
+  backend_->close_socket(link, s, reset);
+  while (items) {
+    SendItem* next = items->next;
+    release_item(*pool_, items);
+    items = next;
+  }
+  if (notify) link_closed(link, w);
+  backend_->retire(link, w);
+  return CloseStep::kClosed;
+}
+
+void Server::close_for_error(Link& link, WorkerCtx& w, int err) {
+  if (is_reset_error(err)) close_link(link, w, TS_CLOSE_PEER_RESET, 0, true);
+  else close_link(link, w, TS_CLOSE_ERROR, err, true);
+}
+
+void Server::finish_graceful_close(Link& link, WorkerCtx& w) {
+  close_link(link, w, TS_CLOSE_NONE, 0, false);  // keeps the reason recorded at close time
+}
+
+void Server::release_link(Link& link) {
+  link.decoder.reset(link.decoder.max_message());  // a message cut short frees its buffer
+  link.paused_by_app.store(false, std::memory_order_relaxed);
+  table_.load(std::memory_order_acquire)->release(&link);
+}
+
+}  // namespace ts
