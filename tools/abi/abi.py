@@ -818,11 +818,8 @@ class Parser:
         text = it.text
         if re.fullmatch(r"#(if|ifdef|ifndef|elif|else|endif)\b.*", text):
             return
-        if re.fullmatch(r'#include <(stddef|stdint)\.h>', text):
-            return
-        inc = re.fullmatch(r'#include "([\w.]+)"', text)
-        if inc:
-            return  # the included header's names were imported before parsing
+        if re.fullmatch(r'#include (<[\w.]+>|"[\w.]+")', text):
+            return  # <stddef.h>, <stdint.h>; a project header's names were imported by load()
         d = re.fullmatch(r"#define (\w+)(?: (.*))?", text)
         if not d:
             self.fail(it.first, f"a directive abi.py does not understand: {text}")
@@ -1115,7 +1112,9 @@ def load(root: Path, rel: str) -> Model:
         raise AbiError(f"{rel}: no such header")
     text = path.read_text(encoding="utf-8")
     imported = None
-    for inc in re.findall(r'^\s*#\s*include\s+"([\w.]+)"', text, flags=re.M):
+    for inc in re.findall(r'^\s*#\s*include\s+[<"]([\w.]+)[>"]', text, flags=re.M):
+        if inc in ("stddef.h", "stdint.h"):
+            continue
         for candidate in (path.parent / inc, root / "dll/include" / inc):
             if candidate.is_file():
                 imported = load(root, str(candidate.resolve().relative_to(root.resolve())))
@@ -2089,6 +2088,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.stdout.write(dump_json(facts_of(m)))
             return 0
         if args.snapshot:
+            if Path(args.snapshot).exists():
+                raise AbiError(f"{args.snapshot} exists: a frozen API is never made again")
             api = f"{m.version[0]}.{m.version[1]}"
             Path(args.snapshot).write_text(dump_json(facts_of(m), api), encoding="utf-8")
             print(f"abi.py: froze API {api} of {header} into {args.snapshot}")

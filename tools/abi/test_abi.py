@@ -272,7 +272,8 @@ CLUSTER = """/* tcpcluster.h — a test header in the cluster library's style. *
 #ifndef TCPCLUSTER_H
 #define TCPCLUSTER_H
 
-#include "tcpserver.h"
+#include <stdint.h>
+#include <tcpserver.h>
 
 #define TCPCLUSTER_VERSION_MAJOR 0
 #define TCPCLUSTER_VERSION_MINOR 1
@@ -310,5 +311,5 @@ def test_another_header_is_described_with_what_it_includes(tmp_path: Path, capsy
     assert "no derived files are registered" in capsys.readouterr().out
     broken = CLUSTER.replace("TC_ERR_NO_BROKER 100", "TC_ERR_NO_BROKER 120")
     (root / "cluster/include/tcpcluster.h").write_text(broken)
-    with pytest.raises(abi.AbiError, match="tcpcluster.h:21: TC_ERR_NO_BROKER = 120 is outside"):
+    with pytest.raises(abi.AbiError, match="tcpcluster.h:22: TC_ERR_NO_BROKER = 120 is outside"):
         abi.load(root, "cluster/include/tcpcluster.h")
