@@ -1,8 +1,9 @@
 # The C# binding's sources, shared by bindings/csharp (the assembly and its tests) and
 # samples/csharp (which compiles them into its own executable).
 set(TCPSERVER_CSHARP_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/TcpServerNative.g.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerNative.cs
-  ${CMAKE_CURRENT_LIST_DIR}/TcpServerEnums.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpServerEnums.g.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerException.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerEventArgs.cs
   ${CMAKE_CURRENT_LIST_DIR}/Link.cs

@@ -365,23 +365,8 @@ begin
     Require('TcpLink.size');
     Require('TcpLink.Id');
     Require('TcpWorker.size');
-    Compare('ptr', SizeOf(Pointer));
-    Compare('TcpLink.size', SizeOf(TTcpLink));
-    Compare('TcpLink.Data', NativeInt(@PTcpLink(nil)^.Data));
-    Compare('TcpLink.Worker', NativeInt(@PTcpLink(nil)^.Worker));
-    Compare('TcpLink.Id', NativeInt(@PTcpLink(nil)^.Id));
-    Compare('TcpLink.RemoteIP', NativeInt(@PTcpLink(nil)^.RemoteIP));
-    Compare('TcpLink.RemotePort', NativeInt(@PTcpLink(nil)^.RemotePort));
-    Compare('TcpLink.TickCountActive', NativeInt(@PTcpLink(nil)^.TickCountActive));
-    Compare('TcpLink.CloseReason', NativeInt(@PTcpLink(nil)^.CloseReason));
-    Compare('TcpLink.CloseError', NativeInt(@PTcpLink(nil)^.CloseError));
-    Compare('TcpLink.Reserved', NativeInt(@PTcpLink(nil)^.Reserved));
-    Compare('TcpWorker.size', SizeOf(TTcpWorker));
-    Compare('TcpWorker.Data', NativeInt(@PTcpWorker(nil)^.Data));
-    Compare('TcpWorker.ID', NativeInt(@PTcpWorker(nil)^.ID));
-    Compare('TcpWorker.Index', NativeInt(@PTcpWorker(nil)^.Index));
-    Compare('TcpWorker.IsWorkerThread', NativeInt(@PTcpWorker(nil)^.IsWorkerThread));
-    Compare('TcpWorker.Reserved', NativeInt(@PTcpWorker(nil)^.Reserved));
+    { Every size and offset of the records, generated from tcpserver.h by tools/abi/abi.py. }
+    {$I TcpServerLayout.inc}
   finally
     Reported.Free;
   end;

@@ -14,6 +14,15 @@
  *  - A function that fails returns 0 / NULL / -1 (as documented) and sets the calling
  *    thread's last error (GetLastErrorCode / GetLastErrorText). Success leaves it untouched.
  *  - If a call that would lead to a callback fails, that callback is never called.
+ *
+ * This header is the one description of the ABI. tools/abi/abi.py reads it and generates the
+ * bindings' raw layers, tcpserver.def and the engine's option table from it; what C does not
+ * say is written as tags at the end of doc comments (tools/abi/README.md): `@since X.Y` (the
+ * API version that added an item; none = 1.0), `@bool` (an int32_t result, or the members or
+ * parameters named, is a boolean), `@out`, `@array`, `@bytes` (what a pointer parameter is),
+ * `@default` and `@range` (an option's default and bounds), `@family` (a family of constants
+ * and the numbers it may use). A comment above declarations documents each of them down to the
+ * next blank line or comment; a comment after a declaration, on its line, documents that one.
  */
 #ifndef TCPSERVER_H
 #define TCPSERVER_H
@@ -60,7 +69,7 @@ typedef struct TcpWorker {
   void*    Data;           /* what OnWorkerThreadCreate / OnServerThreadCreate returned */
   uint32_t ID;             /* OS thread id */
   int32_t  Index;          /* 1..GetWorkerCount() for workers, 0 for the service thread */
-  int32_t  IsWorkerThread; /* 1 for a worker, 0 for the service thread */
+  int32_t  IsWorkerThread; /* 1 for a worker, 0 for the service thread @bool */
   int32_t  Reserved0;
   void*    Reserved[4];
 } TcpWorker, *PWorker;
@@ -90,7 +99,7 @@ typedef struct TcpLink {
 
 /* Data arrived. Buf is valid only during the call; Len is 1..IO buffer size (raw stream).
  * Return nonzero to keep the link; return 0 to close it (pending sends flush first; the
- * close reason is TS_CLOSE_BY_APP). NULL OnReceive echoes everything back. */
+ * close reason is TS_CLOSE_BY_APP). NULL OnReceive echoes everything back. @bool @bytes Buf */
 typedef int32_t (TS_CALL* TOnReceive)(TcpLink* Link, uint8_t* Buf, int32_t Len);
 /* The link closed (see Link->CloseReason). Called exactly once per accepted link. */
 typedef void (TS_CALL* TOnDisconnect)(TcpLink* Link);
@@ -98,18 +107,34 @@ typedef void (TS_CALL* TOnDisconnect)(TcpLink* Link);
  * instead of OnDisconnect; if it is NULL, OnDisconnect is called (reason TS_CLOSE_IDLE). */
 typedef void (TS_CALL* TOnLinkIdleOvertime)(TcpLink* Link);
 /* Runs ON the new thread before it serves anything; its result is the thread's
- * TcpWorker.Data (e.g. a per-thread database connection). */
+ * TcpWorker.Data (e.g. a per-thread database connection). @bool IsWorkerThread */
 typedef void* (TS_CALL* TOnThreadCreate)(int32_t IsWorkerThread);
-/* Runs on a thread just before it exits; Data is what OnXxxThreadCreate returned. */
+/* Runs on a thread just before it exits; Data is what OnXxxThreadCreate returned.
+ * @bool IsWorkerThread */
 typedef void (TS_CALL* TOnThreadExit)(int32_t IsWorkerThread, void* Data);
 /* A new link, before its first OnReceive. Return 0 to refuse it: the socket is closed, it is
- * counted in TS_COUNTER_REFUSED, and no other callback is called for it. */
+ * counted in TS_COUNTER_REFUSED, and no other callback is called for it. @bool */
 typedef int32_t (TS_CALL* TOnConnect)(TcpLink* Link);
 /* Receives every log line (engine messages and WriteLog). Level is TS_LOG_*. */
 typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 
 /* ------------------------------------------------------------------------------------------
  * Constants.
+ *
+ * Every constant belongs to the family of its longest matching prefix below. Its number is
+ * unique in the family and, where the family lists ranges, lies in one of them: new constants
+ * take their numbers only from the range reserved for the work that adds them, so work done in
+ * parallel does not collide (tools/abi/abi.py refuses any other number).
+ * @family TS_OPT_ options: 1-19 API 1.0-1.2; 20-29 memory budget; 30-49 TLS;
+ *         50-59 backend and deployment (TS_OPT_BACKEND, PROXY protocol, drain)
+ * @family TS_CLOSE_ close reasons: 0-10 API 1.0-1.2; 11-13 memory budget; 14-16 TLS
+ * @family TS_COUNTER_ counters: 1-11 API 1.0-1.2; 12-19 memory budget; 20-27 TLS
+ * @family TS_ERR_ TS_OK error codes: 0-23 API 1.0-1.2; 24-25 memory budget; 26-29 TLS
+ * @family TS_CLOSE_FLAG_ CloseLinkEx flags
+ * @family TS_QUEUE_ send-queue policies (TS_OPT_SEND_QUEUE_POLICY)
+ * @family TS_FRAMING_ framing modes (TS_OPT_FRAMING)
+ * @family TS_LOG_ log levels (TS_OPT_LOG_LEVEL)
+ * @family TS_REMOTE_IP_SIZE sizes
  * ------------------------------------------------------------------------------------------ */
 
 /* Why a link closed (TcpLink.CloseReason). */
@@ -121,7 +146,7 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_CLOSE_SEND_QUEUE_FULL 5 /* the send queue went over TS_OPT_SEND_QUEUE_LIMIT */
 #define TS_CLOSE_SERVER_STOP     6 /* StopTcpServer */
 #define TS_CLOSE_ERROR           7 /* a socket error; TcpLink.CloseError holds the OS code */
-/* Framing (TS_OPT_FRAMING = TS_FRAMING_LENGTH_PREFIXED) only: */
+/* Framing (TS_OPT_FRAMING = TS_FRAMING_LENGTH_PREFIXED) only: @since 1.1 */
 #define TS_CLOSE_FRAME_TOO_LARGE 8 /* a header announced more than TS_OPT_MAX_MESSAGE_SIZE */
 #define TS_CLOSE_BAD_FRAME       9 /* a header with the top bit set (not a valid length) */
 #define TS_CLOSE_FRAME_TRUNCATED 10 /* the peer closed in the middle of a message; the partial
@@ -154,33 +179,48 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_ERR_NOT_SUPPORTED     23 /* not available in this build/version */
 
 /* Options (SetServerOption / GetServerOption). Set them before StartTcpServer; they apply
- * from the next start. GetServerOptionRange tells each option's bounds. */
-#define TS_OPT_MAX_LINKS         1  /* max concurrent links; more are refused. default 3000 */
-#define TS_OPT_IO_BUFFER_SIZE    2  /* bytes per IO buffer (GetIOMem). default 2048 */
-#define TS_OPT_IO_BUFFER_COUNT   3  /* buffers in the pool. default 10000 */
-#define TS_OPT_IDLE_TIMEOUT_MS   4  /* close links silent this long; 0 = never. default 60000 */
+ * from the next start. Each says its default and bounds (GetServerOptionRange tells them too). */
+#define TS_OPT_MAX_LINKS         1  /* max concurrent links; more are refused.
+                                       @default 3000 @range 1..(1 << 24) - 1 */
+#define TS_OPT_IO_BUFFER_SIZE    2  /* bytes per IO buffer (GetIOMem). @default 2048
+                                       @range 64..16 MiB */
+#define TS_OPT_IO_BUFFER_COUNT   3  /* buffers in the pool. @default 10000 @range 16..16777216 */
+#define TS_OPT_IDLE_TIMEOUT_MS   4  /* close links silent this long (up to 30 days); 0 = never.
+                                       @default 60000 @range 0..30 * 24 * 3600 * 1000 */
 #define TS_OPT_WORKER_THREADS    5  /* 0 = automatic: one per CPU on Linux, 2 x CPU + 2 on
                                        Windows (IOCP wakes the extra ones only when a
-                                       callback blocks). default 0 */
-#define TS_OPT_LISTEN_BACKLOG    6  /* listen() backlog. default 1024 */
-#define TS_OPT_SEND_QUEUE_LIMIT  7  /* max bytes queued per link; 0 = no limit. default 16 MiB */
-#define TS_OPT_SEND_QUEUE_POLICY 8  /* TS_QUEUE_CLOSE_LINK (default) or TS_QUEUE_REFUSE_SEND */
-#define TS_OPT_TCP_NODELAY       9  /* 1 = Nagle off (default 1) */
-#define TS_OPT_KEEPALIVE         10 /* 1 = SO_KEEPALIVE on accepted sockets (default 0) */
-#define TS_OPT_REUSEPORT         11 /* 1 = SO_REUSEPORT on the listener (default 0) */
-#define TS_OPT_REUSEADDR         12 /* 1 = SO_REUSEADDR on the listener (default 1) */
-#define TS_OPT_FRAMING           13 /* TS_FRAMING_RAW (default) or TS_FRAMING_LENGTH_PREFIXED */
-#define TS_OPT_LOG_LEVEL         14 /* lowest TS_LOG_* level reported. default TS_LOG_WARN */
+                                       callback blocks). @default 0 @range 0..256 */
+#define TS_OPT_LISTEN_BACKLOG    6  /* listen() backlog. @default 1024 @range 1..65535 */
+#define TS_OPT_SEND_QUEUE_LIMIT  7  /* max bytes queued per link; 0 = no limit.
+                                       @default 16 MiB @range 0..1 TiB */
+#define TS_OPT_SEND_QUEUE_POLICY 8  /* TS_QUEUE_CLOSE_LINK or TS_QUEUE_REFUSE_SEND.
+                                       @default TS_QUEUE_CLOSE_LINK
+                                       @range TS_QUEUE_CLOSE_LINK..TS_QUEUE_REFUSE_SEND */
+#define TS_OPT_TCP_NODELAY       9  /* 1 = Nagle off. @default 1 @range 0..1 */
+#define TS_OPT_KEEPALIVE         10 /* 1 = SO_KEEPALIVE on accepted sockets. @default 0
+                                       @range 0..1 */
+#define TS_OPT_REUSEPORT         11 /* 1 = SO_REUSEPORT on the listener. @default 0 @range 0..1 */
+#define TS_OPT_REUSEADDR         12 /* 1 = SO_REUSEADDR on the listener. @default 1 @range 0..1 */
+#define TS_OPT_FRAMING           13 /* TS_FRAMING_RAW or TS_FRAMING_LENGTH_PREFIXED.
+                                       @default TS_FRAMING_RAW
+                                       @range TS_FRAMING_RAW..TS_FRAMING_LENGTH_PREFIXED */
+#define TS_OPT_LOG_LEVEL         14 /* lowest TS_LOG_* level reported. @default TS_LOG_WARN
+                                       @range TS_LOG_DEBUG..TS_LOG_ERROR */
 #define TS_OPT_MAX_MESSAGE_SIZE  15 /* framing: largest message payload in bytes (the header
                                        excluded); a bigger header closes the link with
-                                       TS_CLOSE_FRAME_TOO_LARGE. default 16 MiB */
-#define TS_OPT_KEEPALIVE_IDLE_S     16 /* TS_OPT_KEEPALIVE: seconds of silence before the first
-                                          probe. default 60 */
-#define TS_OPT_KEEPALIVE_INTERVAL_S 17 /* seconds between probes. default 10 */
+                                       TS_CLOSE_FRAME_TOO_LARGE. @default 16 MiB
+                                       @range 1..0x7FFFFFFF @since 1.1 */
+/* Keep-alive probes (TS_OPT_KEEPALIVE). Linux caps them at 32767 s and 127 probes; the same
+ * bounds hold everywhere, so a value that works on one OS works on the other. @since 1.1 */
+#define TS_OPT_KEEPALIVE_IDLE_S     16 /* seconds of silence before the first probe.
+                                          @default 60 @range 1..32767 */
+#define TS_OPT_KEEPALIVE_INTERVAL_S 17 /* seconds between probes. @default 10 @range 1..32767 */
 #define TS_OPT_KEEPALIVE_COUNT      18 /* unanswered probes before the OS drops the connection
-                                          (Linux; Windows 10 1703+). default 5 */
-#define TS_OPT_IPV6_ONLY         19 /* for an IPv6 or empty Ip: 0 = dual-stack (default; IPv4
-                                       peers show as "a.b.c.d" in RemoteIP), 1 = IPv6 only */
+                                          (Linux; Windows 10 1703+). @default 5 @range 1..127 */
+
+#define TS_OPT_IPV6_ONLY         19 /* for an IPv6 or empty Ip: 0 = dual-stack (IPv4 peers show
+                                       as "a.b.c.d" in RemoteIP), 1 = IPv6 only.
+                                       @default 0 @range 0..1 @since 1.1 */
 
 #define TS_QUEUE_CLOSE_LINK  0 /* over the limit: the send fails and the link is closed */
 #define TS_QUEUE_REFUSE_SEND 1 /* over the limit: the send fails, the link stays open */
@@ -190,7 +230,8 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
                                         OnReceive gets whole messages (any size up to
                                         TS_OPT_MAX_MESSAGE_SIZE); PostSend, SendBuffer and the
                                         broadcasts add the header. A zero-length message is a
-                                        heartbeat: it counts as activity, is not delivered. */
+                                        heartbeat: it counts as activity, is not delivered.
+                                        @since 1.1 */
 
 #define TS_LOG_DEBUG 0
 #define TS_LOG_INFO  1
@@ -211,7 +252,8 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_COUNTER_CLOSED           8 /* links closed (each got its OnDisconnect/IdleOvertime) */
 #define TS_COUNTER_IDLE_CLOSED      9
 #define TS_COUNTER_RECV_PAUSES      10 /* times a link stopped reading because the pool was low */
-#define TS_COUNTER_FRAMING_ERRORS   11 /* links closed for a bad, oversize or truncated frame */
+#define TS_COUNTER_FRAMING_ERRORS   11 /* links closed for a bad, oversize or truncated frame
+                                           @since 1.1 */
 
 /* ------------------------------------------------------------------------------------------
  * Server.
@@ -220,25 +262,26 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 /* Bind Ip ("" or NULL = all interfaces, IPv4 or IPv6 literal) and Port (0 = ephemeral, see
  * GetServerPort), start the threads, accept connections. Returns 1, or 0 with an error
  * (TS_ERR_BAD_ADDRESS, TS_ERR_ADDRESS_IN_USE, TS_ERR_ALREADY_ACTIVE, ...; TS_ERR_IN_CALLBACK
- * from one of its own callbacks, as StopTcpServer). */
+ * from one of its own callbacks, as StopTcpServer). @bool */
 TS_API int32_t TS_CALL StartTcpServer(const char* Ip, uint32_t Port);
 /* Close the listener and every link (each gets OnDisconnect, reason TS_CLOSE_SERVER_STOP),
  * wait for all callbacks, join all threads. Fails with TS_ERR_IN_CALLBACK from one of its own
  * callbacks, and from a callback of another server while a callback of this one waits for
  * that server to stop or start (either would wait forever); from other servers' callbacks it
- * works. Returns 1 when stopped (also when it was not running: stopping is idempotent). */
+ * works. Returns 1 when stopped (also when it was not running: stopping is idempotent).
+ * @bool */
 TS_API int32_t TS_CALL StopTcpServer(void);
 /* As StopTcpServer but waits at most TimeoutMs (-1 = forever). Returns 0 with
  * TS_ERR_TIMEOUT if threads are still finishing: stopping goes on, call again to keep
- * waiting (a GUI thread can serve its message queue between calls). */
+ * waiting (a GUI thread can serve its message queue between calls). @bool */
 TS_API int32_t TS_CALL StopTcpServerEx(int32_t TimeoutMs);
-/* 1 while running (after a successful start, before a stop begins). */
+/* 1 while running (after a successful start, before a stop begins). @bool */
 TS_API int32_t TS_CALL IsTcpServerActive(void);
 /* The bound port (useful after starting on port 0), 0 when not running. */
 TS_API uint32_t TS_CALL GetServerPort(void);
 
 /* Set before StartTcpServer; the values are kept until changed. Calling while running fails
- * with TS_ERR_ALREADY_ACTIVE. */
+ * with TS_ERR_ALREADY_ACTIVE. @bool */
 TS_API void TS_CALL SetEventProc(TOnReceive OnReceive, TOnDisconnect OnDisconnect,
                                  TOnLinkIdleOvertime OnLinkIdleOvertime,
                                  TOnThreadCreate OnServerThreadCreate,
@@ -248,9 +291,13 @@ TS_API int32_t TS_CALL SetThreadExitProc(TOnThreadExit OnThreadExit);
 /* Where log lines go (NULL = standard error). May be set at any time. */
 TS_API void TS_CALL SetLogProc(TOnLog OnLog);
 
+/* Set an option (TS_OPT_*): 0 with TS_ERR_UNKNOWN_OPTION, TS_ERR_OPTION_RANGE, or
+ * TS_ERR_ALREADY_ACTIVE while running (TS_OPT_LOG_LEVEL: any time, for every server). @bool */
 TS_API int32_t TS_CALL SetServerOption(int32_t Option, int64_t Value);
 /* The value, or -1 with TS_ERR_UNKNOWN_OPTION. */
 TS_API int64_t TS_CALL GetServerOption(int32_t Option);
+/* An option's bounds, written to *Min and *Max (either may be NULL); 0 with
+ * TS_ERR_UNKNOWN_OPTION. @bool @out Min Max */
 TS_API int32_t TS_CALL GetServerOptionRange(int32_t Option, int64_t* Min, int64_t* Max);
 
 /* ------------------------------------------------------------------------------------------
@@ -261,28 +308,29 @@ TS_API int32_t TS_CALL GetServerOptionRange(int32_t Option, int64_t* Min, int64_
  * The pool exists from the first GetIOMem or StartTcpServer and survives StopTcpServer. */
 TS_API void* TS_CALL GetIOMem(void);
 /* Return a buffer you own. Fails (and changes nothing) for NULL, foreign or already-freed
- * pointers and for buffers a successful PostSend handed to the engine. */
+ * pointers and for buffers a successful PostSend handed to the engine. @bool */
 TS_API int32_t TS_CALL FreeIOMem(void* Mem);
 /* Queue Len bytes (1..buffer size) of Mem for Link. Returns 1: the engine owns Mem and frees
  * it after sending. Returns 0: nothing was queued and the caller still owns Mem. Sends on
- * one link leave in call order. */
+ * one link leave in call order. @bool */
 TS_API int32_t TS_CALL PostSend(TcpLink* Link, void* Mem, int32_t Len);
 TS_API int32_t TS_CALL PostSendById(uint64_t LinkId, void* Mem, int32_t Len);
 /* Copy Len bytes (any length) from Buf and send them; Buf may be reused at once. Returns 0
  * (nothing sent) if the link is closed, the queue limit would be exceeded or the pool has
- * not enough buffers for what cannot be written at once. */
+ * not enough buffers for what cannot be written at once. @bool */
 TS_API int32_t TS_CALL SendBuffer(TcpLink* Link, const void* Buf, int32_t Len);
 TS_API int32_t TS_CALL SendBufferById(uint64_t LinkId, const void* Buf, int32_t Len);
 /* Kept for source compatibility with UTcpServer: the engine always receives on its own.
  * PostRecv checks that Link is open, then returns Mem (if not NULL) to the pool: 1. On failure
- * (closed link, Mem not a buffer the caller holds) it returns 0 and Mem stays the caller's. */
+ * (closed link, Mem not a buffer the caller holds) it returns 0 and Mem stays the caller's.
+ * @bool */
 TS_API int32_t TS_CALL PostRecv(TcpLink* Link, void* Mem);
 /* Send Len bytes (copied once, shared by all links) to every link open at the call.
  * Returns how many links it was queued to, or -1 with an error. */
 TS_API int32_t TS_CALL PostBroadcast(const void* Buf, int32_t Len);
 
 /* Close a link. Pending sends flush first (CloseLink); TS_CLOSE_FLAG_ABORT drops them.
- * OnDisconnect follows on the link's thread with reason TS_CLOSE_BY_APP. */
+ * OnDisconnect follows on the link's thread with reason TS_CLOSE_BY_APP. @bool */
 TS_API int32_t TS_CALL CloseLink(TcpLink* Link);
 TS_API int32_t TS_CALL CloseLinkById(uint64_t LinkId);
 TS_API int32_t TS_CALL CloseLinkEx(TcpLink* Link, int32_t Flags);
@@ -297,21 +345,23 @@ TS_API int32_t TS_CALL CloseLinkByIdEx(uint64_t LinkId, int32_t Flags);
  * backpressure reaches the peer); sends still go out, the idle clock still runs. A peer's
  * close is noticed after the resume, once the bytes before it are delivered (or by a failed
  * send, or the idle timeout). Pausing a paused link (or resuming a running one) succeeds and
- * changes nothing. */
+ * changes nothing. @bool @since 1.1 */
 TS_API int32_t TS_CALL PauseReceive(TcpLink* Link);
 TS_API int32_t TS_CALL ResumeReceive(TcpLink* Link);
 TS_API int32_t TS_CALL PauseReceiveById(uint64_t LinkId);
 TS_API int32_t TS_CALL ResumeReceiveById(uint64_t LinkId);
 /* Bytes queued on the link and not yet written to its socket (framing headers included),
- * or -1 with an error. */
+ * or -1 with an error. @since 1.1 */
 TS_API int64_t TS_CALL GetSendQueueBytes(TcpLink* Link);
 TS_API int64_t TS_CALL GetSendQueueBytesById(uint64_t LinkId);
 /* Ids of the open links of the default server. Writes min(count, Capacity) ids to Ids and
  * returns count, the number of open links at the call (so a short buffer is detected by
  * count > Capacity; Ids may be NULL when Capacity is 0). -1 with an error. Safe while links
- * come and go: every id written was open during the call (it may be closed by now). */
+ * come and go: every id written was open during the call (it may be closed by now).
+ * @array Ids @since 1.1 */
 TS_API int32_t TS_CALL GetLinkIds(uint64_t* Ids, int32_t Capacity);
-/* PostBroadcast to every open link but ExceptLinkId (0 = none, as PostBroadcast). */
+/* PostBroadcast to every open link but ExceptLinkId (0 = none, as PostBroadcast).
+ * @since 1.1 */
 TS_API int32_t TS_CALL PostBroadcastExcept(const void* Buf, int32_t Len, uint64_t ExceptLinkId);
 
 /* ------------------------------------------------------------------------------------------
@@ -329,34 +379,41 @@ TS_API int32_t TS_CALL PostBroadcastExcept(const void* Buf, int32_t Len, uint64_
  * to the object that owns the server.
  * ------------------------------------------------------------------------------------------ */
 
-typedef struct TcpServerHandle TcpServerHandle; /* opaque */
+typedef struct TcpServerHandle TcpServerHandle; /* opaque @since 1.1 */
 
+/* The callbacks of this family: as those above, with CreateTcpServer's Context first.
+ * @bool @bytes Buf @since 1.1 */
 typedef int32_t (TS_CALL* TOnReceiveEx)(void* Context, TcpLink* Link, uint8_t* Buf, int32_t Len);
 typedef void (TS_CALL* TOnDisconnectEx)(void* Context, TcpLink* Link);
 typedef void (TS_CALL* TOnLinkIdleOvertimeEx)(void* Context, TcpLink* Link);
+/* @bool IsWorkerThread @since 1.1 */
 typedef void* (TS_CALL* TOnThreadCreateEx)(void* Context, int32_t IsWorkerThread);
 typedef void (TS_CALL* TOnThreadExitEx)(void* Context, int32_t IsWorkerThread, void* Data);
+/* @bool @since 1.1 */
 typedef int32_t (TS_CALL* TOnConnectEx)(void* Context, TcpLink* Link);
 
 /* A new, stopped server with the default options and no callbacks (a NULL OnReceive echoes).
- * Context is passed to every callback. NULL with an error (TS_ERR_OUT_OF_MEMORY). */
+ * Context is passed to every callback. NULL with an error (TS_ERR_OUT_OF_MEMORY).
+ * @since 1.1 */
 TS_API TcpServerHandle* TS_CALL CreateTcpServer(void* Context);
 /* Stop (as TcpServerStop) and free a server made by CreateTcpServer. Its buffers still held
  * by the application become invalid. Fails with TS_ERR_IN_CALLBACK from one of its own
  * callbacks and with TS_ERR_INVALID_ARGUMENT for NULL, the default server or a destroyed
- * handle. */
+ * handle. @bool @since 1.1 */
 TS_API int32_t TS_CALL DestroyTcpServer(TcpServerHandle* Server);
-/* The server the flat API drives; never NULL, never destroyed. Its Context is NULL. */
+/* The server the flat API drives; never NULL, never destroyed. Its Context is NULL.
+ * @since 1.1 */
 TS_API TcpServerHandle* TS_CALL GetDefaultTcpServer(void);
-/* The Context given to CreateTcpServer (NULL for the default server). */
+/* The Context given to CreateTcpServer (NULL for the default server). @since 1.1 */
 TS_API void* TS_CALL TcpServerGetContext(TcpServerHandle* Server);
 
 /* As the flat functions of the same name, for one server. On a bad handle they fail with
  * TS_ERR_INVALID_ARGUMENT (0, -1 or NULL as their flat twin documents; the counts -1). */
+
+/* Start, stop and set up one server: 1, or 0 with an error. @bool @since 1.1 */
 TS_API int32_t TS_CALL TcpServerStart(TcpServerHandle* Server, const char* Ip, uint32_t Port);
 TS_API int32_t TS_CALL TcpServerStop(TcpServerHandle* Server, int32_t TimeoutMs);
 TS_API int32_t TS_CALL TcpServerIsActive(TcpServerHandle* Server);
-TS_API uint32_t TS_CALL TcpServerGetPort(TcpServerHandle* Server);
 TS_API int32_t TS_CALL TcpServerSetEventProc(TcpServerHandle* Server, TOnReceiveEx OnReceive,
                                              TOnDisconnectEx OnDisconnect,
                                              TOnLinkIdleOvertimeEx OnLinkIdleOvertime,
@@ -366,6 +423,8 @@ TS_API int32_t TS_CALL TcpServerSetConnectProc(TcpServerHandle* Server, TOnConne
 TS_API int32_t TS_CALL TcpServerSetThreadExitProc(TcpServerHandle* Server,
                                                   TOnThreadExitEx OnThreadExit);
 TS_API int32_t TS_CALL TcpServerSetOption(TcpServerHandle* Server, int32_t Option, int64_t Value);
+/* Read one server, take its buffers, send to its links. @array Ids @since 1.1 */
+TS_API uint32_t TS_CALL TcpServerGetPort(TcpServerHandle* Server);
 TS_API int64_t TS_CALL TcpServerGetOption(TcpServerHandle* Server, int32_t Option);
 TS_API void* TS_CALL TcpServerGetIOMem(TcpServerHandle* Server);
 TS_API int32_t TS_CALL TcpServerPostBroadcast(TcpServerHandle* Server, const void* Buf,
@@ -378,7 +437,8 @@ TS_API int32_t TS_CALL TcpServerGetWorkerCount(TcpServerHandle* Server);
 TS_API int64_t TS_CALL TcpServerGetCounter(TcpServerHandle* Server, int32_t Counter);
 /* API 1.2: the rest of the statistics, for one server. On a bad handle each fails with
  * TS_ERR_INVALID_ARGUMENT and returns -1 (TcpServerGetWorkerID: 0, as GetWorkerID). The sizes
- * are 64-bit here (bytes), so a table or pool beyond 2 GiB is reported whole. */
+ * are 64-bit here (bytes), so a table or pool beyond 2 GiB is reported whole.
+ * @out TickCount @since 1.2 */
 TS_API int32_t TS_CALL TcpServerGetLinkFree(TcpServerHandle* Server);
 TS_API double TS_CALL TcpServerGetLinkUse(TcpServerHandle* Server);
 TS_API int64_t TS_CALL TcpServerGetLinkSize(TcpServerHandle* Server);
@@ -404,7 +464,7 @@ TS_API int32_t TS_CALL GetWorkerCount(void);
 /* Index is 1..GetWorkerCount() (as the original). Returns the OS thread id, 0 if none. */
 TS_API int32_t TS_CALL GetWorkerID(int32_t Index);
 /* Callbacks/events the worker has run; *TickCount receives the ms it was busy since the
- * previous call for that worker (then restarts from 0, as the original). */
+ * previous call for that worker (then restarts from 0, as the original). @out TickCount */
 TS_API int32_t TS_CALL GetWorkerExecInfo(int32_t Index, uint32_t* TickCount);
 TS_API uint32_t TS_CALL GetServerExecLong(void);  /* ms the last service pass took */
 TS_API int32_t TS_CALL GetServerExecCount(void);  /* service passes so far */
@@ -419,7 +479,7 @@ TS_API int64_t TS_CALL GetServerCounter(int32_t Counter);
 TS_API void TS_CALL WriteLog(const char* Text);
 /* The first non-loopback IPv4 address of a local interface: a public one if IsInternetIP,
  * else a private one (falls back to any, then 127.0.0.1). No network lookups. Writes text
- * to Buf; returns its length, or -1 with an error. */
+ * to Buf; returns its length, or -1 with an error. @bool IsInternetIP @array Buf */
 TS_API int32_t TS_CALL GetLocalIP(int32_t IsInternetIP, char* Buf, int32_t BufLen);
 /* Milliseconds since an arbitrary start, wrapping at 2^32 (the clock of TickCountActive and of
    the idle timeout). On Linux it advances in steps of the kernel tick (1-4 ms). */

@@ -26,6 +26,12 @@ def test_library_layout_matches_the_binding() -> None:
     tcpserver.check_abi()
 
 
+def test_records_are_laid_out_as_the_header_says() -> None:
+    # The records of tcpserver._abi and the sizes and offsets tools/abi/abi.py computed from
+    # tcpserver.h for this pointer size (all fields, also those the library does not report).
+    assert n.expected_layout() == n.header_layout()
+
+
 def layout_text(fields: dict, version: int = n.TCPSERVER_VERSION_NUMBER) -> str:
     return f"version={version};" + ";".join(f"{key}={value}" for key, value in fields.items())
 

@@ -1,5 +1,6 @@
 // Server options: one table of id, name, default and bounds, so SetServerOption,
-// GetServerOption and GetServerOptionRange (and the docs) agree.
+// GetServerOption and GetServerOptionRange (and the docs) agree. The table is generated from
+// the options' @default / @range tags in tcpserver.h (option_table.inc, tools/abi/abi.py).
 #pragma once
 #include <cstdint>
 
@@ -15,8 +16,9 @@ struct OptionSpec {
   int64_t max;
 };
 
-constexpr int kOptionCount = TS_OPT_IPV6_ONLY + 1;  // ids are 1..TS_OPT_IPV6_ONLY
-const OptionSpec* option_spec(int32_t id);          // nullptr for an unknown id
+#include "core/option_table.inc"  // kOptionTable[] and kOptionCount (ids are 1..kOptionCount-1)
+
+const OptionSpec* option_spec(int32_t id);  // nullptr for an unknown id
 
 struct Options {
   int64_t v[kOptionCount];
