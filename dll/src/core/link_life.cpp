@@ -59,18 +59,11 @@ bool Server::open_link(Link& link, WorkerCtx& w) {
 // Reading
 // ------------------------------------------------------------------------------------------
 
-ReadGate Server::read_gate(Link& link) {
-  if (!link.open() || link.paused_by_pool) return ReadGate::kStop;
-  // CloseLink from a callback: no OnReceive after it, even before its close request arrives.
-  if (link.close_requested.load(std::memory_order_acquire)) return ReadGate::kStop;
-  if (link.paused_by_app.load(std::memory_order_acquire)) return ReadGate::kAppPaused;
-  // Backpressure: leave the bytes in the kernel (TCP holds the peer back) until buffers return.
-  if (pool_->low()) {
-    link.paused_by_pool = true;
-    count(TS_COUNTER_RECV_PAUSES);
-    return ReadGate::kPoolPaused;
-  }
-  return ReadGate::kRead;
+ReadGate Server::pause_for_pool(Link& link) {
+  // Leave the bytes in the kernel (TCP holds the peer back) until buffers return.
+  link.paused_by_pool = true;
+  count(TS_COUNTER_RECV_PAUSES);
+  return ReadGate::kPoolPaused;
 }
 
 void Server::wait_for_pool() {
@@ -111,19 +104,6 @@ int32_t Server::received_through_transport(Link& link, WorkerCtx& w, uint8_t* da
 // Writing (any thread, link.mu held)
 // ------------------------------------------------------------------------------------------
 
-size_t Server::write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) {
-  if (!link.queue.empty()) return 0;
-  size_t total = 0;
-  for (int i = 0; i < count; ++i) total += parts[i].len;
-  long n = backend_->write_locked(link, parts, count, err);
-  if (n < 0) {
-    write_failed_locked(link, *err);
-    return 0;
-  }
-  count_written(static_cast<size_t>(n), static_cast<size_t>(n) == total ? 1 : 0);
-  return static_cast<size_t>(n);
-}
-
 void Server::consume_written_locked(Link& link, size_t n) {
   size_t left = n;
   int done_items = 0;
@@ -136,11 +116,6 @@ void Server::consume_written_locked(Link& link, size_t n) {
     left -= take;
   }
   count_written(n, done_items);
-}
-
-void Server::count_written(size_t n, int items) {
-  count(TS_COUNTER_BYTES_OUT, static_cast<int64_t>(n));
-  if (items) count(TS_COUNTER_MSGS_OUT, items);
 }
 
 void Server::write_failed_locked(Link& link, int err) {

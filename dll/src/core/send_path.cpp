@@ -76,19 +76,14 @@ Link* Server::link_by_id(uint64_t id) {
   return link;
 }
 
-bool Server::lock_open(Link* link, uint64_t id, std::unique_lock<std::mutex>& lock) {
-  lock = std::unique_lock<std::mutex>(link->mu);
-  if ((id != 0 && link->pub.Id != id) || link->state != LinkState::kOpen) {
-    lock.unlock();
-    return fail(TS_ERR_LINK_CLOSED, "link %llu is closed or closing",
-                static_cast<unsigned long long>(id ? id : link->pub.Id));
-  }
-  return true;
+bool Server::refuse_closed(Link* link, uint64_t id, std::unique_lock<std::mutex>& lock) {
+  lock.unlock();
+  return fail(TS_ERR_LINK_CLOSED, "link %llu is closed or closing",
+              static_cast<unsigned long long>(id ? id : link->pub.Id));
 }
 
-bool Server::check_queue_limit_locked(Link& link, size_t len) {
+bool Server::refuse_over_queue_limit_locked(Link& link, size_t len) {
   auto limit = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_QUEUE_LIMIT]);
-  if (limit == 0 || link.queue.bytes() + len <= limit) return true;
   count(TS_COUNTER_SEND_QUEUE_DROPS);
   if (running_opts_[TS_OPT_SEND_QUEUE_POLICY] == TS_QUEUE_CLOSE_LINK) {
     request_close(link, link.pub.Id, TS_CLOSE_SEND_QUEUE_FULL, true);

@@ -172,8 +172,15 @@ class Server {
   // OnConnect. False: refused, and already closed without callbacks (Backend::retire done).
   bool open_link(Link& link, WorkerCtx& w);
 
-  // Reading. The gate before each read.
-  ReadGate read_gate(Link& link);
+  // Reading. The gate before each read (inline: it runs before every read).
+  ReadGate read_gate(Link& link) {
+    // CloseLink from a callback: no OnReceive after it, even before its close request arrives.
+    if (!link.open() || link.paused_by_pool || link.close_requested.load(std::memory_order_acquire))
+      return ReadGate::kStop;
+    if (link.paused_by_app.load(std::memory_order_acquire)) return ReadGate::kAppPaused;
+    if (pool_->low()) return pause_for_pool(link);
+    return ReadGate::kRead;
+  }
   // After parking a link that the gate paused for the pool: resumes it (through
   // Backend::resume_paused_readers) if buffers came back before it was parked.
   void wait_for_pool();
@@ -195,7 +202,18 @@ class Server {
   // Writing. `write_now_locked` (link.mu held, any thread): with nothing queued, writes what
   // the socket takes at once of parts[0..count) (count <= 2, one system call) and returns how
   // many bytes that was. A broken connection returns 0, sets *err and has the link closed.
-  size_t write_now_locked(Link& link, const ConstBuf* parts, int count, int* err);
+  // Inline: every send without a queue comes here.
+  size_t write_now_locked(Link& link, const ConstBuf* parts, int count, int* err) {
+    if (!link.queue.empty()) return 0;
+    long n = backend_->write_locked(link, parts, count, err);
+    if (n < 0) {
+      write_failed_locked(link, *err);
+      return 0;
+    }
+    const size_t total = parts[0].len + (count > 1 ? parts[1].len : 0);
+    count_written(static_cast<size_t>(n), static_cast<size_t>(n) == total ? 1 : 0);
+    return static_cast<size_t>(n);
+  }
   size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) {
     ConstBuf part{data, len};
     return write_now_locked(link, &part, 1, err);
@@ -241,8 +259,15 @@ class Server {
   // send_path.cpp
   Link* link_from(const TcpLink* p);
   Link* link_by_id(uint64_t id);
-  // Lock link.mu and check it is still `id` and open; false (error set) otherwise.
-  bool lock_open(Link* link, uint64_t id, std::unique_lock<std::mutex>& lock);
+  // Lock link.mu and check it is still `id` and open; false (error set, unlocked) otherwise.
+  bool lock_open(Link* link, uint64_t id, std::unique_lock<std::mutex>& lock) {
+    lock = std::unique_lock<std::mutex>(link->mu);
+    if ((id != 0 && link->pub.Id != id) ||
+        link->state.load(std::memory_order_relaxed) != LinkState::kOpen)
+      return refuse_closed(link, id, lock);
+    return true;
+  }
+  bool refuse_closed(Link* link, uint64_t id, std::unique_lock<std::mutex>& lock);
   // Sends `item` after everything queued before it: written at once when nothing is queued,
   // else queued for the backend to flush. The link owns the item from here.
   void send_item_locked(Link& link, SendItem* item);
@@ -255,7 +280,14 @@ class Server {
                            const uint8_t* data, uint32_t len);
   bool framing() const { return running_opts_[TS_OPT_FRAMING] == TS_FRAMING_LENGTH_PREFIXED; }
   uint32_t frame_overhead() const { return framing() ? kFrameHeaderSize : 0; }
-  bool check_queue_limit_locked(Link& link, size_t len);
+  // Whether `len` more bytes fit under TS_OPT_SEND_QUEUE_LIMIT; if not, the policy applies
+  // (error set; the link closed under TS_QUEUE_CLOSE_LINK).
+  bool check_queue_limit_locked(Link& link, size_t len) {
+    auto limit = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_QUEUE_LIMIT]);
+    return limit == 0 || link.queue.bytes() + len <= limit ||
+           refuse_over_queue_limit_locked(link, len);
+  }
+  bool refuse_over_queue_limit_locked(Link& link, size_t len);  // the policy; returns false
   bool send_copy(Link* link, uint64_t id, const void* buf, int32_t len);
   bool do_post_send(Link* link, uint64_t id, void* mem, int32_t len);
   bool do_close(Link* link, uint64_t id, int32_t flags);
@@ -269,7 +301,12 @@ class Server {
   int32_t framing_error(Link& link, FrameDecoder::Status status);
   void link_closed(Link& link, WorkerCtx& w);  // OnDisconnect / OnLinkIdleOvertime
   // link_life.cpp
-  void count_written(size_t n, int items);
+  void count_written(size_t n, int items) {
+    count(TS_COUNTER_BYTES_OUT, static_cast<int64_t>(n));
+    if (items) count(TS_COUNTER_MSGS_OUT, items);
+  }
+  // Backpressure: the link waits for buffers (the backend parks it); counted.
+  ReadGate pause_for_pool(Link& link);
   int32_t received_through_transport(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
   bool idle_close_still_due(Link& link) const;
   // idle_scanner.cpp
