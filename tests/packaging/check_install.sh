@@ -23,7 +23,7 @@ prefix=$work/prefix
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
 
 check "cmake --install into $prefix" cmake --install "$build" --prefix "$prefix"
-libdir=$(cd "$prefix" && ls -d lib*/ | head -1) && libdir=$prefix/${libdir%/}
+libdir=$prefix/$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$build/CMakeCache.txt")
 installed_files() {
   for f in include/tcpserver.h include/tcpserver.hpp share/doc/tcpserver/LICENSE \
            share/doc/tcpserver/THIRD-PARTY-NOTICES.txt; do
