@@ -6,14 +6,12 @@
 #                        cross builds <build>/windows/win64 and win32 (the folders tests/windows
 #                        uses) and packs both (windows_sdk.cmake)
 #
-# Round two adds its steps the same way: a target that writes into TCPSERVER_PACKAGES_DIR and
+# Round two adds its steps the same way: a target that writes into TCPSERVER_PACKAGES_DIR (set
+# in the top-level CMakeLists.txt) and
 #   tcpserver_add_package_step(package_wheel)    # the Python wheel (bindings/python)
 #   tcpserver_add_package_step(package_nuget)    # the .nupkg (bindings/csharp)
 # The cluster library joins the existing packages through TCPSERVER_PACKAGED_TARGETS
 # (packaging/CMakeLists.txt); packaging/SDK-README.md then lists its files.
-set(TCPSERVER_PACKAGES_DIR ${PROJECT_BINARY_DIR}/packages CACHE INTERNAL
-    "Where `--target packages` leaves every package")
-
 add_custom_target(packages
   COMMAND ${CMAKE_COMMAND} -E echo "Every package is in ${TCPSERVER_PACKAGES_DIR}"
   VERBATIM)
