@@ -9,8 +9,10 @@ ensure_packages() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "Installing from Debian's packages: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Several installs may run at once on one machine: wait up to 15 min for the dpkg lock.
+  $sudo apt-get -o DPkg::Lock::Timeout=900 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq \
+    --no-install-recommends "${missing[@]}"
 }
 
 # What building the library and its C samples needs.
@@ -18,9 +20,14 @@ BUILD_PACKAGES=(cmake ninja-build g++ make)
 # The benchmark suite (bench/): its peers Boost.Asio (header-only) and libuv; Python runs it;
 # the binding samples it compares need Free Pascal and Mono (pytest: the bindings' configure).
 BENCH_PACKAGES=(libboost-dev libuv1-dev python3 python3-pytest fp-compiler fp-units-rtl mono-mcs mono-runtime)
+# Packaging and its tests (tests/packaging, tests/docs, scripts/windows/pascal.sh): CPack's .deb
+# (dpkg-shlibdeps from dpkg-dev, file), pkg-config, the Free Pascal sources for the win64 RTL,
+# python3-venv for the wheel's test in a fresh venv. (Round two adds nuget for the .nupkg.)
+PACKAGING_PACKAGES=(dpkg-dev file pkg-config fpc-source-3.2.2 python3-venv)
 # What the whole test suite needs on top: GoogleTest; pytest and pybind11 (the Python binding,
 # the conformance suite and its native harness); Free Pascal; Mono (C#); clang's sanitizers and
 # libFuzzer; valgrind; mingw-w64 + Wine for the Windows (IOCP) build.
 TEST_PACKAGES=(libgtest-dev python3 python3-pytest python3-dev pybind11-dev python3-pybind11
                fp-compiler fp-units-rtl mono-mcs mono-runtime clang libclang-rt-14-dev valgrind
-               g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64 "${BENCH_PACKAGES[@]}")
+               g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64 "${BENCH_PACKAGES[@]}"
+               "${PACKAGING_PACKAGES[@]}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: installs what it needs from Debian's packages, builds everything, runs the whole
-# CTest suite (engine unit tests, samples, bindings, conformance, the Windows build under Wine),
+# CTest suite (engine unit tests, the C++ wrapper, samples, bindings, conformance, the Windows
+# build and the win64 Pascal binding under Wine, the packages, the README quick starts),
 # then soaks the release build for 2 minutes (tests/reliability), rebuilds the engine and its
 # unit and fault tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc) and under
 # ThreadSanitizer (clang) and runs them again, then fuzzes the API and the frame decoder for a

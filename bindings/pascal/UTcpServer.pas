@@ -139,7 +139,7 @@ procedure ReportCallbackError(const Text: String);
 implementation
 
 uses
-  {$IFNDEF FPC}Windows,{$ENDIF} Classes;
+  {$IFDEF MSWINDOWS}Windows,{$ENDIF} Classes;  { Delphi: GetCurrentThreadId on Windows }
 
 var
   UserReceive: TOnReceiveEvt;

@@ -6,8 +6,11 @@
 #      smoke test (tests/windows/smoke_test.cpp);
 #   3. the cross-check: the C conformance sample under Wine serving Linux clients, every byte
 #      verified, plus a broadcast round (tests/windows/cross_check.py).
-# 32-bit programs need a 32-bit Wine (dpkg --add-architecture i386; apt-get install wine32:i386);
-# without it those steps are reported as skipped.
+# Whether an architecture's programs run here is decided by running one: the build's configure
+# step starts a small program through Wine (cmake/target_runnable.cmake) and records the result
+# in its cache (TCPSERVER_TARGET_RUNNABLE). 32-bit programs need a 32-bit Wine (wine32:i386)
+# and a kernel that runs 32-bit executables; where they do not run, steps 2 and 3 are reported
+# as skipped with the reason.
 #
 #   scripts/windows/test.sh [--exports-only]
 #
@@ -20,25 +23,7 @@ exports_only=0
 [[ ${1:-} == --exports-only ]] && exports_only=1
 win64=${TCPSERVER_WIN64_BUILD:-$root/build/win64}
 win32=${TCPSERVER_WIN32_BUILD:-$root/build/win32}
-passed=0 failed=0 skipped=0
-
-step() {  # step <name> <command...>
-  local name=$1
-  shift
-  echo "== $name"
-  if "$@"; then
-    echo "-- PASS: $name"
-    passed=$((passed + 1))
-  else
-    echo "-- FAIL: $name"
-    failed=$((failed + 1))
-  fi
-}
-
-skip() {  # skip <name> <why>
-  echo "-- SKIP: $1 ($2)"
-  skipped=$((skipped + 1))
-}
+source "$root/scripts/windows/steps.sh"
 
 need() {  # need <program> <apt package>
   command -v "$1" >/dev/null || { echo "missing $1: apt-get install $2"; exit 2; }
@@ -50,13 +35,11 @@ need ninja ninja-build
 
 build() {  # build <dir> <triple>: the DLL, the C samples, the smoke test and the GoogleTest suite
   local dir=$1 triple=$2
-  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$root/cmake/mingw-w64-${triple%%-*}.cmake" \
-        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSERVER_BUILD_BINDINGS=OFF >/dev/null || return 1
   if ((exports_only)); then
-    cmake --build "$dir" --target tcpserver || return 1
-    return 0
+    "$root/scripts/windows/cross_build.sh" "$dir" "${triple%%-*}" tcpserver
+  else
+    "$root/scripts/windows/cross_build.sh" "$dir" "${triple%%-*}"
   fi
-  cmake --build "$dir"
 }
 
 tests() {  # tests <dir> <wine loader>: the build's CTest suite (GoogleTest + smoke test) under Wine
@@ -71,6 +54,10 @@ tests() {  # tests <dir> <wine loader>: the build's CTest suite (GoogleTest + sm
   "$server" -k 2>/dev/null
   unset WINEPREFIX WINEDEBUG
   return $rc
+}
+
+runnable() {  # runnable <dir>: its configure step ran one of its programs here
+  grep -qx 'TCPSERVER_TARGET_RUNNABLE:INTERNAL=ON' "$1/CMakeCache.txt" 2>/dev/null
 }
 
 cross() {  # cross <dir> <wine loader>
@@ -89,11 +76,10 @@ for arch in x86_64 i686; do
   step "$arch: exports" "$root/tests/windows/check_exports.sh" "$root/dll/tcpserver.def" \
     "$dir/bin/tcpserver.dll" "$machine"
   ((exports_only)) && continue
-  if [[ ! -x $loader ]] || ! "$loader" --version >/dev/null 2>&1; then
-    why="no $arch Wine: apt-get install wine64"
-    [[ $arch == i686 ]] && why="no 32-bit Wine: dpkg --add-architecture i386; apt-get update; apt-get install wine32:i386"
-    skip "$arch: GoogleTest suite and smoke test under Wine" "$why"
-    skip "$arch: cross-check under Wine" "$why"
+  if ! runnable "$dir"; then
+    why=$(sed -n 's/^TCPSERVER_TARGET_RUNNABLE_WHY:INTERNAL=//p' "$dir/CMakeCache.txt")
+    skip "$arch: GoogleTest suite and smoke test under Wine" "${why:-not decided: configure $dir}"
+    skip "$arch: cross-check under Wine" "${why:-not decided: configure $dir}"
     continue
   fi
   [[ $arch == i686 ]] && export WINEARCH=win32  # a fresh 32-bit prefix
@@ -102,6 +88,4 @@ for arch in x86_64 i686; do
   unset WINEARCH
 done
 
-((skipped)) && echo "$skipped skipped"
-echo "$passed passed, $failed failed"
-((failed == 0))
+summary

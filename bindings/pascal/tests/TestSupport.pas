@@ -1,6 +1,7 @@
 { TestSupport — what the Pascal binding tests share: named checks with a final
   "N passed, M failed" line and exit code, deadline-bounded waits, and a blocking TCP client
-  whose every wait is bounded too (Unix sockets: these tests run on Linux). }
+  whose every wait is bounded too (POSIX sockets on Linux, Winsock on Windows: the tests also
+  run as win64 programs under Wine, scripts/windows/pascal.sh). }
 unit TestSupport;
 
 {$IFDEF FPC}{$mode delphi}{$ENDIF}
@@ -15,11 +16,13 @@ const
 
 type
   TCondition = function: Boolean;
+  { A socket handle: an int on Unix, a UINT_PTR on Windows (INVALID_SOCKET reads as -1). }
+  TSocketHandle = {$IFDEF MSWINDOWS}PtrInt{$ELSE}Integer{$ENDIF};
 
   { A client connection to 127.0.0.1. }
   TTestClient = class
   private
-    FSocket: Integer;
+    FSocket: TSocketHandle;
   public
     constructor Create;
     destructor Destroy; override;
@@ -61,7 +64,11 @@ function Failed: Integer;
 implementation
 
 uses
-  BaseUnix, Sockets, TcpServerApi;
+  {$IFDEF MSWINDOWS}WinSock2,{$ELSE}BaseUnix,{$ENDIF} Sockets, TcpServerApi;
+
+const
+  { No SIGPIPE from a send to a closed peer (Windows has no such signal). }
+  SendFlags = {$IFDEF MSWINDOWS}0{$ELSE}MSG_NOSIGNAL{$ENDIF};
 
 var
   PassCount: Integer = 0;
@@ -188,7 +195,7 @@ begin
   Done := 0;
   while Done < Length(Text) do
   begin
-    Sent := fpSend(FSocket, @Text[Done + 1], Length(Text) - Done, MSG_NOSIGNAL);
+    Sent := fpSend(FSocket, @Text[Done + 1], Length(Text) - Done, SendFlags);
     if Sent <= 0 then
       Break;
     Inc(Done, Sent);
@@ -197,19 +204,32 @@ begin
 end;
 
 { Waits for readability up to the deadline; False when it passed. }
-function WaitReadable(Socket: Integer; Deadline: QWord): Boolean;
+function WaitReadable(Socket: TSocketHandle; Deadline: QWord): Boolean;
 var
+{$IFDEF MSWINDOWS}
+  Readable: TFDSet;
+  Wait: TTimeVal;
+{$ELSE}
   Poll: TPollFd;
+{$ENDIF}
   Now: QWord;
 begin
   Now := GetTickCount64;
   Result := False;
   if Now >= Deadline then
     Exit;
+{$IFDEF MSWINDOWS}
+  FD_ZERO(Readable);
+  FD_SET(TSocket(Socket), Readable);
+  Wait.tv_sec := (Deadline - Now) div 1000;
+  Wait.tv_usec := ((Deadline - Now) mod 1000) * 1000;
+  Result := WinSock2.select(0, @Readable, nil, nil, @Wait) > 0;
+{$ELSE}
   Poll.fd := Socket;
   Poll.events := POLLIN;
   Poll.revents := 0;
   Result := fpPoll(@Poll, 1, Integer(Deadline - Now)) > 0;
+{$ENDIF}
 end;
 
 function TTestClient.Receive(Count: Integer; TimeoutMs: Integer): AnsiString;
