@@ -5,7 +5,10 @@
  * REFUSE, ID, LINKS, PAUSE, RESUME, QUEUED, FLOOD) drive the engine. The first server uses
  * the flat API; with --second-server a second one runs through CreateTcpServer and the
  * TcpServer* family, its callbacks finding their server through the Context pointer.
- * Standard input: "stats", "stats2", "stop2", and "quit" (or end of input) to stop.
+ * With --cluster (builds with the cluster library) the first server joins a cluster through
+ * Redis: its callbacks go through the node (TcpClusterSetEventProc), BCAST/BCASTX reach every
+ * node, and NODE, SENDTO, KEY, UNKEY, SENDKEY, PUBLISH and CSTATS drive the node.
+ * Standard input: "stats", "stats2", "stop2", "cstats", and "quit" (or end of input) to stop.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +16,9 @@
 #include <string.h>
 
 #include "tcpserver.h"
+#if defined(TCPSERVER_WITH_CLUSTER)
+#include "tcpcluster.h"
+#endif
 
 #define CLOSE_REASONS 10 /* TS_CLOSE_PEER_CLOSED .. TS_CLOSE_FRAME_TRUNCATED */
 
@@ -25,6 +31,12 @@ typedef struct Server {
 } Server;
 
 static Server g_first, g_second;
+
+#if defined(TCPSERVER_WITH_CLUSTER)
+/* The first server's cluster node (--cluster), and what the sample counts for it. */
+static TcpClusterNode* g_node;
+static atomic_llong g_send_failed, g_gap_events, g_topics;
+#endif
 
 /* ---- the few calls that differ between the flat API and the TcpServer* family ---- */
 
@@ -47,6 +59,9 @@ static int32_t link_ids(Server* s, uint64_t* ids, int32_t capacity) {
   return s->handle ? TcpServerGetLinkIds(s->handle, ids, capacity) : GetLinkIds(ids, capacity);
 }
 static int32_t broadcast(Server* s, const uint8_t* buf, int32_t len, uint64_t except_id) {
+#if defined(TCPSERVER_WITH_CLUSTER)
+  if (g_node && s == &g_first) return TcpClusterBroadcast(g_node, buf, len, except_id);
+#endif
   if (s->handle) return TcpServerPostBroadcast(s->handle, buf, len, except_id);
   return except_id ? PostBroadcastExcept(buf, len, except_id) : PostBroadcast(buf, len);
 }
@@ -127,6 +142,131 @@ static int starts_with(const uint8_t* buf, int32_t len, const char* word) {
   return (size_t)len >= n && memcmp(buf, word, n) == 0;
 }
 
+#if defined(TCPSERVER_WITH_CLUSTER)
+/* "CSTATS key=value ...\n": the node's counters (keyword "CSTATS" on the wire and stdout). */
+static int format_cluster_stats(char* out, size_t size) {
+  static const struct { const char* key; int32_t counter; } keys[] = {
+      {"state", TC_COUNTER_STATE},         {"published", TC_COUNTER_PUBLISHED},
+      {"received", TC_COUNTER_RECEIVED},   {"queue_dropped", TC_COUNTER_QUEUE_DROPPED},
+      {"down_dropped", TC_COUNTER_DOWN_DROPPED}, {"unconfirmed", TC_COUNTER_UNCONFIRMED},
+      {"gaps", TC_COUNTER_GAPS},           {"send_failed", TC_COUNTER_SEND_FAILED},
+      {"queue_length", TC_COUNTER_QUEUE_LENGTH}, {"queue_peak", TC_COUNTER_QUEUE_PEAK},
+      {"reconnects", TC_COUNTER_RECONNECTS}, {"echoes", TC_COUNTER_ECHOES},
+      {"keys", TC_COUNTER_KEYS},           {"bad_messages", TC_COUNTER_BAD_MESSAGES},
+      {"broker_errors", TC_COUNTER_BROKER_ERRORS}};
+  int n = snprintf(out, size, "CSTATS node=%llu", (unsigned long long)TcpClusterGetNodeId(g_node));
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; ++i)
+    n += snprintf(out + n, size - (size_t)n, " %s=%lld", keys[i].key,
+                  (long long)TcpClusterGetCounter(g_node, keys[i].counter));
+  n += snprintf(out + n, size - (size_t)n, " gap_events=%lld topics=%lld\n",
+                (long long)atomic_load(&g_gap_events), (long long)atomic_load(&g_topics));
+  return n;
+}
+
+static int32_t reply_cluster_error(TcpLink* link) {
+  char text[700];
+  snprintf(text, sizeof text, "ERR %d %s\n", TcpClusterGetLastErrorCode(), TcpClusterGetLastErrorText());
+  return reply(link, text);
+}
+
+/* The word after a keyword (up to a space or the final '\n') into out; returns the rest. */
+static const char* take_word(const char* p, char* out, size_t size) {
+  size_t n = 0;
+  while (*p && *p != ' ' && *p != '\n') {
+    if (n + 1 < size) out[n++] = *p;
+    ++p;
+  }
+  out[n] = 0;
+  return *p == ' ' ? p + 1 : p;
+}
+
+/* Cluster commands of the first server; 0 if the line is none of them. The line (len bytes,
+ * ending in '\n') is copied NUL-terminated into line. */
+static int cluster_command(TcpLink* link, const uint8_t* buf, int32_t len, int32_t* result) {
+  char line[1100], word[300], word2[64];
+  char text[1200];
+  if (!g_node || len >= (int32_t)sizeof line) return 0;
+  memcpy(line, buf, (size_t)len);
+  line[len] = 0;
+  if (!strcmp(line, "NODE\n")) {
+    snprintf(text, sizeof text, "NODE %llu\n", (unsigned long long)TcpClusterGetNodeId(g_node));
+    return *result = reply(link, text), 1;
+  }
+  if (!strcmp(line, "CSTATS\n")) {
+    int n = format_cluster_stats(text, sizeof text);
+    return *result = SendBuffer(link, text, n), 1;
+  }
+  if (starts_with(buf, len, "SENDTO ")) { /* SENDTO <node> <id> <text>\n: "<text>\n" there */
+    const char* p = take_word(line + 7, word, sizeof word);
+    p = take_word(p, word2, sizeof word2);
+    uint64_t node = strtoull(word, NULL, 10), id = strtoull(word2, NULL, 10);
+    if (!TcpClusterSendToLink(g_node, node, id, p, (int32_t)strlen(p), link->Id))
+      return *result = reply_cluster_error(link), 1;
+    return *result = 1, 1;
+  }
+  if (starts_with(buf, len, "SENDKEY ")) { /* SENDKEY <key> <text>\n */
+    const char* p = take_word(line + 8, word, sizeof word);
+    if (!TcpClusterSendToKey(g_node, word, p, (int32_t)strlen(p), link->Id))
+      return *result = reply_cluster_error(link), 1;
+    return *result = 1, 1;
+  }
+  if (starts_with(buf, len, "KEY ") || starts_with(buf, len, "UNKEY ")) {
+    int set = buf[0] == 'K';
+    take_word(line + (set ? 4 : 6), word, sizeof word);
+    int ok = set ? TcpClusterSetKey(g_node, link->Id, word) : TcpClusterClearKey(g_node, word);
+    return *result = ok ? reply(link, "OK\n") : reply_cluster_error(link), 1;
+  }
+  if (starts_with(buf, len, "PUBLISH ")) { /* PUBLISH <topic> <text>\n */
+    const char* p = take_word(line + 8, word, sizeof word);
+    if (!TcpClusterPublish(g_node, word, p, (int32_t)strlen(p)))
+      return *result = reply_cluster_error(link), 1;
+    return *result = 1, 1;
+  }
+  return 0;
+}
+
+/* ---- the node's callbacks ---- */
+
+/* A topic message: "TOPIC <topic> <text>" to every link of this node's server. */
+static void TC_CALL on_topic(void* context, const char* topic, uint64_t publisher,
+                             const uint8_t* data, int32_t len) {
+  char text[1400];
+  (void)context;
+  (void)publisher;
+  atomic_fetch_add(&g_topics, 1);
+  int n = snprintf(text, sizeof text, "TOPIC %s ", topic);
+  if (len > (int32_t)sizeof text - n) len = (int32_t)sizeof text - n;
+  memcpy(text + n, data, (size_t)len);
+  PostBroadcast(text, n + len);
+}
+
+/* A directed send failed later: the link that asked (its id is the Tag) hears why. */
+static void TC_CALL on_send_failed(void* context, uint64_t tag, int32_t reason, uint64_t node,
+                                   uint64_t link_id, const char* key, const char* text) {
+  char line[1200];
+  (void)context;
+  (void)node;
+  (void)link_id;
+  (void)key;
+  atomic_fetch_add(&g_send_failed, 1);
+  int n = snprintf(line, sizeof line, "SENDFAIL %d %s\n", reason, text);
+  if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+  SendBufferById(tag, line, n);
+}
+
+static void TC_CALL on_gap(void* context, uint64_t publisher, int32_t channel, int64_t missed) {
+  (void)context;
+  atomic_fetch_add(&g_gap_events, 1);
+  fprintf(stderr, "conformance_server: %lld messages from node %llu on channel %d never arrived\n",
+          (long long)missed, (unsigned long long)publisher, channel);
+}
+
+static void TC_CALL on_state(void* context, int32_t state, const char* text) {
+  (void)context;
+  fprintf(stderr, "conformance_server: cluster %s: %s\n", TcpClusterGetStateText(state), text);
+}
+#endif
+
 /* The number after a keyword of `skip` characters; the command ends in '\n', so strtoull
  * stops there. */
 static unsigned long long argument(const uint8_t* buf, size_t skip) {
@@ -137,6 +277,10 @@ static int32_t handle_receive(Server* s, TcpLink* link, uint8_t* buf, int32_t le
   char text[1024];
   if (len <= 0 || buf[len - 1] != '\n')
     return SendBuffer(link, buf, len); /* echo; 0 (queue over its limit) closes the link */
+#if defined(TCPSERVER_WITH_CLUSTER)
+  int32_t result;
+  if (s == &g_first && cluster_command(link, buf, len, &result)) return result;
+#endif
   if (starts_with(buf, len, "BCAST ")) return broadcast(s, buf + 6, len - 6, 0), 1;
   if (starts_with(buf, len, "BCASTX ")) return broadcast(s, buf + 7, len - 7, link->Id), 1;
   if (starts_with(buf, len, "STATS\n")) {
@@ -198,21 +342,23 @@ static void TS_CALL on_idle(TcpLink* link) {
   atomic_fetch_add(&g_first.idle, 1);
 }
 
-/* The second server: the Context is its Server record. */
+/* The second server: the Context is its Server record. The first server in cluster mode
+ * gets these too (through its node), with the default server's Context, NULL. */
+static Server* server_of(void* context) { return context ? (Server*)context : &g_first; }
 static int32_t TS_CALL on_receive_ex(void* context, TcpLink* link, uint8_t* buf, int32_t len) {
-  return handle_receive((Server*)context, link, buf, len);
+  return handle_receive(server_of(context), link, buf, len);
 }
 static int32_t TS_CALL on_connect_ex(void* context, TcpLink* link) {
   (void)link;
-  return !atomic_load(&((Server*)context)->refuse);
+  return !atomic_load(&server_of(context)->refuse);
 }
 static void TS_CALL on_disconnect_ex(void* context, TcpLink* link) {
-  count_close((Server*)context, link);
-  atomic_fetch_add(&((Server*)context)->disconnects, 1);
+  count_close(server_of(context), link);
+  atomic_fetch_add(&server_of(context)->disconnects, 1);
 }
 static void TS_CALL on_idle_ex(void* context, TcpLink* link) {
-  count_close((Server*)context, link);
-  atomic_fetch_add(&((Server*)context)->idle, 1);
+  count_close(server_of(context), link);
+  atomic_fetch_add(&server_of(context)->idle, 1);
 }
 
 /* ---- command line and standard input ---- */
@@ -278,10 +424,85 @@ static int stop_second(void) {
   return 1;
 }
 
+/* ---- cluster mode (--cluster) ---- */
+
+typedef struct ClusterFlags {
+  const char* url;    /* --cluster redis://HOST:PORT; NULL = no cluster */
+  const char* name;   /* --node NAME */
+  const char* prefix; /* --cluster-prefix TEXT */
+  struct { int32_t option; long long value; const char* flag; } options[8];
+  int option_count;
+} ClusterFlags;
+
+/* --cluster-* flags that map to a TC_OPT_* option (numbers from tcpcluster.h, so this table
+ * compiles without it). */
+static int cluster_option_flag(const char* flag, int32_t* option_id) {
+  static const struct { const char* flag; int32_t option; } map[] = {
+      {"--cluster-queue", 1 /* TC_OPT_QUEUE_MESSAGES */},
+      {"--cluster-ttl-ms", 5 /* TC_OPT_KEY_TTL_MS */},
+      {"--cluster-reply-timeout-ms", 6 /* TC_OPT_REPLY_TIMEOUT_MS */},
+      {"--cluster-reconnect-max-ms", 9 /* TC_OPT_RECONNECT_MAX_MS */}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; ++i)
+    if (!strcmp(flag, map[i].flag)) return *option_id = map[i].option, 1;
+  return 0;
+}
+
+/* Creates the first (default) server's node and starts it; the server's callbacks go through
+ * the node. Redis may be down: the node keeps trying (on_state reports). */
+static int start_cluster(const ClusterFlags* f) {
+#if defined(TCPSERVER_WITH_CLUSTER)
+  g_node = TcpClusterCreate(NULL, f->url, f->prefix, f->name, NULL);
+  if (!g_node) {
+    fprintf(stderr, "conformance_server: --cluster: %s\n", TcpClusterGetLastErrorText());
+    return 0;
+  }
+  for (int i = 0; i < f->option_count; ++i)
+    if (!TcpClusterSetOption(g_node, f->options[i].option, f->options[i].value)) {
+      fprintf(stderr, "conformance_server: %s: %s\n", f->options[i].flag, TcpClusterGetLastErrorText());
+      return 0;
+    }
+  if (!TcpClusterSetEventProc(g_node, on_receive_ex, on_disconnect_ex, on_idle_ex, NULL, NULL) ||
+      !TcpClusterSetConnectProc(g_node, on_connect_ex) ||
+      !TcpClusterSetClusterProc(g_node, on_topic, on_send_failed, on_gap, on_state) ||
+      !TcpClusterStart(g_node)) {
+    fprintf(stderr, "conformance_server: --cluster: %s\n", TcpClusterGetLastErrorText());
+    return 0;
+  }
+  return 1;
+#else
+  (void)f;
+  fprintf(stderr, "conformance_server: --cluster: this build has no cluster library (it is built "
+                  "on Linux where libhiredis-dev is installed)\n");
+  return 0;
+#endif
+}
+
+static void print_cluster_stats(void) {
+#if defined(TCPSERVER_WITH_CLUSTER)
+  char text[1200];
+  if (!g_node) {
+    fprintf(stderr, "conformance_server: cstats: not in cluster mode (--cluster)\n");
+    return;
+  }
+  format_cluster_stats(text, sizeof text);
+  fputs(text, stdout);
+  fflush(stdout);
+#endif
+}
+
+static void stop_cluster(void) {
+#if defined(TCPSERVER_WITH_CLUSTER)
+  if (g_node && !TcpClusterDestroy(g_node))
+    fprintf(stderr, "conformance_server: destroying the node failed: %s\n", TcpClusterGetLastErrorText());
+  g_node = NULL;
+#endif
+}
+
 int main(int argc, char** argv) {
   const char* ip = "127.0.0.1";
   unsigned port = 0;
   int second = 0, keepalive = 0;
+  ClusterFlags cluster = {0};
   for (int i = 1; i < argc; ++i) {
     int32_t option_id;
     if (!strcmp(argv[i], "--second-server")) {
@@ -294,7 +515,14 @@ int main(int argc, char** argv) {
     }
     if (!strcmp(argv[i], "--port")) port = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--ip")) ip = argv[++i];
-    else if (option_flag(argv[i], &option_id)) {
+    else if (!strcmp(argv[i], "--cluster")) cluster.url = argv[++i];
+    else if (!strcmp(argv[i], "--node")) cluster.name = argv[++i];
+    else if (!strcmp(argv[i], "--cluster-prefix")) cluster.prefix = argv[++i];
+    else if (cluster_option_flag(argv[i], &option_id) && cluster.option_count < 8) {
+      cluster.options[cluster.option_count].option = option_id;
+      cluster.options[cluster.option_count].flag = argv[i];
+      cluster.options[cluster.option_count++].value = atoll(argv[++i]);
+    } else if (option_flag(argv[i], &option_id)) {
       if (!set_option(argv[i], option_id, atoll(argv[i + 1]))) return 2;
       keepalive |= !strncmp(argv[i], "--keepalive-", 12);
       ++i;
@@ -304,24 +532,35 @@ int main(int argc, char** argv) {
     }
   }
   if (keepalive && !set_option("--keepalive-*", TS_OPT_KEEPALIVE, 1)) return 2;
-  SetEventProc(on_receive, on_disconnect, on_idle, NULL, NULL);
-  SetConnectProc(on_connect);
+  if (cluster.url) {
+    if (!start_cluster(&cluster)) return 1;
+  } else {
+    SetEventProc(on_receive, on_disconnect, on_idle, NULL, NULL);
+    SetConnectProc(on_connect);
+  }
   if (!StartTcpServer(ip, port)) {
     fprintf(stderr, "conformance_server: cannot start: %s\n", GetLastErrorText());
+    stop_cluster();
     return 1;
   }
   if (second && !start_second(ip)) {
     StopTcpServer();
+    stop_cluster();
     return 1;
   }
   printf("PORT %u\n", GetServerPort());
   if (second) printf("PORT2 %u\n", TcpServerGetPort(g_second.handle));
+#if defined(TCPSERVER_WITH_CLUSTER)
+  if (g_node) printf("NODE %llu\n", (unsigned long long)TcpClusterGetNodeId(g_node));
+#endif
   fflush(stdout);
 
   char line[256];
   while (fgets(line, sizeof line, stdin)) {
     if (!strncmp(line, "stats2", 6)) {
       print_stats(&g_second, "STATS2");
+    } else if (!strncmp(line, "cstats", 6)) {
+      print_cluster_stats();
     } else if (!strncmp(line, "stats", 5)) {
       print_stats(&g_first, "STATS");
     } else if (!strncmp(line, "stop2", 5)) {
@@ -340,6 +579,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "conformance_server: stop failed: %s\n", GetLastErrorText());
     return 1;
   }
+  stop_cluster(); /* after the server: its links' presence keys went with their OnDisconnect */
   if (g_second.handle && !stop_second()) return 1;
   printf("STOPPED disconnects=%d idle=%d\n", atomic_load(&g_first.disconnects),
          atomic_load(&g_first.idle));

@@ -1,0 +1,60 @@
+// Node processes for the acceptance tests (see node_process.h). The test's thread.
+#include "support/node_process.h"
+
+#include <sstream>
+#include <thread>
+
+#include "support/wait.h"
+#include "tcpcluster.h"
+
+namespace tctest {
+
+std::map<std::string, int64_t> parse_stats(const std::string& line) {
+  std::map<std::string, int64_t> out;
+  std::istringstream in(line);
+  std::string word;
+  in >> word;  // the keyword
+  while (in >> word) {
+    size_t eq = word.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string value = word.substr(eq + 1);  // a node id is a full uint64
+    out[word.substr(0, eq)] = value[0] == '-' ? std::stoll(value) : static_cast<int64_t>(std::stoull(value));
+  }
+  return out;
+}
+
+bool NodeProcess::start(const std::string& url, const std::string& node_name, std::string* error,
+                        const std::vector<std::string>& extra) {
+  name = node_name;
+  std::vector<std::string> argv = {built_program("conformance_server_c"), "--cluster", url,
+                                   "--node", node_name, "--workers", "1"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  if (!proc_.start(argv, error)) return false;
+  std::string line;
+  if (!proc_.read_line_with("PORT ", &line, std::chrono::seconds(30))) {
+    *error = "node " + node_name + " printed no PORT line (see its standard error)";
+    return false;
+  }
+  port = static_cast<uint16_t>(std::stoul(line.substr(5)));
+  if (!proc_.read_line_with("NODE ", &line, std::chrono::seconds(30))) {
+    *error = "node " + node_name + " printed no NODE line";
+    return false;
+  }
+  id = std::stoull(line.substr(5));
+  return true;
+}
+
+std::map<std::string, int64_t> NodeProcess::stats(std::chrono::milliseconds timeout) {
+  std::string line;
+  if (!proc_.write_line("cstats") || !proc_.read_line_with("CSTATS ", &line, timeout)) return {};
+  return parse_stats(line);
+}
+
+bool NodeProcess::wait_connected(std::chrono::milliseconds timeout) {
+  return wait_until([&] {
+    auto s = stats();
+    return s.count("state") && s["state"] == TC_STATE_CONNECTED;
+  }, timeout, std::chrono::milliseconds(20));
+}
+
+}  // namespace tctest
