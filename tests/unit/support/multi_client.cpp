@@ -1,5 +1,7 @@
 #include "support/multi_client.h"
 
+#include <algorithm>
+#include <sstream>
 
 #include "support/wait.h"
 
@@ -18,6 +20,7 @@ namespace tstest {
     if (!c->is_open())
       return ::testing::AssertionFailure() << "socket(): " << socket_error_text(last_socket_error());
     if (rcvbuf_ > 0) set_receive_buffer(c->fd, rcvbuf_);
+    c->last_moved = Clock::now();
     if (::connect(c->fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
       c->connected = true;
     } else {
@@ -87,6 +90,7 @@ void MultiClient::do_write(Conn& c) {
     if (n > 0) {
       c.out_pos += static_cast<size_t>(n);
       c.bytes_out += static_cast<uint64_t>(n);
+      c.last_moved = Clock::now();
       continue;
     }
     const int e = n < 0 ? last_socket_error() : 0;
@@ -103,6 +107,7 @@ void MultiClient::do_read(Conn& c) {
     long n = recv_some(c.fd, scratch_.data(), scratch_.size());
     if (n > 0) {
       c.bytes_in += static_cast<uint64_t>(n);
+      c.last_moved = Clock::now();
       if (c.on_data) c.on_data(c, scratch_.data(), static_cast<size_t>(n));
       else c.in.insert(c.in.end(), scratch_.data(), scratch_.data() + n);
       continue;
@@ -156,6 +161,48 @@ bool MultiClient::run_until(const std::function<bool()>& done, std::chrono::mill
     pump(10);
   }
   return true;
+}
+
+bool MultiClient::run_while_progressing(const std::function<bool()>& done,
+                                        std::chrono::milliseconds stall) {
+  longest_pause_ms_ = 0;
+  uint64_t moved = bytes_moved();
+  auto last_move = Clock::now();
+  while (!done()) {
+    pump(10);
+    const uint64_t now_moved = bytes_moved();
+    const long long paused = ms_since(last_move);
+    longest_pause_ms_ = std::max(longest_pause_ms_, paused);
+    if (now_moved != moved) {
+      moved = now_moved;
+      last_move = Clock::now();
+    } else if (paused >= stall.count()) {
+      return done();
+    }
+  }
+  return true;
+}
+
+uint64_t MultiClient::bytes_moved() const {
+  uint64_t n = 0;
+  for (const auto& c : conns_) n += c->bytes_in + c->bytes_out;
+  return n;
+}
+
+std::string MultiClient::describe_unfinished(const std::function<bool(const Conn&)>& finished,
+                                             size_t max_lines) const {
+  std::ostringstream out;
+  size_t count = 0;
+  for (const auto& c : conns_) {
+    if (finished(*c)) continue;
+    if (++count > max_lines) continue;
+    out << "\n  link " << c->index << ": " << c->bytes_out << " bytes sent, " << c->bytes_in
+        << " received, last byte moved " << ms_since(c->last_moved) << " ms ago"
+        << (c->ended() ? " (closed)" : "");
+  }
+  if (count > max_lines) out << "\n  ... and " << (count - max_lines) << " more";
+  return std::to_string(count) + " of " + std::to_string(conns_.size()) + " links unfinished:" +
+         out.str();
 }
 
 void MultiClient::close(size_t i, bool reset) {
