@@ -24,10 +24,12 @@ void FrameDecoder::reset(uint32_t max_message) {
   need_ = 0;
   header_have_ = 0;
   in_payload_ = false;
+  over_budget_ = false;
   status_ = Status::kOk;
 }
 
 void FrameDecoder::free_buffer() {
+  if (budget_) budget_->release(cap_);
   std::free(buf_);
   buf_ = nullptr;
   cap_ = 0;
@@ -39,8 +41,13 @@ bool FrameDecoder::append(const uint8_t* p, uint32_t n) {
   if (have_ + n > cap_) {  // have_ + n <= need_ <= max_ < 2^31: no overflow
     uint32_t cap = std::max<uint32_t>({cap_ <= need_ / 2 ? cap_ * 2 : need_, have_ + n, kMinAssembly});
     cap = std::min(cap, need_);
+    if (budget_ && !budget_->fits(cap - cap_)) {
+      over_budget_ = true;
+      return false;
+    }
     void* grown = std::realloc(buf_, cap);
     if (!grown) return false;
+    if (budget_) budget_->charge(cap - cap_);
     buf_ = static_cast<uint8_t*>(grown);
     cap_ = cap;
   }
@@ -56,7 +63,7 @@ FrameDecoder::Status FrameDecoder::feed(const uint8_t* data, size_t len, Sink si
   for (;;) {
     if (in_payload_) {  // a message that spans feeds: gather it
       auto take = static_cast<uint32_t>(std::min<size_t>(need_ - have_, static_cast<size_t>(end - p)));
-      if (!append(p, take)) return status_ = Status::kNoMemory;
+      if (!append(p, take)) return status_ = over_budget_ ? Status::kOverBudget : Status::kNoMemory;
       p += take;
       if (have_ < need_) return Status::kOk;  // all consumed; the rest comes later
       in_payload_ = false;

@@ -49,6 +49,7 @@ void SendQueue::push(SendItem* item) {
   if (tail_) tail_->next = item; else head_ = item;
   tail_ = item;
   bytes_ += item->left;
+  if (budget_) budget_->charge(item->left);
 }
 
 SendItem* SendQueue::consume_front(size_t n) {
@@ -56,6 +57,7 @@ SendItem* SendQueue::consume_front(size_t n) {
   item->data += n;
   item->left -= static_cast<uint32_t>(n);
   bytes_ -= n;
+  if (budget_) budget_->release(n);
   if (item->left != 0) return nullptr;
   head_ = item->next;
   if (!head_) tail_ = nullptr;
@@ -65,6 +67,7 @@ SendItem* SendQueue::consume_front(size_t n) {
 SendItem* SendQueue::take_all() {
   SendItem* all = head_;
   head_ = tail_ = nullptr;
+  if (budget_) budget_->release(bytes_);
   bytes_ = 0;
   return all;
 }

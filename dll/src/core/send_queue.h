@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/memory_budget.h"
+
 namespace ts {
 
 class IoPool;
@@ -37,8 +39,11 @@ struct SendItem {
 // Gives an item's memory back (pool buffer to its pool, block reference, heap item).
 void release_item(IoPool& pool, SendItem* item);
 
+// The bytes queued are charged to the server's memory budget (set_budget) as they are pushed
+// and released as they are written or taken away.
 class SendQueue {
  public:
+  void set_budget(MemoryBudget* budget) { budget_ = budget; }  // while empty
   bool empty() const { return head_ == nullptr; }
   size_t bytes() const { return bytes_; }
   SendItem* front() const { return head_; }
@@ -52,6 +57,7 @@ class SendQueue {
   SendItem* head_ = nullptr;
   SendItem* tail_ = nullptr;
   size_t bytes_ = 0;
+  MemoryBudget* budget_ = nullptr;
 };
 
 }  // namespace ts
