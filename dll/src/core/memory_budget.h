@@ -17,17 +17,28 @@ class MemoryBudget {
   bool fits(size_t more) const {
     return limit_ == 0 || used_.load(std::memory_order_relaxed) + more <= limit_;
   }
-  void charge(size_t n) {
-    uint64_t now = used_.fetch_add(n, std::memory_order_relaxed) + n;
-    uint64_t peak = peak_.load(std::memory_order_relaxed);
-    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-    }
+  // Charges `n` bytes if they fit, atomically (two threads cannot both take the last room);
+  // false, and nothing charged, if they do not.
+  bool try_charge(size_t n) {
+    uint64_t used = used_.load(std::memory_order_relaxed);
+    do {
+      if (limit_ != 0 && used + n > limit_) return false;
+    } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
+    note_peak(used + n);
+    return true;
   }
+  void charge(size_t n) { note_peak(used_.fetch_add(n, std::memory_order_relaxed) + n); }
   void release(size_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
   uint64_t used() const { return used_.load(std::memory_order_relaxed); }
   uint64_t peak() const { return peak_.load(std::memory_order_relaxed); }
 
  private:
+  void note_peak(uint64_t now) {
+    uint64_t peak = peak_.load(std::memory_order_relaxed);
+    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+  }
+
   uint64_t limit_ = 0;
   std::atomic<uint64_t> used_{0};
   std::atomic<uint64_t> peak_{0};

@@ -139,7 +139,7 @@ void Server::send_item_locked(Link& link, SendItem* item) {
   // The socket is full (or earlier data waits): the backend flushes the queue in order. What is
   // queued must fit the memory budget; a send that already went out in part cannot be taken
   // back, so its link is closed instead (check_queue_limit_locked refused the others).
-  if (!budget_.fits(item->left)) {
+  if (!link.queue.push(item)) {
     count(TS_COUNTER_BUDGET_REFUSALS);
     log(TS_LOG_WARN, "link %llu: queueing %u more bytes would exceed TS_OPT_MEMORY_BUDGET=%llu "
         "(%llu in use); closing the link", static_cast<unsigned long long>(link.pub.Id),
@@ -149,7 +149,6 @@ void Server::send_item_locked(Link& link, SendItem* item) {
     request_close(link, link.pub.Id, TS_CLOSE_MEMORY_BUDGET, true);
     return;
   }
-  link.queue.push(item);
   if (high_water_ != 0 && link.queue.bytes() >= high_water_) hold_for_high_water_locked(link);
   if (int err = backend_->queued_locked(link)) write_failed_locked(link, err);
 }

@@ -44,12 +44,13 @@ void release_item(IoPool& pool, SendItem* item) {
   }
 }
 
-void SendQueue::push(SendItem* item) {
+bool SendQueue::push(SendItem* item) {
+  if (budget_ && !budget_->try_charge(item->left)) return false;
   item->next = nullptr;
   if (tail_) tail_->next = item; else head_ = item;
   tail_ = item;
   bytes_ += item->left;
-  if (budget_) budget_->charge(item->left);
+  return true;
 }
 
 SendItem* SendQueue::consume_front(size_t n) {

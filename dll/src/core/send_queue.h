@@ -47,7 +47,8 @@ class SendQueue {
   bool empty() const { return head_ == nullptr; }
   size_t bytes() const { return bytes_; }
   SendItem* front() const { return head_; }
-  void push(SendItem* item);
+  // Queues `item` unless its bytes would pass the budget: then false, and nothing changed.
+  bool push(SendItem* item);
   // Marks n bytes of the front item as sent; pops and returns it when it is done, else nullptr.
   SendItem* consume_front(size_t n);
   // Unlinks everything (for release outside the link's lock).
