@@ -263,7 +263,9 @@ TEST_F(FloodTest, NonReadingSendersStayUnderTheBudgetWhileWellBehavedClientsGetE
               static_cast<long long>(good.percentile_us(0.99)),
               static_cast<long long>(good.percentile_us(1.0)));
   EXPECT_LE(GetServerCounter(TS_COUNTER_MEMORY_PEAK), kBudget);
-  EXPECT_GT(GetServerCounter(TS_COUNTER_HIGH_WATER_PAUSES), 0);
+  // Something held the hostile links back: the high-water mark, or (when their queues filled
+  // the budget first) the budget closed them.
+  EXPECT_GT(GetServerCounter(TS_COUNTER_HIGH_WATER_PAUSES) + budget_closed, 0);
   EXPECT_EQ(good.errors, 0u) << "a well-behaved client lost an echo or its link";
   EXPECT_GT(good.echoes, static_cast<uint64_t>(kGood) * 10) << "the well-behaved clients starved";
   if (!kShort) {

@@ -195,10 +195,11 @@ bool Server::stop(int timeout_ms) {
 bool Server::check_budget_options_locked() const {
   const int64_t budget = opts_[TS_OPT_MEMORY_BUDGET];
   if (budget == 0) return true;
+  // (A queue limit of 0, "no limit per link", is bounded by the budget itself.)
   const int64_t queue = opts_[TS_OPT_SEND_QUEUE_LIMIT];
-  if (queue == 0 || queue > budget)
+  if (queue > budget)
     return fail(TS_ERR_OPTION_RANGE,
-                "TS_OPT_SEND_QUEUE_LIMIT=%lld (0 = no limit) lets one link queue more than "
+                "TS_OPT_SEND_QUEUE_LIMIT=%lld lets one link queue more than "
                 "TS_OPT_MEMORY_BUDGET=%lld bytes for the whole server: lower the limit, raise "
                 "the budget, or set TS_OPT_MEMORY_BUDGET=0 for no budget",
                 static_cast<long long>(queue), static_cast<long long>(budget));
