@@ -38,6 +38,15 @@ namespace TcpServerLib
         public long IdleClosed { get; internal set; }
         public long ReceivePauses { get; internal set; }
         public long FramingErrors { get; internal set; }
+        // The memory budget (API 1.3). MemoryInUse and LinksHeld are levels, not totals.
+        public long MemoryInUse { get; internal set; }
+        public long MemoryPeak { get; internal set; }
+        public long HighWaterPauses { get; internal set; }
+        public long LinksHeld { get; internal set; }
+        public long BudgetRefusals { get; internal set; }
+        public long MessageTimeouts { get; internal set; }
+        public long AddressRefused { get; internal set; }
+        public long RateRefused { get; internal set; }
     }
 
     /// <summary>One worker's activity (TcpServer.GetWorkerStats).</summary>
@@ -448,6 +457,25 @@ namespace TcpServerLib
         /// <summary>With Framing = LengthPrefixed: the largest message payload in bytes; a bigger
         /// header closes the link (reason FrameTooLarge).</summary>
         public long MaxMessageSize { get { return GetOption(TcpServerOption.MaxMessageSize); } set { SetOption(TcpServerOption.MaxMessageSize, value); } }
+        /// <summary>Bytes the server may hold for its links (queued sends, partial messages);
+        /// 0 = no budget. (API 1.3)</summary>
+        public long MemoryBudget { get { return GetOption(TcpServerOption.MemoryBudget); } set { SetOption(TcpServerOption.MemoryBudget, value); } }
+        /// <summary>A link whose send queue reaches this many bytes is not read until it drains
+        /// to half; 0 = off. (API 1.3)</summary>
+        public long SendHighWater { get { return GetOption(TcpServerOption.SendHighWater); } set { SetOption(TcpServerOption.SendHighWater, value); } }
+        /// <summary>With Framing = LengthPrefixed: a message that stops growing this long closes
+        /// its link (reason MessageTimeout); 0 = never. (API 1.3)</summary>
+        public int MessageTimeoutMs { get { return (int)GetOption(TcpServerOption.MessageTimeoutMs); } set { SetOption(TcpServerOption.MessageTimeoutMs, value); } }
+        /// <summary>Links one remote address (IPv6: one /64) may hold; 0 = no limit. (API 1.3)</summary>
+        public int MaxLinksPerAddress { get { return (int)GetOption(TcpServerOption.MaxLinksPerAddress); } set { SetOption(TcpServerOption.MaxLinksPerAddress, value); } }
+        /// <summary>Connections accepted per second; 0 = no limit. (API 1.3)</summary>
+        public int AcceptRate { get { return (int)GetOption(TcpServerOption.AcceptRate); } set { SetOption(TcpServerOption.AcceptRate, value); } }
+
+        /// <summary>Links this server closed with `reason` since it was created. (API 1.3)</summary>
+        public long GetCloseCount(CloseReason reason)
+        {
+            return Checked(N.TcpServerGetCloseCount(LiveHandle, (int)reason), "close count");
+        }
         public TcpLogLevel LogLevel { get { return (TcpLogLevel)GetOption(TcpServerOption.LogLevel); } set { SetOption(TcpServerOption.LogLevel, (long)value); } }
 
         // ---- statistics -------------------------------------------------------------------------
@@ -486,6 +514,10 @@ namespace TcpServerLib
                 SendQueueDrops = GetCounter(TcpServerCounter.SendQueueDrops), Closed = GetCounter(TcpServerCounter.Closed),
                 IdleClosed = GetCounter(TcpServerCounter.IdleClosed), ReceivePauses = GetCounter(TcpServerCounter.ReceivePauses),
                 FramingErrors = GetCounter(TcpServerCounter.FramingErrors),
+                MemoryInUse = GetCounter(TcpServerCounter.MemoryInUse), MemoryPeak = GetCounter(TcpServerCounter.MemoryPeak),
+                HighWaterPauses = GetCounter(TcpServerCounter.HighWaterPauses), LinksHeld = GetCounter(TcpServerCounter.LinksHeld),
+                BudgetRefusals = GetCounter(TcpServerCounter.BudgetRefusals), MessageTimeouts = GetCounter(TcpServerCounter.MessageTimeouts),
+                AddressRefused = GetCounter(TcpServerCounter.AddressRefused), RateRefused = GetCounter(TcpServerCounter.RateRefused),
             };
         }
 

@@ -53,6 +53,8 @@ namespace TcpServerLib
         Busy = N.TS_ERR_BUSY,
         /// <summary>not available in this build/version</summary>
         NotSupported = N.TS_ERR_NOT_SUPPORTED,
+        /// <summary>the send would take the server past TS_OPT_MEMORY_BUDGET (API 1.3)</summary>
+        MemoryBudget = N.TS_ERR_MEMORY_BUDGET,
     }
 
     /// <summary>Why a link closed (TS_CLOSE_*), readable in Disconnected / IdleTimeout.</summary>
@@ -80,6 +82,12 @@ namespace TcpServerLib
         /// <summary>the peer closed in the middle of a message; the partial message was never
         /// delivered (API 1.1)</summary>
         FrameTruncated = N.TS_CLOSE_FRAME_TRUNCATED,
+        /// <summary>a send to the link, or its partial framed message, would have taken the server
+        /// past TS_OPT_MEMORY_BUDGET (API 1.3)</summary>
+        MemoryBudget = N.TS_CLOSE_MEMORY_BUDGET,
+        /// <summary>framing: a message in progress did not grow for TS_OPT_MESSAGE_TIMEOUT_MS (API
+        /// 1.3)</summary>
+        MessageTimeout = N.TS_CLOSE_MESSAGE_TIMEOUT,
     }
 
     /// <summary>Server options (TS_OPT_*), for TcpServer.GetOption / SetOption.</summary>
@@ -127,6 +135,24 @@ namespace TcpServerLib
         /// <summary>for an IPv6 or empty Ip: 0 = dual-stack (IPv4 peers show as "a.b.c.d" in
         /// RemoteIP), 1 = IPv6 only. (API 1.1)</summary>
         IPv6Only = N.TS_OPT_IPV6_ONLY,
+        /// <summary>bytes the server may hold for its links: queued sends, partial framed messages,
+        /// per-link transport state. A send that would go past it fails as TS_OPT_SEND_QUEUE_POLICY
+        /// says (TS_ERR_MEMORY_BUDGET, or the link closed with TS_CLOSE_MEMORY_BUDGET); 0 = no
+        /// budget. (API 1.3)</summary>
+        MemoryBudget = N.TS_OPT_MEMORY_BUDGET,
+        /// <summary>a link whose send queue reaches this many bytes is not read until the queue
+        /// drains to half of it, so a peer that does not read its replies stops being read (it sees
+        /// TCP backpressure); 0 = off. (API 1.3)</summary>
+        SendHighWater = N.TS_OPT_SEND_HIGH_WATER,
+        /// <summary>framing: a message in progress that does not grow for this long closes its link
+        /// (TS_CLOSE_MESSAGE_TIMEOUT); 0 = never. (API 1.3)</summary>
+        MessageTimeoutMs = N.TS_OPT_MESSAGE_TIMEOUT_MS,
+        /// <summary>links one remote address may hold (IPv6: one /64); more are refused without a
+        /// callback and counted (TS_COUNTER_ADDRESS_REFUSED); 0 = no limit. (API 1.3)</summary>
+        MaxLinksPerAddress = N.TS_OPT_MAX_LINKS_PER_ADDRESS,
+        /// <summary>connections accepted per second (bursts of as many); more are refused without a
+        /// callback and counted (TS_COUNTER_RATE_REFUSED); 0 = no limit. (API 1.3)</summary>
+        AcceptRate = N.TS_OPT_ACCEPT_RATE,
     }
 
     /// <summary>What a send over TcpServerOption.SendQueueLimit does (TS_QUEUE_*).</summary>
@@ -181,5 +207,22 @@ namespace TcpServerLib
         ReceivePauses = N.TS_COUNTER_RECV_PAUSES,
         /// <summary>links closed for a bad, oversize or truncated frame (API 1.1)</summary>
         FramingErrors = N.TS_COUNTER_FRAMING_ERRORS,
+        /// <summary>bytes counted against TS_OPT_MEMORY_BUDGET now (API 1.3)</summary>
+        MemoryInUse = N.TS_COUNTER_MEMORY_IN_USE,
+        /// <summary>the most MEMORY_IN_USE has been (API 1.3)</summary>
+        MemoryPeak = N.TS_COUNTER_MEMORY_PEAK,
+        /// <summary>times a link stopped being read because its send queue reached
+        /// TS_OPT_SEND_HIGH_WATER (API 1.3)</summary>
+        HighWaterPauses = N.TS_COUNTER_HIGH_WATER_PAUSES,
+        /// <summary>links not read now because of their send queue (API 1.3)</summary>
+        LinksHeld = N.TS_COUNTER_LINKS_HELD,
+        /// <summary>sends refused or links closed at the budget (API 1.3)</summary>
+        BudgetRefusals = N.TS_COUNTER_BUDGET_REFUSALS,
+        /// <summary>links closed by TS_OPT_MESSAGE_TIMEOUT_MS (API 1.3)</summary>
+        MessageTimeouts = N.TS_COUNTER_MESSAGE_TIMEOUTS,
+        /// <summary>connections over TS_OPT_MAX_LINKS_PER_ADDRESS (API 1.3)</summary>
+        AddressRefused = N.TS_COUNTER_ADDRESS_REFUSED,
+        /// <summary>connections over TS_OPT_ACCEPT_RATE (API 1.3)</summary>
+        RateRefused = N.TS_COUNTER_RATE_REFUSED,
     }
 }

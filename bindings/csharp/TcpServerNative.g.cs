@@ -131,9 +131,9 @@ namespace TcpServerLib
         const CallingConvention Conv = CallingConvention.Winapi;
 
         public const int TCPSERVER_VERSION_MAJOR = 1;
-        public const int TCPSERVER_VERSION_MINOR = 2;
+        public const int TCPSERVER_VERSION_MINOR = 3;
         public const int TCPSERVER_VERSION_PATCH = 0;
-        public const int TCPSERVER_VERSION_NUMBER = 10200;
+        public const int TCPSERVER_VERSION_NUMBER = 10300;
 
         /// <summary>an IPv6 text form (45 chars) plus NUL, rounded up</summary>
         public const int TS_REMOTE_IP_SIZE = 48;
@@ -163,6 +163,14 @@ namespace TcpServerLib
         /// <summary>the peer closed in the middle of a message; the partial message was never
         /// delivered (API 1.1)</summary>
         public const int TS_CLOSE_FRAME_TRUNCATED = 10;
+
+        // The memory budget (TS_OPT_MEMORY_BUDGET ...):
+        /// <summary>a send to the link, or its partial framed message, would have taken the server
+        /// past TS_OPT_MEMORY_BUDGET (API 1.3)</summary>
+        public const int TS_CLOSE_MEMORY_BUDGET = 11;
+        /// <summary>framing: a message in progress did not grow for TS_OPT_MESSAGE_TIMEOUT_MS (API
+        /// 1.3)</summary>
+        public const int TS_CLOSE_MESSAGE_TIMEOUT = 12;
 
         // Error codes (GetLastErrorCode).
         public const int TS_OK = 0;
@@ -209,6 +217,8 @@ namespace TcpServerLib
         public const int TS_ERR_BUSY = 22;
         /// <summary>not available in this build/version</summary>
         public const int TS_ERR_NOT_SUPPORTED = 23;
+        /// <summary>the send would take the server past TS_OPT_MEMORY_BUDGET (API 1.3)</summary>
+        public const int TS_ERR_MEMORY_BUDGET = 24;
 
         // Options (SetServerOption / GetServerOption). Set them before StartTcpServer; they apply
         // from the next start. Each says its default and bounds (GetServerOptionRange tells them
@@ -266,6 +276,29 @@ namespace TcpServerLib
         /// RemoteIP), 1 = IPv6 only. [default 0; 0..1] (API 1.1)</summary>
         public const int TS_OPT_IPV6_ONLY = 19;
 
+        // Bounded memory under any client behaviour (README: "Memory budget").
+        /// <summary>bytes the server may hold for its links: queued sends, partial framed messages,
+        /// per-link transport state. A send that would go past it fails as TS_OPT_SEND_QUEUE_POLICY
+        /// says (TS_ERR_MEMORY_BUDGET, or the link closed with TS_CLOSE_MEMORY_BUDGET); 0 = no
+        /// budget. [default 512 MiB; 0..1 TiB] (API 1.3)</summary>
+        public const int TS_OPT_MEMORY_BUDGET = 20;
+        /// <summary>a link whose send queue reaches this many bytes is not read until the queue
+        /// drains to half of it, so a peer that does not read its replies stops being read (it sees
+        /// TCP backpressure); 0 = off. [default 256 KiB; 0..1 TiB] (API 1.3)</summary>
+        public const int TS_OPT_SEND_HIGH_WATER = 21;
+        /// <summary>framing: a message in progress that does not grow for this long closes its link
+        /// (TS_CLOSE_MESSAGE_TIMEOUT); 0 = never. [default 30000; 0..30 * 24 * 3600 * 1000] (API
+        /// 1.3)</summary>
+        public const int TS_OPT_MESSAGE_TIMEOUT_MS = 22;
+        /// <summary>links one remote address may hold (IPv6: one /64); more are refused without a
+        /// callback and counted (TS_COUNTER_ADDRESS_REFUSED); 0 = no limit. [default 0; 0..(1
+        /// &lt;&lt; 24) - 1] (API 1.3)</summary>
+        public const int TS_OPT_MAX_LINKS_PER_ADDRESS = 23;
+        /// <summary>connections accepted per second (bursts of as many); more are refused without a
+        /// callback and counted (TS_COUNTER_RATE_REFUSED); 0 = no limit. [default 0; 0..1000000]
+        /// (API 1.3)</summary>
+        public const int TS_OPT_ACCEPT_RATE = 24;
+
         /// <summary>over the limit: the send fails and the link is closed</summary>
         public const int TS_QUEUE_CLOSE_LINK = 0;
         /// <summary>over the limit: the send fails, the link stays open</summary>
@@ -308,6 +341,25 @@ namespace TcpServerLib
         public const int TS_COUNTER_RECV_PAUSES = 10;
         /// <summary>links closed for a bad, oversize or truncated frame (API 1.1)</summary>
         public const int TS_COUNTER_FRAMING_ERRORS = 11;
+
+        // The memory budget. Two are levels, not totals: MEMORY_IN_USE and LINKS_HELD.
+        /// <summary>bytes counted against TS_OPT_MEMORY_BUDGET now (API 1.3)</summary>
+        public const int TS_COUNTER_MEMORY_IN_USE = 12;
+        /// <summary>the most MEMORY_IN_USE has been (API 1.3)</summary>
+        public const int TS_COUNTER_MEMORY_PEAK = 13;
+        /// <summary>times a link stopped being read because its send queue reached
+        /// TS_OPT_SEND_HIGH_WATER (API 1.3)</summary>
+        public const int TS_COUNTER_HIGH_WATER_PAUSES = 14;
+        /// <summary>links not read now because of their send queue (API 1.3)</summary>
+        public const int TS_COUNTER_LINKS_HELD = 15;
+        /// <summary>sends refused or links closed at the budget (API 1.3)</summary>
+        public const int TS_COUNTER_BUDGET_REFUSALS = 16;
+        /// <summary>links closed by TS_OPT_MESSAGE_TIMEOUT_MS (API 1.3)</summary>
+        public const int TS_COUNTER_MESSAGE_TIMEOUTS = 17;
+        /// <summary>connections over TS_OPT_MAX_LINKS_PER_ADDRESS (API 1.3)</summary>
+        public const int TS_COUNTER_ADDRESS_REFUSED = 18;
+        /// <summary>connections over TS_OPT_ACCEPT_RATE (API 1.3)</summary>
+        public const int TS_COUNTER_RATE_REFUSED = 19;
 
         // ---- Server --------------------------------------------------------------------------
 
@@ -579,6 +631,11 @@ namespace TcpServerLib
         [DllImport(Library, CallingConvention = Conv)]
         public static extern int TcpServerGetExecCount(IntPtr server);
 
+        /// <summary>As GetCloseCount, for one server; -1 with TS_ERR_INVALID_ARGUMENT on a bad
+        /// handle or reason. (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern long TcpServerGetCloseCount(IntPtr server, int reason);
+
         // Statistics (as UTcpServer, plus counters).
         /// <summary>links in use, % of TS_OPT_MAX_LINKS</summary>
         [DllImport(Library, CallingConvention = Conv)]
@@ -623,6 +680,12 @@ namespace TcpServerLib
         /// <summary>A TS_COUNTER_* total, or -1 with TS_ERR_INVALID_ARGUMENT.</summary>
         [DllImport(Library, CallingConvention = Conv)]
         public static extern long GetServerCounter(int counter);
+
+        /// <summary>Links closed with a TS_CLOSE_* reason since the server was created (refused
+        /// links never opened and are not counted), or -1 with TS_ERR_INVALID_ARGUMENT for an
+        /// unknown reason. (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern long GetCloseCount(int reason);
 
         // ---- Misc ----------------------------------------------------------------------------
 

@@ -41,7 +41,9 @@ type
   TTcpServer = class
   private
     FHandle: PTcpServerHandle;
-    FOptions: array[TS_OPT_MAX_LINKS..TS_OPT_IPV6_ONLY] of Int64; { -1: keep the library's }
+    { Indexed by option number, room for every reserved range; -1: keep the library's (and
+      numbers that are no option stay -1, so Start never sets them). }
+    FOptions: array[TS_OPT_MAX_LINKS..63] of Int64;
     FListening: Boolean; { registered for the library's log lines }
     FOnConnect: TTcpConnectEvent;
     FOnReceive: TTcpReceiveEvent;
@@ -122,6 +124,8 @@ type
     function ExecCount: Integer;
     { A TS_COUNTER_* total of this server. }
     function Counter(Which: Integer): Int64;
+    { Links this server closed with a TS_CLOSE_* reason (API 1.3). }
+    function CloseCount(Reason: Integer): Int64;
 
     { The library's handle of this instance's server, for the TcpServer* functions. }
     property Handle: PTcpServerHandle read FHandle;
@@ -151,6 +155,18 @@ type
       write SetOption;
     property KeepAliveCount: Int64 index TS_OPT_KEEPALIVE_COUNT read GetOption write SetOption;
     property IPv6Only: Boolean index TS_OPT_IPV6_ONLY read GetFlag write SetFlag;
+    { The memory budget and the flood limits (API 1.3): bytes the server may hold for its links
+      (0 = no budget); a link whose send queue reaches SendHighWater bytes is not read until it
+      drains to half (0 = off); a framed message that stops growing for MessageTimeoutMs closes
+      its link (0 = never); links per remote address (IPv6: per /64) and connections accepted
+      per second (0 = no limit). }
+    property MemoryBudget: Int64 index TS_OPT_MEMORY_BUDGET read GetOption write SetOption;
+    property SendHighWater: Int64 index TS_OPT_SEND_HIGH_WATER read GetOption write SetOption;
+    property MessageTimeoutMs: Int64 index TS_OPT_MESSAGE_TIMEOUT_MS read GetOption
+      write SetOption;
+    property MaxLinksPerAddress: Int64 index TS_OPT_MAX_LINKS_PER_ADDRESS read GetOption
+      write SetOption;
+    property AcceptRate: Int64 index TS_OPT_ACCEPT_RATE read GetOption write SetOption;
 
     property OnConnect: TTcpConnectEvent read FOnConnect write FOnConnect;
     property OnReceive: TTcpReceiveEvent read FOnReceive write FOnReceive;
@@ -596,6 +612,11 @@ end;
 function TTcpServer.Counter(Which: Integer): Int64;
 begin
   Result := TcpServerGetCounter(FHandle, Which);
+end;
+
+function TTcpServer.CloseCount(Reason: Integer): Int64;
+begin
+  Result := TcpServerGetCloseCount(FHandle, Reason);
 end;
 
 initialization

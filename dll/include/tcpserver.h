@@ -32,7 +32,7 @@
 
 /* Compile-time version. GetVersion() returns the run-time one; bindings compare them. */
 #define TCPSERVER_VERSION_MAJOR 1
-#define TCPSERVER_VERSION_MINOR 2
+#define TCPSERVER_VERSION_MINOR 3
 #define TCPSERVER_VERSION_PATCH 0
 #define TCPSERVER_VERSION_NUMBER \
   (TCPSERVER_VERSION_MAJOR * 10000 + TCPSERVER_VERSION_MINOR * 100 + TCPSERVER_VERSION_PATCH)
@@ -151,6 +151,11 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_CLOSE_BAD_FRAME       9 /* a header with the top bit set (not a valid length) */
 #define TS_CLOSE_FRAME_TRUNCATED 10 /* the peer closed in the middle of a message; the partial
                                        message was never delivered */
+/* The memory budget (TS_OPT_MEMORY_BUDGET ...): @since 1.3 */
+#define TS_CLOSE_MEMORY_BUDGET   11 /* a send to the link, or its partial framed message, would
+                                       have taken the server past TS_OPT_MEMORY_BUDGET */
+#define TS_CLOSE_MESSAGE_TIMEOUT 12 /* framing: a message in progress did not grow for
+                                       TS_OPT_MESSAGE_TIMEOUT_MS */
 
 /* Error codes (GetLastErrorCode). */
 #define TS_OK                    0
@@ -177,6 +182,8 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_ERR_SYSTEM            21 /* an OS call failed (threads, epoll/IOCP); see the text */
 #define TS_ERR_BUSY              22 /* buffers are still held by the app (see GetIOMemUse) */
 #define TS_ERR_NOT_SUPPORTED     23 /* not available in this build/version */
+#define TS_ERR_MEMORY_BUDGET     24 /* the send would take the server past TS_OPT_MEMORY_BUDGET
+                                       @since 1.3 */
 
 /* Options (SetServerOption / GetServerOption). Set them before StartTcpServer; they apply
  * from the next start. Each says its default and bounds (GetServerOptionRange tells them too). */
@@ -221,6 +228,29 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_OPT_IPV6_ONLY         19 /* for an IPv6 or empty Ip: 0 = dual-stack (IPv4 peers show
                                        as "a.b.c.d" in RemoteIP), 1 = IPv6 only.
                                        @default 0 @range 0..1 @since 1.1 */
+/* Bounded memory under any client behaviour (README: "Memory budget"). @since 1.3 */
+#define TS_OPT_MEMORY_BUDGET     20 /* bytes the server may hold for its links: queued sends,
+                                       partial framed messages, per-link transport state. A send
+                                       that would go past it fails as TS_OPT_SEND_QUEUE_POLICY
+                                       says (TS_ERR_MEMORY_BUDGET, or the link closed with
+                                       TS_CLOSE_MEMORY_BUDGET); 0 = no budget.
+                                       @default 512 MiB @range 0..1 TiB */
+#define TS_OPT_SEND_HIGH_WATER   21 /* a link whose send queue reaches this many bytes is not
+                                       read until the queue drains to half of it, so a peer that
+                                       does not read its replies stops being read (it sees TCP
+                                       backpressure); 0 = off. @default 256 KiB @range 0..1 TiB */
+#define TS_OPT_MESSAGE_TIMEOUT_MS 22 /* framing: a message in progress that does not grow for
+                                        this long closes its link (TS_CLOSE_MESSAGE_TIMEOUT);
+                                        0 = never. @default 30000
+                                        @range 0..30 * 24 * 3600 * 1000 */
+#define TS_OPT_MAX_LINKS_PER_ADDRESS 23 /* links one remote address may hold (IPv6: one /64);
+                                           more are refused without a callback and counted
+                                           (TS_COUNTER_ADDRESS_REFUSED); 0 = no limit.
+                                           @default 0 @range 0..(1 << 24) - 1 */
+#define TS_OPT_ACCEPT_RATE       24 /* connections accepted per second (bursts of as many);
+                                       more are refused without a callback and counted
+                                       (TS_COUNTER_RATE_REFUSED); 0 = no limit.
+                                       @default 0 @range 0..1000000 */
 
 #define TS_QUEUE_CLOSE_LINK  0 /* over the limit: the send fails and the link is closed */
 #define TS_QUEUE_REFUSE_SEND 1 /* over the limit: the send fails, the link stays open */
@@ -254,6 +284,16 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_COUNTER_RECV_PAUSES      10 /* times a link stopped reading because the pool was low */
 #define TS_COUNTER_FRAMING_ERRORS   11 /* links closed for a bad, oversize or truncated frame
                                            @since 1.1 */
+/* The memory budget. Two are levels, not totals: MEMORY_IN_USE and LINKS_HELD. @since 1.3 */
+#define TS_COUNTER_MEMORY_IN_USE    12 /* bytes counted against TS_OPT_MEMORY_BUDGET now */
+#define TS_COUNTER_MEMORY_PEAK      13 /* the most MEMORY_IN_USE has been */
+#define TS_COUNTER_HIGH_WATER_PAUSES 14 /* times a link stopped being read because its send
+                                            queue reached TS_OPT_SEND_HIGH_WATER */
+#define TS_COUNTER_LINKS_HELD       15 /* links not read now because of their send queue */
+#define TS_COUNTER_BUDGET_REFUSALS  16 /* sends refused or links closed at the budget */
+#define TS_COUNTER_MESSAGE_TIMEOUTS 17 /* links closed by TS_OPT_MESSAGE_TIMEOUT_MS */
+#define TS_COUNTER_ADDRESS_REFUSED  18 /* connections over TS_OPT_MAX_LINKS_PER_ADDRESS */
+#define TS_COUNTER_RATE_REFUSED     19 /* connections over TS_OPT_ACCEPT_RATE */
 
 /* ------------------------------------------------------------------------------------------
  * Server.
@@ -449,6 +489,9 @@ TS_API int32_t TS_CALL TcpServerGetWorkerExecInfo(TcpServerHandle* Server, int32
                                                   uint32_t* TickCount);
 TS_API int64_t TS_CALL TcpServerGetExecLong(TcpServerHandle* Server);  /* GetServerExecLong */
 TS_API int32_t TS_CALL TcpServerGetExecCount(TcpServerHandle* Server); /* GetServerExecCount */
+/* As GetCloseCount, for one server; -1 with TS_ERR_INVALID_ARGUMENT on a bad handle or reason.
+ * @since 1.3 */
+TS_API int64_t TS_CALL TcpServerGetCloseCount(TcpServerHandle* Server, int32_t Reason);
 
 /* ------------------------------------------------------------------------------------------
  * Statistics (as UTcpServer, plus counters).
@@ -470,6 +513,10 @@ TS_API uint32_t TS_CALL GetServerExecLong(void);  /* ms the last service pass to
 TS_API int32_t TS_CALL GetServerExecCount(void);  /* service passes so far */
 /* A TS_COUNTER_* total, or -1 with TS_ERR_INVALID_ARGUMENT. */
 TS_API int64_t TS_CALL GetServerCounter(int32_t Counter);
+/* Links closed with a TS_CLOSE_* reason since the server was created (refused links never
+ * opened and are not counted), or -1 with TS_ERR_INVALID_ARGUMENT for an unknown reason.
+ * @since 1.3 */
+TS_API int64_t TS_CALL GetCloseCount(int32_t Reason);
 
 /* ------------------------------------------------------------------------------------------
  * Misc.

@@ -20,7 +20,7 @@
 #include "tcpcluster.h"
 #endif
 
-#define CLOSE_REASONS 10 /* TS_CLOSE_PEER_CLOSED .. TS_CLOSE_FRAME_TRUNCATED */
+#define CLOSE_REASONS TS_CLOSE_MESSAGE_TIMEOUT /* TS_CLOSE_PEER_CLOSED .. the last one */
 
 /* One server and what the sample counts for it. handle is NULL for the first server, which
  * is driven through the flat API. */
@@ -377,7 +377,12 @@ static int option_flag(const char* flag, int32_t* option_id) {
       {"--keepalive-idle", TS_OPT_KEEPALIVE_IDLE_S},
       {"--keepalive-interval", TS_OPT_KEEPALIVE_INTERVAL_S},
       {"--keepalive-count", TS_OPT_KEEPALIVE_COUNT},
-      {"--ipv6-only", TS_OPT_IPV6_ONLY}};
+      {"--ipv6-only", TS_OPT_IPV6_ONLY},
+      {"--memory-budget", TS_OPT_MEMORY_BUDGET},
+      {"--send-high-water", TS_OPT_SEND_HIGH_WATER},
+      {"--message-timeout-ms", TS_OPT_MESSAGE_TIMEOUT_MS},
+      {"--max-links-per-address", TS_OPT_MAX_LINKS_PER_ADDRESS},
+      {"--accept-rate", TS_OPT_ACCEPT_RATE}};
   for (size_t i = 0; i < sizeof map / sizeof map[0]; ++i)
     if (!strcmp(flag, map[i].flag)) return *option_id = map[i].option, 1;
   return 0;

@@ -136,6 +136,13 @@ static void draw(int tty, double elapsed, double dt, int64_t* last) {
   printf("totals    %lld accepted  %lld refused  %lld closed\n",
          (long long)GetServerCounter(TS_COUNTER_ACCEPTS), (long long)GetServerCounter(TS_COUNTER_REFUSED),
          (long long)GetServerCounter(TS_COUNTER_CLOSED));
+  printf("memory    %.1f MiB of the %.0f MiB budget for links (peak %.1f)  %lld links held"
+         "  %lld refused at the budget\n",
+         GetServerCounter(TS_COUNTER_MEMORY_IN_USE) / 1048576.0,
+         GetServerOption(TS_OPT_MEMORY_BUDGET) / 1048576.0,
+         GetServerCounter(TS_COUNTER_MEMORY_PEAK) / 1048576.0,
+         (long long)GetServerCounter(TS_COUNTER_LINKS_HELD),
+         (long long)GetServerCounter(TS_COUNTER_BUDGET_REFUSALS));
   printf("service   %d passes, last took %u ms\n", GetServerExecCount(), GetServerExecLong());
   for (int i = 1; i <= GetWorkerCount(); ++i) {
     uint32_t busy = 0;

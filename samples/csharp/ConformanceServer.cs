@@ -9,7 +9,9 @@
 // Run: mono ConformanceServer.exe [--port N] [--ip TEXT] [--idle-ms N] [--max-links N]
 //      [--workers N] [--buffer-size N] [--buffer-count N] [--framing N] [--max-message N]
 //      [--send-queue-limit N] [--send-queue-policy N] [--keepalive-idle N]
-//      [--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--second-server]
+//      [--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--memory-budget N]
+//      [--send-high-water N] [--message-timeout-ms N] [--max-links-per-address N]
+//      [--accept-rate N] [--second-server]
 // (libtcpserver.so next to the .exe, or on LD_LIBRARY_PATH)
 using System;
 using System.Collections.Generic;
@@ -38,6 +40,11 @@ static class ConformanceServer
         { "--keepalive-interval", N.TS_OPT_KEEPALIVE_INTERVAL_S },
         { "--keepalive-count", N.TS_OPT_KEEPALIVE_COUNT },
         { "--ipv6-only", N.TS_OPT_IPV6_ONLY },
+        { "--memory-budget", N.TS_OPT_MEMORY_BUDGET },
+        { "--send-high-water", N.TS_OPT_SEND_HIGH_WATER },
+        { "--message-timeout-ms", N.TS_OPT_MESSAGE_TIMEOUT_MS },
+        { "--max-links-per-address", N.TS_OPT_MAX_LINKS_PER_ADDRESS },
+        { "--accept-rate", N.TS_OPT_ACCEPT_RATE },
     };
 
     // The first server's callbacks: static fields, so the engine's pointers stay valid for the
@@ -183,7 +190,9 @@ static class ConformanceServer
         Console.Error.WriteLine("usage: ConformanceServer.exe [--port N] [--ip TEXT] [--idle-ms N] [--max-links N] " +
                                 "[--workers N] [--buffer-size N] [--buffer-count N] [--framing N] [--max-message N] " +
                                 "[--send-queue-limit N] [--send-queue-policy N] [--keepalive-idle N] " +
-                                "[--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--second-server]");
+                                "[--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] " +
+                                "[--memory-budget N] [--send-high-water N] [--message-timeout-ms N] " +
+                                "[--max-links-per-address N] [--accept-rate N] [--second-server]");
         return 2;
     }
 }
@@ -193,7 +202,7 @@ static class ConformanceServer
 abstract class Side
 {
     int disconnects, idle;
-    readonly int[] closedByReason = new int[N.TS_CLOSE_FRAME_TRUNCATED + 1];
+    readonly int[] closedByReason = new int[N.TS_CLOSE_MESSAGE_TIMEOUT + 1];
 
     public volatile bool Refuse;
     public int Disconnects { get { return Volatile.Read(ref disconnects); } }

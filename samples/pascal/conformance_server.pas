@@ -11,7 +11,9 @@
   Run: conformance_server_pascal [--port N] [--ip TEXT] [--idle-ms N] [--max-links N]
        [--workers N] [--buffer-size N] [--buffer-count N] [--framing N] [--max-message N]
        [--send-queue-limit N] [--send-queue-policy N] [--keepalive-idle N]
-       [--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--second-server] }
+       [--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--memory-budget N]
+       [--send-high-water N] [--message-timeout-ms N] [--max-links-per-address N]
+       [--accept-rate N] [--second-server] }
 program conformance_server;
 
 {$IFDEF FPC}{$mode delphi}{$ENDIF}
@@ -30,7 +32,7 @@ type
     FRefuse: Boolean;
     FDisconnects: Integer;
     FIdle: Integer;
-    FClosed: array[TS_CLOSE_PEER_CLOSED..TS_CLOSE_FRAME_TRUNCATED] of Integer;
+    FClosed: array[TS_CLOSE_PEER_CLOSED..TS_CLOSE_MESSAGE_TIMEOUT] of Integer;
     procedure CountClose(Link: PLink);
     function Counter(Which: Integer): Int64;
     function Broadcast(Buf: Pointer; Len: Integer; ExceptLinkId: UInt64): Integer;
@@ -271,15 +273,17 @@ end;
 { The option a numeric flag sets, or 0. }
 function OptionOfFlag(const Flag: String): Integer;
 const
-  Flags: array[0..12] of String = ('--idle-ms', '--max-links', '--workers', '--buffer-size',
+  Flags: array[0..17] of String = ('--idle-ms', '--max-links', '--workers', '--buffer-size',
     '--buffer-count', '--framing', '--max-message', '--send-queue-limit',
     '--send-queue-policy', '--keepalive-idle', '--keepalive-interval', '--keepalive-count',
-    '--ipv6-only');
-  Options: array[0..12] of Integer = (TS_OPT_IDLE_TIMEOUT_MS, TS_OPT_MAX_LINKS,
+    '--ipv6-only', '--memory-budget', '--send-high-water', '--message-timeout-ms',
+    '--max-links-per-address', '--accept-rate');
+  Options: array[0..17] of Integer = (TS_OPT_IDLE_TIMEOUT_MS, TS_OPT_MAX_LINKS,
     TS_OPT_WORKER_THREADS, TS_OPT_IO_BUFFER_SIZE, TS_OPT_IO_BUFFER_COUNT, TS_OPT_FRAMING,
     TS_OPT_MAX_MESSAGE_SIZE, TS_OPT_SEND_QUEUE_LIMIT, TS_OPT_SEND_QUEUE_POLICY,
     TS_OPT_KEEPALIVE_IDLE_S, TS_OPT_KEEPALIVE_INTERVAL_S, TS_OPT_KEEPALIVE_COUNT,
-    TS_OPT_IPV6_ONLY);
+    TS_OPT_IPV6_ONLY, TS_OPT_MEMORY_BUDGET, TS_OPT_SEND_HIGH_WATER, TS_OPT_MESSAGE_TIMEOUT_MS,
+    TS_OPT_MAX_LINKS_PER_ADDRESS, TS_OPT_ACCEPT_RATE);
 var
   i: Integer;
 begin

@@ -39,9 +39,14 @@ OPTION_FLAGS = {
     "keepalive_interval": "keepalive_interval_s",
     "keepalive_count": "keepalive_count",
     "ipv6_only": "ipv6_only",
+    "memory_budget": "memory_budget",
+    "send_high_water": "send_high_water",
+    "message_timeout_ms": "message_timeout_ms",
+    "max_links_per_address": "max_links_per_address",
+    "accept_rate": "accept_rate",
 }
 KEEPALIVE_OPTIONS = ("keepalive_idle_s", "keepalive_interval_s", "keepalive_count")
-CLOSE_REASONS = range(1, 11)  # the closed_<r> STATS keys: TS_CLOSE_PEER_CLOSED..FRAME_TRUNCATED
+CLOSE_REASONS = range(1, 13)  # the closed_<r> STATS keys: TS_CLOSE_PEER_CLOSED..MESSAGE_TIMEOUT
 FLOOD_PATTERN = bytes(range(251))  # FLOOD: byte i is i % 251
 
 

@@ -18,9 +18,9 @@ constexpr bool same = std::is_same<A, B>::value;
 
 static_assert(sizeof(void*) == 4 || sizeof(void*) == 8, "abi.py knows 4- and 8-byte pointers only");
 static_assert(TCPSERVER_VERSION_MAJOR == 1, "TCPSERVER_VERSION_MAJOR");
-static_assert(TCPSERVER_VERSION_MINOR == 2, "TCPSERVER_VERSION_MINOR");
+static_assert(TCPSERVER_VERSION_MINOR == 3, "TCPSERVER_VERSION_MINOR");
 static_assert(TCPSERVER_VERSION_PATCH == 0, "TCPSERVER_VERSION_PATCH");
-static_assert(TCPSERVER_VERSION_NUMBER == 10200, "TCPSERVER_VERSION_NUMBER");
+static_assert(TCPSERVER_VERSION_NUMBER == 10300, "TCPSERVER_VERSION_NUMBER");
 static_assert(TS_REMOTE_IP_SIZE == 48, "TS_REMOTE_IP_SIZE");
 static_assert(TS_CLOSE_NONE == 0, "TS_CLOSE_NONE");
 static_assert(TS_CLOSE_PEER_CLOSED == 1, "TS_CLOSE_PEER_CLOSED");
@@ -33,6 +33,8 @@ static_assert(TS_CLOSE_ERROR == 7, "TS_CLOSE_ERROR");
 static_assert(TS_CLOSE_FRAME_TOO_LARGE == 8, "TS_CLOSE_FRAME_TOO_LARGE");
 static_assert(TS_CLOSE_BAD_FRAME == 9, "TS_CLOSE_BAD_FRAME");
 static_assert(TS_CLOSE_FRAME_TRUNCATED == 10, "TS_CLOSE_FRAME_TRUNCATED");
+static_assert(TS_CLOSE_MEMORY_BUDGET == 11, "TS_CLOSE_MEMORY_BUDGET");
+static_assert(TS_CLOSE_MESSAGE_TIMEOUT == 12, "TS_CLOSE_MESSAGE_TIMEOUT");
 static_assert(TS_OK == 0, "TS_OK");
 static_assert(TS_ERR_INVALID_ARGUMENT == 1, "TS_ERR_INVALID_ARGUMENT");
 static_assert(TS_ERR_NOT_ACTIVE == 2, "TS_ERR_NOT_ACTIVE");
@@ -57,6 +59,7 @@ static_assert(TS_ERR_OUT_OF_MEMORY == 20, "TS_ERR_OUT_OF_MEMORY");
 static_assert(TS_ERR_SYSTEM == 21, "TS_ERR_SYSTEM");
 static_assert(TS_ERR_BUSY == 22, "TS_ERR_BUSY");
 static_assert(TS_ERR_NOT_SUPPORTED == 23, "TS_ERR_NOT_SUPPORTED");
+static_assert(TS_ERR_MEMORY_BUDGET == 24, "TS_ERR_MEMORY_BUDGET");
 static_assert(TS_OPT_MAX_LINKS == 1, "TS_OPT_MAX_LINKS");
 static_assert(TS_OPT_IO_BUFFER_SIZE == 2, "TS_OPT_IO_BUFFER_SIZE");
 static_assert(TS_OPT_IO_BUFFER_COUNT == 3, "TS_OPT_IO_BUFFER_COUNT");
@@ -76,6 +79,11 @@ static_assert(TS_OPT_KEEPALIVE_IDLE_S == 16, "TS_OPT_KEEPALIVE_IDLE_S");
 static_assert(TS_OPT_KEEPALIVE_INTERVAL_S == 17, "TS_OPT_KEEPALIVE_INTERVAL_S");
 static_assert(TS_OPT_KEEPALIVE_COUNT == 18, "TS_OPT_KEEPALIVE_COUNT");
 static_assert(TS_OPT_IPV6_ONLY == 19, "TS_OPT_IPV6_ONLY");
+static_assert(TS_OPT_MEMORY_BUDGET == 20, "TS_OPT_MEMORY_BUDGET");
+static_assert(TS_OPT_SEND_HIGH_WATER == 21, "TS_OPT_SEND_HIGH_WATER");
+static_assert(TS_OPT_MESSAGE_TIMEOUT_MS == 22, "TS_OPT_MESSAGE_TIMEOUT_MS");
+static_assert(TS_OPT_MAX_LINKS_PER_ADDRESS == 23, "TS_OPT_MAX_LINKS_PER_ADDRESS");
+static_assert(TS_OPT_ACCEPT_RATE == 24, "TS_OPT_ACCEPT_RATE");
 static_assert(TS_QUEUE_CLOSE_LINK == 0, "TS_QUEUE_CLOSE_LINK");
 static_assert(TS_QUEUE_REFUSE_SEND == 1, "TS_QUEUE_REFUSE_SEND");
 static_assert(TS_FRAMING_RAW == 0, "TS_FRAMING_RAW");
@@ -96,6 +104,14 @@ static_assert(TS_COUNTER_CLOSED == 8, "TS_COUNTER_CLOSED");
 static_assert(TS_COUNTER_IDLE_CLOSED == 9, "TS_COUNTER_IDLE_CLOSED");
 static_assert(TS_COUNTER_RECV_PAUSES == 10, "TS_COUNTER_RECV_PAUSES");
 static_assert(TS_COUNTER_FRAMING_ERRORS == 11, "TS_COUNTER_FRAMING_ERRORS");
+static_assert(TS_COUNTER_MEMORY_IN_USE == 12, "TS_COUNTER_MEMORY_IN_USE");
+static_assert(TS_COUNTER_MEMORY_PEAK == 13, "TS_COUNTER_MEMORY_PEAK");
+static_assert(TS_COUNTER_HIGH_WATER_PAUSES == 14, "TS_COUNTER_HIGH_WATER_PAUSES");
+static_assert(TS_COUNTER_LINKS_HELD == 15, "TS_COUNTER_LINKS_HELD");
+static_assert(TS_COUNTER_BUDGET_REFUSALS == 16, "TS_COUNTER_BUDGET_REFUSALS");
+static_assert(TS_COUNTER_MESSAGE_TIMEOUTS == 17, "TS_COUNTER_MESSAGE_TIMEOUTS");
+static_assert(TS_COUNTER_ADDRESS_REFUSED == 18, "TS_COUNTER_ADDRESS_REFUSED");
+static_assert(TS_COUNTER_RATE_REFUSED == 19, "TS_COUNTER_RATE_REFUSED");
 static_assert(same<TOnReceive,
                    int32_t (TS_CALL*)(TcpLink*, uint8_t*, int32_t)>,
               "TOnReceive");
@@ -318,6 +334,9 @@ static_assert(same<decltype(&TcpServerGetExecLong),
 static_assert(same<decltype(&TcpServerGetExecCount),
                    int32_t (TS_CALL*)(TcpServerHandle*)>,
               "TcpServerGetExecCount");
+static_assert(same<decltype(&TcpServerGetCloseCount),
+                   int64_t (TS_CALL*)(TcpServerHandle*, int32_t)>,
+              "TcpServerGetCloseCount");
 static_assert(same<decltype(&GetLinkUse),
                    double (TS_CALL*)()>,
               "GetLinkUse");
@@ -357,6 +376,9 @@ static_assert(same<decltype(&GetServerExecCount),
 static_assert(same<decltype(&GetServerCounter),
                    int64_t (TS_CALL*)(int32_t)>,
               "GetServerCounter");
+static_assert(same<decltype(&GetCloseCount),
+                   int64_t (TS_CALL*)(int32_t)>,
+              "GetCloseCount");
 static_assert(same<decltype(&WriteLog),
                    void (TS_CALL*)(const char*)>,
               "WriteLog");

@@ -32,7 +32,7 @@ def light(big, small):
 # CloseReason was r).
 STATS_KEYS = ("links", "accepts", "refused", "closed", "idle_closed", "bytes_in", "bytes_out",
               "msgs_in", "msgs_out", "iomem_free", "iomem_count", "workers", "disconnects",
-              "idle", "framing_errors") + tuple(f"closed_{r}" for r in range(1, 11))
+              "idle", "framing_errors") + tuple(f"closed_{r}" for r in range(1, 13))
 
 # TS_CLOSE_* (tcpserver.h), for the closed_<r> keys.
 CLOSE_PEER_CLOSED = 1
@@ -45,6 +45,8 @@ CLOSE_ERROR = 7
 CLOSE_FRAME_TOO_LARGE = 8
 CLOSE_BAD_FRAME = 9
 CLOSE_FRAME_TRUNCATED = 10
+CLOSE_MEMORY_BUDGET = 11
+CLOSE_MESSAGE_TIMEOUT = 12
 
 Stats = Dict[str, int]
 

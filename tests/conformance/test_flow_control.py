@@ -41,7 +41,9 @@ def test_pause_of_an_unknown_link_is_an_error(start_server) -> None:
 def test_queued_grows_for_a_client_that_floods_and_does_not_read(start_server) -> None:
     # Each FLOOD is more than the socket buffers on the way can take, so most of it queues.
     size = 16 * MiB
-    server = start_server(send_queue_limit=4 * size)
+    # Both FLOODs queue before the client reads: no high-water mark, which would (rightly) stop
+    # reading this link, and its second FLOOD command, once the first one queues.
+    server = start_server(send_queue_limit=4 * size, send_high_water=0)
     control = tsharness.Client(HOST, server.port)
     flooded = tsharness.Client(HOST, server.port)
     target = link_id(flooded)

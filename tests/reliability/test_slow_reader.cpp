@@ -1,8 +1,9 @@
-// Fault: peers that send as fast as they can but never read. The echo server's replies pile up
-// in each link's send queue until TS_OPT_SEND_QUEUE_LIMIT; then the link is closed with
-// TS_CLOSE_SEND_QUEUE_FULL instead of queueing on. The server's memory stays bounded by the
-// limit: the clients offer 64 MiB each, no queue goes over the limit (GetSendQueueBytes) and
-// the process grows by about the limit per link.
+// Fault: peers that send as fast as they can but do not read. With the high-water mark (the
+// default), a link whose replies pile up to TS_OPT_SEND_HIGH_WATER stops being read: its queue
+// stays near the mark, the peer feels TCP backpressure, and once it reads, the link is read
+// again and every byte is echoed. With the mark off (TS_OPT_SEND_HIGH_WATER=0, the behaviour
+// before API 1.3), the replies pile up to TS_OPT_SEND_QUEUE_LIMIT and the link is closed with
+// TS_CLOSE_SEND_QUEUE_FULL. Either way the server's memory stays bounded.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -53,10 +54,11 @@ void TS_CALL on_disconnect(TcpLink* link) {
 
 class SlowReaderTest : public ServerTest {};
 
-TEST_F(SlowReaderTest, QueueReachesItsCapTheLinkClosesAndMemoryStaysBounded) {
+TEST_F(SlowReaderTest, WithoutTheHighWaterMarkTheQueueReachesItsCapAndTheLinkCloses) {
   g_disconnects = 0;
   g_queue_full = 0;
   ASSERT_EQ(SetServerOption(TS_OPT_WORKER_THREADS, 2), 1);
+  ASSERT_EQ(SetServerOption(TS_OPT_SEND_HIGH_WATER, 0), 1);
   ASSERT_EQ(SetServerOption(TS_OPT_SEND_QUEUE_LIMIT, kLimit), 1);
   ASSERT_EQ(SetServerOption(TS_OPT_SEND_QUEUE_POLICY, TS_QUEUE_CLOSE_LINK), 1);
   SetEventProc(nullptr, on_disconnect, nullptr, nullptr, nullptr);  // built-in echo
@@ -135,6 +137,92 @@ TEST_F(SlowReaderTest, QueueReachesItsCapTheLinkClosesAndMemoryStaysBounded) {
               "most (limit %.0f); RSS grew %.1f MiB\n",
               pushed / 1048576.0, kOffered / 1048576.0, queued_max / 1048576.0, kLimit / 1048576.0,
               grown / 1048576.0);
+}
+
+// The default: the slow readers are held, not closed, and served in full once they read.
+TEST_F(SlowReaderTest, SlowReadersAreHeldAtTheHighWaterMarkAndServedOnceTheyRead) {
+  constexpr int64_t kHighWater = 256 * 1024;
+  constexpr uint64_t kEach = 16ull << 20;  // offered per link, all of it echoed in the end
+  g_disconnects = 0;
+  g_queue_full = 0;
+  ASSERT_EQ(SetServerOption(TS_OPT_WORKER_THREADS, 2), 1);
+  ASSERT_EQ(SetServerOption(TS_OPT_SEND_HIGH_WATER, kHighWater), 1);
+  ASSERT_EQ(SetServerOption(TS_OPT_IDLE_TIMEOUT_MS, 0), 1);  // held links are silent a while
+  SetEventProc(nullptr, on_disconnect, nullptr, nullptr, nullptr);  // built-in echo
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  const int64_t pauses0 = GetServerCounter(TS_COUNTER_HIGH_WATER_PAUSES);
+
+  struct Peer {
+    int fd = -1;
+    uint64_t pushed = 0, got = 0;
+  };
+  std::vector<Peer> peers(kLinks);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port_);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (Peer& p : peers) {
+    p.fd = tcp_socket(AF_INET, /*nonblocking=*/false);
+    ASSERT_GE(p.fd, 0);
+    set_receive_buffer(p.fd, 4096);
+    ASSERT_EQ(::connect(p.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+    fcntl(p.fd, F_SETFL, fcntl(p.fd, F_GETFL) | O_NONBLOCK);
+  }
+  std::vector<uint8_t> block(64 * 1024, 'h'), sink(256 * 1024);
+  // pump(read): one round of writes (and reads if asked) on every peer.
+  auto pump = [&](bool read) {
+    std::vector<pollfd> pfds;
+    for (Peer& p : peers) pfds.push_back(poll_entry(p.fd, static_cast<short>(
+        (p.pushed < kEach ? POLLOUT : 0) | (read ? POLLIN : 0))));
+    if (poll(pfds.data(), pfds.size(), 20) < 0 && errno != EINTR) return;
+    for (size_t k = 0; k < peers.size(); ++k) {
+      Peer& p = peers[k];
+      if ((pfds[k].revents & POLLOUT) && p.pushed < kEach) {
+        const ssize_t n = ::send(p.fd, block.data(),
+                                 std::min<uint64_t>(block.size(), kEach - p.pushed), MSG_NOSIGNAL);
+        if (n > 0) p.pushed += static_cast<uint64_t>(n);
+      }
+      if (read && (pfds[k].revents & POLLIN)) {
+        const ssize_t n = ::recv(p.fd, sink.data(), sink.size(), 0);
+        if (n > 0) p.got += static_cast<uint64_t>(n);
+      }
+    }
+  };
+  // Writing only: every link gets held, and stays held while its peer does not read.
+  int64_t queued_max = 0;
+  ASSERT_TRUE(wait_until([&] {
+    pump(false);
+    uint64_t ids[kLinks];
+    const int open = GetLinkIds(ids, kLinks);
+    for (int i = 0; i < std::min(open, kLinks); ++i)
+      queued_max = std::max(queued_max, GetSendQueueBytesById(ids[i]));
+    return GetServerCounter(TS_COUNTER_LINKS_HELD) == kLinks;
+  }, 60s)) << GetServerCounter(TS_COUNTER_LINKS_HELD) << " of " << kLinks << " links held";
+  EXPECT_GE(GetServerCounter(TS_COUNTER_HIGH_WATER_PAUSES) - pauses0, kLinks);
+  EXPECT_EQ(GetLinkCount(), kLinks) << "held links must stay open";
+  // A link stops being read once its queue reaches the mark; what was already read is still
+  // echoed, so a queue ends at most one read (an IO buffer) above it.
+  const int64_t bound = kHighWater + GetServerOption(TS_OPT_IO_BUFFER_SIZE);
+  EXPECT_GE(queued_max, kHighWater);
+  EXPECT_LE(queued_max, bound);
+  EXPECT_LE(GetServerCounter(TS_COUNTER_MEMORY_IN_USE), kLinks * bound);
+  // Now the peers read: every link is read again, and every byte comes back.
+  ASSERT_TRUE(wait_until([&] {
+    pump(true);
+    for (const Peer& p : peers)
+      if (p.got < kEach) return false;
+    return true;
+  }, 120s)) << "not every byte came back after the peers started reading";
+  for (const Peer& p : peers) {
+    EXPECT_EQ(p.got, kEach);
+    ::close(p.fd);
+  }
+  EXPECT_TRUE(wait_until([] { return g_disconnects.load() == kLinks; }, 10s));
+  EXPECT_EQ(g_queue_full.load(), 0);
+  EXPECT_EQ(GetServerCounter(TS_COUNTER_LINKS_HELD), 0);
+  EXPECT_TRUE(wait_until([] { return GetServerCounter(TS_COUNTER_MEMORY_IN_USE) == 0; }, 5s));
+  std::printf("held slow readers: %d links, at most %.1f KiB queued (mark %.0f KiB)\n", kLinks,
+              queued_max / 1024.0, kHighWater / 1024.0);
 }
 
 }  // namespace

@@ -70,8 +70,10 @@ def run(argv: Sequence[str]) -> int:
 
 def test_the_header_is_read_with_its_facts() -> None:
     m = abi.load(ROOT, HEADER)
-    assert m.version == (1, 2, 0) and m.call_macro == "TS_CALL" and m.api_macro == "TS_API"
-    assert len(m.exports) == 84 and len(m.callbacks) == 13 and list(m.records) == [
+    # The API only grows: what 1.2 had is a floor, not the exact count.
+    assert m.version[0] == 1 and m.version[1] >= 2
+    assert m.call_macro == "TS_CALL" and m.api_macro == "TS_API"
+    assert len(m.exports) >= 84 and len(m.callbacks) == 13 and list(m.records) == [
         "TcpWorker", "TcpLink"]
     kinds = {name: (f.ret_kind, [p.kind for p in f.params]) for name, f in m.exports.items()}
     assert kinds["GetServerOptionRange"] == ("bool", ["value", "out", "out"])
@@ -180,7 +182,8 @@ def test_a_number_taken_twice_in_a_family_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_reserved_range_stays_reserved(tmp_path: Path) -> None:
-    text = edited("; 24-25 memory budget; 26-29 TLS", "; 26-29 TLS")
+    # 25 is still free (the budget took 24): narrowing the range drops it.
+    text = edited("; 24-25 memory budget; 26-29 TLS", "; 24-24 memory budget; 26-29 TLS")
     problems = pin_problems(tmp_path, text)
     assert any("range 24-25 (memory budget) of TS_ERR_ is no longer reserved" in p
                for p in problems)
@@ -189,11 +192,11 @@ def test_a_reserved_range_stays_reserved(tmp_path: Path) -> None:
 # ---- the frozen API 1.2 ---------------------------------------------------------------------
 
 def test_a_new_option_in_its_range_keeps_api_1_2(tmp_path: Path) -> None:
-    assert pin_problems(tmp_path, with_option(20)) == []
+    assert pin_problems(tmp_path, with_option(29)) == []
 
 
 def test_a_new_item_must_say_it_is_new(tmp_path: Path) -> None:
-    problems = pin_problems(tmp_path, with_option(20, since=""))
+    problems = pin_problems(tmp_path, with_option(29, since=""))
     assert problems == ["api-1.2.json: constant TS_OPT_DUMMY is new after API 1.2 but says "
                         "@since 1.0: tag it @since with the next version (e.g. 1.3)"]
 
@@ -201,7 +204,7 @@ def test_a_new_item_must_say_it_is_new(tmp_path: Path) -> None:
 @pytest.mark.parametrize("old, new, expected", [
     ("TS_API int32_t TS_CALL PostRecv(", "TS_API int32_t TS_CALL PostReceive(",
      "export PostRecv of API 1.2 is gone"),
-    ("#define TS_ERR_BUSY              22", "#define TS_ERR_BUSY              24",
+    ("#define TS_ERR_BUSY              22", "#define TS_ERR_BUSY              25",
      "constant TS_ERR_BUSY changed"),
     ("CloseLinkEx(TcpLink* Link, int32_t Flags)", "CloseLinkEx(TcpLink* Link, uint32_t Flags)",
      "export CloseLinkEx changed"),
@@ -216,7 +219,7 @@ def test_a_new_item_must_say_it_is_new(tmp_path: Path) -> None:
     ("@default 1024 @range 1..65535", "@default 1024 @range 2..65535",
      "TS_OPT_LISTEN_BACKLOG's range narrowed"),
     ("#define TCPSERVER_VERSION_MAJOR 1", "#define TCPSERVER_VERSION_MAJOR 2",
-     "the version went from 1.2.0 to 2.2.0"),
+     "the version went from 1.2.0 to 2."),
 ])
 def test_a_change_to_api_1_2_fails_the_pin(tmp_path: Path, old: str, new: str,
                                            expected: str) -> None:
@@ -247,13 +250,13 @@ def test_check_names_a_stale_file_and_what_to_run(tmp_path: Path, capsys) -> Non
 
 def test_check_refuses_a_header_that_breaks_the_pin(tmp_path: Path, capsys) -> None:
     root = scratch(tmp_path, edited("#define TS_ERR_BUSY              22",
-                                    "#define TS_ERR_BUSY              24"), derived=True)
+                                    "#define TS_ERR_BUSY              25"), derived=True)
     assert run(["--write", "--root", str(root)]) == 1
     assert "constant TS_ERR_BUSY changed" in capsys.readouterr().err
 
 
 def test_adding_an_option_rewrites_generated_files_only(tmp_path: Path, capsys) -> None:
-    root = scratch(tmp_path, with_option(20), derived=True)
+    root = scratch(tmp_path, with_option(29), derived=True)
     capsys.readouterr()
     assert run(["--write", "--root", str(root)]) == 0
     written = set(capsys.readouterr().out.split("\n", 1)[1].split())

@@ -33,6 +33,7 @@ class ErrorCode(enum.IntEnum):
     SYSTEM = n.TS_ERR_SYSTEM
     BUSY = n.TS_ERR_BUSY
     NOT_SUPPORTED = n.TS_ERR_NOT_SUPPORTED
+    MEMORY_BUDGET = n.TS_ERR_MEMORY_BUDGET
 
 
 class TcpServerError(Exception):

@@ -376,6 +376,7 @@ class _HandleEngine:
     iomem_free = _on_handle(n.TcpServerGetIOMemFree)
     worker_count = _on_handle(n.TcpServerGetWorkerCount)
     counter = _on_handle(n.TcpServerGetCounter)
+    close_count = _on_handle(n.TcpServerGetCloseCount)
     link_free = _on_handle(n.TcpServerGetLinkFree)
     link_use = _on_handle(n.TcpServerGetLinkUse)
     link_size = _on_handle(n.TcpServerGetLinkSize)
@@ -424,6 +425,7 @@ class _FlatEngine:
     iomem_free = staticmethod(n.GetIOMemFree)
     worker_count = staticmethod(n.GetWorkerCount)
     counter = staticmethod(n.GetServerCounter)
+    close_count = staticmethod(n.GetCloseCount)
     link_free = staticmethod(n.GetLinkFree)
     link_use = staticmethod(n.GetLinkUse)
     link_size = staticmethod(n.GetLinkSize)
@@ -471,6 +473,11 @@ _OPTIONS: Dict[str, int] = {
     "keepalive_interval_s": n.TS_OPT_KEEPALIVE_INTERVAL_S,
     "keepalive_count": n.TS_OPT_KEEPALIVE_COUNT,
     "ipv6_only": n.TS_OPT_IPV6_ONLY,
+    "memory_budget": n.TS_OPT_MEMORY_BUDGET,
+    "send_high_water": n.TS_OPT_SEND_HIGH_WATER,
+    "message_timeout_ms": n.TS_OPT_MESSAGE_TIMEOUT_MS,
+    "max_links_per_address": n.TS_OPT_MAX_LINKS_PER_ADDRESS,
+    "accept_rate": n.TS_OPT_ACCEPT_RATE,
 }
 
 _COUNTERS: Dict[str, int] = {
@@ -485,6 +492,14 @@ _COUNTERS: Dict[str, int] = {
     "idle_closed": n.TS_COUNTER_IDLE_CLOSED,
     "recv_pauses": n.TS_COUNTER_RECV_PAUSES,
     "framing_errors": n.TS_COUNTER_FRAMING_ERRORS,
+    "memory_in_use": n.TS_COUNTER_MEMORY_IN_USE,
+    "memory_peak": n.TS_COUNTER_MEMORY_PEAK,
+    "high_water_pauses": n.TS_COUNTER_HIGH_WATER_PAUSES,
+    "links_held": n.TS_COUNTER_LINKS_HELD,
+    "budget_refusals": n.TS_COUNTER_BUDGET_REFUSALS,
+    "message_timeouts": n.TS_COUNTER_MESSAGE_TIMEOUTS,
+    "address_refused": n.TS_COUNTER_ADDRESS_REFUSED,
+    "rate_refused": n.TS_COUNTER_RATE_REFUSED,
 }
 
 
@@ -546,6 +561,15 @@ class Stats:
     idle_closed: int
     recv_pauses: int
     framing_errors: int
+    # The memory budget (API 1.3); memory_in_use and links_held are levels, not totals.
+    memory_in_use: int
+    memory_peak: int
+    high_water_pauses: int
+    links_held: int
+    budget_refusals: int
+    message_timeouts: int
+    address_refused: int
+    rate_refused: int
 
 
 class WorkerStats(NamedTuple):
@@ -590,7 +614,12 @@ class Server:
                  keepalive_idle_s: Optional[int] = None,
                  keepalive_interval_s: Optional[int] = None,
                  keepalive_count: Optional[int] = None,
-                 ipv6_only: Optional[bool] = None) -> None:
+                 ipv6_only: Optional[bool] = None,
+                 memory_budget: Optional[int] = None,
+                 send_high_water: Optional[int] = None,
+                 message_timeout_ms: Optional[int] = None,
+                 max_links_per_address: Optional[int] = None,
+                 accept_rate: Optional[int] = None) -> None:
         self._options: Dict[str, int] = {}
         self._handlers: Dict[str, Callable[..., Any]] = {}
         self._link_data: Dict[int, Any] = {}
@@ -609,7 +638,10 @@ class Server:
                      reuseaddr=reuseaddr, framing=framing, log_level=log_level,
                      max_message_size=max_message_size, keepalive_idle_s=keepalive_idle_s,
                      keepalive_interval_s=keepalive_interval_s,
-                     keepalive_count=keepalive_count, ipv6_only=ipv6_only)
+                     keepalive_count=keepalive_count, ipv6_only=ipv6_only,
+                     memory_budget=memory_budget, send_high_water=send_high_water,
+                     message_timeout_ms=message_timeout_ms,
+                     max_links_per_address=max_links_per_address, accept_rate=accept_rate)
         for name, value in given.items():
             if value is not None:
                 setattr(self, name, value)
@@ -752,6 +784,12 @@ class Server:
                                             n.TS_OPT_KEEPALIVE_INTERVAL_S)
     keepalive_count = _option_property("keepalive_count", n.TS_OPT_KEEPALIVE_COUNT)
     ipv6_only = _option_property("ipv6_only", n.TS_OPT_IPV6_ONLY)
+    memory_budget = _option_property("memory_budget", n.TS_OPT_MEMORY_BUDGET)
+    send_high_water = _option_property("send_high_water", n.TS_OPT_SEND_HIGH_WATER)
+    message_timeout_ms = _option_property("message_timeout_ms", n.TS_OPT_MESSAGE_TIMEOUT_MS)
+    max_links_per_address = _option_property("max_links_per_address",
+                                             n.TS_OPT_MAX_LINKS_PER_ADDRESS)
+    accept_rate = _option_property("accept_rate", n.TS_OPT_ACCEPT_RATE)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -895,6 +933,12 @@ class Server:
         engine = self._statistics_engine()
         return {name: _checked(engine.counter(code), f"counters: {name}")
                 for name, code in _COUNTERS.items()}
+
+    def close_count(self, reason: int) -> int:
+        """Links this server closed with `reason` (a CloseReason / TS_CLOSE_* value) since its
+        engine server was made; refused links never opened and are not counted."""
+        return _checked(self._statistics_engine().close_count(int(reason)),
+                        f"close_count({reason})")
 
     def stats(self) -> Stats:
         """A snapshot of this server's statistics and counters, from the engine. After a

@@ -152,6 +152,7 @@ TS_API int32_t TS_CALL GetWorkerExecInfo(int32_t Index, uint32_t* TickCount) {
 TS_API uint32_t TS_CALL GetServerExecLong(void) { return default_server().service_exec_ms(); }
 TS_API int32_t TS_CALL GetServerExecCount(void) { return default_server().service_exec_count(); }
 TS_API int64_t TS_CALL GetServerCounter(int32_t Counter) { return default_server().counter(Counter); }
+TS_API int64_t TS_CALL GetCloseCount(int32_t Reason) { return default_server().close_count(Reason); }
 
 TS_API void TS_CALL WriteLog(const char* Text) { ts::log_app(Text); }
 TS_API int32_t TS_CALL GetLocalIP(int32_t IsInternetIP, char* Buf, int32_t BufLen) {
@@ -182,6 +183,8 @@ TS_API const char* TS_CALL GetCloseReasonText(int32_t Reason) {
     case TS_CLOSE_FRAME_TOO_LARGE: return "message larger than TS_OPT_MAX_MESSAGE_SIZE";
     case TS_CLOSE_BAD_FRAME: return "bad message header (top bit set)";
     case TS_CLOSE_FRAME_TRUNCATED: return "peer closed in the middle of a message";
+    case TS_CLOSE_MEMORY_BUDGET: return "server memory budget reached (TS_OPT_MEMORY_BUDGET)";
+    case TS_CLOSE_MESSAGE_TIMEOUT: return "message stopped growing (TS_OPT_MESSAGE_TIMEOUT_MS)";
     default: return "unknown reason";
   }
 }

@@ -65,8 +65,9 @@ class Backend {
   virtual void post_close(Link& link, uint64_t id, int32_t reason, bool abort) = 0;
   // Pool buffers came back: owners retry the links they parked for the pool.
   virtual void resume_paused_readers() = 0;
-  // ResumeReceive cleared link.paused_by_app (link.mu held, the link open): the owner reads
-  // again unless the pool still holds it back. Ignored if `id` is stale.
+  // A reason to hold the link was cleared (link.hold; ResumeReceive, or its send queue drained
+  // under the low-water mark), link.mu held: the owner asks the read gate again and reads if
+  // nothing holds it any more. Ignored if `id` is stale.
   virtual void resume_reading(Link& link, uint64_t id) = 0;
 
   // ---- the core closed a link; owner thread ----

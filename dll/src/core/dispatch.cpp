@@ -86,13 +86,23 @@ int32_t Server::deliver(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
            c->link->open();
   };
   FrameDecoder::Status st = link.decoder.feed(data, static_cast<size_t>(len), sink, &ctx);
+  // For the service thread's TS_OPT_MESSAGE_TIMEOUT_MS scan: is a message in progress?
+  link.message_pending.store(link.decoder.pending(), std::memory_order_relaxed);
   if (st == FrameDecoder::Status::kOk || st == FrameDecoder::Status::kStopped) return ctx.reason;
   return framing_error(link, st);
 }
 
 int32_t Server::framing_error(Link& link, FrameDecoder::Status status) {
-  count(TS_COUNTER_FRAMING_ERRORS);
   auto id = static_cast<unsigned long long>(link.pub.Id);
+  if (status == FrameDecoder::Status::kOverBudget) {
+    count(TS_COUNTER_BUDGET_REFUSALS);
+    log(TS_LOG_WARN, "link %llu: assembling a message of %u bytes would exceed "
+        "TS_OPT_MEMORY_BUDGET=%llu (%llu in use); closing the link", id,
+        link.decoder.announced(), static_cast<unsigned long long>(budget_.limit()),
+        static_cast<unsigned long long>(budget_.used()));
+    return TS_CLOSE_MEMORY_BUDGET;
+  }
+  count(TS_COUNTER_FRAMING_ERRORS);
   switch (status) {
     case FrameDecoder::Status::kTooLarge:
       log(TS_LOG_INFO, "link %llu: a message header announced %u bytes, more than "
@@ -144,6 +154,9 @@ void Server::link_closed(Link& link, WorkerCtx& w) {
     table_.load(std::memory_order_acquire)->mark_closed_locked(&link);
   }
   count(TS_COUNTER_CLOSED);
+  if (link.close_reason >= 0 && link.close_reason < kCloseReasonCount)
+    close_counts_[link.close_reason].fetch_add(1, std::memory_order_relaxed);
+  if (link.close_reason == TS_CLOSE_MESSAGE_TIMEOUT) count(TS_COUNTER_MESSAGE_TIMEOUTS);
   WorkerScope scope(link, w);
   if (link.close_reason == TS_CLOSE_IDLE) {
     count(TS_COUNTER_IDLE_CLOSED);

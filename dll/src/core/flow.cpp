@@ -8,10 +8,11 @@ namespace ts {
 bool Server::do_set_receive_paused(Link* link, uint64_t id, bool paused) {
   std::unique_lock<std::mutex> lock;
   if (!lock_open(link, id, lock)) return false;
-  // The owner checks the flag before every read; only a resume needs it to act (it may be
-  // waiting for an edge that already came).
-  if (paused) link->paused_by_app.store(true, std::memory_order_release);
-  else if (link->paused_by_app.exchange(false, std::memory_order_acq_rel))
+  // The owner checks the hold before every read; only a resume needs it to act (it may be
+  // waiting for an edge that already came), and reads only if nothing else holds the link.
+  if (paused) link->hold.fetch_or(kHeldByApp, std::memory_order_acq_rel);
+  else if (link->hold.fetch_and(static_cast<uint8_t>(~kHeldByApp), std::memory_order_acq_rel) &
+           kHeldByApp)
     backend_->resume_reading(*link, link->pub.Id);
   return true;
 }

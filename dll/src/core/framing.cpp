@@ -4,8 +4,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "platform/pages.h"
+
 namespace ts {
 namespace {
+// From this size on, the assembly buffer is whole pages from the OS (platform/pages.h): freed,
+// they go back to it at once, and growing them moves pages instead of copying bytes, so a peer
+// that makes the server assemble large messages leaves nothing behind in the allocator.
+constexpr uint32_t kPagesFrom = 256 * 1024;
 // First size of an assembly buffer; it doubles from there up to the announced length, so a
 // peer that announces a large message and sends little costs little.
 constexpr uint32_t kMinAssembly = 4096;
@@ -24,11 +30,14 @@ void FrameDecoder::reset(uint32_t max_message) {
   need_ = 0;
   header_have_ = 0;
   in_payload_ = false;
+  over_budget_ = false;
   status_ = Status::kOk;
 }
 
 void FrameDecoder::free_buffer() {
-  std::free(buf_);
+  if (budget_) budget_->release(cap_);
+  if (cap_ >= kPagesFrom) pages_free(buf_, cap_);
+  else std::free(buf_);
   buf_ = nullptr;
   cap_ = 0;
   have_ = 0;
@@ -39,8 +48,26 @@ bool FrameDecoder::append(const uint8_t* p, uint32_t n) {
   if (have_ + n > cap_) {  // have_ + n <= need_ <= max_ < 2^31: no overflow
     uint32_t cap = std::max<uint32_t>({cap_ <= need_ / 2 ? cap_ * 2 : need_, have_ + n, kMinAssembly});
     cap = std::min(cap, need_);
-    void* grown = std::realloc(buf_, cap);
-    if (!grown) return false;
+    if (budget_ && !budget_->try_charge(cap - cap_)) {
+      over_budget_ = true;
+      return false;
+    }
+    void* grown;
+    if (cap < kPagesFrom) {
+      grown = std::realloc(buf_, cap);
+    } else if (cap_ >= kPagesFrom) {
+      grown = pages_resize(buf_, cap_, cap);
+    } else {  // from the allocator to pages
+      grown = pages_alloc(cap);
+      if (grown) {
+        if (have_) std::memcpy(grown, buf_, have_);
+        std::free(buf_);
+      }
+    }
+    if (!grown) {
+      if (budget_) budget_->release(cap - cap_);
+      return false;
+    }
     buf_ = static_cast<uint8_t*>(grown);
     cap_ = cap;
   }
@@ -56,7 +83,7 @@ FrameDecoder::Status FrameDecoder::feed(const uint8_t* data, size_t len, Sink si
   for (;;) {
     if (in_payload_) {  // a message that spans feeds: gather it
       auto take = static_cast<uint32_t>(std::min<size_t>(need_ - have_, static_cast<size_t>(end - p)));
-      if (!append(p, take)) return status_ = Status::kNoMemory;
+      if (!append(p, take)) return status_ = over_budget_ ? Status::kOverBudget : Status::kNoMemory;
       p += take;
       if (have_ < need_) return Status::kOk;  // all consumed; the rest comes later
       in_payload_ = false;

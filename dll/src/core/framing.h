@@ -23,18 +23,23 @@
 //       kTooLarge    a header announced more than max_message (announced() tells how much).
 //       kBadHeader   a header had its top bit set (not a valid length; announced() has it).
 //       kNoMemory    the assembly buffer could not grow.
+//       kOverBudget  growing it would pass the memory budget given to set_budget().
 //     Every status but kOk is final: the stream position is lost, and later feeds return the
 //     same status without calling the sink (the caller closes the connection).
 //   d.pending()       true while a message (or a header) has been started but not completed:
 //                     an end of stream then means a truncated message.
 //   d.buffered()      bytes held in the assembly buffer (0 when nothing spans feeds).
 //   d.reset(max)      back to the start of a stream, buffer freed (a recycled connection).
+//   d.set_budget(b)   the assembly buffer's bytes are charged to `b` (core/memory_budget.h) as
+//                     it grows and released as it is freed; nullptr (the default): not counted.
 //
 // The engine keeps one in each link and calls reset() when the link is opened and released, so
 // an idle link holds no buffer.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
+#include "core/memory_budget.h"
 
 namespace ts {
 
@@ -51,7 +56,7 @@ inline void put_frame_header(uint8_t* out, uint32_t len) {
 
 class FrameDecoder {
  public:
-  enum class Status : uint8_t { kOk, kStopped, kTooLarge, kBadHeader, kNoMemory };
+  enum class Status : uint8_t { kOk, kStopped, kTooLarge, kBadHeader, kNoMemory, kOverBudget };
   // Called for every whole message; false stops decoding (kStopped).
   using Sink = bool (*)(void* ctx, const uint8_t* msg, uint32_t len);
 
@@ -66,6 +71,7 @@ class FrameDecoder {
   uint32_t announced() const { return need_; }
   uint32_t max_message() const { return max_; }
   void reset(uint32_t max_message);
+  void set_budget(MemoryBudget* budget) { budget_ = budget; }  // with no buffer held
 
  private:
   bool append(const uint8_t* p, uint32_t n);  // into buf_, growing it; false if out of memory
@@ -79,6 +85,8 @@ class FrameDecoder {
   uint8_t header_[kFrameHeaderSize] = {};
   uint8_t header_have_ = 0;  // header bytes gathered (a header split across feeds)
   bool in_payload_ = false;  // header complete, payload incomplete (in buf_)
+  bool over_budget_ = false; // append failed for the budget, not for malloc
+  MemoryBudget* budget_ = nullptr;
   Status status_ = Status::kOk;
 };
 

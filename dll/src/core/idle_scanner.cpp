@@ -1,6 +1,7 @@
 // Server: the service thread (the original's "server thread"): every 100 ms it scans the
-// links for idle timeouts and asks their owners to close the ones silent too long (each owner
-// checks again before closing, core/link_life.cpp). The service thread only.
+// links for idle timeouts (TS_OPT_IDLE_TIMEOUT_MS) and framed messages that stopped growing
+// (TS_OPT_MESSAGE_TIMEOUT_MS), and asks the owners to close those links (each owner checks
+// again before closing, core/link_life.cpp). The service thread only.
 #include <chrono>
 
 #include "core/server.h"
@@ -15,7 +16,9 @@ void Server::service_loop() {
   while (!service_cv_.wait_for(lock, kPeriod, [this] { return service_stop_; })) {
     lock.unlock();
     uint64_t t0 = now_us();
-    if (running_opts_[TS_OPT_IDLE_TIMEOUT_MS] > 0) scan_idle(now_ms());
+    if (running_opts_[TS_OPT_IDLE_TIMEOUT_MS] > 0 ||
+        (framing() && running_opts_[TS_OPT_MESSAGE_TIMEOUT_MS] > 0))
+      scan_links(now_ms());
     service_exec_ms_.store(static_cast<uint32_t>((now_us() - t0) / 1000), std::memory_order_relaxed);
     service_exec_count_.fetch_add(1, std::memory_order_relaxed);
     lock.lock();
@@ -27,15 +30,27 @@ void Server::service_loop() {
   service_cv_.notify_all();
 }
 
-void Server::scan_idle(uint64_t now) {
-  auto timeout = static_cast<uint64_t>(running_opts_[TS_OPT_IDLE_TIMEOUT_MS]);
+void Server::scan_links(uint64_t now) {
+  const auto idle = static_cast<uint64_t>(running_opts_[TS_OPT_IDLE_TIMEOUT_MS]);
+  const auto message = framing() ? static_cast<uint64_t>(running_opts_[TS_OPT_MESSAGE_TIMEOUT_MS]) : 0;
   LinkTable* table = table_.load(std::memory_order_acquire);
   for (uint32_t slot = 0; slot < table->high_water(); ++slot) {
     Link& link = table->at(slot);
     if (!link.live()) continue;
-    if (now - link.last_active_ms.load(std::memory_order_relaxed) < timeout) continue;
-    if (link.idle_requested.exchange(true, std::memory_order_acq_rel)) continue;
-    request_close(link, link.id.load(std::memory_order_acquire), TS_CLOSE_IDLE, true);
+    const uint64_t silent = now - link.last_active_ms.load(std::memory_order_relaxed);
+    int32_t reason = TS_CLOSE_NONE;
+    if (idle != 0 && silent >= idle) {
+      reason = TS_CLOSE_IDLE;
+    } else if (message != 0 && silent >= message &&
+               link.message_pending.load(std::memory_order_relaxed) &&
+               // Not read on purpose (held, or the pool is low): its message cannot grow.
+               link.hold.load(std::memory_order_relaxed) == 0 &&
+               !link.paused_by_pool.load(std::memory_order_relaxed)) {
+      reason = TS_CLOSE_MESSAGE_TIMEOUT;
+    }
+    if (reason == TS_CLOSE_NONE) continue;
+    if (link.scan_requested.exchange(true, std::memory_order_acq_rel)) continue;
+    request_close(link, link.id.load(std::memory_order_acquire), reason, true);
   }
 }
 

@@ -32,6 +32,12 @@ enum class LinkState : uint8_t {
 constexpr int kSlotBits = 24;
 constexpr uint32_t kMaxLinks = (1u << kSlotBits) - 1;
 
+// Why a link is held (Link::hold): it is not read until every reason is gone.
+enum : uint8_t {
+  kHeldByApp = 1,        // PauseReceive
+  kHeldByHighWater = 2,  // its send queue reached TS_OPT_SEND_HIGH_WATER
+};
+
 // Room for a backend's per-link state (epoll: two flags; IOCP: a pointer).
 constexpr size_t kBackendAreaSize = 16;
 
@@ -56,16 +62,25 @@ struct Link {
   // Readable without `mu` (idle scan, id lookup, flow control); written under it.
   std::atomic<uint64_t> id{0};
   std::atomic<uint64_t> last_active_ms{0};
-  std::atomic<bool> idle_requested{false};
+  // The service thread asked the owner to close it (idle, or a message that stopped growing);
+  // the owner checks again, and clears this if the link spoke since.
+  std::atomic<bool> scan_requested{false};
   std::atomic<bool> close_requested{false};  // CloseLink seen: stop delivering data
-  // PauseReceive asked the owner to read nothing until ResumeReceive.
-  std::atomic<bool> paused_by_app{false};
+  // kHeldBy* bits: the owner reads nothing while any is set (set and cleared under `mu`).
+  std::atomic<uint8_t> hold{0};
+  // Framing: a message has begun and is not complete (written by the owner after each read).
+  std::atomic<bool> message_pending{false};
+  // The pool ran low: reading waits for buffers to come back (written by the owner only).
+  std::atomic<bool> paused_by_pool{false};
 
   // Set before the link becomes visible (kOpen), read by threads that post to the owner.
   std::atomic<WorkerCtx*> owner{nullptr};
   // Owner-thread only.
-  bool paused_by_pool = false;  // the pool ran low: reading waits for buffers to come back
   uint32_t slot = 0;
+  // The remote address as TS_OPT_MAX_LINKS_PER_ADDRESS counts it (core/admission.h); family 0:
+  // not counted. Set at accept, given back at release.
+  uint64_t address_key = 0;
+  uint8_t address_family = 0;
   FrameDecoder decoder;  // TS_FRAMING_LENGTH_PREFIXED: holds a buffer only mid-message
 
   void set_state(LinkState s) { state.store(s, std::memory_order_release); }

@@ -18,9 +18,45 @@ namespace ts {
 // Accepting
 // ------------------------------------------------------------------------------------------
 
+bool Server::admit(socket_t s, const sockaddr* remote, AddressKey* key) {
+  char text[TS_REMOTE_IP_SIZE];
+  uint32_t port = 0, held = 0;
+  int32_t counter = 0;
+  if (!accept_rate_.try_take(now_ms())) {
+    counter = TS_COUNTER_RATE_REFUSED;
+  } else if (links_per_address_ != 0) {
+    *key = address_key(remote);
+    if (key->family && !address_links_.try_add(*key, links_per_address_, &held)) {
+      counter = TS_COUNTER_ADDRESS_REFUSED;
+      key->family = 0;
+    }
+  }
+  if (counter == 0) return true;
+  close_socket(s, false);
+  count(counter);
+  // A flood is logged once a second at most, with the count so far.
+  uint64_t now = now_ms(), last = last_refusal_log_ms_.load(std::memory_order_relaxed);
+  if (now - last < 1000 || !last_refusal_log_ms_.compare_exchange_strong(last, now))
+    return false;
+  format_address(remote, text, sizeof text, &port);
+  if (counter == TS_COUNTER_RATE_REFUSED)
+    log(TS_LOG_WARN, "connection from %s refused: more than TS_OPT_ACCEPT_RATE=%lld connections "
+        "a second (%lld refused so far)", text,
+        static_cast<long long>(running_opts_[TS_OPT_ACCEPT_RATE]),
+        static_cast<long long>(counters_[counter].load()));
+  else
+    log(TS_LOG_WARN, "connection from %s refused: that address holds %u links, "
+        "TS_OPT_MAX_LINKS_PER_ADDRESS=%u (%lld refused so far)", text, held, links_per_address_,
+        static_cast<long long>(counters_[counter].load()));
+  return false;
+}
+
 Link* Server::accept_link(socket_t s, const sockaddr* remote) {
+  AddressKey key;
+  if (!admit(s, remote, &key)) return nullptr;
   Link* link = table_.load(std::memory_order_acquire)->acquire();
   if (!link) {
+    if (key.family) address_links_.remove(key);
     close_socket(s, false);
     count(TS_COUNTER_REFUSED);
     log(TS_LOG_WARN, "connection refused: all %d links are in use (raise TS_OPT_MAX_LINKS)",
@@ -29,6 +65,10 @@ Link* Server::accept_link(socket_t s, const sockaddr* remote) {
   }
   apply_link_options(s, link_socket_opts_);
   link->sock = s;  // not visible to other threads before open_link
+  link->address_key = key.value;
+  link->address_family = key.family;
+  link->queue.set_budget(&budget_);
+  link->decoder.set_budget(&budget_);
   format_address(remote, link->pub.RemoteIP, sizeof link->pub.RemoteIP, &link->pub.RemotePort);
   return link;
 }
@@ -61,7 +101,7 @@ bool Server::open_link(Link& link, WorkerCtx& w) {
 
 ReadGate Server::pause_for_pool(Link& link) {
   // Leave the bytes in the kernel (TCP holds the peer back) until buffers return.
-  link.paused_by_pool = true;
+  link.paused_by_pool.store(true, std::memory_order_relaxed);
   count(TS_COUNTER_RECV_PAUSES);
   return ReadGate::kPoolPaused;
 }
@@ -116,6 +156,13 @@ void Server::consume_written_locked(Link& link, size_t n) {
     left -= take;
   }
   count_written(n, done_items);
+  // Drained to the low-water mark (half the high one): read the link again.
+  if ((link.hold.load(std::memory_order_relaxed) & kHeldByHighWater) &&
+      link.queue.bytes() <= high_water_ / 2) {
+    link.hold.fetch_and(static_cast<uint8_t>(~kHeldByHighWater), std::memory_order_acq_rel);
+    count(TS_COUNTER_LINKS_HELD, -1);
+    if (link.open()) backend_->resume_reading(link, link.pub.Id);
+  }
 }
 
 void Server::write_failed_locked(Link& link, int err) {
@@ -134,9 +181,10 @@ void Server::write_failed_locked(Link& link, int err) {
 // ------------------------------------------------------------------------------------------
 
 void Server::request_close(Link& link, uint64_t id, int32_t reason, bool abort) {
-  // Stop delivering at once (the owner checks this before every OnReceive); an idle request is
-  // only a question until the owner re-checks it.
-  if (reason != TS_CLOSE_IDLE && link.id.load(std::memory_order_acquire) == id)
+  // Stop delivering at once (the owner checks this before every OnReceive); a request of the
+  // service thread's scan is only a question until the owner re-checks it.
+  if (reason != TS_CLOSE_IDLE && reason != TS_CLOSE_MESSAGE_TIMEOUT &&
+      link.id.load(std::memory_order_acquire) == id)
     link.close_requested.store(true, std::memory_order_release);
   backend_->post_close(link, id, reason, abort);
 }
@@ -146,9 +194,19 @@ bool Server::idle_close_still_due(Link& link) const {
   return timeout != 0 && now_ms() - link.last_active_ms.load(std::memory_order_relaxed) >= timeout;
 }
 
+bool Server::message_timeout_still_due(Link& link) const {
+  auto timeout = static_cast<uint64_t>(running_opts_[TS_OPT_MESSAGE_TIMEOUT_MS]);
+  return timeout != 0 && link.message_pending.load(std::memory_order_relaxed) &&
+         now_ms() - link.last_active_ms.load(std::memory_order_relaxed) >= timeout;
+}
+
 void Server::close_requested_link(Link& link, WorkerCtx& w, int32_t reason, bool abort) {
   if (reason == TS_CLOSE_IDLE && link.open() && !idle_close_still_due(link)) {
-    link.idle_requested.store(false, std::memory_order_release);  // it spoke since the scan
+    link.scan_requested.store(false, std::memory_order_release);  // it spoke since the scan
+    return;
+  }
+  if (reason == TS_CLOSE_MESSAGE_TIMEOUT && link.open() && !message_timeout_still_due(link)) {
+    link.scan_requested.store(false, std::memory_order_release);  // it grew (or ended) since
     return;
   }
   close_link(link, w, reason, 0, abort);
@@ -198,7 +256,12 @@ void Server::finish_graceful_close(Link& link, WorkerCtx& w) {
 
 void Server::release_link(Link& link) {
   link.decoder.reset(link.decoder.max_message());  // a message cut short frees its buffer
-  link.paused_by_app.store(false, std::memory_order_relaxed);
+  if (link.hold.exchange(0, std::memory_order_relaxed) & kHeldByHighWater)
+    count(TS_COUNTER_LINKS_HELD, -1);
+  if (link.address_family) {
+    address_links_.remove(AddressKey{link.address_key, link.address_family});
+    link.address_family = 0;
+  }
   table_.load(std::memory_order_acquire)->release(&link);
 }
 

@@ -36,10 +36,14 @@ Link* LinkTable::acquire() {
   pub.TickCountActive = tick32();
   link->close_reason = TS_CLOSE_NONE;
   link->close_error = 0;
-  link->paused_by_pool = false;
+  link->paused_by_pool.store(false, std::memory_order_relaxed);
+  link->hold.store(0, std::memory_order_relaxed);
+  link->message_pending.store(false, std::memory_order_relaxed);
+  link->address_key = 0;
+  link->address_family = 0;
   link->transport = nullptr;
   link->owner.store(nullptr, std::memory_order_relaxed);
-  link->idle_requested.store(false, std::memory_order_relaxed);
+  link->scan_requested.store(false, std::memory_order_relaxed);
   link->close_requested.store(false, std::memory_order_relaxed);
   link->last_active_ms.store(now_ms(), std::memory_order_relaxed);
   link->id.store(id, std::memory_order_release);

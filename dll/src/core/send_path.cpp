@@ -83,7 +83,7 @@ bool Server::refuse_closed(Link* link, uint64_t id, std::unique_lock<std::mutex>
 }
 
 bool Server::refuse_over_queue_limit_locked(Link& link, size_t len) {
-  auto limit = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_QUEUE_LIMIT]);
+  const uint64_t limit = queue_limit_;
   count(TS_COUNTER_SEND_QUEUE_DROPS);
   if (running_opts_[TS_OPT_SEND_QUEUE_POLICY] == TS_QUEUE_CLOSE_LINK) {
     request_close(link, link.pub.Id, TS_CLOSE_SEND_QUEUE_FULL, true);
@@ -100,6 +100,30 @@ bool Server::refuse_over_queue_limit_locked(Link& link, size_t len) {
               static_cast<unsigned long long>(limit));
 }
 
+bool Server::refuse_over_budget_locked(Link& link, size_t len) {
+  count(TS_COUNTER_BUDGET_REFUSALS);
+  const auto id = static_cast<unsigned long long>(link.pub.Id);
+  const auto used = static_cast<unsigned long long>(budget_.used());
+  const auto limit = static_cast<unsigned long long>(budget_.limit());
+  if (running_opts_[TS_OPT_SEND_QUEUE_POLICY] == TS_QUEUE_CLOSE_LINK) {
+    request_close(link, link.pub.Id, TS_CLOSE_MEMORY_BUDGET, true);
+    return fail(TS_ERR_MEMORY_BUDGET,
+                "link %llu: the server holds %llu bytes for its links and %zu more would exceed "
+                "TS_OPT_MEMORY_BUDGET=%llu; the link is being closed",
+                id, used, len, limit);
+  }
+  return fail(TS_ERR_MEMORY_BUDGET,
+              "link %llu: the server holds %llu bytes for its links and %zu more would exceed "
+              "TS_OPT_MEMORY_BUDGET=%llu; try again when peers have read",
+              id, used, len, limit);
+}
+
+void Server::hold_for_high_water_locked(Link& link) {
+  if (link.hold.fetch_or(kHeldByHighWater, std::memory_order_acq_rel) & kHeldByHighWater) return;
+  count(TS_COUNTER_HIGH_WATER_PAUSES);
+  count(TS_COUNTER_LINKS_HELD);
+}
+
 void Server::send_item_locked(Link& link, SendItem* item) {
   if (link.queue.empty()) {
     int err = 0;
@@ -112,8 +136,20 @@ void Server::send_item_locked(Link& link, SendItem* item) {
     item->data += n;
     item->left -= static_cast<uint32_t>(n);
   }
-  // The socket is full (or earlier data waits): the backend flushes the queue in order.
-  link.queue.push(item);
+  // The socket is full (or earlier data waits): the backend flushes the queue in order. What is
+  // queued must fit the memory budget; a send that already went out in part cannot be taken
+  // back, so its link is closed instead (check_queue_limit_locked refused the others).
+  if (!link.queue.push(item)) {
+    count(TS_COUNTER_BUDGET_REFUSALS);
+    log(TS_LOG_WARN, "link %llu: queueing %u more bytes would exceed TS_OPT_MEMORY_BUDGET=%llu "
+        "(%llu in use); closing the link", static_cast<unsigned long long>(link.pub.Id),
+        item->left, static_cast<unsigned long long>(budget_.limit()),
+        static_cast<unsigned long long>(budget_.used()));
+    release_item(*pool_, item);
+    request_close(link, link.pub.Id, TS_CLOSE_MEMORY_BUDGET, true);
+    return;
+  }
+  if (high_water_ != 0 && link.queue.bytes() >= high_water_) hold_for_high_water_locked(link);
   if (int err = backend_->queued_locked(link)) write_failed_locked(link, err);
 }
 

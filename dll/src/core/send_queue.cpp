@@ -44,11 +44,13 @@ void release_item(IoPool& pool, SendItem* item) {
   }
 }
 
-void SendQueue::push(SendItem* item) {
+bool SendQueue::push(SendItem* item) {
+  if (budget_ && !budget_->try_charge(item->left)) return false;
   item->next = nullptr;
   if (tail_) tail_->next = item; else head_ = item;
   tail_ = item;
   bytes_ += item->left;
+  return true;
 }
 
 SendItem* SendQueue::consume_front(size_t n) {
@@ -56,6 +58,7 @@ SendItem* SendQueue::consume_front(size_t n) {
   item->data += n;
   item->left -= static_cast<uint32_t>(n);
   bytes_ -= n;
+  if (budget_) budget_->release(n);
   if (item->left != 0) return nullptr;
   head_ = item->next;
   if (!head_) tail_ = nullptr;
@@ -65,6 +68,7 @@ SendItem* SendQueue::consume_front(size_t n) {
 SendItem* SendQueue::take_all() {
   SendItem* all = head_;
   head_ = tail_ = nullptr;
+  if (budget_) budget_->release(bytes_);
   bytes_ = 0;
   return all;
 }

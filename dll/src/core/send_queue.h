@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/memory_budget.h"
+
 namespace ts {
 
 class IoPool;
@@ -37,12 +39,16 @@ struct SendItem {
 // Gives an item's memory back (pool buffer to its pool, block reference, heap item).
 void release_item(IoPool& pool, SendItem* item);
 
+// The bytes queued are charged to the server's memory budget (set_budget) as they are pushed
+// and released as they are written or taken away.
 class SendQueue {
  public:
+  void set_budget(MemoryBudget* budget) { budget_ = budget; }  // while empty
   bool empty() const { return head_ == nullptr; }
   size_t bytes() const { return bytes_; }
   SendItem* front() const { return head_; }
-  void push(SendItem* item);
+  // Queues `item` unless its bytes would pass the budget: then false, and nothing changed.
+  bool push(SendItem* item);
   // Marks n bytes of the front item as sent; pops and returns it when it is done, else nullptr.
   SendItem* consume_front(size_t n);
   // Unlinks everything (for release outside the link's lock).
@@ -52,6 +58,7 @@ class SendQueue {
   SendItem* head_ = nullptr;
   SendItem* tail_ = nullptr;
   size_t bytes_ = 0;
+  MemoryBudget* budget_ = nullptr;
 };
 
 }  // namespace ts

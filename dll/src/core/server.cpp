@@ -77,6 +77,10 @@ bool Server::start(const char* ip, uint32_t port) {
     close_socket(listener.sock, false);
     return false;
   }
+  if (!check_budget_options_locked()) {
+    close_socket(listener.sock, false);
+    return false;
+  }
   auto max_links = static_cast<uint32_t>(opts_[TS_OPT_MAX_LINKS]);
   LinkTable* table = table_.load();
   if (!table || table->size() != max_links) {
@@ -90,6 +94,11 @@ bool Server::start(const char* ip, uint32_t port) {
   link_socket_opts_.keep_alive_interval_s =
       static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_INTERVAL_S]);
   link_socket_opts_.keep_alive_count = static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_COUNT]);
+  queue_limit_ = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_QUEUE_LIMIT]);
+  high_water_ = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_HIGH_WATER]);
+  links_per_address_ = static_cast<uint32_t>(running_opts_[TS_OPT_MAX_LINKS_PER_ADDRESS]);
+  budget_.set_limit(static_cast<uint64_t>(running_opts_[TS_OPT_MEMORY_BUDGET]));
+  accept_rate_.set_rate(static_cast<uint32_t>(running_opts_[TS_OPT_ACCEPT_RATE]));
 
   int workers = static_cast<int>(opts_[TS_OPT_WORKER_THREADS]);
   if (workers == 0) workers = default_worker_count();
@@ -178,6 +187,29 @@ bool Server::stop(int timeout_ms) {
   if (pool_ && pool_->free_count() != pool_->count())
     log(TS_LOG_INFO, "server stopped; the application still holds %u IO buffers",
         pool_->count() - pool_->free_count());
+  return true;
+}
+
+// A per-link limit above the whole budget would let one link take it all, or break a setting
+// that worked before the budget existed: refuse to start, saying what to change.
+bool Server::check_budget_options_locked() const {
+  const int64_t budget = opts_[TS_OPT_MEMORY_BUDGET];
+  if (budget == 0) return true;
+  // (A queue limit of 0, "no limit per link", is bounded by the budget itself.)
+  const int64_t queue = opts_[TS_OPT_SEND_QUEUE_LIMIT];
+  if (queue > budget)
+    return fail(TS_ERR_OPTION_RANGE,
+                "TS_OPT_SEND_QUEUE_LIMIT=%lld lets one link queue more than "
+                "TS_OPT_MEMORY_BUDGET=%lld bytes for the whole server: lower the limit, raise "
+                "the budget, or set TS_OPT_MEMORY_BUDGET=0 for no budget",
+                static_cast<long long>(queue), static_cast<long long>(budget));
+  const int64_t message = opts_[TS_OPT_MAX_MESSAGE_SIZE];
+  if (opts_[TS_OPT_FRAMING] == TS_FRAMING_LENGTH_PREFIXED && message > budget)
+    return fail(TS_ERR_OPTION_RANGE,
+                "TS_OPT_MAX_MESSAGE_SIZE=%lld is larger than TS_OPT_MEMORY_BUDGET=%lld: such a "
+                "message could never be assembled; lower it, raise the budget, or set "
+                "TS_OPT_MEMORY_BUDGET=0 for no budget",
+                static_cast<long long>(message), static_cast<long long>(budget));
   return true;
 }
 

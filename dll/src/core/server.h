@@ -23,7 +23,9 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/admission.h"
 #include "core/io_pool.h"
+#include "core/memory_budget.h"
 #include "core/link_table.h"
 #include "core/options.h"
 #include "core/worker.h"
@@ -53,14 +55,16 @@ struct Callbacks {
   TOnThreadExitEx thread_exit_ex = nullptr;
 };
 
-constexpr int kCounterCount = TS_COUNTER_FRAMING_ERRORS + 1;
+constexpr int kCounterCount = TS_COUNTER_RATE_REFUSED + 1;
+constexpr int kCloseReasonCount = 32;  // TS_CLOSE_* numbers are below this
 constexpr int kReadBudget = 16;  // reads per link per wake-up, for fairness
 
 // What the read gate says before a read (Server::read_gate).
 enum class ReadGate : uint8_t {
   kRead,        // read
   kStop,        // not open, closing on request, or already waiting for the pool: do nothing
-  kAppPaused,   // PauseReceive: read nothing until ResumeReceive (Backend::resume_reading)
+  kHeld,        // PauseReceive or the high-water mark (Link::hold): read nothing until
+                // Backend::resume_reading
   kPoolPaused,  // the pool ran low: park the link, then call Server::wait_for_pool()
 };
 
@@ -68,7 +72,7 @@ enum class ReadGate : uint8_t {
 enum class ReadEnd : uint8_t {
   kDrained,     // the socket had nothing more (would block, or a short read)
   kBudget,      // kReadBudget reads done: come back after other links had their turn
-  kAppPaused,   // as ReadGate
+  kHeld,        // as ReadGate
   kPoolPaused,  // as ReadGate: park the link, then call Server::wait_for_pool()
   kStopped,     // closed, closing, or stopped by a close request: nothing more to do
 };
@@ -150,6 +154,7 @@ class Server {
   uint32_t service_exec_ms() const { return service_exec_ms_.load(std::memory_order_relaxed); }
   int32_t service_exec_count() const { return service_exec_count_.load(std::memory_order_relaxed); }
   int64_t counter(int32_t which) const;
+  int64_t close_count(int32_t reason) const;  // links closed with `reason`, or -1
   void count(int32_t which, int64_t n = 1) {
     counters_[which].fetch_add(n, std::memory_order_relaxed);
   }
@@ -175,9 +180,10 @@ class Server {
   // Reading. The gate before each read (inline: it runs before every read).
   ReadGate read_gate(Link& link) {
     // CloseLink from a callback: no OnReceive after it, even before its close request arrives.
-    if (!link.open() || link.paused_by_pool || link.close_requested.load(std::memory_order_acquire))
+    if (!link.open() || link.paused_by_pool.load(std::memory_order_relaxed) ||
+        link.close_requested.load(std::memory_order_acquire))
       return ReadGate::kStop;
-    if (link.paused_by_app.load(std::memory_order_acquire)) return ReadGate::kAppPaused;
+    if (link.hold.load(std::memory_order_acquire)) return ReadGate::kHeld;
     if (pool_->low()) return pause_for_pool(link);
     return ReadGate::kRead;
   }
@@ -256,6 +262,7 @@ class Server {
 
   // server.cpp
   bool ensure_pool_locked();
+  bool check_budget_options_locked() const;
   // send_path.cpp
   Link* link_from(const TcpLink* p);
   Link* link_by_id(uint64_t id);
@@ -282,12 +289,23 @@ class Server {
   uint32_t frame_overhead() const { return framing() ? kFrameHeaderSize : 0; }
   // Whether `len` more bytes fit under TS_OPT_SEND_QUEUE_LIMIT; if not, the policy applies
   // (error set; the link closed under TS_QUEUE_CLOSE_LINK).
+  // A send of `len` more bytes is checked here first. Over TS_OPT_SEND_QUEUE_LIMIT, or over the
+  // memory budget while the link already queues (its bytes would be queued too), the policy
+  // applies (error set; the link closed under TS_QUEUE_CLOSE_LINK). A send to a link with
+  // nothing queued may go out at once; what of it must be queued is checked in send_item_locked.
   bool check_queue_limit_locked(Link& link, size_t len) {
-    auto limit = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_QUEUE_LIMIT]);
-    return limit == 0 || link.queue.bytes() + len <= limit ||
-           refuse_over_queue_limit_locked(link, len);
+    if (queue_limit_ != 0 && link.queue.bytes() + len > queue_limit_)
+      return refuse_over_queue_limit_locked(link, len);
+    if (!link.queue.empty() && !budget_.fits(len)) return refuse_over_budget_locked(link, len);
+    return true;
   }
   bool refuse_over_queue_limit_locked(Link& link, size_t len);  // the policy; returns false
+  bool refuse_over_budget_locked(Link& link, size_t len);       // the policy; returns false
+  // The queue reached the high-water mark: stop reading the link until it drains to half.
+  void hold_for_high_water_locked(Link& link);
+  // Admission (link_life.cpp): false, with the socket closed and the refusal counted and
+  // logged, when the accept rate or the address's link limit says no.
+  bool admit(socket_t s, const sockaddr* remote, AddressKey* key);
   bool send_copy(Link* link, uint64_t id, const void* buf, int32_t len);
   bool do_post_send(Link* link, uint64_t id, void* mem, int32_t len);
   bool do_close(Link* link, uint64_t id, int32_t flags);
@@ -309,9 +327,10 @@ class Server {
   ReadGate pause_for_pool(Link& link);
   int32_t received_through_transport(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
   bool idle_close_still_due(Link& link) const;
+  bool message_timeout_still_due(Link& link) const;
   // idle_scanner.cpp
   void service_loop();
-  void scan_idle(uint64_t now);
+  void scan_links(uint64_t now);
 
   void* const context_;              // CreateTcpServer's Context, first argument of Ex callbacks
   std::mutex stop_mu_;               // one starter/stopper at a time
@@ -321,6 +340,13 @@ class Server {
   Options running_opts_;  // frozen at start
   Callbacks cb_;
   LinkSocketOptions link_socket_opts_;  // from running_opts_, for accept_link
+  uint64_t queue_limit_ = 0;            // TS_OPT_SEND_QUEUE_LIMIT, from running_opts_
+  uint64_t high_water_ = 0;             // TS_OPT_SEND_HIGH_WATER, from running_opts_
+  uint32_t links_per_address_ = 0;      // TS_OPT_MAX_LINKS_PER_ADDRESS, from running_opts_
+  MemoryBudget budget_;                 // TS_OPT_MEMORY_BUDGET and what links hold against it
+  AddressLimits address_links_;
+  AcceptRate accept_rate_;
+  std::atomic<uint64_t> last_refusal_log_ms_{0};
 
   std::atomic<LinkTable*> table_{nullptr};
   std::vector<std::unique_ptr<LinkTable>> tables_;  // current + retired (ids may still name them)
@@ -340,6 +366,7 @@ class Server {
   std::atomic<int32_t> service_exec_count_{0};
 
   std::atomic<int64_t> counters_[kCounterCount] = {};
+  std::atomic<int64_t> close_counts_[kCloseReasonCount] = {};
 
   // Engine threads that have published their OS id (StartTcpServer waits for all of them,
   // but not for their OnThreadCreate callbacks, which may wait on the starting thread).
@@ -355,7 +382,7 @@ ReadEnd Server::read_until_blocked(Link& link, WorkerCtx& w, uint8_t* buf, size_
     switch (read_gate(link)) {
       case ReadGate::kRead: break;
       case ReadGate::kStop: return ReadEnd::kStopped;
-      case ReadGate::kAppPaused: return ReadEnd::kAppPaused;
+      case ReadGate::kHeld: return ReadEnd::kHeld;
       case ReadGate::kPoolPaused: return ReadEnd::kPoolPaused;
     }
     RecvResult r = recv(buf, size);

@@ -78,7 +78,16 @@ int32_t Server::worker_exec_info(int32_t index, uint32_t* busy_ms) {
 int64_t Server::counter(int32_t which) const {
   if (which < 1 || which >= kCounterCount)
     return fail(TS_ERR_INVALID_ARGUMENT, "unknown counter %d", which), -1;
+  if (which == TS_COUNTER_MEMORY_IN_USE) return static_cast<int64_t>(budget_.used());
+  if (which == TS_COUNTER_MEMORY_PEAK) return static_cast<int64_t>(budget_.peak());
   return counters_[which].load(std::memory_order_relaxed);
+}
+
+int64_t Server::close_count(int32_t reason) const {
+  if (reason < 0 || reason > TS_CLOSE_MESSAGE_TIMEOUT)
+    return fail(TS_ERR_INVALID_ARGUMENT, "unknown close reason %d (TS_CLOSE_*: 0..%d)", reason,
+                TS_CLOSE_MESSAGE_TIMEOUT), -1;
+  return close_counts_[reason].load(std::memory_order_relaxed);
 }
 
 }  // namespace ts

@@ -30,6 +30,11 @@ const std::vector<OptionDefault> kOptionDefaults = {
     {TS_OPT_KEEPALIVE_INTERVAL_S, 10},
     {TS_OPT_KEEPALIVE_COUNT, 5},
     {TS_OPT_IPV6_ONLY, 0},
+    {TS_OPT_MEMORY_BUDGET, 512 * 1024 * 1024},
+    {TS_OPT_SEND_HIGH_WATER, 256 * 1024},
+    {TS_OPT_MESSAGE_TIMEOUT_MS, 30000},
+    {TS_OPT_MAX_LINKS_PER_ADDRESS, 0},
+    {TS_OPT_ACCEPT_RATE, 0},
 };
 
 namespace {

@@ -33,7 +33,7 @@ void EpollBackend::handle_read(EpollWorker& w, Link* link) {
       w.paused.emplace_back(link, link->pub.Id);
       server_.wait_for_pool();
       break;
-    default:  // drained: the next edge brings more; app-paused: a kResume task reads on
+    default:  // drained: the next edge brings more; held: a kResume task reads on
       break;
   }
 }
@@ -54,7 +54,7 @@ void EpollBackend::retry_paused(EpollWorker& w) {
   paused.swap(w.paused);
   for (auto& [link, id] : paused) {
     if (!owned_open(w, link, id)) continue;
-    link->paused_by_pool = false;
+    link->paused_by_pool.store(false, std::memory_order_relaxed);
     handle_read(w, link);
   }
 }

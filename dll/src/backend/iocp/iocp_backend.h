@@ -27,10 +27,10 @@
 //   refs reaches 0, so a link is never recycled while an operation on its socket is pending.
 // - Cross-thread requests are packets posted to the port: close and read-on (naming the link
 //   and its id, so a stale request is ignored), resume paused readers, quit.
-// - PauseReceive: the read gate stops the loop and no zero-byte receive is posted
-//   (IocpLink::stopped_for_app); ResumeReceive's read-on packet starts it again. A link parked
-//   for the pool (Link::paused_by_pool) is resumed only by the pool, one stopped for the app
-//   only by the app.
+// - PauseReceive, or a send queue at the high-water mark: the read gate says the link is held,
+//   and no zero-byte receive is posted (IocpLink::stopped_held); the read-on packet of
+//   resume_reading starts it again. A link parked for the pool (Link::paused_by_pool) is
+//   resumed only by the pool, a held one only by resume_reading.
 // - Stop: the listener is closed (cancelling the accepts) and every link gets a close request
 //   (TS_CLOSE_SERVER_STOP, abort). `live_` counts posted accepts plus links not yet released;
 //   when it reaches 0 a quit packet is posted, and each worker passes it on as it exits.
@@ -125,7 +125,7 @@ struct IocpLink {
   std::mutex req_mu;
   std::vector<CloseReq> close_reqs;  // guarded by req_mu
   bool send_in_flight = false;       // guarded by link->mu
-  bool stopped_for_app = false;      // busy holder only: PauseReceive, no receive posted
+  bool stopped_held = false;         // busy holder only: held (Link::hold), no receive posted
   bool in_pool_wait_list = false;    // guarded by the backend's paused_mu_
 
   IocpLink(Link* l, SOCKET s) : link(l), sock(s) {

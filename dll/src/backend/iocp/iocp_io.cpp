@@ -40,14 +40,14 @@ void IocpBackend::handle(IocpWorker& w, IocpLink* st, uint32_t ev) {
   if (ev & kEvSendFailed) server_.close_for_error(link, w, st->send_error.load());
   if (ev & kEvFlushed) server_.finish_graceful_close(link, w);
   if (ev & kEvRecv) on_recv_done(w, st);
-  if ((ev & kEvResume) && link.paused_by_pool) {
-    link.paused_by_pool = false;
+  if ((ev & kEvResume) && link.paused_by_pool.load(std::memory_order_relaxed)) {
+    link.paused_by_pool.store(false, std::memory_order_relaxed);
     read_some(w, st);
   }
-  // Only a link that stopped for PauseReceive (no receive posted) starts again here; one still
-  // held back by the pool waits for kEvResume, which then finds paused_by_app clear.
-  if ((ev & kEvReadOn) && st->stopped_for_app && !link.paused_by_pool) {
-    st->stopped_for_app = false;
+  // Only a link that stopped held (no receive posted) starts again here; one still
+  // held back by the pool waits for kEvResume, whose read then asks the gate again.
+  if ((ev & kEvReadOn) && st->stopped_held && !link.paused_by_pool.load(std::memory_order_relaxed)) {
+    st->stopped_held = false;
     read_some(w, st);
   }
 }
@@ -103,8 +103,8 @@ void IocpBackend::read_some(IocpWorker& w, IocpLink* st) {
     case ReadEnd::kBudget:   // (then it completes at once, after other work)
       post_recv(w, st);
       break;
-    case ReadEnd::kAppPaused:
-      st->stopped_for_app = true;
+    case ReadEnd::kHeld:
+      st->stopped_held = true;
       break;
     case ReadEnd::kPoolPaused:
       park(st);
