@@ -116,6 +116,8 @@ build_target() {  # $1 = arch, $2 = 1 to look for a newer source first
   # One build per target at a time; whoever waited finds it built.
   exec 9>"$cache_root/.openssl-$arch-mingw.lock"
   flock 9
+  # Holding the lock, any temporary folder left is from a build that was killed: remove it.
+  rm -rf "$cache_root"/.openssl-"$arch"-mingw.tmp.*
   dest=$(cached_dir "$arch")
   if [ -n "$dest" ] && [ "$refresh" = 0 ]; then
     say "cached: $dest"

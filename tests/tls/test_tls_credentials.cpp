@@ -206,14 +206,18 @@ TEST(TlsCredentialsTest, FilesLoadAndAMissingFileIsNamed) {
   EXPECT_EQ(served_cn(a), "localhost");  // still the first certificate
 }
 
-TEST(TlsCredentialsTest, WeakRsaKeyIsRefusedWhenTheContextIsBuilt) {
+TEST(TlsCredentialsTest, WeakRsaKeyIsRefusedWhenSetNotAtTheNextStart) {
   TlsConfig cfg;
   TlsError err;
-  ASSERT_TRUE(set_cert(cfg, pem(pki().weak_rsa.cert.get()), pem_key(pki().weak_rsa.key.get()),
-                       nullptr, &err));
-  EXPECT_EQ(cfg.build(&err), nullptr);
+  EXPECT_FALSE(set_cert(cfg, pem(pki().weak_rsa.cert.get()), pem_key(pki().weak_rsa.key.get()),
+                        nullptr, &err));
   EXPECT_EQ(err.kind, TlsErrorKind::kCertificate);
   EXPECT_NE(err.text.find("too weak"), std::string::npos) << err.text;
+  EXPECT_FALSE(cfg.has_certificate());
+  std::string c = pem(pki().weak_rsa.cert.get()), k = pem_key(pki().weak_rsa.key.get());
+  EXPECT_FALSE(cfg.add_server_name("weak.test", c.data(), c.size(), k.data(), k.size(), nullptr, &err));
+  EXPECT_NE(err.text.find("too weak"), std::string::npos) << err.text;
+  EXPECT_EQ(cfg.server_name_count(), 0u);
 }
 
 TEST(TlsCredentialsTest, ClientCaAcceptsPemBundlesAndDerAndRefusesNoise) {

@@ -131,6 +131,28 @@ TEST(TlsHandshakeTest, LargeTransfersPassThroughASmallOutputBufferAndFeed) {
   EXPECT_EQ(s->pending_output(), 0u);
 }
 
+TEST(TlsHandshakeTest, AKeyUpdateFromTheClientIsAnsweredWithTheNextWrite) {
+  auto s = session(ec_context());
+  TestClient c(trusting_ca());
+  ServerEvents ev;
+  ASSERT_TRUE(handshake(c, *s, &ev));
+  server_to_client(c, *s);  // tickets
+  ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+  ASSERT_TRUE(c.write("with new keys"));  // sends the KeyUpdate first
+  ServerEvents data;
+  to_server(*s, c.take_output(), &data);
+  EXPECT_EQ(data.plain, "with new keys");
+  // OpenSSL sends its own KeyUpdate before its next application data (RFC 8446 4.6.3), so a
+  // write of 8 bytes yields two records: KeyUpdate (27 bytes) + data (30 bytes).
+  EXPECT_EQ(s->pending_output(), 0u);
+  ASSERT_TRUE(s->write("and back", 8));
+  EXPECT_EQ(s->pending_output(), 27u + 30u);
+  std::string back;
+  server_to_client(c, *s, &back);
+  EXPECT_EQ(back, "and back");
+  EXPECT_FALSE(c.failed()) << c.error();
+}
+
 TEST(TlsHandshakeTest, Tls11AndTls10ClientsAreRefusedAsVersionFailures) {
   for (int v : {TLS1_1_VERSION, TLS1_VERSION}) {
     auto s = session(ec_context());

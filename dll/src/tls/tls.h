@@ -85,6 +85,10 @@
 //     each link write()s it under its own lock (each link encrypts its own copy). write() is
 //     false before the handshake, after a failure or after shutdown() (TS_ERR_LINK_CLOSED);
 //     if it fails for memory the session has failed (kNoMemory): close the link.
+//     Output can appear after any call: receive() (handshake flights, tickets, alerts, the
+//     no_renegotiation warning that declines a client's renegotiation), write() (records, and
+//     before them a KeyUpdate owed to the peer — OpenSSL answers one with the next write),
+//     shutdown() (close_notify). Flush after each.
 //   * flush_output() (under the TLS lock): the ciphertext to send is
 //         session->output_pieces(pieces, max) / session->output_front()
 //     Bytes stay at the same address until consumed, even while write() appends more.
@@ -94,9 +98,10 @@
 //       IOCP:  if no WSASend is in flight: WSASend(pieces) and remember the total; on completion
 //              lock TLS, consume_output(bytes), send the rest. Never destroy the session while a
 //              WSASend points into it.
-//     Send-queue limit and memory budget: count session->pending_output() (ciphertext: the
-//     plaintext plus 22-29 bytes per record) plus session->memory_estimate() (which includes
-//     pending output, stored input, OpenSSL's state: ~14 KiB idle, ~45 KiB mid-handshake).
+//     Nothing plaintext is queued (write() encrypts at once), so: the send-queue limit counts
+//     session->pending_output() (ciphertext: the plaintext plus 22-29 bytes per record); the
+//     memory budget counts session->memory_estimate(), which already includes that output,
+//     stored input and OpenSSL's state (~14 KiB idle, ~45 KiB mid-handshake).
 //   * Graceful close (CloseLink, OnReceive returning 0, stop): lock TLS; session->shutdown()
 //     (queues close_notify); flush_output(); unlock; close the socket once the output has gone.
 //     Never wait for the peer's close_notify. Abort: skip shutdown().
@@ -110,6 +115,8 @@
 // Failure causes (TlsSession::cause(), stable numbers, cause_name() tokens for logs):
 //   not_tls, version, no_shared_cipher, alpn, client_certificate, peer_alert (during the
 //   handshake), bad_record / peer_alert (on an established link), protocol, no_memory, internal.
+// The exports, options, close reasons, counters and errors this needs are proposed in
+// docs/tls-api-proposal.md.
 #pragma once
 
 #include "tls/tls_config.h"

@@ -58,7 +58,9 @@ TlsConfig::TlsConfig() { ticket_keys_ = TicketKeys::random(&ticket_error_); }
 bool TlsConfig::set_certificate(const void* cert, size_t cert_len, const void* key,
                                 size_t key_len, const char* password, TlsError* err) {
   CredentialsPtr c;
-  if (!load_credentials(cert, cert_len, key, key_len, password, &c, err)) return false;
+  if (!load_credentials(cert, cert_len, key, key_len, password, &c, err) ||
+      !TlsContext::check_credentials(*c, err))
+    return false;
   default_ = std::move(c);
   return true;
 }
@@ -66,7 +68,9 @@ bool TlsConfig::set_certificate(const void* cert, size_t cert_len, const void* k
 bool TlsConfig::set_certificate_file(const char* cert_file, const char* key_file,
                                      const char* password, TlsError* err) {
   CredentialsPtr c;
-  if (!load_credentials_files(cert_file, key_file, password, &c, err)) return false;
+  if (!load_credentials_files(cert_file, key_file, password, &c, err) ||
+      !TlsContext::check_credentials(*c, err))
+    return false;
   default_ = std::move(c);
   return true;
 }
@@ -89,7 +93,9 @@ bool TlsConfig::add_server_name(const char* pattern, const void* cert, size_t ce
     return true;
   }
   CredentialsPtr c;
-  if (!load_credentials(cert, cert_len, key, key_len, password, &c, err)) return false;
+  if (!load_credentials(cert, cert_len, key, key_len, password, &c, err) ||
+      !TlsContext::check_credentials(*c, err))
+    return false;
   if (at == names_.size())
     names_.push_back(Named{p, std::move(c)});
   else

@@ -36,9 +36,46 @@ std::string certificate_refused(unsigned long e, const std::string& why) {
   }
 }
 
+// Puts certificate, chain and key into x (whose security level is already set).
+bool use_credentials(SSL_CTX* x, const Credentials& creds, TlsError* err) {
+  if (SSL_CTX_use_certificate(x, creds.cert.get()) != 1) {
+    unsigned long e = peek_error();
+    std::string why = drain_errors();
+    return fail(err, TlsErrorKind::kCertificate, certificate_refused(e, why));
+  }
+  for (int i = 0; i < sk_X509_num(creds.chain.get()); ++i) {
+    if (SSL_CTX_add1_chain_cert(x, sk_X509_value(creds.chain.get(), i)) != 1) {
+      unsigned long e = peek_error();
+      std::string why = drain_errors();
+      return fail(err, TlsErrorKind::kCertificate, certificate_refused(e, why));
+    }
+  }
+  if (SSL_CTX_use_PrivateKey(x, creds.key.get()) != 1 || SSL_CTX_check_private_key(x) != 1) {
+    std::string why = drain_errors();
+    return fail(err, TlsErrorKind::kCertificate,
+                "the private key cannot be used with the certificate (" + why + ")");
+  }
+  return true;
+}
+
+constexpr int kSecurityLevel = 2;
+
 }  // namespace
 
 TlsContext::~TlsContext() = default;
+
+bool TlsContext::check_credentials(const Credentials& creds, TlsError* err) {
+  ERR_clear_error();
+  SslCtxPtr x(SSL_CTX_new(TLS_server_method()));
+  if (!x) {
+    ERR_clear_error();
+    return fail(err, TlsErrorKind::kNoMemory, "out of memory");
+  }
+  SSL_CTX_set_security_level(x.get(), kSecurityLevel);
+  bool ok = use_credentials(x.get(), creds, err);
+  ERR_clear_error();
+  return ok;
+}
 
 std::shared_ptr<const TlsContext> TlsContext::build(const TlsConfig& config, TlsError* err) {
   std::string init_error;
@@ -121,7 +158,7 @@ SslCtxPtr TlsContext::make_ctx(const TlsConfig& config, const Credentials& creds
   SSL_CTX_set_max_proto_version(x, TLS1_3_VERSION);
   // Level 2: RSA/DH >= 2048 bits, ECC >= 224, no SHA-1 signatures in the handshake. Set here
   // because no openssl.cnf (Debian sets 2 there) is ever read.
-  SSL_CTX_set_security_level(x, 2);
+  SSL_CTX_set_security_level(x, kSecurityLevel);
   uint64_t options = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                      SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
                      SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
@@ -148,26 +185,7 @@ SslCtxPtr TlsContext::make_ctx(const TlsConfig& config, const Credentials& creds
     return nullptr;
   }
 
-  if (SSL_CTX_use_certificate(x, creds.cert.get()) != 1) {
-    unsigned long e = peek_error();
-    std::string why = drain_errors();
-    fail(err, TlsErrorKind::kCertificate, certificate_refused(e, why));
-    return nullptr;
-  }
-  for (int i = 0; i < sk_X509_num(creds.chain.get()); ++i) {
-    if (SSL_CTX_add1_chain_cert(x, sk_X509_value(creds.chain.get(), i)) != 1) {
-      unsigned long e = peek_error();
-      std::string why = drain_errors();
-      fail(err, TlsErrorKind::kCertificate, certificate_refused(e, why));
-      return nullptr;
-    }
-  }
-  if (SSL_CTX_use_PrivateKey(x, creds.key.get()) != 1 || SSL_CTX_check_private_key(x) != 1) {
-    std::string why = drain_errors();
-    fail(err, TlsErrorKind::kCertificate,
-         "the private key cannot be used with the certificate (" + why + ")");
-    return nullptr;
-  }
+  if (!use_credentials(x, creds, err)) return nullptr;
 
   if (config.client_cert_ != ClientCertMode::kNone) {
     int mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;

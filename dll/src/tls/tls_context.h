@@ -43,6 +43,10 @@ class TlsContext {
   // callback may switch it); notes must outlive it. nullptr if out of memory.
   SSL* new_ssl(HandshakeNotes* notes) const;
 
+  // Whether OpenSSL accepts these credentials under the layer's rules (security level 2:
+  // no RSA key under 2048 bits, no MD5/SHA-1 signed chain); TlsConfig checks every certificate
+  // when it is set, so a weak one is refused then and not at the next start.
+  static bool check_credentials(const Credentials& creds, TlsError* err);
   // The SNI pattern that serves `host` ("" = the default certificate). For tests and logs.
   std::string pattern_for(const char* host) const;
   int min_version() const { return min_version_; }
