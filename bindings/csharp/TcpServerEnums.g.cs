@@ -55,6 +55,16 @@ namespace TcpServerLib
         NotSupported = N.TS_ERR_NOT_SUPPORTED,
         /// <summary>the send would take the server past TS_OPT_MEMORY_BUDGET (API 1.3)</summary>
         MemoryBudget = N.TS_ERR_MEMORY_BUDGET,
+        /// <summary>a certificate, key or CA cannot be used (file, format, password, mismatch, weak
+        /// key: the text says which) (API 1.3)</summary>
+        TlsCertificate = N.TS_ERR_TLS_CERTIFICATE,
+        /// <summary>a TLS setting is invalid (cipher list, ALPN, host pattern, ticket keys) or
+        /// missing at start (no certificate) (API 1.3)</summary>
+        TlsConfig = N.TS_ERR_TLS_CONFIG,
+        /// <summary>this build has no TLS, or OpenSSL could not start (API 1.3)</summary>
+        TlsUnavailable = N.TS_ERR_TLS_UNAVAILABLE,
+        /// <summary>not a TLS link (GetLinkTlsInfo) (API 1.3)</summary>
+        TlsNotEstablished = N.TS_ERR_TLS_NOT_ESTABLISHED,
     }
 
     /// <summary>Why a link closed (TS_CLOSE_*), readable in Disconnected / IdleTimeout.</summary>
@@ -88,6 +98,12 @@ namespace TcpServerLib
         /// <summary>framing: a message in progress did not grow for TS_OPT_MESSAGE_TIMEOUT_MS (API
         /// 1.3)</summary>
         MessageTimeout = N.TS_CLOSE_MESSAGE_TIMEOUT,
+        /// <summary>an established TLS link got a fatal alert or a record that does not decrypt;
+        /// CloseError: a TS_TLS_CAUSE_* (API 1.3)</summary>
+        TlsError = N.TS_CLOSE_TLS_ERROR,
+        /// <summary>the peer closed TCP without TLS close_notify: what it sent may have been cut
+        /// short (a close_notify is TS_CLOSE_PEER_CLOSED, as a FIN without TLS) (API 1.3)</summary>
+        TlsNoCloseNotify = N.TS_CLOSE_TLS_NO_CLOSE_NOTIFY,
     }
 
     /// <summary>Server options (TS_OPT_*), for TcpServer.GetOption / SetOption.</summary>
@@ -153,6 +169,24 @@ namespace TcpServerLib
         /// <summary>connections accepted per second (bursts of as many); more are refused without a
         /// callback and counted (TS_COUNTER_RATE_REFUSED); 0 = no limit. (API 1.3)</summary>
         AcceptRate = N.TS_OPT_ACCEPT_RATE,
+        /// <summary>1 = every link speaks TLS: a connection becomes a link (and gets OnConnect)
+        /// when its handshake completes. Start fails with TS_ERR_TLS_CONFIG when no certificate is
+        /// set. (API 1.3)</summary>
+        Tls = N.TS_OPT_TLS,
+        /// <summary>TS_TLS_1_2 or TS_TLS_1_3; older versions never. (API 1.3)</summary>
+        TlsMinVersion = N.TS_OPT_TLS_MIN_VERSION,
+        /// <summary>TS_TLS_CLIENT_CERT_NONE, _REQUEST (a client may send none; one it sends must
+        /// verify) or _REQUIRE; the CAs come from SetTlsClientCA. (API 1.3)</summary>
+        TlsClientCert = N.TS_OPT_TLS_CLIENT_CERT,
+        /// <summary>a handshake not complete by then is closed, counted and logged; no callback.
+        /// (API 1.3)</summary>
+        TlsHandshakeTimeoutMs = N.TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS,
+        /// <summary>handshakes in progress at once; at the cap the oldest is dropped to admit the
+        /// new one (counted), so stalled handshakes cannot lock real clients out. (API
+        /// 1.3)</summary>
+        TlsMaxHandshakes = N.TS_OPT_TLS_MAX_HANDSHAKES,
+        /// <summary>1 = resumption with stateless session tickets. (API 1.3)</summary>
+        TlsSessionTickets = N.TS_OPT_TLS_SESSION_TICKETS,
     }
 
     /// <summary>What a send over TcpServerOption.SendQueueLimit does (TS_QUEUE_*).</summary>
@@ -224,5 +258,22 @@ namespace TcpServerLib
         AddressRefused = N.TS_COUNTER_ADDRESS_REFUSED,
         /// <summary>connections over TS_OPT_ACCEPT_RATE (API 1.3)</summary>
         RateRefused = N.TS_COUNTER_RATE_REFUSED,
+        /// <summary>handshakes completed (connections that became links) (API 1.3)</summary>
+        TlsHandshakes = N.TS_COUNTER_TLS_HANDSHAKES,
+        /// <summary>of those, resumed from a session ticket (API 1.3)</summary>
+        TlsResumed = N.TS_COUNTER_TLS_RESUMED,
+        /// <summary>(API 1.3)</summary>
+        TlsHandshakesInProgress = N.TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS,
+        /// <summary>handshakes failed, every cause (GetTlsFailureCount counts each); the peer's
+        /// early close included (API 1.3)</summary>
+        TlsHandshakeFailures = N.TS_COUNTER_TLS_HANDSHAKE_FAILURES,
+        /// <summary>closed at TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS (API 1.3)</summary>
+        TlsHandshakeTimeouts = N.TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS,
+        /// <summary>dropped at TS_OPT_TLS_MAX_HANDSHAKES (API 1.3)</summary>
+        TlsHandshakesDropped = N.TS_COUNTER_TLS_HANDSHAKES_DROPPED,
+        /// <summary>of the failures: not TLS at all (plain HTTP, scanners) (API 1.3)</summary>
+        TlsNotTls = N.TS_COUNTER_TLS_NOT_TLS,
+        /// <summary>established links closed with TS_CLOSE_TLS_ERROR (API 1.3)</summary>
+        TlsErrors = N.TS_COUNTER_TLS_ERRORS,
     }
 }

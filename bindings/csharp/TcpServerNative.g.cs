@@ -172,6 +172,14 @@ namespace TcpServerLib
         /// 1.3)</summary>
         public const int TS_CLOSE_MESSAGE_TIMEOUT = 12;
 
+        // TLS (TS_OPT_TLS):
+        /// <summary>an established TLS link got a fatal alert or a record that does not decrypt;
+        /// CloseError: a TS_TLS_CAUSE_* (API 1.3)</summary>
+        public const int TS_CLOSE_TLS_ERROR = 14;
+        /// <summary>the peer closed TCP without TLS close_notify: what it sent may have been cut
+        /// short (a close_notify is TS_CLOSE_PEER_CLOSED, as a FIN without TLS) (API 1.3)</summary>
+        public const int TS_CLOSE_TLS_NO_CLOSE_NOTIFY = 15;
+
         // Error codes (GetLastErrorCode).
         public const int TS_OK = 0;
         /// <summary>NULL or out-of-range argument</summary>
@@ -219,6 +227,18 @@ namespace TcpServerLib
         public const int TS_ERR_NOT_SUPPORTED = 23;
         /// <summary>the send would take the server past TS_OPT_MEMORY_BUDGET (API 1.3)</summary>
         public const int TS_ERR_MEMORY_BUDGET = 24;
+
+        // TLS:
+        /// <summary>a certificate, key or CA cannot be used (file, format, password, mismatch, weak
+        /// key: the text says which) (API 1.3)</summary>
+        public const int TS_ERR_TLS_CERTIFICATE = 26;
+        /// <summary>a TLS setting is invalid (cipher list, ALPN, host pattern, ticket keys) or
+        /// missing at start (no certificate) (API 1.3)</summary>
+        public const int TS_ERR_TLS_CONFIG = 27;
+        /// <summary>this build has no TLS, or OpenSSL could not start (API 1.3)</summary>
+        public const int TS_ERR_TLS_UNAVAILABLE = 28;
+        /// <summary>not a TLS link (GetLinkTlsInfo) (API 1.3)</summary>
+        public const int TS_ERR_TLS_NOT_ESTABLISHED = 29;
 
         // Options (SetServerOption / GetServerOption). Set them before StartTcpServer; they apply
         // from the next start. Each says its default and bounds (GetServerOptionRange tells them
@@ -299,6 +319,42 @@ namespace TcpServerLib
         /// (API 1.3)</summary>
         public const int TS_OPT_ACCEPT_RATE = 24;
 
+        // TLS on accepted links (README: "TLS"). The certificate and the other settings come from
+        // the SetTls* calls; these options, like all, apply from the next start.
+        /// <summary>1 = every link speaks TLS: a connection becomes a link (and gets OnConnect)
+        /// when its handshake completes. Start fails with TS_ERR_TLS_CONFIG when no certificate is
+        /// set. [default 0; 0..1] (API 1.3)</summary>
+        public const int TS_OPT_TLS = 30;
+        /// <summary>TS_TLS_1_2 or TS_TLS_1_3; older versions never. [default TS_TLS_1_2;
+        /// TS_TLS_1_2..TS_TLS_1_3] (API 1.3)</summary>
+        public const int TS_OPT_TLS_MIN_VERSION = 31;
+        /// <summary>TS_TLS_CLIENT_CERT_NONE, _REQUEST (a client may send none; one it sends must
+        /// verify) or _REQUIRE; the CAs come from SetTlsClientCA. [default TS_TLS_CLIENT_CERT_NONE;
+        /// TS_TLS_CLIENT_CERT_NONE..TS_TLS_CLIENT_CERT_REQUIRE] (API 1.3)</summary>
+        public const int TS_OPT_TLS_CLIENT_CERT = 32;
+        /// <summary>a handshake not complete by then is closed, counted and logged; no callback.
+        /// [default 10000; 100..600000] (API 1.3)</summary>
+        public const int TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS = 33;
+        /// <summary>handshakes in progress at once; at the cap the oldest is dropped to admit the
+        /// new one (counted), so stalled handshakes cannot lock real clients out. [default 1000;
+        /// 1..1000000] (API 1.3)</summary>
+        public const int TS_OPT_TLS_MAX_HANDSHAKES = 34;
+        /// <summary>1 = resumption with stateless session tickets. [default 1; 0..1] (API
+        /// 1.3)</summary>
+        public const int TS_OPT_TLS_SESSION_TICKETS = 35;
+
+        /// <summary>TLS 1.2 (API 1.3)</summary>
+        public const int TS_TLS_1_2 = 12;
+        /// <summary>TLS 1.3 (API 1.3)</summary>
+        public const int TS_TLS_1_3 = 13;
+
+        /// <summary>no client certificate asked for (API 1.3)</summary>
+        public const int TS_TLS_CLIENT_CERT_NONE = 0;
+        /// <summary>asked for; optional, but one sent must verify (API 1.3)</summary>
+        public const int TS_TLS_CLIENT_CERT_REQUEST = 1;
+        /// <summary>a client without a verified certificate is refused (API 1.3)</summary>
+        public const int TS_TLS_CLIENT_CERT_REQUIRE = 2;
+
         /// <summary>over the limit: the send fails and the link is closed</summary>
         public const int TS_QUEUE_CLOSE_LINK = 0;
         /// <summary>over the limit: the send fails, the link stays open</summary>
@@ -360,6 +416,74 @@ namespace TcpServerLib
         public const int TS_COUNTER_ADDRESS_REFUSED = 18;
         /// <summary>connections over TS_OPT_ACCEPT_RATE (API 1.3)</summary>
         public const int TS_COUNTER_RATE_REFUSED = 19;
+
+        // TLS. HANDSHAKES_IN_PROGRESS is a level: connections in their handshake now (not links
+        // yet, so not in GetLinkCount).
+        /// <summary>handshakes completed (connections that became links) (API 1.3)</summary>
+        public const int TS_COUNTER_TLS_HANDSHAKES = 20;
+        /// <summary>of those, resumed from a session ticket (API 1.3)</summary>
+        public const int TS_COUNTER_TLS_RESUMED = 21;
+        /// <summary>(API 1.3)</summary>
+        public const int TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS = 22;
+        /// <summary>handshakes failed, every cause (GetTlsFailureCount counts each); the peer's
+        /// early close included (API 1.3)</summary>
+        public const int TS_COUNTER_TLS_HANDSHAKE_FAILURES = 23;
+        /// <summary>closed at TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS (API 1.3)</summary>
+        public const int TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS = 24;
+        /// <summary>dropped at TS_OPT_TLS_MAX_HANDSHAKES (API 1.3)</summary>
+        public const int TS_COUNTER_TLS_HANDSHAKES_DROPPED = 25;
+        /// <summary>of the failures: not TLS at all (plain HTTP, scanners) (API 1.3)</summary>
+        public const int TS_COUNTER_TLS_NOT_TLS = 26;
+        /// <summary>established links closed with TS_CLOSE_TLS_ERROR (API 1.3)</summary>
+        public const int TS_COUNTER_TLS_ERRORS = 27;
+
+        // What GetLinkTlsInfo reports, as text.
+        /// <summary>"TLSv1.3", "TLSv1.2" (API 1.3)</summary>
+        public const int TS_TLS_INFO_PROTOCOL = 0;
+        /// <summary>OpenSSL's name: "TLS_AES_128_GCM_SHA256" (API 1.3)</summary>
+        public const int TS_TLS_INFO_CIPHER = 1;
+        /// <summary>the SNI name the client sent, "" if none (API 1.3)</summary>
+        public const int TS_TLS_INFO_SERVER_NAME = 2;
+        /// <summary>the protocol chosen, "" if none (API 1.3)</summary>
+        public const int TS_TLS_INFO_ALPN = 3;
+        /// <summary>the client certificate's subject (RFC 2253), "" (API 1.3)</summary>
+        public const int TS_TLS_INFO_CLIENT_SUBJECT = 4;
+        /// <summary>its issuer, "" if none (API 1.3)</summary>
+        public const int TS_TLS_INFO_CLIENT_ISSUER = 5;
+        /// <summary>"ok", "none" (no client certificate), or why not (API 1.3)</summary>
+        public const int TS_TLS_INFO_VERIFY_RESULT = 6;
+        /// <summary>"1" resumed from a ticket, "0" a full handshake (API 1.3)</summary>
+        public const int TS_TLS_INFO_RESUMED = 7;
+        /// <summary>SHA-256 of the client certificate, "AB:CD:..." (API 1.3)</summary>
+        public const int TS_TLS_INFO_CLIENT_FINGERPRINT = 8;
+        /// <summary>the SNI pattern whose certificate was used, "" = the default one (API
+        /// 1.3)</summary>
+        public const int TS_TLS_INFO_CERTIFICATE_PATTERN = 9;
+
+        // Why a TLS handshake failed (GetTlsFailureCount).
+        /// <summary>the first bytes were not a ClientHello (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_NOT_TLS = 1;
+        /// <summary>the client offers only versions not enabled (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_VERSION = 2;
+        /// <summary>no common suite, group or signature algorithm (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_NO_SHARED_CIPHER = 3;
+        /// <summary>ALPN offered, nothing in common (SetTlsAlpn) (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_ALPN = 4;
+        /// <summary>missing (required) or not verified (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_CLIENT_CERTIFICATE = 5;
+        /// <summary>the client sent a fatal alert (e.g. it does not trust the server's certificate)
+        /// (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_PEER_ALERT = 6;
+        /// <summary>a record that does not decrypt or parse (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_BAD_RECORD = 7;
+        /// <summary>another protocol violation (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_PROTOCOL = 8;
+        /// <summary>(API 1.3)</summary>
+        public const int TS_TLS_CAUSE_NO_MEMORY = 9;
+        /// <summary>(API 1.3)</summary>
+        public const int TS_TLS_CAUSE_INTERNAL = 10;
+        /// <summary>the client closed before the handshake ended (API 1.3)</summary>
+        public const int TS_TLS_CAUSE_PEER_CLOSED = 11;
 
         // ---- Server --------------------------------------------------------------------------
 
@@ -636,6 +760,37 @@ namespace TcpServerLib
         [DllImport(Library, CallingConvention = Conv)]
         public static extern long TcpServerGetCloseCount(IntPtr server, int reason);
 
+        // As the TLS settings calls below, for one server.
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerSetTlsCertificateFile(IntPtr server, byte[] certFile,
+            byte[] keyFile, byte[] password);
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerSetTlsCertificate(IntPtr server, IntPtr certData,
+            int certLen, IntPtr keyData, int keyLen, byte[] password);
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerAddTlsServerName(IntPtr server, byte[] hostPattern,
+            IntPtr certData, int certLen, IntPtr keyData, int keyLen, byte[] password);
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerSetTlsAlpn(IntPtr server, byte[] list);
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerSetTlsClientCA(IntPtr server, IntPtr caData, int caLen);
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerSetTlsCiphers(IntPtr server, byte[] tls12List,
+            byte[] tls13Suites);
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerSetTlsTicketKeys(IntPtr server, IntPtr keys, int len);
+
+        /// <summary>As GetTlsFailureCount, for one server. (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern long TcpServerGetTlsFailureCount(IntPtr server, int cause);
+
         // Statistics (as UTcpServer, plus counters).
         /// <summary>links in use, % of TS_OPT_MAX_LINKS</summary>
         [DllImport(Library, CallingConvention = Conv)]
@@ -686,6 +841,68 @@ namespace TcpServerLib
         /// unknown reason. (API 1.3)</summary>
         [DllImport(Library, CallingConvention = Conv)]
         public static extern long GetCloseCount(int reason);
+
+        // ---- TLS (TS_OPT_TLS; README "TLS"). OpenSSL 3 is inside the library (Linux: the system's ----
+
+        // The server's certificate and private key, recognised by content: PEM (a chain and the
+        // key, in one text or two), DER, or PKCS#12/PFX (the key inside). KeyFile / KeyData NULL or
+        // empty: the key is in the certificate data. Password: for an encrypted key or a PFX, else
+        // NULL.
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int SetTlsCertificateFile(byte[] certFile, byte[] keyFile,
+            byte[] password);
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int SetTlsCertificate(IntPtr certData, int certLen, IntPtr keyData,
+            int keyLen, byte[] password);
+
+        /// <summary>SNI: the certificate for a host name, or a wildcard "*.example.com" (one
+        /// label). An exact name wins over a wildcard; other names and clients without SNI get the
+        /// default certificate. The same pattern again replaces its certificate; CertData NULL
+        /// removes it. (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int AddTlsServerName(byte[] hostPattern, IntPtr certData, int certLen,
+            IntPtr keyData, int keyLen, byte[] password);
+
+        /// <summary>ALPN protocols in the server's order of preference, comma-separated
+        /// ("h2,http/1.1"); NULL or "" = off. A client offering ALPN with nothing in common is
+        /// refused. (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int SetTlsAlpn(byte[] list);
+
+        /// <summary>CA certificates client certificates must chain to (PEM bundle, DER or PKCS#12);
+        /// NULL removes them. Used with TS_OPT_TLS_CLIENT_CERT. (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int SetTlsClientCA(IntPtr caData, int caLen);
+
+        /// <summary>OpenSSL cipher lists for TLS 1.2 ("ECDHE-ECDSA-AES128-GCM-SHA256:...") and TLS
+        /// 1.3 suites ("TLS_AES_128_GCM_SHA256:..."); NULL or "" = the safe default. No NULL,
+        /// export, RC4, 3DES, anonymous or non-forward-secret suite is ever enabled. (API
+        /// 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int SetTlsCiphers(byte[] tls12List, byte[] tls13Suites);
+
+        /// <summary>Session-ticket keys, so servers behind one balancer resume each other's
+        /// sessions: 1 to 16 keys of 80 bytes (nginx's ssl_session_ticket_key format); the first
+        /// encrypts, all decrypt. NULL = a new random key (the default). (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int SetTlsTicketKeys(IntPtr keys, int len);
+
+        // A TLS fact of an established link (TS_TLS_INFO_*) as text into Buf; returns its length,
+        // or -1 with TS_ERR_TLS_NOT_ESTABLISHED (not a TLS link), TS_ERR_BUFFER_TOO_SMALL,
+        // TS_ERR_LINK_CLOSED or TS_ERR_INVALID_ARGUMENT. Valid from OnConnect on.
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int GetLinkTlsInfo(IntPtr link, int what, byte[] buf, int bufLen);
+        /// <summary>(API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int GetLinkTlsInfoById(ulong linkId, int what, byte[] buf, int bufLen);
+
+        /// <summary>Handshakes of the default server that failed for one TS_TLS_CAUSE_*, or -1 with
+        /// TS_ERR_INVALID_ARGUMENT. (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern long GetTlsFailureCount(int cause);
 
         // ---- Misc ----------------------------------------------------------------------------
 

@@ -135,6 +135,10 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
  * @family TS_FRAMING_ framing modes (TS_OPT_FRAMING)
  * @family TS_LOG_ log levels (TS_OPT_LOG_LEVEL)
  * @family TS_REMOTE_IP_SIZE sizes
+ * @family TS_TLS_ TLS versions (TS_OPT_TLS_MIN_VERSION)
+ * @family TS_TLS_CLIENT_CERT_ client-certificate modes (TS_OPT_TLS_CLIENT_CERT)
+ * @family TS_TLS_INFO_ what GetLinkTlsInfo reports
+ * @family TS_TLS_CAUSE_ why a TLS handshake failed (GetTlsFailureCount)
  * ------------------------------------------------------------------------------------------ */
 
 /* Why a link closed (TcpLink.CloseReason). */
@@ -156,6 +160,12 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
                                        have taken the server past TS_OPT_MEMORY_BUDGET */
 #define TS_CLOSE_MESSAGE_TIMEOUT 12 /* framing: a message in progress did not grow for
                                        TS_OPT_MESSAGE_TIMEOUT_MS */
+/* TLS (TS_OPT_TLS): @since 1.3 */
+#define TS_CLOSE_TLS_ERROR       14 /* an established TLS link got a fatal alert or a record
+                                       that does not decrypt; CloseError: a TS_TLS_CAUSE_* */
+#define TS_CLOSE_TLS_NO_CLOSE_NOTIFY 15 /* the peer closed TCP without TLS close_notify: what it
+                                           sent may have been cut short (a close_notify is
+                                           TS_CLOSE_PEER_CLOSED, as a FIN without TLS) */
 
 /* Error codes (GetLastErrorCode). */
 #define TS_OK                    0
@@ -184,6 +194,13 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_ERR_NOT_SUPPORTED     23 /* not available in this build/version */
 #define TS_ERR_MEMORY_BUDGET     24 /* the send would take the server past TS_OPT_MEMORY_BUDGET
                                        @since 1.3 */
+/* TLS: @since 1.3 */
+#define TS_ERR_TLS_CERTIFICATE   26 /* a certificate, key or CA cannot be used (file, format,
+                                       password, mismatch, weak key: the text says which) */
+#define TS_ERR_TLS_CONFIG        27 /* a TLS setting is invalid (cipher list, ALPN, host pattern,
+                                       ticket keys) or missing at start (no certificate) */
+#define TS_ERR_TLS_UNAVAILABLE   28 /* this build has no TLS, or OpenSSL could not start */
+#define TS_ERR_TLS_NOT_ESTABLISHED 29 /* not a TLS link (GetLinkTlsInfo) */
 
 /* Options (SetServerOption / GetServerOption). Set them before StartTcpServer; they apply
  * from the next start. Each says its default and bounds (GetServerOptionRange tells them too). */
@@ -251,6 +268,35 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
                                        more are refused without a callback and counted
                                        (TS_COUNTER_RATE_REFUSED); 0 = no limit.
                                        @default 0 @range 0..1000000 */
+/* TLS on accepted links (README: "TLS"). The certificate and the other settings come from the
+ * SetTls* calls; these options, like all, apply from the next start. @since 1.3 */
+#define TS_OPT_TLS               30 /* 1 = every link speaks TLS: a connection becomes a link (and
+                                       gets OnConnect) when its handshake completes. Start fails
+                                       with TS_ERR_TLS_CONFIG when no certificate is set.
+                                       @default 0 @range 0..1 */
+#define TS_OPT_TLS_MIN_VERSION   31 /* TS_TLS_1_2 or TS_TLS_1_3; older versions never.
+                                       @default TS_TLS_1_2 @range TS_TLS_1_2..TS_TLS_1_3 */
+#define TS_OPT_TLS_CLIENT_CERT   32 /* TS_TLS_CLIENT_CERT_NONE, _REQUEST (a client may send none;
+                                       one it sends must verify) or _REQUIRE; the CAs come from
+                                       SetTlsClientCA. @default TS_TLS_CLIENT_CERT_NONE
+                                       @range TS_TLS_CLIENT_CERT_NONE..TS_TLS_CLIENT_CERT_REQUIRE */
+#define TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS 33 /* a handshake not complete by then is closed, counted
+                                              and logged; no callback. @default 10000
+                                              @range 100..600000 */
+#define TS_OPT_TLS_MAX_HANDSHAKES 34 /* handshakes in progress at once; at the cap the oldest is
+                                        dropped to admit the new one (counted), so stalled
+                                        handshakes cannot lock real clients out.
+                                        @default 1000 @range 1..1000000 */
+#define TS_OPT_TLS_SESSION_TICKETS 35 /* 1 = resumption with stateless session tickets.
+                                         @default 1 @range 0..1 */
+
+#define TS_TLS_1_2 12 /* TLS 1.2 @since 1.3 */
+#define TS_TLS_1_3 13 /* TLS 1.3 @since 1.3 */
+
+#define TS_TLS_CLIENT_CERT_NONE    0 /* no client certificate asked for @since 1.3 */
+#define TS_TLS_CLIENT_CERT_REQUEST 1 /* asked for; optional, but one sent must verify @since 1.3 */
+#define TS_TLS_CLIENT_CERT_REQUIRE 2 /* a client without a verified certificate is refused
+                                        @since 1.3 */
 
 #define TS_QUEUE_CLOSE_LINK  0 /* over the limit: the send fails and the link is closed */
 #define TS_QUEUE_REFUSE_SEND 1 /* over the limit: the send fails, the link stays open */
@@ -294,6 +340,44 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_COUNTER_MESSAGE_TIMEOUTS 17 /* links closed by TS_OPT_MESSAGE_TIMEOUT_MS */
 #define TS_COUNTER_ADDRESS_REFUSED  18 /* connections over TS_OPT_MAX_LINKS_PER_ADDRESS */
 #define TS_COUNTER_RATE_REFUSED     19 /* connections over TS_OPT_ACCEPT_RATE */
+/* TLS. HANDSHAKES_IN_PROGRESS is a level: connections in their handshake now (not links yet,
+ * so not in GetLinkCount). @since 1.3 */
+#define TS_COUNTER_TLS_HANDSHAKES   20 /* handshakes completed (connections that became links) */
+#define TS_COUNTER_TLS_RESUMED      21 /* of those, resumed from a session ticket */
+#define TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS 22
+#define TS_COUNTER_TLS_HANDSHAKE_FAILURES 23 /* handshakes failed, every cause (GetTlsFailureCount
+                                                counts each); the peer's early close included */
+#define TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS 24 /* closed at TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS */
+#define TS_COUNTER_TLS_HANDSHAKES_DROPPED 25 /* dropped at TS_OPT_TLS_MAX_HANDSHAKES */
+#define TS_COUNTER_TLS_NOT_TLS      26 /* of the failures: not TLS at all (plain HTTP, scanners) */
+#define TS_COUNTER_TLS_ERRORS       27 /* established links closed with TS_CLOSE_TLS_ERROR */
+
+/* What GetLinkTlsInfo reports, as text. @since 1.3 */
+#define TS_TLS_INFO_PROTOCOL            0 /* "TLSv1.3", "TLSv1.2" */
+#define TS_TLS_INFO_CIPHER              1 /* OpenSSL's name: "TLS_AES_128_GCM_SHA256" */
+#define TS_TLS_INFO_SERVER_NAME         2 /* the SNI name the client sent, "" if none */
+#define TS_TLS_INFO_ALPN                3 /* the protocol chosen, "" if none */
+#define TS_TLS_INFO_CLIENT_SUBJECT      4 /* the client certificate's subject (RFC 2253), "" */
+#define TS_TLS_INFO_CLIENT_ISSUER       5 /* its issuer, "" if none */
+#define TS_TLS_INFO_VERIFY_RESULT       6 /* "ok", "none" (no client certificate), or why not */
+#define TS_TLS_INFO_RESUMED             7 /* "1" resumed from a ticket, "0" a full handshake */
+#define TS_TLS_INFO_CLIENT_FINGERPRINT  8 /* SHA-256 of the client certificate, "AB:CD:..." */
+#define TS_TLS_INFO_CERTIFICATE_PATTERN 9 /* the SNI pattern whose certificate was used, "" =
+                                             the default one */
+
+/* Why a TLS handshake failed (GetTlsFailureCount). @since 1.3 */
+#define TS_TLS_CAUSE_NOT_TLS            1 /* the first bytes were not a ClientHello */
+#define TS_TLS_CAUSE_VERSION            2 /* the client offers only versions not enabled */
+#define TS_TLS_CAUSE_NO_SHARED_CIPHER   3 /* no common suite, group or signature algorithm */
+#define TS_TLS_CAUSE_ALPN               4 /* ALPN offered, nothing in common (SetTlsAlpn) */
+#define TS_TLS_CAUSE_CLIENT_CERTIFICATE 5 /* missing (required) or not verified */
+#define TS_TLS_CAUSE_PEER_ALERT         6 /* the client sent a fatal alert (e.g. it does not
+                                             trust the server's certificate) */
+#define TS_TLS_CAUSE_BAD_RECORD         7 /* a record that does not decrypt or parse */
+#define TS_TLS_CAUSE_PROTOCOL           8 /* another protocol violation */
+#define TS_TLS_CAUSE_NO_MEMORY          9
+#define TS_TLS_CAUSE_INTERNAL           10
+#define TS_TLS_CAUSE_PEER_CLOSED        11 /* the client closed before the handshake ended */
 
 /* ------------------------------------------------------------------------------------------
  * Server.
@@ -492,6 +576,27 @@ TS_API int32_t TS_CALL TcpServerGetExecCount(TcpServerHandle* Server); /* GetSer
 /* As GetCloseCount, for one server; -1 with TS_ERR_INVALID_ARGUMENT on a bad handle or reason.
  * @since 1.3 */
 TS_API int64_t TS_CALL TcpServerGetCloseCount(TcpServerHandle* Server, int32_t Reason);
+/* As the TLS settings calls below, for one server. @bytes CertData KeyData CaData Keys
+ * @since 1.3 @bool */
+TS_API int32_t TS_CALL TcpServerSetTlsCertificateFile(TcpServerHandle* Server,
+                                                      const char* CertFile, const char* KeyFile,
+                                                      const char* Password);
+TS_API int32_t TS_CALL TcpServerSetTlsCertificate(TcpServerHandle* Server, const uint8_t* CertData,
+                                                  int32_t CertLen, const uint8_t* KeyData,
+                                                  int32_t KeyLen, const char* Password);
+TS_API int32_t TS_CALL TcpServerAddTlsServerName(TcpServerHandle* Server, const char* HostPattern,
+                                                 const uint8_t* CertData, int32_t CertLen,
+                                                 const uint8_t* KeyData, int32_t KeyLen,
+                                                 const char* Password);
+TS_API int32_t TS_CALL TcpServerSetTlsAlpn(TcpServerHandle* Server, const char* List);
+TS_API int32_t TS_CALL TcpServerSetTlsClientCA(TcpServerHandle* Server, const uint8_t* CaData,
+                                               int32_t CaLen);
+TS_API int32_t TS_CALL TcpServerSetTlsCiphers(TcpServerHandle* Server, const char* Tls12List,
+                                              const char* Tls13Suites);
+TS_API int32_t TS_CALL TcpServerSetTlsTicketKeys(TcpServerHandle* Server, const uint8_t* Keys,
+                                                 int32_t Len);
+/* As GetTlsFailureCount, for one server. @since 1.3 */
+TS_API int64_t TS_CALL TcpServerGetTlsFailureCount(TcpServerHandle* Server, int32_t Cause);
 
 /* ------------------------------------------------------------------------------------------
  * Statistics (as UTcpServer, plus counters).
@@ -517,6 +622,55 @@ TS_API int64_t TS_CALL GetServerCounter(int32_t Counter);
  * opened and are not counted), or -1 with TS_ERR_INVALID_ARGUMENT for an unknown reason.
  * @since 1.3 */
 TS_API int64_t TS_CALL GetCloseCount(int32_t Reason);
+
+/* ------------------------------------------------------------------------------------------
+ * TLS (TS_OPT_TLS; README "TLS"). OpenSSL 3 is inside the library (Linux: the system's
+ * libssl; Windows: linked into tcpserver.dll). The settings calls work before a start (kept,
+ * checked at once) and on a running server, where they apply atomically to new handshakes;
+ * links already open keep theirs. A refused call changes nothing (TS_ERR_TLS_CERTIFICATE or
+ * TS_ERR_TLS_CONFIG, the text says what to fix).
+ * ------------------------------------------------------------------------------------------ */
+
+/* The server's certificate and private key, recognised by content: PEM (a chain and the key,
+ * in one text or two), DER, or PKCS#12/PFX (the key inside). KeyFile / KeyData NULL or empty:
+ * the key is in the certificate data. Password: for an encrypted key or a PFX, else NULL.
+ * @bytes CertData KeyData @since 1.3 @bool */
+TS_API int32_t TS_CALL SetTlsCertificateFile(const char* CertFile, const char* KeyFile,
+                                             const char* Password);
+TS_API int32_t TS_CALL SetTlsCertificate(const uint8_t* CertData, int32_t CertLen,
+                                         const uint8_t* KeyData, int32_t KeyLen,
+                                         const char* Password);
+/* SNI: the certificate for a host name, or a wildcard "*.example.com" (one label). An exact
+ * name wins over a wildcard; other names and clients without SNI get the default certificate.
+ * The same pattern again replaces its certificate; CertData NULL removes it.
+ * @bytes CertData KeyData @since 1.3 @bool */
+TS_API int32_t TS_CALL AddTlsServerName(const char* HostPattern, const uint8_t* CertData,
+                                        int32_t CertLen, const uint8_t* KeyData, int32_t KeyLen,
+                                        const char* Password);
+/* ALPN protocols in the server's order of preference, comma-separated ("h2,http/1.1");
+ * NULL or "" = off. A client offering ALPN with nothing in common is refused. @since 1.3 @bool */
+TS_API int32_t TS_CALL SetTlsAlpn(const char* List);
+/* CA certificates client certificates must chain to (PEM bundle, DER or PKCS#12); NULL removes
+ * them. Used with TS_OPT_TLS_CLIENT_CERT. @bytes CaData @since 1.3 @bool */
+TS_API int32_t TS_CALL SetTlsClientCA(const uint8_t* CaData, int32_t CaLen);
+/* OpenSSL cipher lists for TLS 1.2 ("ECDHE-ECDSA-AES128-GCM-SHA256:...") and TLS 1.3 suites
+ * ("TLS_AES_128_GCM_SHA256:..."); NULL or "" = the safe default. No NULL, export, RC4, 3DES,
+ * anonymous or non-forward-secret suite is ever enabled. @since 1.3 @bool */
+TS_API int32_t TS_CALL SetTlsCiphers(const char* Tls12List, const char* Tls13Suites);
+/* Session-ticket keys, so servers behind one balancer resume each other's sessions: 1 to 16
+ * keys of 80 bytes (nginx's ssl_session_ticket_key format); the first encrypts, all decrypt.
+ * NULL = a new random key (the default). @bytes Keys @since 1.3 @bool */
+TS_API int32_t TS_CALL SetTlsTicketKeys(const uint8_t* Keys, int32_t Len);
+/* A TLS fact of an established link (TS_TLS_INFO_*) as text into Buf; returns its length, or
+ * -1 with TS_ERR_TLS_NOT_ESTABLISHED (not a TLS link), TS_ERR_BUFFER_TOO_SMALL,
+ * TS_ERR_LINK_CLOSED or TS_ERR_INVALID_ARGUMENT. Valid from OnConnect on. @array Buf
+ * @since 1.3 */
+TS_API int32_t TS_CALL GetLinkTlsInfo(TcpLink* Link, int32_t What, char* Buf, int32_t BufLen);
+TS_API int32_t TS_CALL GetLinkTlsInfoById(uint64_t LinkId, int32_t What, char* Buf,
+                                          int32_t BufLen);
+/* Handshakes of the default server that failed for one TS_TLS_CAUSE_*, or -1 with
+ * TS_ERR_INVALID_ARGUMENT. @since 1.3 */
+TS_API int64_t TS_CALL GetTlsFailureCount(int32_t Cause);
 
 /* ------------------------------------------------------------------------------------------
  * Misc.

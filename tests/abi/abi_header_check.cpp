@@ -35,6 +35,8 @@ static_assert(TS_CLOSE_BAD_FRAME == 9, "TS_CLOSE_BAD_FRAME");
 static_assert(TS_CLOSE_FRAME_TRUNCATED == 10, "TS_CLOSE_FRAME_TRUNCATED");
 static_assert(TS_CLOSE_MEMORY_BUDGET == 11, "TS_CLOSE_MEMORY_BUDGET");
 static_assert(TS_CLOSE_MESSAGE_TIMEOUT == 12, "TS_CLOSE_MESSAGE_TIMEOUT");
+static_assert(TS_CLOSE_TLS_ERROR == 14, "TS_CLOSE_TLS_ERROR");
+static_assert(TS_CLOSE_TLS_NO_CLOSE_NOTIFY == 15, "TS_CLOSE_TLS_NO_CLOSE_NOTIFY");
 static_assert(TS_OK == 0, "TS_OK");
 static_assert(TS_ERR_INVALID_ARGUMENT == 1, "TS_ERR_INVALID_ARGUMENT");
 static_assert(TS_ERR_NOT_ACTIVE == 2, "TS_ERR_NOT_ACTIVE");
@@ -60,6 +62,10 @@ static_assert(TS_ERR_SYSTEM == 21, "TS_ERR_SYSTEM");
 static_assert(TS_ERR_BUSY == 22, "TS_ERR_BUSY");
 static_assert(TS_ERR_NOT_SUPPORTED == 23, "TS_ERR_NOT_SUPPORTED");
 static_assert(TS_ERR_MEMORY_BUDGET == 24, "TS_ERR_MEMORY_BUDGET");
+static_assert(TS_ERR_TLS_CERTIFICATE == 26, "TS_ERR_TLS_CERTIFICATE");
+static_assert(TS_ERR_TLS_CONFIG == 27, "TS_ERR_TLS_CONFIG");
+static_assert(TS_ERR_TLS_UNAVAILABLE == 28, "TS_ERR_TLS_UNAVAILABLE");
+static_assert(TS_ERR_TLS_NOT_ESTABLISHED == 29, "TS_ERR_TLS_NOT_ESTABLISHED");
 static_assert(TS_OPT_MAX_LINKS == 1, "TS_OPT_MAX_LINKS");
 static_assert(TS_OPT_IO_BUFFER_SIZE == 2, "TS_OPT_IO_BUFFER_SIZE");
 static_assert(TS_OPT_IO_BUFFER_COUNT == 3, "TS_OPT_IO_BUFFER_COUNT");
@@ -84,6 +90,17 @@ static_assert(TS_OPT_SEND_HIGH_WATER == 21, "TS_OPT_SEND_HIGH_WATER");
 static_assert(TS_OPT_MESSAGE_TIMEOUT_MS == 22, "TS_OPT_MESSAGE_TIMEOUT_MS");
 static_assert(TS_OPT_MAX_LINKS_PER_ADDRESS == 23, "TS_OPT_MAX_LINKS_PER_ADDRESS");
 static_assert(TS_OPT_ACCEPT_RATE == 24, "TS_OPT_ACCEPT_RATE");
+static_assert(TS_OPT_TLS == 30, "TS_OPT_TLS");
+static_assert(TS_OPT_TLS_MIN_VERSION == 31, "TS_OPT_TLS_MIN_VERSION");
+static_assert(TS_OPT_TLS_CLIENT_CERT == 32, "TS_OPT_TLS_CLIENT_CERT");
+static_assert(TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS == 33, "TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS");
+static_assert(TS_OPT_TLS_MAX_HANDSHAKES == 34, "TS_OPT_TLS_MAX_HANDSHAKES");
+static_assert(TS_OPT_TLS_SESSION_TICKETS == 35, "TS_OPT_TLS_SESSION_TICKETS");
+static_assert(TS_TLS_1_2 == 12, "TS_TLS_1_2");
+static_assert(TS_TLS_1_3 == 13, "TS_TLS_1_3");
+static_assert(TS_TLS_CLIENT_CERT_NONE == 0, "TS_TLS_CLIENT_CERT_NONE");
+static_assert(TS_TLS_CLIENT_CERT_REQUEST == 1, "TS_TLS_CLIENT_CERT_REQUEST");
+static_assert(TS_TLS_CLIENT_CERT_REQUIRE == 2, "TS_TLS_CLIENT_CERT_REQUIRE");
 static_assert(TS_QUEUE_CLOSE_LINK == 0, "TS_QUEUE_CLOSE_LINK");
 static_assert(TS_QUEUE_REFUSE_SEND == 1, "TS_QUEUE_REFUSE_SEND");
 static_assert(TS_FRAMING_RAW == 0, "TS_FRAMING_RAW");
@@ -112,6 +129,35 @@ static_assert(TS_COUNTER_BUDGET_REFUSALS == 16, "TS_COUNTER_BUDGET_REFUSALS");
 static_assert(TS_COUNTER_MESSAGE_TIMEOUTS == 17, "TS_COUNTER_MESSAGE_TIMEOUTS");
 static_assert(TS_COUNTER_ADDRESS_REFUSED == 18, "TS_COUNTER_ADDRESS_REFUSED");
 static_assert(TS_COUNTER_RATE_REFUSED == 19, "TS_COUNTER_RATE_REFUSED");
+static_assert(TS_COUNTER_TLS_HANDSHAKES == 20, "TS_COUNTER_TLS_HANDSHAKES");
+static_assert(TS_COUNTER_TLS_RESUMED == 21, "TS_COUNTER_TLS_RESUMED");
+static_assert(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS == 22, "TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS");
+static_assert(TS_COUNTER_TLS_HANDSHAKE_FAILURES == 23, "TS_COUNTER_TLS_HANDSHAKE_FAILURES");
+static_assert(TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS == 24, "TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS");
+static_assert(TS_COUNTER_TLS_HANDSHAKES_DROPPED == 25, "TS_COUNTER_TLS_HANDSHAKES_DROPPED");
+static_assert(TS_COUNTER_TLS_NOT_TLS == 26, "TS_COUNTER_TLS_NOT_TLS");
+static_assert(TS_COUNTER_TLS_ERRORS == 27, "TS_COUNTER_TLS_ERRORS");
+static_assert(TS_TLS_INFO_PROTOCOL == 0, "TS_TLS_INFO_PROTOCOL");
+static_assert(TS_TLS_INFO_CIPHER == 1, "TS_TLS_INFO_CIPHER");
+static_assert(TS_TLS_INFO_SERVER_NAME == 2, "TS_TLS_INFO_SERVER_NAME");
+static_assert(TS_TLS_INFO_ALPN == 3, "TS_TLS_INFO_ALPN");
+static_assert(TS_TLS_INFO_CLIENT_SUBJECT == 4, "TS_TLS_INFO_CLIENT_SUBJECT");
+static_assert(TS_TLS_INFO_CLIENT_ISSUER == 5, "TS_TLS_INFO_CLIENT_ISSUER");
+static_assert(TS_TLS_INFO_VERIFY_RESULT == 6, "TS_TLS_INFO_VERIFY_RESULT");
+static_assert(TS_TLS_INFO_RESUMED == 7, "TS_TLS_INFO_RESUMED");
+static_assert(TS_TLS_INFO_CLIENT_FINGERPRINT == 8, "TS_TLS_INFO_CLIENT_FINGERPRINT");
+static_assert(TS_TLS_INFO_CERTIFICATE_PATTERN == 9, "TS_TLS_INFO_CERTIFICATE_PATTERN");
+static_assert(TS_TLS_CAUSE_NOT_TLS == 1, "TS_TLS_CAUSE_NOT_TLS");
+static_assert(TS_TLS_CAUSE_VERSION == 2, "TS_TLS_CAUSE_VERSION");
+static_assert(TS_TLS_CAUSE_NO_SHARED_CIPHER == 3, "TS_TLS_CAUSE_NO_SHARED_CIPHER");
+static_assert(TS_TLS_CAUSE_ALPN == 4, "TS_TLS_CAUSE_ALPN");
+static_assert(TS_TLS_CAUSE_CLIENT_CERTIFICATE == 5, "TS_TLS_CAUSE_CLIENT_CERTIFICATE");
+static_assert(TS_TLS_CAUSE_PEER_ALERT == 6, "TS_TLS_CAUSE_PEER_ALERT");
+static_assert(TS_TLS_CAUSE_BAD_RECORD == 7, "TS_TLS_CAUSE_BAD_RECORD");
+static_assert(TS_TLS_CAUSE_PROTOCOL == 8, "TS_TLS_CAUSE_PROTOCOL");
+static_assert(TS_TLS_CAUSE_NO_MEMORY == 9, "TS_TLS_CAUSE_NO_MEMORY");
+static_assert(TS_TLS_CAUSE_INTERNAL == 10, "TS_TLS_CAUSE_INTERNAL");
+static_assert(TS_TLS_CAUSE_PEER_CLOSED == 11, "TS_TLS_CAUSE_PEER_CLOSED");
 static_assert(same<TOnReceive,
                    int32_t (TS_CALL*)(TcpLink*, uint8_t*, int32_t)>,
               "TOnReceive");
@@ -337,6 +383,30 @@ static_assert(same<decltype(&TcpServerGetExecCount),
 static_assert(same<decltype(&TcpServerGetCloseCount),
                    int64_t (TS_CALL*)(TcpServerHandle*, int32_t)>,
               "TcpServerGetCloseCount");
+static_assert(same<decltype(&TcpServerSetTlsCertificateFile),
+                   int32_t (TS_CALL*)(TcpServerHandle*, const char*, const char*, const char*)>,
+              "TcpServerSetTlsCertificateFile");
+static_assert(same<decltype(&TcpServerSetTlsCertificate),
+                   int32_t (TS_CALL*)(TcpServerHandle*, const uint8_t*, int32_t, const uint8_t*, int32_t, const char*)>,
+              "TcpServerSetTlsCertificate");
+static_assert(same<decltype(&TcpServerAddTlsServerName),
+                   int32_t (TS_CALL*)(TcpServerHandle*, const char*, const uint8_t*, int32_t, const uint8_t*, int32_t, const char*)>,
+              "TcpServerAddTlsServerName");
+static_assert(same<decltype(&TcpServerSetTlsAlpn),
+                   int32_t (TS_CALL*)(TcpServerHandle*, const char*)>,
+              "TcpServerSetTlsAlpn");
+static_assert(same<decltype(&TcpServerSetTlsClientCA),
+                   int32_t (TS_CALL*)(TcpServerHandle*, const uint8_t*, int32_t)>,
+              "TcpServerSetTlsClientCA");
+static_assert(same<decltype(&TcpServerSetTlsCiphers),
+                   int32_t (TS_CALL*)(TcpServerHandle*, const char*, const char*)>,
+              "TcpServerSetTlsCiphers");
+static_assert(same<decltype(&TcpServerSetTlsTicketKeys),
+                   int32_t (TS_CALL*)(TcpServerHandle*, const uint8_t*, int32_t)>,
+              "TcpServerSetTlsTicketKeys");
+static_assert(same<decltype(&TcpServerGetTlsFailureCount),
+                   int64_t (TS_CALL*)(TcpServerHandle*, int32_t)>,
+              "TcpServerGetTlsFailureCount");
 static_assert(same<decltype(&GetLinkUse),
                    double (TS_CALL*)()>,
               "GetLinkUse");
@@ -379,6 +449,36 @@ static_assert(same<decltype(&GetServerCounter),
 static_assert(same<decltype(&GetCloseCount),
                    int64_t (TS_CALL*)(int32_t)>,
               "GetCloseCount");
+static_assert(same<decltype(&SetTlsCertificateFile),
+                   int32_t (TS_CALL*)(const char*, const char*, const char*)>,
+              "SetTlsCertificateFile");
+static_assert(same<decltype(&SetTlsCertificate),
+                   int32_t (TS_CALL*)(const uint8_t*, int32_t, const uint8_t*, int32_t, const char*)>,
+              "SetTlsCertificate");
+static_assert(same<decltype(&AddTlsServerName),
+                   int32_t (TS_CALL*)(const char*, const uint8_t*, int32_t, const uint8_t*, int32_t, const char*)>,
+              "AddTlsServerName");
+static_assert(same<decltype(&SetTlsAlpn),
+                   int32_t (TS_CALL*)(const char*)>,
+              "SetTlsAlpn");
+static_assert(same<decltype(&SetTlsClientCA),
+                   int32_t (TS_CALL*)(const uint8_t*, int32_t)>,
+              "SetTlsClientCA");
+static_assert(same<decltype(&SetTlsCiphers),
+                   int32_t (TS_CALL*)(const char*, const char*)>,
+              "SetTlsCiphers");
+static_assert(same<decltype(&SetTlsTicketKeys),
+                   int32_t (TS_CALL*)(const uint8_t*, int32_t)>,
+              "SetTlsTicketKeys");
+static_assert(same<decltype(&GetLinkTlsInfo),
+                   int32_t (TS_CALL*)(TcpLink*, int32_t, char*, int32_t)>,
+              "GetLinkTlsInfo");
+static_assert(same<decltype(&GetLinkTlsInfoById),
+                   int32_t (TS_CALL*)(uint64_t, int32_t, char*, int32_t)>,
+              "GetLinkTlsInfoById");
+static_assert(same<decltype(&GetTlsFailureCount),
+                   int64_t (TS_CALL*)(int32_t)>,
+              "GetTlsFailureCount");
 static_assert(same<decltype(&WriteLog),
                    void (TS_CALL*)(const char*)>,
               "WriteLog");

@@ -185,6 +185,8 @@ TS_API const char* TS_CALL GetCloseReasonText(int32_t Reason) {
     case TS_CLOSE_FRAME_TRUNCATED: return "peer closed in the middle of a message";
     case TS_CLOSE_MEMORY_BUDGET: return "server memory budget reached (TS_OPT_MEMORY_BUDGET)";
     case TS_CLOSE_MESSAGE_TIMEOUT: return "message stopped growing (TS_OPT_MESSAGE_TIMEOUT_MS)";
+    case TS_CLOSE_TLS_ERROR: return "TLS error (a fatal alert or a bad record)";
+    case TS_CLOSE_TLS_NO_CLOSE_NOTIFY: return "peer closed without TLS close_notify";
     default: return "unknown reason";
   }
 }

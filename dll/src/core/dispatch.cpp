@@ -150,8 +150,6 @@ void Server::link_closed(Link& link, WorkerCtx& w) {
     std::lock_guard<std::mutex> lock(link.mu);
     link.pub.CloseReason = link.close_reason;
     link.pub.CloseError = link.close_error;
-    // GetLinkCount no longer counts it, already inside OnDisconnect.
-    table_.load(std::memory_order_acquire)->mark_closed_locked(&link);
   }
   count(TS_COUNTER_CLOSED);
   if (link.close_reason >= 0 && link.close_reason < kCloseReasonCount)

@@ -1,6 +1,6 @@
 // Server: the service thread (the original's "server thread"): every 100 ms it scans the
-// links for idle timeouts (TS_OPT_IDLE_TIMEOUT_MS) and framed messages that stopped growing
-// (TS_OPT_MESSAGE_TIMEOUT_MS), and asks the owners to close those links (each owner checks
+// links for idle timeouts (TS_OPT_IDLE_TIMEOUT_MS), framed messages that stopped growing
+// (TS_OPT_MESSAGE_TIMEOUT_MS) and TLS handshakes past TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS, and asks the owners to close those links (each owner checks
 // again before closing, core/link_life.cpp). The service thread only.
 #include <chrono>
 
@@ -16,7 +16,7 @@ void Server::service_loop() {
   while (!service_cv_.wait_for(lock, kPeriod, [this] { return service_stop_; })) {
     lock.unlock();
     uint64_t t0 = now_us();
-    if (running_opts_[TS_OPT_IDLE_TIMEOUT_MS] > 0 ||
+    if (running_opts_[TS_OPT_IDLE_TIMEOUT_MS] > 0 || tls_active_ ||
         (framing() && running_opts_[TS_OPT_MESSAGE_TIMEOUT_MS] > 0))
       scan_links(now_ms());
     service_exec_ms_.store(static_cast<uint32_t>((now_us() - t0) / 1000), std::memory_order_relaxed);
@@ -33,13 +33,18 @@ void Server::service_loop() {
 void Server::scan_links(uint64_t now) {
   const auto idle = static_cast<uint64_t>(running_opts_[TS_OPT_IDLE_TIMEOUT_MS]);
   const auto message = framing() ? static_cast<uint64_t>(running_opts_[TS_OPT_MESSAGE_TIMEOUT_MS]) : 0;
+  const auto handshake =
+      tls_active_ ? static_cast<uint64_t>(running_opts_[TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS]) : 0;
   LinkTable* table = table_.load(std::memory_order_acquire);
   for (uint32_t slot = 0; slot < table->high_water(); ++slot) {
     Link& link = table->at(slot);
     if (!link.live()) continue;
     const uint64_t silent = now - link.last_active_ms.load(std::memory_order_relaxed);
     int32_t reason = TS_CLOSE_NONE;
-    if (idle != 0 && silent >= idle) {
+    const uint64_t started = link.handshake_started_ms.load(std::memory_order_relaxed);
+    if (handshake != 0 && started != 0 && now - started >= handshake) {
+      reason = kCloseHandshakeTimeout;
+    } else if (idle != 0 && silent >= idle) {
       reason = TS_CLOSE_IDLE;
     } else if (message != 0 && silent >= message &&
                link.message_pending.load(std::memory_order_relaxed) &&

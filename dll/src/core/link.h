@@ -21,8 +21,9 @@ struct WorkerCtx;
 class Transport;
 
 enum class LinkState : uint8_t {
-  kFree,     // in the free list
-  kOpen,     // serving: reads, sends
+  kFree,         // in the free list
+  kHandshaking,  // its transport (TLS) is setting up: read, but not a link for the app yet
+  kOpen,         // serving: reads, sends
   kClosing,  // closed by the app (or peer EOF) with sends pending: flushing, no more reads
   kClosed,   // socket closed; OnDisconnect runs, then the slot is freed
 };
@@ -75,8 +76,13 @@ struct Link {
 
   // Set before the link becomes visible (kOpen), read by threads that post to the owner.
   std::atomic<WorkerCtx*> owner{nullptr};
+  // When its handshake began (TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS); 0 when not in one.
+  std::atomic<uint64_t> handshake_started_ms{0};
+
   // Owner-thread only.
   uint32_t slot = 0;
+  bool visible = false;          // OnConnect accepted it: its OnDisconnect is due
+  size_t transport_charged = 0;  // what the memory budget holds for its transport (under mu)
   // The remote address as TS_OPT_MAX_LINKS_PER_ADDRESS counts it (core/admission.h); family 0:
   // not counted. Set at accept, given back at release.
   uint64_t address_key = 0;
@@ -86,10 +92,15 @@ struct Link {
   void set_state(LinkState s) { state.store(s, std::memory_order_release); }
   LinkState state_now() const { return state.load(std::memory_order_acquire); }
   bool open() const { return state_now() == LinkState::kOpen; }
+  // Open, or still in its handshake: the socket is read.
+  bool reading() const {
+    LinkState s = state_now();
+    return s == LinkState::kOpen || s == LinkState::kHandshaking;
+  }
   // Open, or closing with sends still to flush: the socket is still the link's.
   bool live() const {
     LinkState s = state_now();
-    return s == LinkState::kOpen || s == LinkState::kClosing;
+    return s == LinkState::kOpen || s == LinkState::kClosing || s == LinkState::kHandshaking;
   }
 
   // The backend's own per-link state, constructed by the backend when it takes the link

@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "core/tls_server.h"
 #include "core/transport.h"
 #include "platform/clock.h"
 
@@ -70,6 +71,15 @@ Link* Server::accept_link(socket_t s, const sockaddr* remote) {
   link->queue.set_budget(&budget_);
   link->decoder.set_budget(&budget_);
   format_address(remote, link->pub.RemoteIP, sizeof link->pub.RemoteIP, &link->pub.RemotePort);
+  if (tls_active_) {  // every link of this server speaks TLS
+    link->transport = tls_->new_transport();
+    if (!link->transport) {
+      abandon_link(*link, "out of memory for its TLS session");
+      return nullptr;
+    }
+    std::lock_guard<std::mutex> lock(link->mu);
+    charge_transport_locked(*link);
+  }
   return link;
 }
 
@@ -85,14 +95,54 @@ void Server::abandon_link(Link& link, const char* why) {
 
 bool Server::open_link(Link& link, WorkerCtx& w) {
   link.decoder.reset(static_cast<uint32_t>(running_opts_[TS_OPT_MAX_MESSAGE_SIZE]));
+  if (link.transport && !link.transport->established()) {
+    // A handshake first: read, but no link for the application until it completes.
+    {
+      std::lock_guard<std::mutex> lock(link.mu);
+      link.handshake_started_ms.store(now_ms(), std::memory_order_relaxed);
+      link.set_state(LinkState::kHandshaking);
+    }
+    count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS);
+    auto cap = static_cast<uint32_t>(running_opts_[TS_OPT_TLS_MAX_HANDSHAKES]);
+    auto victim = tls_->admit_handshake(link, link.pub.Id, cap,
+                                        counters_[TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS].load());
+    if (victim.first) request_close(*victim.first, victim.second, kCloseHandshakeDropped, true);
+    return true;
+  }
   {
     std::lock_guard<std::mutex> lock(link.mu);
     link.set_state(LinkState::kOpen);  // visible from here: sends, broadcasts, ids, idle scan
   }
+  return accept_for_app(link, w);
+}
+
+// OnConnect; accepted, the link is the application's (its OnDisconnect will come); refused, it
+// closes without further callbacks.
+bool Server::accept_for_app(Link& link, WorkerCtx& w) {
   bool accepted = call_connect(link, w);
   count(accepted ? TS_COUNTER_ACCEPTS : TS_COUNTER_REFUSED);
-  if (!accepted) close_link(link, w, TS_CLOSE_NONE, 0, true, false);  // no further callbacks
-  return accepted;
+  if (!accepted) {
+    close_link(link, w, TS_CLOSE_NONE, 0, true, false);
+    return false;
+  }
+  link.visible = true;
+  return true;
+}
+
+// The transport finished its handshake: the connection becomes a link for the application.
+bool Server::handshake_completed(Link& link, WorkerCtx& w) {
+  bool resumed = false;
+  {
+    std::lock_guard<std::mutex> lock(link.mu);
+    if (link.state_now() != LinkState::kHandshaking) return false;
+    link.handshake_started_ms.store(0, std::memory_order_relaxed);
+    link.set_state(LinkState::kOpen);
+    resumed = tls_resumed_locked(link);
+  }
+  count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS, -1);
+  count(TS_COUNTER_TLS_HANDSHAKES);
+  if (resumed) count(TS_COUNTER_TLS_RESUMED);
+  return accept_for_app(link, w);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -114,30 +164,106 @@ void Server::wait_for_pool() {
 }
 
 int32_t Server::eof_reason(Link& link) {
-  if (!framing() || !link.decoder.pending()) return TS_CLOSE_PEER_CLOSED;
-  count(TS_COUNTER_FRAMING_ERRORS);
-  return TS_CLOSE_FRAME_TRUNCATED;
+  if (link.state_now() == LinkState::kHandshaking) {  // the client left mid-handshake
+    count_handshake_failure(TS_TLS_CAUSE_PEER_CLOSED);
+    return kCloseHandshakeFailed;
+  }
+  if (framing() && link.decoder.pending()) {
+    count(TS_COUNTER_FRAMING_ERRORS);
+    return TS_CLOSE_FRAME_TRUNCATED;
+  }
+  // A TLS peer ends its stream with close_notify (reported by the transport before this FIN).
+  if (link.transport) return TS_CLOSE_TLS_NO_CLOSE_NOTIFY;
+  return TS_CLOSE_PEER_CLOSED;
 }
 
-// Wire bytes through the link's transport: its answer goes out, then the application's bytes it
-// yields are delivered, each piece outside the lock. `data` is a buffer of the IO buffer size,
-// reused for the plaintext once the transport has taken its bytes.
+// Wire bytes through the link's transport: what it has to send goes out, and the application's
+// bytes it yields are delivered, each piece outside the lock, into the worker's own buffer (the
+// IO buffer size, so OnReceive never gets more than without a transport).
 int32_t Server::received_through_transport(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
   const size_t cap = static_cast<size_t>(running_opts_[TS_OPT_IO_BUFFER_SIZE]);
-  std::unique_lock<std::mutex> lock(link.mu);
-  if (int32_t reason = link.transport->put_input(data, static_cast<size_t>(len))) return reason;
+  if (w.plain.size() < cap) w.plain.resize(cap);
+  uint8_t* plain = w.plain.data();
+  size_t off = 0;
+  const auto n = static_cast<size_t>(len);
   for (;;) {
-    if (SendItem* out = link.transport->take_output()) send_items_locked(link, out);
-    if (!link.open()) return TS_CLOSE_NONE;  // a failed write is closing it
-    int32_t reason = TS_CLOSE_NONE;
-    long n = link.transport->read_plain(data, cap, &reason);
-    if (n == 0) return TS_CLOSE_NONE;
-    if (n == -1) return eof_reason(link);
-    if (n < 0) return reason;
-    lock.unlock();
-    if (int32_t r = deliver(link, w, data, static_cast<int32_t>(n))) return r;
-    lock.lock();
+    Transport::Result r;
+    {
+      std::lock_guard<std::mutex> lock(link.mu);
+      if (!link.reading()) return TS_CLOSE_NONE;  // a failed write closed it meanwhile
+      r = link.transport->receive(data + off, n - off, plain, cap);
+      flush_transport_locked(link);
+      charge_transport_locked(link);
+    }
+    off += r.consumed;
+    if (r.produced) {
+      if (int32_t reason = deliver(link, w, plain, static_cast<int32_t>(r.produced))) return reason;
+      // Closed from the callback (CloseLink, a failed send): no OnReceive after that.
+      if (!link.open() || link.close_requested.load(std::memory_order_acquire)) return TS_CLOSE_NONE;
+    }
+    switch (r.status) {
+      case Transport::Status::kNeedInput:
+        if (off >= n) return TS_CLOSE_NONE;
+        break;
+      case Transport::Status::kMore:
+        break;
+      case Transport::Status::kEstablished:
+        if (!handshake_completed(link, w)) return TS_CLOSE_NONE;  // refused: closed already
+        break;
+      case Transport::Status::kPeerClosed:  // close_notify: a clean end, as a FIN without TLS
+        if (framing() && link.decoder.pending()) {
+          count(TS_COUNTER_FRAMING_ERRORS);
+          return TS_CLOSE_FRAME_TRUNCATED;
+        }
+        return TS_CLOSE_PEER_CLOSED;
+      case Transport::Status::kFailed:
+        return transport_failed(link);
+    }
   }
+}
+
+// The transport failed: a handshake that never became a link is counted by its cause and
+// logged (no callback); an established link closes with TS_CLOSE_TLS_ERROR and the cause as its
+// CloseError. Either way what the transport queued (its alert) is flushed first.
+int32_t Server::transport_failed(Link& link) {
+  const int32_t cause = link.transport->failure_cause();
+  if (link.state_now() == LinkState::kHandshaking) {
+    count_handshake_failure(cause);
+    log(TS_LOG_INFO, "TLS handshake from %s port %u failed: %s", link.pub.RemoteIP,
+        link.pub.RemotePort, link.transport->failure_text());
+    return kCloseHandshakeFailed;
+  }
+  count(TS_COUNTER_TLS_ERRORS);
+  log(TS_LOG_INFO, "link %llu (%s): TLS error, closing the link: %s",
+      static_cast<unsigned long long>(link.pub.Id), link.pub.RemoteIP,
+      link.transport->failure_text());
+  std::lock_guard<std::mutex> lock(link.mu);
+  if (link.close_reason == TS_CLOSE_NONE) {
+    link.close_reason = TS_CLOSE_TLS_ERROR;
+    link.close_error = cause;
+  }
+  return TS_CLOSE_TLS_ERROR;
+}
+
+void Server::count_handshake_failure(int32_t cause) {
+  count(TS_COUNTER_TLS_HANDSHAKE_FAILURES);
+  if (cause == TS_TLS_CAUSE_NOT_TLS) count(TS_COUNTER_TLS_NOT_TLS);
+  tls_->count_failure(cause);
+}
+
+// The transport's output goes out (link.mu held, any thread). Output it cannot hand over (out
+// of memory) would be lost: the link is closed instead.
+void Server::flush_transport_locked(Link& link) {
+  if (SendItem* out = link.transport->take_output()) send_items_locked(link, out);
+  else if (link.transport->has_output()) request_close(link, link.pub.Id, TS_CLOSE_ERROR, true);
+}
+
+// The memory budget follows what the transport holds (link.mu held, any thread).
+void Server::charge_transport_locked(Link& link) {
+  size_t now = link.transport->memory_estimate();
+  if (now > link.transport_charged) budget_.charge(now - link.transport_charged);
+  else budget_.release(link.transport_charged - now);
+  link.transport_charged = now;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -184,6 +310,7 @@ void Server::request_close(Link& link, uint64_t id, int32_t reason, bool abort) 
   // Stop delivering at once (the owner checks this before every OnReceive); a request of the
   // service thread's scan is only a question until the owner re-checks it.
   if (reason != TS_CLOSE_IDLE && reason != TS_CLOSE_MESSAGE_TIMEOUT &&
+      reason != kCloseHandshakeTimeout && reason != kCloseHandshakeDropped &&
       link.id.load(std::memory_order_acquire) == id)
     link.close_requested.store(true, std::memory_order_release);
   backend_->post_close(link, id, reason, abort);
@@ -209,6 +336,12 @@ void Server::close_requested_link(Link& link, WorkerCtx& w, int32_t reason, bool
     link.scan_requested.store(false, std::memory_order_release);  // it grew (or ended) since
     return;
   }
+  // Meant for a handshake: only while it still is one.
+  if ((reason == kCloseHandshakeTimeout || reason == kCloseHandshakeDropped) &&
+      link.state_now() != LinkState::kHandshaking) {
+    link.scan_requested.store(false, std::memory_order_release);  // it completed since
+    return;
+  }
   close_link(link, w, reason, 0, abort);
 }
 
@@ -220,11 +353,20 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
     link.close_reason = reason;
     link.close_error = err;
   }
+  // A graceful close of an established TLS link says goodbye (close_notify) before the FIN;
+  // nothing is awaited from the peer.
+  if (!abort && link.transport && link.transport->established()) {
+    link.transport->shutdown();
+    flush_transport_locked(link);
+  }
   if (!abort && !link.queue.empty()) {       // also when already closing: a second graceful
     link.set_state(LinkState::kClosing);     // close must not drop what is still queued.
     return CloseStep::kFlushing;             // No more reads; the flush finishes the close.
   }
   link.set_state(LinkState::kClosed);
+  // GetLinkCount no longer counts it (before its OnDisconnect, if it has one).
+  table_.load(std::memory_order_acquire)->mark_closed_locked(&link);
+  const bool was_handshaking = link.handshake_started_ms.exchange(0) != 0;
   socket_t s = link.sock;
   link.sock = kNoSocket;
   // Items of a write still in the kernel stay queued: its completion releases them.
@@ -234,15 +376,41 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
                          link.close_reason == TS_CLOSE_SEND_QUEUE_FULL);
   lock.unlock();
 
+  if (was_handshaking) handshake_ended_unfinished(link);
   backend_->close_socket(link, s, reset);
   while (items) {
     SendItem* next = items->next;
     release_item(*pool_, items);
     items = next;
   }
-  if (notify) link_closed(link, w);
+  if (notify && link.visible) link_closed(link, w);
   backend_->retire(link, w);
   return CloseStep::kClosed;
+}
+
+// A connection closed during its handshake: it never was a link (no callback). Counted by why.
+void Server::handshake_ended_unfinished(Link& link) {
+  count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS, -1);
+  switch (link.close_reason) {
+    case kCloseHandshakeFailed:  // counted by cause where it failed
+    case TS_CLOSE_SERVER_STOP:
+      break;
+    case kCloseHandshakeTimeout:
+      count(TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS);
+      log(TS_LOG_INFO, "TLS handshake from %s port %u closed: not complete after "
+          "TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS=%lld", link.pub.RemoteIP, link.pub.RemotePort,
+          static_cast<long long>(running_opts_[TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS]));
+      break;
+    case kCloseHandshakeDropped:
+      count(TS_COUNTER_TLS_HANDSHAKES_DROPPED);
+      log(TS_LOG_INFO, "TLS handshake from %s port %u dropped: TS_OPT_TLS_MAX_HANDSHAKES=%lld "
+          "were in progress and a new connection came", link.pub.RemoteIP, link.pub.RemotePort,
+          static_cast<long long>(running_opts_[TS_OPT_TLS_MAX_HANDSHAKES]));
+      break;
+    default:  // the client reset or vanished mid-handshake
+      count_handshake_failure(TS_TLS_CAUSE_PEER_CLOSED);
+      break;
+  }
 }
 
 void Server::close_for_error(Link& link, WorkerCtx& w, int err) {
@@ -255,6 +423,12 @@ void Server::finish_graceful_close(Link& link, WorkerCtx& w) {
 }
 
 void Server::release_link(Link& link) {
+  if (link.transport) {
+    budget_.release(link.transport_charged);
+    link.transport_charged = 0;
+    delete link.transport;
+    link.transport = nullptr;
+  }
   link.decoder.reset(link.decoder.max_message());  // a message cut short frees its buffer
   if (link.hold.exchange(0, std::memory_order_relaxed) & kHeldByHighWater)
     count(TS_COUNTER_LINKS_HELD, -1);

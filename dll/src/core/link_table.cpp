@@ -42,6 +42,9 @@ Link* LinkTable::acquire() {
   link->address_key = 0;
   link->address_family = 0;
   link->transport = nullptr;
+  link->visible = false;
+  link->transport_charged = 0;
+  link->handshake_started_ms.store(0, std::memory_order_relaxed);
   link->owner.store(nullptr, std::memory_order_relaxed);
   link->scan_requested.store(false, std::memory_order_relaxed);
   link->close_requested.store(false, std::memory_order_relaxed);

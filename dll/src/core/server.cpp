@@ -8,6 +8,7 @@
 #include "core/errors.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/tls_server.h"
 #include "core/wait_graph.h"
 
 namespace ts {
@@ -99,6 +100,12 @@ bool Server::start(const char* ip, uint32_t port) {
   links_per_address_ = static_cast<uint32_t>(running_opts_[TS_OPT_MAX_LINKS_PER_ADDRESS]);
   budget_.set_limit(static_cast<uint64_t>(running_opts_[TS_OPT_MEMORY_BUDGET]));
   accept_rate_.set_rate(static_cast<uint32_t>(running_opts_[TS_OPT_ACCEPT_RATE]));
+  tls_active_ = running_opts_[TS_OPT_TLS] != 0;
+  if (tls_active_ && !tls().start(running_opts_)) {
+    close_socket(listener.sock, false);
+    tls_active_ = false;
+    return false;
+  }
 
   int workers = static_cast<int>(opts_[TS_OPT_WORKER_THREADS]);
   if (workers == 0) workers = default_worker_count();
@@ -115,6 +122,7 @@ bool Server::start(const char* ip, uint32_t port) {
   if (!backend_->start(listener.sock, listener.family, workers)) {
     state_.store(State::kStopped);
     backend_.reset();
+    if (tls_active_) tls_->stop();
     return false;
   }
   {
@@ -182,6 +190,7 @@ bool Server::stop(int timeout_ms) {
                 "the server is still stopping (a callback has not returned yet); call "
                 "StopTcpServer again to keep waiting");
   if (service_thread_.joinable()) service_thread_.join();
+  if (tls_active_) tls_->stop();  // no handshake can start any more
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   state_.store(State::kStopped, std::memory_order_release);
   if (pool_ && pool_->free_count() != pool_->count())

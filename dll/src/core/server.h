@@ -55,7 +55,14 @@ struct Callbacks {
   TOnThreadExitEx thread_exit_ex = nullptr;
 };
 
-constexpr int kCounterCount = TS_COUNTER_RATE_REFUSED + 1;
+constexpr int kCounterCount = TS_COUNTER_TLS_ERRORS + 1;
+// Why a connection that never became a link (its TLS handshake did not complete) was closed.
+// Internal: such a connection reaches no callback, so no application ever sees these.
+constexpr int32_t kCloseHandshakeFailed = 100;
+constexpr int32_t kCloseHandshakeTimeout = 101;
+constexpr int32_t kCloseHandshakeDropped = 102;
+
+class ServerTls;
 constexpr int kCloseReasonCount = 32;  // TS_CLOSE_* numbers are below this
 constexpr int kReadBudget = 16;  // reads per link per wake-up, for fairness
 
@@ -155,6 +162,12 @@ class Server {
   int32_t service_exec_count() const { return service_exec_count_.load(std::memory_order_relaxed); }
   int64_t counter(int32_t which) const;
   int64_t close_count(int32_t reason) const;  // links closed with `reason`, or -1
+
+  // ---- TLS (any thread; core/tls_server.*, link text in send_path.cpp) ----
+  ServerTls& tls();  // made on first use
+  int32_t tls_info(const TcpLink* link, int32_t what, char* buf, int32_t len);
+  int32_t tls_info_by_id(uint64_t id, int32_t what, char* buf, int32_t len);
+  int64_t tls_failures(int32_t cause);
   void count(int32_t which, int64_t n = 1) {
     counters_[which].fetch_add(n, std::memory_order_relaxed);
   }
@@ -180,7 +193,7 @@ class Server {
   // Reading. The gate before each read (inline: it runs before every read).
   ReadGate read_gate(Link& link) {
     // CloseLink from a callback: no OnReceive after it, even before its close request arrives.
-    if (!link.open() || link.paused_by_pool.load(std::memory_order_relaxed) ||
+    if (!link.reading() || link.paused_by_pool.load(std::memory_order_relaxed) ||
         link.close_requested.load(std::memory_order_acquire))
       return ReadGate::kStop;
     if (link.hold.load(std::memory_order_acquire)) return ReadGate::kHeld;
@@ -319,6 +332,15 @@ class Server {
   int32_t framing_error(Link& link, FrameDecoder::Status status);
   void link_closed(Link& link, WorkerCtx& w);  // OnDisconnect / OnLinkIdleOvertime
   // link_life.cpp
+  bool accept_for_app(Link& link, WorkerCtx& w);       // OnConnect, then visible
+  bool handshake_completed(Link& link, WorkerCtx& w);  // false: refused, closed already
+  int32_t transport_failed(Link& link);
+  void count_handshake_failure(int32_t cause);
+  void handshake_ended_unfinished(Link& link);
+  void flush_transport_locked(Link& link);
+  void charge_transport_locked(Link& link);
+  bool tls_resumed_locked(Link& link) const;
+  int32_t do_tls_info(Link* link, uint64_t id, int32_t what, char* buf, int32_t len);
   void count_written(size_t n, int items) {
     count(TS_COUNTER_BYTES_OUT, static_cast<int64_t>(n));
     if (items) count(TS_COUNTER_MSGS_OUT, items);
@@ -346,6 +368,9 @@ class Server {
   MemoryBudget budget_;                 // TS_OPT_MEMORY_BUDGET and what links hold against it
   AddressLimits address_links_;
   AcceptRate accept_rate_;
+  std::mutex tls_mu_;               // making tls_
+  std::unique_ptr<ServerTls> tls_;  // TLS settings, context, handshake queue (made on first use)
+  bool tls_active_ = false;         // TS_OPT_TLS, from running_opts_
   std::atomic<uint64_t> last_refusal_log_ms_{0};
 
   std::atomic<LinkTable*> table_{nullptr};
@@ -391,7 +416,7 @@ ReadEnd Server::read_until_blocked(Link& link, WorkerCtx& w, uint8_t* buf, size_
         close_link(link, w, reason, 0, false);
         return ReadEnd::kStopped;
       }
-      if (!link.open()) return ReadEnd::kStopped;
+      if (!link.reading()) return ReadEnd::kStopped;
       // A short read drained the socket: new data brings a new event (edge), unless the peer
       // already hung up, whose event came and will not come again: then read on to the end.
       if (static_cast<size_t>(r.n) < size && !until_eof) return ReadEnd::kDrained;

@@ -8,7 +8,11 @@ namespace ts {
 
 int32_t Server::link_count() const {
   LinkTable* t = table_.load(std::memory_order_acquire);
-  return t ? static_cast<int32_t>(t->open_count()) : 0;
+  if (!t) return 0;
+  // Connections in their TLS handshake are not links yet.
+  int64_t n = static_cast<int64_t>(t->open_count()) -
+              counters_[TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS].load(std::memory_order_relaxed);
+  return n > 0 ? static_cast<int32_t>(n) : 0;
 }
 
 int32_t Server::link_free() const {
@@ -84,9 +88,9 @@ int64_t Server::counter(int32_t which) const {
 }
 
 int64_t Server::close_count(int32_t reason) const {
-  if (reason < 0 || reason > TS_CLOSE_MESSAGE_TIMEOUT)
+  if (reason < 0 || reason > TS_CLOSE_TLS_NO_CLOSE_NOTIFY || reason == 13)
     return fail(TS_ERR_INVALID_ARGUMENT, "unknown close reason %d (TS_CLOSE_*: 0..%d)", reason,
-                TS_CLOSE_MESSAGE_TIMEOUT), -1;
+                TS_CLOSE_TLS_NO_CLOSE_NOTIFY), -1;
   return close_counts_[reason].load(std::memory_order_relaxed);
 }
 

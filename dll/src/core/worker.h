@@ -18,6 +18,7 @@ struct WorkerCtx {
   std::atomic<int64_t> exec_count{0};  // events handled (written by this worker's thread only)
   std::atomic<uint64_t> busy_us{0};    // time spent handling them, since last read
   std::atomic<uint32_t> os_id{0};
+  std::vector<uint8_t> plain;  // a transport's application bytes, before OnReceive (own thread)
   virtual ~WorkerCtx() = default;
 
   // Only the worker's own thread counts, so a plain add suffices (no locked instruction on

@@ -151,7 +151,7 @@ class EpollBackend final : public Backend {
   int watch_writable_locked(Link& link, bool on);
   bool owned_open(EpollWorker& w, Link* link, uint64_t id) const {
     return link->owner.load(std::memory_order_relaxed) == &w &&
-           link->id.load(std::memory_order_acquire) == id && link->open();
+           link->id.load(std::memory_order_acquire) == id && link->reading();
   }
 
   Server& server_;

@@ -77,7 +77,7 @@ void IocpBackend::post_recv(IocpWorker& w, IocpLink* st) {
 }
 
 void IocpBackend::on_recv_done(IocpWorker& w, IocpLink* st) {
-  if (!st->link->open()) return;  // closing: no more reads
+  if (!st->link->reading()) return;  // closing: no more reads
   if (st->recv_op.ov.Internal != 0) {
     DWORD bytes = 0, flags = 0;
     int e = WSAGetOverlappedResult(st->sock, &st->recv_op.ov, &bytes, FALSE, &flags)

@@ -1,0 +1,71 @@
+// ServerTls: one server's TLS. The settings the SetTls* calls change (applied to new handshakes
+// at once when the server runs with TLS), the context new handshakes use, the transports made
+// for accepted connections, per-cause failure counts, and the queue of handshakes in progress
+// behind TS_OPT_TLS_MAX_HANDSHAKES. Owned by its Server, made on first use. Settings calls:
+// any application thread (its own mutex); new_transport / admit_handshake: accepting workers.
+// In a build without OpenSSL every call fails with TS_ERR_TLS_UNAVAILABLE.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "core/options.h"
+#include "core/transport.h"
+
+namespace ts {
+
+struct Link;
+constexpr int kTlsCauseCount = 12;  // TS_TLS_CAUSE_* are below this
+
+class ServerTls {
+ public:
+  ServerTls();
+  ~ServerTls();
+  ServerTls(const ServerTls&) = delete;
+  ServerTls& operator=(const ServerTls&) = delete;
+
+  // The SetTls* calls (error set on failure; a refused call changes nothing).
+  bool set_certificate_file(const char* cert, const char* key, const char* password);
+  bool set_certificate(const uint8_t* cert, int32_t cert_len, const uint8_t* key, int32_t key_len,
+                       const char* password);
+  bool add_server_name(const char* pattern, const uint8_t* cert, int32_t cert_len,
+                       const uint8_t* key, int32_t key_len, const char* password);
+  bool set_alpn(const char* list);
+  bool set_client_ca(const uint8_t* data, int32_t len);
+  bool set_ciphers(const char* tls12, const char* tls13);
+  bool set_ticket_keys(const uint8_t* keys, int32_t len);
+
+  // StartTcpServer with TS_OPT_TLS = 1: builds the context from the settings and the options
+  // (error set, e.g. no certificate, on failure). stop() forgets it: new_transport() is then off.
+  bool start(const Options& opts);
+  void stop();
+  bool active() const { return active_.load(std::memory_order_acquire); }
+
+  // A transport for an accepted connection; nullptr (logged) if out of memory.
+  Transport* new_transport();
+
+  // A connection begins its handshake. When more than `cap` are in progress, returns the oldest
+  // one still handshaking (its id), to be dropped; {nullptr, 0} otherwise.
+  std::pair<Link*, uint64_t> admit_handshake(Link& link, uint64_t id, uint32_t cap,
+                                             int64_t in_progress);
+
+  void count_failure(int32_t cause);
+  int64_t failures(int32_t cause) const;  // -1 (error set) for an unknown cause
+
+ private:
+  struct Impl;  // the TLS layer's objects (tls/*.h), kept out of this header
+  template <typename Fn> bool change(Fn&& fn);
+  std::mutex mu_;  // settings; start/stop
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> active_{false};
+  std::atomic<int64_t> failures_[kTlsCauseCount] = {};
+  std::mutex queue_mu_;
+  std::deque<std::pair<Link*, uint64_t>> handshakes_;  // in order of arrival; stale ones too
+};
+
+}  // namespace ts
