@@ -33,4 +33,4 @@ PACKAGING_PACKAGES=(dpkg-dev file pkg-config fpc-source-3.2.2 python3-venv)
 TEST_PACKAGES=(libgtest-dev python3 python3-pytest python3-dev pybind11-dev python3-pybind11
                fp-compiler fp-units-rtl mono-mcs mono-runtime clang libclang-rt-14-dev valgrind
                g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64 dpkg-dev perl
-               libhiredis-dev redis-server "${BENCH_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")
+               libhiredis-dev redis-server haproxy "${BENCH_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")

@@ -19,6 +19,7 @@ namespace ts {
 
 struct WorkerCtx;
 class Transport;
+class ProxyHeaderParser;
 
 enum class LinkState : uint8_t {
   kFree,         // in the free list
@@ -59,6 +60,9 @@ struct Link {
   // The transport stage between the backend and the core (core/transport.h); nullptr is the
   // plain pass-through, which costs one predictable branch. Set before the link opens.
   Transport* transport = nullptr;
+  // TS_OPT_PROXY_PROTOCOL: the balancer's header is still being read (owner thread; freed once
+  // it is complete). Until then the connection is not a link for the application.
+  ProxyHeaderParser* proxy = nullptr;
 
   // Readable without `mu` (idle scan, id lookup, flow control); written under it.
   std::atomic<uint64_t> id{0};

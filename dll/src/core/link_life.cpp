@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/proxy_protocol.h"
 #include "core/server.h"
 #include "core/tls_server.h"
 #include "core/transport.h"
@@ -25,7 +26,7 @@ bool Server::admit(socket_t s, const sockaddr* remote, AddressKey* key) {
   int32_t counter = 0;
   if (!accept_rate_.try_take(now_ms())) {
     counter = TS_COUNTER_RATE_REFUSED;
-  } else if (links_per_address_ != 0) {
+  } else if (links_per_address_ != 0 && !proxy_protocol_) {  // (PROXY: the header's address)
     *key = address_key(remote);
     if (key->family && !address_links_.try_add(*key, links_per_address_, &held)) {
       counter = TS_COUNTER_ADDRESS_REFUSED;
@@ -71,6 +72,13 @@ Link* Server::accept_link(socket_t s, const sockaddr* remote) {
   link->queue.set_budget(&budget_);
   link->decoder.set_budget(&budget_);
   format_address(remote, link->pub.RemoteIP, sizeof link->pub.RemoteIP, &link->pub.RemotePort);
+  if (proxy_protocol_) {  // the balancer's header comes first
+    link->proxy = new (std::nothrow) ProxyHeaderParser;
+    if (!link->proxy) {
+      abandon_link(*link, "out of memory for its PROXY header");
+      return nullptr;
+    }
+  }
   if (tls_active_) {  // every link of this server speaks TLS
     link->transport = tls_->new_transport();
     if (!link->transport) {
@@ -95,13 +103,16 @@ void Server::abandon_link(Link& link, const char* why) {
 
 bool Server::open_link(Link& link, WorkerCtx& w) {
   link.decoder.reset(static_cast<uint32_t>(running_opts_[TS_OPT_MAX_MESSAGE_SIZE]));
-  if (link.transport && !link.transport->established()) {
-    // A handshake first: read, but no link for the application until it completes.
+  if (link.proxy || (link.transport && !link.transport->established())) {
+    // A PROXY header or a TLS handshake first: read, but no link for the application until
+    // they are complete.
     {
       std::lock_guard<std::mutex> lock(link.mu);
       link.handshake_started_ms.store(now_ms(), std::memory_order_relaxed);
       link.set_state(LinkState::kHandshaking);
     }
+    not_yet_links_.fetch_add(1, std::memory_order_relaxed);
+    if (!link.transport) return true;
     count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS);
     auto cap = static_cast<uint32_t>(running_opts_[TS_OPT_TLS_MAX_HANDSHAKES]);
     auto victim = tls_->admit_handshake(link, link.pub.Id, cap,
@@ -139,6 +150,7 @@ bool Server::handshake_completed(Link& link, WorkerCtx& w) {
     link.set_state(LinkState::kOpen);
     resumed = tls_resumed_locked(link);
   }
+  not_yet_links_.fetch_sub(1, std::memory_order_relaxed);
   count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS, -1);
   count(TS_COUNTER_TLS_HANDSHAKES);
   if (resumed) count(TS_COUNTER_TLS_RESUMED);
@@ -165,7 +177,7 @@ void Server::wait_for_pool() {
 
 int32_t Server::eof_reason(Link& link) {
   if (link.state_now() == LinkState::kHandshaking) {  // the client left mid-handshake
-    count_handshake_failure(TS_TLS_CAUSE_PEER_CLOSED);
+    if (link.transport) count_handshake_failure(TS_TLS_CAUSE_PEER_CLOSED);
     return kCloseHandshakeFailed;
   }
   if (framing() && link.decoder.pending()) {
@@ -175,6 +187,63 @@ int32_t Server::eof_reason(Link& link) {
   // A TLS peer ends its stream with close_notify (reported by the transport before this FIN).
   if (link.transport) return TS_CLOSE_TLS_NO_CLOSE_NOTIFY;
   return TS_CLOSE_PEER_CLOSED;
+}
+
+// Bytes of a connection that has something before its application bytes: the balancer's PROXY
+// header (then the connection becomes a link, or its TLS handshake starts), and the transport.
+int32_t Server::received_before_app(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
+  size_t off = 0;
+  if (link.proxy) {
+    if (int32_t reason = received_proxy_header(link, w, data, len, &off)) return reason;
+    if (link.proxy || !link.reading()) return TS_CLOSE_NONE;  // more to come, or refused
+    if (off == static_cast<size_t>(len)) return TS_CLOSE_NONE;
+  }
+  if (link.transport)
+    return received_through_transport(link, w, data + off, len - static_cast<int32_t>(off));
+  return deliver(link, w, data + off, len - static_cast<int32_t>(off));
+}
+
+// The PROXY header: on completion the link takes the client's address (and counts against its
+// TS_OPT_MAX_LINKS_PER_ADDRESS), and without TLS it becomes a link for the application now.
+int32_t Server::received_proxy_header(Link& link, WorkerCtx& w, uint8_t* data, int32_t len,
+                                      size_t* consumed) {
+  ProxyHeaderParser::Result r = link.proxy->feed(data, static_cast<size_t>(len));
+  *consumed = r.consumed;
+  if (r.status == ProxyHeaderParser::Status::kNeedMore) return TS_CLOSE_NONE;
+  if (r.status == ProxyHeaderParser::Status::kInvalid) {
+    count(TS_COUNTER_REFUSED);
+    log(TS_LOG_WARN, "connection from %s port %u refused: %s (TS_OPT_PROXY_PROTOCOL is on)",
+        link.pub.RemoteIP, link.pub.RemotePort, link.proxy->error().c_str());
+    return kCloseHandshakeFailed;
+  }
+  if (link.proxy->has_address()) {
+    const sockaddr* client = link.proxy->address();
+    format_address(client, link.pub.RemoteIP, sizeof link.pub.RemoteIP, &link.pub.RemotePort);
+    uint32_t held = 0;
+    AddressKey key = address_key(client);
+    if (links_per_address_ != 0 && key.family) {
+      if (!address_links_.try_add(key, links_per_address_, &held)) {
+        count(TS_COUNTER_ADDRESS_REFUSED);
+        log(TS_LOG_WARN, "connection from %s refused: that address holds %u links, "
+            "TS_OPT_MAX_LINKS_PER_ADDRESS=%u", link.pub.RemoteIP, held, links_per_address_);
+        return kCloseHandshakeFailed;
+      }
+      link.address_key = key.value;
+      link.address_family = key.family;
+    }
+  }
+  delete link.proxy;
+  link.proxy = nullptr;
+  if (link.transport) return TS_CLOSE_NONE;  // the TLS handshake comes next
+  {
+    std::lock_guard<std::mutex> lock(link.mu);
+    if (link.state_now() != LinkState::kHandshaking) return TS_CLOSE_NONE;
+    link.handshake_started_ms.store(0, std::memory_order_relaxed);
+    link.set_state(LinkState::kOpen);
+  }
+  not_yet_links_.fetch_sub(1, std::memory_order_relaxed);
+  accept_for_app(link, w);  // refused: closed there
+  return TS_CLOSE_NONE;
 }
 
 // Wire bytes through the link's transport: what it has to send goes out, and the application's
@@ -388,8 +457,17 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
   return CloseStep::kClosed;
 }
 
-// A connection closed during its handshake: it never was a link (no callback). Counted by why.
+// A connection closed during its handshake (or before its PROXY header ended): it never was a
+// link (no callback). Counted by why.
 void Server::handshake_ended_unfinished(Link& link) {
+  not_yet_links_.fetch_sub(1, std::memory_order_relaxed);
+  if (!link.transport) {  // waiting for its PROXY header
+    if (link.close_reason == kCloseHandshakeTimeout)
+      log(TS_LOG_INFO, "connection from %s port %u closed: no PROXY header after %lld ms",
+          link.pub.RemoteIP, link.pub.RemotePort,
+          static_cast<long long>(running_opts_[TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS]));
+    return;
+  }
   count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS, -1);
   switch (link.close_reason) {
     case kCloseHandshakeFailed:  // counted by cause where it failed
@@ -423,6 +501,8 @@ void Server::finish_graceful_close(Link& link, WorkerCtx& w) {
 }
 
 void Server::release_link(Link& link) {
+  delete link.proxy;
+  link.proxy = nullptr;
   if (link.transport) {
     budget_.release(link.transport_charged);
     link.transport_charged = 0;

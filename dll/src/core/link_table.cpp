@@ -42,6 +42,7 @@ Link* LinkTable::acquire() {
   link->address_key = 0;
   link->address_family = 0;
   link->transport = nullptr;
+  link->proxy = nullptr;
   link->visible = false;
   link->transport_charged = 0;
   link->handshake_started_ms.store(0, std::memory_order_relaxed);

@@ -100,6 +100,7 @@ bool Server::start(const char* ip, uint32_t port) {
   links_per_address_ = static_cast<uint32_t>(running_opts_[TS_OPT_MAX_LINKS_PER_ADDRESS]);
   budget_.set_limit(static_cast<uint64_t>(running_opts_[TS_OPT_MEMORY_BUDGET]));
   accept_rate_.set_rate(static_cast<uint32_t>(running_opts_[TS_OPT_ACCEPT_RATE]));
+  proxy_protocol_ = running_opts_[TS_OPT_PROXY_PROTOCOL] != 0;
   tls_active_ = running_opts_[TS_OPT_TLS] != 0;
   if (tls_active_ && !tls().start(running_opts_)) {
     close_socket(listener.sock, false);
@@ -220,6 +221,36 @@ bool Server::check_budget_options_locked() const {
                 "TS_OPT_MEMORY_BUDGET=0 for no budget",
                 static_cast<long long>(message), static_cast<long long>(budget));
   return true;
+}
+
+int32_t Server::drain(int timeout_ms) {
+  if (timeout_ms < 0)
+    return fail(TS_ERR_INVALID_ARGUMENT, "drain: timeout %d ms must be 0 or more", timeout_ms), -1;
+  {
+    WaitEdge edge(this);
+    if (!edge.ok()) return edge.fail_in_callback("DrainTcpServer / TcpServerDrain"), -1;
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    std::lock_guard<std::mutex> lock(lifecycle_mu_);
+    if (state_.load() != State::kRunning)
+      return fail(TS_ERR_NOT_ACTIVE, "drain: the server is not running"), -1;
+    backend_->stop_accepting();  // new connections are refused by the OS from here
+    log(TS_LOG_INFO, "draining: no new connections; waiting up to %d ms for %d links to close",
+        timeout_ms, link_count());
+  }
+  // Bounded: the deadline, checked every few milliseconds (links close on their own threads).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto left_open = [this] {
+    LinkTable* t = table_.load(std::memory_order_acquire);
+    return t ? static_cast<int32_t>(t->open_count()) : 0;
+  };
+  while (left_open() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const int32_t closed_at_deadline = left_open();
+  if (closed_at_deadline > 0)
+    log(TS_LOG_WARN, "drain: %d links still open after %d ms; closing them (TS_CLOSE_SERVER_STOP)",
+        closed_at_deadline, timeout_ms);
+  if (!stop(-1)) return -1;
+  return closed_at_deadline;
 }
 
 uint32_t Server::port() const {

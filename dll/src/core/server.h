@@ -108,6 +108,9 @@ class Server {
   // ---- lifecycle (application threads; server.cpp) ----
   bool start(const char* ip, uint32_t port);
   bool stop(int timeout_ms);
+  // Stop accepting, serve the open links until they close or timeout_ms passes, then stop.
+  // Links closed at the deadline (TS_CLOSE_SERVER_STOP), or -1 with the error set.
+  int32_t drain(int timeout_ms);
   bool active() const { return state_.load(std::memory_order_acquire) == State::kRunning; }
   uint32_t port() const;
 
@@ -206,7 +209,7 @@ class Server {
   // Bytes read from the socket: through the link's transport to OnReceive. Returns
   // TS_CLOSE_NONE, or the reason to close the link with (gracefully).
   int32_t received(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
-    if (link.transport) return received_through_transport(link, w, data, len);
+    if (link.transport || link.proxy) return received_before_app(link, w, data, len);
     return deliver(link, w, data, len);
   }
   // The peer closed its side: the reason to close with.
@@ -347,6 +350,9 @@ class Server {
   }
   // Backpressure: the link waits for buffers (the backend parks it); counted.
   ReadGate pause_for_pool(Link& link);
+  int32_t received_before_app(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
+  int32_t received_proxy_header(Link& link, WorkerCtx& w, uint8_t* data, int32_t len,
+                                size_t* consumed);
   int32_t received_through_transport(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
   bool idle_close_still_due(Link& link) const;
   bool message_timeout_still_due(Link& link) const;
@@ -365,6 +371,10 @@ class Server {
   uint64_t queue_limit_ = 0;            // TS_OPT_SEND_QUEUE_LIMIT, from running_opts_
   uint64_t high_water_ = 0;             // TS_OPT_SEND_HIGH_WATER, from running_opts_
   uint32_t links_per_address_ = 0;      // TS_OPT_MAX_LINKS_PER_ADDRESS, from running_opts_
+  bool proxy_protocol_ = false;         // TS_OPT_PROXY_PROTOCOL, from running_opts_
+  // Connections accepted that are not links yet (their TLS handshake or PROXY header is not
+  // complete): GetLinkCount leaves them out.
+  std::atomic<int64_t> not_yet_links_{0};
   MemoryBudget budget_;                 // TS_OPT_MEMORY_BUDGET and what links hold against it
   AddressLimits address_links_;
   AcceptRate accept_rate_;
