@@ -75,4 +75,26 @@ if(NOT WIN32)
                    "`packages` makes no Python wheel (install python3-pip python3-setuptools "
                    "python3-wheel)")
   endif()
+
+  # The NuGet package: the assembly (mcs), the Linux library, the two Windows DLLs. It follows
+  # the Windows SDK step, which builds those DLLs in the same cross-build folders.
+  find_program(TCPSERVER_NUGET nuget)
+  find_program(TCPSERVER_MCS_FOR_NUGET mcs)
+  if(TCPSERVER_NUGET AND TCPSERVER_MCS_FOR_NUGET AND TARGET package_windows_sdk)
+    add_custom_target(package_nuget
+      COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${PROJECT_SOURCE_DIR} -DVERSION=${PROJECT_VERSION}
+              -DNUGET=${TCPSERVER_NUGET} -DLINUX_LIBRARY=$<TARGET_FILE:tcpserver>
+              -DWIN64_BUILD=${PROJECT_BINARY_DIR}/windows/win64
+              -DWIN32_BUILD=${PROJECT_BINARY_DIR}/windows/win32
+              -DWORK_DIR=${PROJECT_BINARY_DIR}/_nuget -DOUT_DIR=${TCPSERVER_PACKAGES_DIR}
+              -P ${CMAKE_CURRENT_LIST_DIR}/nuget.cmake
+      COMMENT "The NuGet package TcpServerLib.${PROJECT_VERSION}.nupkg"
+      VERBATIM)
+    add_dependencies(package_nuget tcpserver package_windows_sdk)
+    tcpserver_add_package_step(package_nuget)
+  else()
+    message(STATUS "packaging: `packages` makes no NuGet package: it needs nuget and mcs "
+                   "(Debian: nuget mono-mcs) and the Windows DLLs of the mingw-w64 cross builds "
+                   "(g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix)")
+  endif()
 endif()

@@ -1982,6 +1982,30 @@ def gen_pascal_consts(m: Model) -> str:
     return "\n".join(w) + "\n"
 
 
+def gen_pascal_option_props(m: Model) -> str:
+    """The options as published properties of TTcpServerComponent (TcpServerComponent.pas
+    includes this in its published section): a new option appears in the Object Inspector
+    with no hand edit. Names as C#'s TcpServerOption members; 0..1 options are Booleans."""
+    w = pas_header(m, "TcpServerOptionProps.inc", "every server option of tcpserver.h as a "
+                   "published property of TTcpServerComponent (included in its published "
+                   "section): Int64, or Boolean for the options whose range is 0..1; stored in "
+                   "the form only when set.")
+    fam = m.family(m.options_family) if m.options_family else None
+    for c in m.constants.values():
+        if fam is None or c.family != fam.key:
+            continue
+        name = cs_member_name(c.name, fam)
+        own = " ".join(filter(None, [c.docs.own, option_note(c), since_note(c.since)]))
+        w += pas_comment(own, "    ")
+        if c.minimum == 0 and c.maximum == 1:
+            w += [f"    property {name}: Boolean index {c.name}",
+                  "      read GetFlag write SetFlag stored OptionStored;"]
+        else:
+            w += [f"    property {name}: Int64 index {c.name}",
+                  "      read GetOption write SetOption stored OptionStored;"]
+    return "\n".join(w) + "\n"
+
+
 def gen_pascal_imports(m: Model) -> str:
     w = pas_header(m, "TcpServerImports.inc", "the exports of tcpserver.h whose Pascal "
                    "declaration is the same in the raw mirror (TcpServerApi) and in the "
@@ -2152,6 +2176,7 @@ OUTPUTS: Dict[str, List[Tuple[str, Callable[[Model], str]]]] = {
         ("bindings/csharp/TcpServerNative.g.cs", gen_csharp_native),
         ("bindings/csharp/TcpServerEnums.g.cs", gen_csharp_enums),
         ("bindings/pascal/TcpServerConsts.inc", gen_pascal_consts),
+        ("bindings/pascal/TcpServerOptionProps.inc", gen_pascal_option_props),
         ("bindings/pascal/TcpServerImports.inc", gen_pascal_imports),
         ("bindings/pascal/TcpServerApi.pas", gen_pascal_api),
         ("bindings/pascal/TcpServerLayout.inc", gen_pascal_layout),
