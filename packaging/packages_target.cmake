@@ -56,10 +56,11 @@ if(NOT WIN32)
                    "(install g++-mingw-w64-x86-64-posix and g++-mingw-w64-i686-posix)")
   endif()
 
-  # The Python wheel (needs Debian's pip, setuptools and wheel for /usr/bin/python3).
+  # The Python wheel (needs Debian's pip, setuptools and wheel for /usr/bin/python3; setuptools
+  # is imported first: after pip has imported distutils, its distutils hack refuses to load).
   set(TCPSERVER_WHEEL_PYTHON /usr/bin/python3 CACHE FILEPATH
       "Python 3 with pip, setuptools and wheel, for the `packages` wheel step")
-  execute_process(COMMAND ${TCPSERVER_WHEEL_PYTHON} -c "import pip, setuptools, wheel"
+  execute_process(COMMAND ${TCPSERVER_WHEEL_PYTHON} -c "import setuptools, wheel, pip"
                   RESULT_VARIABLE ts_wheel_tools OUTPUT_QUIET ERROR_QUIET)
   if(ts_wheel_tools EQUAL 0)
     add_custom_target(package_wheel
