@@ -3,6 +3,8 @@
 set(TCPSERVER_CSHARP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerNative.g.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerNative.cs
+  ${CMAKE_CURRENT_LIST_DIR}/NullableAttributes.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpServerSafeHandle.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerEnums.g.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerException.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerEventArgs.cs
@@ -20,4 +22,6 @@ if(NOT TCPSERVER_MCS OR NOT TCPSERVER_MONO)
 endif()
 
 # Flags for every C# build: the binding reads engine records through pointers (-unsafe).
-set(TCPSERVER_MCS_FLAGS -nologo -unsafe -warn:4 -warnaserror+ -debug)
+# CS0436: Mono's own mscorlib has the nullable attributes that NullableAttributes.cs declares
+# for .NET Framework (where the mcs-built assembly runs too): ours, internal, are meant.
+set(TCPSERVER_MCS_FLAGS -nologo -unsafe -warn:4 -warnaserror+ -nowarn:436 -debug)

@@ -52,10 +52,6 @@ type
     FOnThreadCreate: TTcpThreadCreateEvent;
     FOnThreadExit: TTcpThreadExitEvent;
     FOnLog: TTcpLogEvent;
-    function GetOption(Option: Integer): Int64;
-    procedure SetOption(Option: Integer; Value: Int64);
-    function GetFlag(Option: Integer): Boolean;
-    procedure SetFlag(Option: Integer; Value: Boolean);
     function GetActive: Boolean;
     function GetPort: Cardinal;
     procedure ApplyOptions;
@@ -67,6 +63,15 @@ type
   public
     { Creates the instance's server (stopped); ETcpServerError if the library cannot. }
     constructor Create;
+    { Any TS_OPT_* option by number (the properties below name most of them): the value set
+      on this instance, else the library's for this server. Applied at Start. }
+    function GetOption(Option: Integer): Int64;
+    procedure SetOption(Option: Integer; Value: Int64);
+    function GetFlag(Option: Integer): Boolean;
+    procedure SetFlag(Option: Integer; Value: Boolean);
+    { True when SetOption gave Option a value (Start applies it), False while it keeps the
+      library's. }
+    function OptionIsSet(Option: Integer): Boolean;
     { Stops the server and frees it. Never from one of its own events. }
     destructor Destroy; override;
     { Bind Ip ('' = all interfaces) and Port (0 = ephemeral, see Port) and serve. }
@@ -383,6 +388,11 @@ begin
   Result := FOptions[Option];
   if Result < 0 then
     Result := TcpServerGetOption(FHandle, Option);
+end;
+
+function TTcpServer.OptionIsSet(Option: Integer): Boolean;
+begin
+  Result := (Option >= Low(FOptions)) and (Option <= High(FOptions)) and (FOptions[Option] >= 0);
 end;
 
 procedure TTcpServer.SetOption(Option: Integer; Value: Int64);

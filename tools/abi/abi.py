@@ -1458,19 +1458,142 @@ def py_type(m: Model, t: CType, kind: str) -> str:
     raise AssertionError(kind)
 
 
+# The Python enums made of constant families (IntEnum, or IntFlag for flags), with the names
+# API 1.2's hand-written enums had; a family not listed gets its prefix in CamelCase
+# (TS_BACKEND_ -> Backend), so a new family needs no edit here. Members are the constants'
+# names without the family's prefix (TS_OK -> ErrorCode.OK).
+PY_ENUMS = {
+    "TS_ERR_": ("ErrorCode", "IntEnum"),
+    "TS_CLOSE_": ("CloseReason", "IntEnum"),
+    "TS_OPT_": ("Option", "IntEnum"),
+    "TS_QUEUE_": ("SendQueuePolicy", "IntEnum"),
+    "TS_FRAMING_": ("Framing", "IntEnum"),
+    "TS_LOG_": ("LogLevel", "IntEnum"),
+    "TS_CLOSE_FLAG_": ("CloseFlag", "IntFlag"),
+    "TS_COUNTER_": ("Counter", "IntEnum"),
+}
+
+
+def py_enum_of(fam: Family) -> Tuple[str, str]:
+    if fam.key in PY_ENUMS:
+        return PY_ENUMS[fam.key]
+    words = fam.key.strip("_").split("_")[1:] or [fam.key.strip("_")]
+    return "".join(word.capitalize() for word in words), "IntEnum"
+
+
+def py_member_name(name: str, fam: Family) -> str:
+    if name in fam.members:
+        return name.split("_", 1)[1]  # an exact name (TS_OK): without the TS_
+    prefix = max((p for p in fam.members if p.endswith("_") and name.startswith(p)), key=len)
+    return name[len(prefix):]
+
+
+def py_enum_families(m: Model) -> List[Tuple[Family, List[Constant]]]:
+    """The families that become Python enums: those named by a prefix (a family of one exact
+    name, such as TS_REMOTE_IP_SIZE, is a plain constant), each with its constants."""
+    out = []
+    for fam in m.families:
+        members = [c for c in m.constants.values() if c.family == fam.key]
+        if fam.key.endswith("_") and members:
+            out.append((fam, members))
+    return out
+
+
+def py_option_attribute(c: Constant, fam: Family) -> str:
+    return py_member_name(c.name, fam).lower()
+
+
+def gen_python_enums(m: Model, names: List[str]) -> List[str]:
+    w = ["# " + "-" * 90, "# Enums: each constant family as an IntEnum (flags: IntFlag) with the same values",
+         "# " + "-" * 90, ""]
+    for fam, members in py_enum_families(m):
+        cls, base = py_enum_of(fam)
+        w += ["", f"class {cls}(enum.{base}):"]
+        doc = f"{fam.description[:1].upper()}{fam.description[1:]}: the {fam.key}* constants."
+        w += wrap(doc + '"""', "    ", first='    """')
+        for c in members:
+            own = " ".join(filter(None, [c.docs.own, option_note(c), since_note(c.since)]))
+            w += wrap(own, "    #: ") if own else []
+            w.append(f"    {py_member_name(c.name, fam)} = {c.name}")
+        w.append("")
+        names.append(cls)
+    enums = [py_enum_of(fam)[0] for fam, _ in py_enum_families(m)]
+    w += ["", "# Every enum above (tcpserver re-exports them all).", "ENUMS = ("]
+    w += pack([f'"{e}"' for e in enums], "    ", "    ")
+    w[-1] += ","
+    w += [")", ""]
+    names.append("ENUMS")
+    if m.options_family:
+        fam = m.family(m.options_family)
+        w += ["", "class OptionAttribute:",
+              '    """One server option as an attribute of a class deriving from OptionAttributes',
+              "    (tcpserver.Server): reading it calls the owner's _get_option(name, option),",
+              '    writing it _set_option(name, option, value)."""',
+              "",
+              "    def __init__(self, option: int, doc: str) -> None:",
+              "        self.option = option",
+              "        self.name = ''",
+              "        self.__doc__ = doc",
+              "",
+              "    def __set_name__(self, owner: type, name: str) -> None:",
+              "        self.name = name",
+              "",
+              "    @overload",
+              "    def __get__(self, obj: None, owner: Optional[type] = None) -> OptionAttribute: ...",
+              "    @overload",
+              "    def __get__(self, obj: object, owner: Optional[type] = None) -> int: ...",
+              "",
+              "    def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:",
+              "        if obj is None:",
+              "            return self",
+              "        return obj._get_option(self.name, self.option)",
+              "",
+              "    def __set__(self, obj: Any, value: int) -> None:",
+              "        obj._set_option(self.name, self.option, value)",
+              "", "",
+              "class OptionAttributes:",
+              f'    """Every server option ({fam.key}*) as an attribute named after it',
+              "    (TS_OPT_MAX_LINKS: max_links), documented from the header. tcpserver.Server",
+              '    derives from it; OPTION_NAMES maps the names to Option."""',
+
+              ""]
+        opts = [c for c in m.constants.values() if c.family == fam.key]
+        for c in opts:
+            doc = " ".join(filter(None, [c.docs.own, option_note(c), since_note(c.since)]))
+            attr = py_option_attribute(c, fam)
+            line = f"    {attr} = OptionAttribute({c.name}, {doc!r})"
+            if len(line) <= 100:
+                w.append(line)
+            else:
+                w += [f"    {attr} = OptionAttribute(", f"        {c.name},"]
+                w += [f"        {part!r}" for part in textwrap.wrap(
+                    doc, 80, drop_whitespace=False, break_long_words=False)]
+                w[-1] += ")"
+        w += ["", "", "# Option attribute (and Server keyword argument) names -> Option.",
+              "OPTION_NAMES = {"]
+        w += pack([f'"{py_option_attribute(c, fam)}": Option.{py_member_name(c.name, fam)}'
+                   for c in opts], "    ", "    ")
+        w[-1] += ","
+        w += ["}", ""]
+        names += ["OptionAttribute", "OptionAttributes", "OPTION_NAMES"]
+    return w
+
+
 def gen_python(m: Model) -> str:
     w: List[str] = []
-    w += ['"""The raw ctypes layer of tcpserver.h: constants, records, callback types and export',
-          "prototypes (EXPORTS), plus the record layouts the header implies (LAYOUTS).",
+    w += ['"""The raw ctypes layer of tcpserver.h: constants (each family also an enum), records,',
+          "callback types and export prototypes (EXPORTS), the record layouts the header implies",
+          "(LAYOUTS), and the server options as attributes (OptionAttributes, OPTION_NAMES).",
           "",
           *wrap(generated_note(m) + ".", ""),
           "tcpserver._native loads the library and binds EXPORTS; tcpserver.server is the "
           "Pythonic API.",
           '"""', "",
           "from __future__ import annotations", "",
-          "import ctypes", "import sys",
+          "import ctypes", "import enum", "import sys",
           "from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_int32, c_int64,",
-          "                    c_uint32, c_uint64, c_void_p)", ""]
+          "                    c_uint32, c_uint64, c_void_p)",
+          "from typing import Any, Optional, overload", ""]
     names: List[str] = []
     w += ["# " + "-" * 90, "# Constants", "# " + "-" * 90, ""]
     for name, value in version_macros(m):
@@ -1488,6 +1611,7 @@ def gen_python(m: Model) -> str:
             w += wrap(ranges + "],", " " * 8, first=f"    {fam.key!r}: [")
     w += ["}", ""]
     names.append("FAMILY_RANGES")
+    w += gen_python_enums(m, names)
 
     w += ["# " + "-" * 90, "# Records", "# " + "-" * 90, ""]
     for rec in m.records.values():
@@ -1858,6 +1982,30 @@ def gen_pascal_consts(m: Model) -> str:
     return "\n".join(w) + "\n"
 
 
+def gen_pascal_option_props(m: Model) -> str:
+    """The options as published properties of TTcpServerComponent (TcpServerComponent.pas
+    includes this in its published section): a new option appears in the Object Inspector
+    with no hand edit. Names as C#'s TcpServerOption members; 0..1 options are Booleans."""
+    w = pas_header(m, "TcpServerOptionProps.inc", "every server option of tcpserver.h as a "
+                   "published property of TTcpServerComponent (included in its published "
+                   "section): Int64, or Boolean for the options whose range is 0..1; stored in "
+                   "the form only when set.")
+    fam = m.family(m.options_family) if m.options_family else None
+    for c in m.constants.values():
+        if fam is None or c.family != fam.key:
+            continue
+        name = cs_member_name(c.name, fam)
+        own = " ".join(filter(None, [c.docs.own, option_note(c), since_note(c.since)]))
+        w += pas_comment(own, "    ")
+        if c.minimum == 0 and c.maximum == 1:
+            w += [f"    property {name}: Boolean index {c.name}",
+                  "      read GetFlag write SetFlag stored OptionStored;"]
+        else:
+            w += [f"    property {name}: Int64 index {c.name}",
+                  "      read GetOption write SetOption stored OptionStored;"]
+    return "\n".join(w) + "\n"
+
+
 def gen_pascal_imports(m: Model) -> str:
     w = pas_header(m, "TcpServerImports.inc", "the exports of tcpserver.h whose Pascal "
                    "declaration is the same in the raw mirror (TcpServerApi) and in the "
@@ -2028,6 +2176,7 @@ OUTPUTS: Dict[str, List[Tuple[str, Callable[[Model], str]]]] = {
         ("bindings/csharp/TcpServerNative.g.cs", gen_csharp_native),
         ("bindings/csharp/TcpServerEnums.g.cs", gen_csharp_enums),
         ("bindings/pascal/TcpServerConsts.inc", gen_pascal_consts),
+        ("bindings/pascal/TcpServerOptionProps.inc", gen_pascal_option_props),
         ("bindings/pascal/TcpServerImports.inc", gen_pascal_imports),
         ("bindings/pascal/TcpServerApi.pas", gen_pascal_api),
         ("bindings/pascal/TcpServerLayout.inc", gen_pascal_layout),

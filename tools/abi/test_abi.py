@@ -262,10 +262,18 @@ def test_adding_an_option_rewrites_generated_files_only(tmp_path: Path, capsys) 
     written = set(capsys.readouterr().out.split("\n", 1)[1].split())
     assert written == {"dll/src/core/option_table.inc", "bindings/python/tcpserver/_abi.py",
                        "bindings/csharp/TcpServerNative.g.cs", "bindings/csharp/TcpServerEnums.g.cs",
-                       "bindings/pascal/TcpServerConsts.inc", "tests/abi/abi_header_check.cpp"}
+                       "bindings/pascal/TcpServerConsts.inc",
+                       "bindings/pascal/TcpServerOptionProps.inc", "tests/abi/abi_header_check.cpp"}
     table = (root / "dll/src/core/option_table.inc").read_text()
     assert '{TS_OPT_DUMMY, "TS_OPT_DUMMY", 0, 0, 1}' in table
     assert "Dummy = N.TS_OPT_DUMMY" in (root / "bindings/csharp/TcpServerEnums.g.cs").read_text()
+    # The idiomatic layers that enumerate options take it from the generated files alone:
+    python = (root / "bindings/python/tcpserver/_abi.py").read_text()
+    assert "    DUMMY = TS_OPT_DUMMY" in python                       # tcpserver.Option
+    assert "    dummy = OptionAttribute(TS_OPT_DUMMY, " in python     # Server(dummy=...)
+    assert '"dummy": Option.DUMMY' in python                          # OPTION_NAMES
+    props = (root / "bindings/pascal/TcpServerOptionProps.inc").read_text()
+    assert "    property Dummy: Boolean index TS_OPT_DUMMY" in props  # the component's property
     assert run(["--check", "--root", str(root)]) == 0
 
 
