@@ -2120,7 +2120,7 @@ def gen_pascal_cluster_bind(m: Model) -> str:
                    "by TcpClusterClass.LoadTcpCluster, where Find (the export's address, or "
                    "an error naming it) is declared.")
     for f in m.exports.values():
-        w.append(f"Pointer(TcpClusterApi.{f.name}) := Find('{f.name}');")
+        w.append(f"@TcpClusterApi.{f.name} := Find('{f.name}');")
     return "\n".join(w) + "\n"
 
 
