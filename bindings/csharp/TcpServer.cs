@@ -77,12 +77,13 @@ namespace TcpServerLib
         static bool s_logProcInstalled;
 
         // One set of callbacks for every server, static so they live as long as the process.
-        static readonly TOnReceiveEx s_receiveProc = OnReceiveEx;
-        static readonly TOnDisconnectEx s_disconnectProc = OnDisconnectEx;
-        static readonly TOnLinkIdleOvertimeEx s_idleProc = OnIdleEx;
-        static readonly TOnThreadCreateEx s_threadCreateProc = OnThreadCreateEx;
+        // A TcpClusterNode hands them to the cluster library, which calls them after its own.
+        internal static readonly TOnReceiveEx s_receiveProc = OnReceiveEx;
+        internal static readonly TOnDisconnectEx s_disconnectProc = OnDisconnectEx;
+        internal static readonly TOnLinkIdleOvertimeEx s_idleProc = OnIdleEx;
+        internal static readonly TOnThreadCreateEx s_threadCreateProc = OnThreadCreateEx;
         static readonly TOnThreadExitEx s_threadExitProc = OnThreadExitEx;
-        static readonly TOnConnectEx s_connectProc = OnConnectEx;
+        internal static readonly TOnConnectEx s_connectProc = OnConnectEx;
 
         readonly object gate = new object();  // Start / Dispose of this server
         readonly Dictionary<TcpServerOption, long> options = new Dictionary<TcpServerOption, long>();
@@ -838,8 +839,8 @@ namespace TcpServerLib
         }
 
         /// <summary>A log line to the Log event, or to standard error without a handler (or if
-        /// the handler itself throws).</summary>
-        void Report(TcpLogLevel level, string message)
+        /// the handler itself throws). TcpClusterNode reports its handlers' exceptions here.</summary>
+        internal void Report(TcpLogLevel level, string message)
         {
             if (!ReportToHandler(level, message)) WriteStandardError(level, message);
         }

@@ -19,16 +19,18 @@ namespace TcpServerLib
     {
 #if NETCOREAPP3_0_OR_GREATER
         // On .NET Core, TCPSERVER_LIBRARY (a full path) wins over the runtime's own search, as
-        // in the Python binding. Mono has no resolver: it looks next to the assembly and on the
-        // loader's path (LD_LIBRARY_PATH).
+        // in the Python binding, and TCPCLUSTER_LIBRARY for the cluster library. Mono has no
+        // resolver: it looks next to the assembly and on the loader's path (LD_LIBRARY_PATH).
         static TcpServerNative()
         {
             try
             {
                 NativeLibrary.SetDllImportResolver(typeof(TcpServerNative).Assembly, (name, assembly, searchPath) =>
                 {
-                    string path = Environment.GetEnvironmentVariable("TCPSERVER_LIBRARY");
-                    return name == Library && !string.IsNullOrEmpty(path) ? NativeLibrary.Load(path) : IntPtr.Zero;
+                    string variable = name == Library ? "TCPSERVER_LIBRARY"
+                                    : name == TcpClusterNative.Library ? "TCPCLUSTER_LIBRARY" : null;
+                    string path = variable == null ? null : Environment.GetEnvironmentVariable(variable);
+                    return !string.IsNullOrEmpty(path) ? NativeLibrary.Load(path) : IntPtr.Zero;
                 });
             }
             catch (InvalidOperationException)

@@ -9,7 +9,12 @@ set(TCPSERVER_CSHARP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerException.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerEventArgs.cs
   ${CMAKE_CURRENT_LIST_DIR}/Link.cs
-  ${CMAKE_CURRENT_LIST_DIR}/TcpServer.cs)
+  ${CMAKE_CURRENT_LIST_DIR}/TcpServer.cs
+  # The cluster library's wrapper (libtcpcluster.so, Linux only; elsewhere the constructor says so).
+  ${CMAKE_CURRENT_LIST_DIR}/TcpClusterNative.g.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpClusterEnums.g.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpClusterEventArgs.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpClusterNode.cs)
 
 # mcs (the compiler) and mono (the runtime) from Debian's mono-mcs and mono-runtime.
 find_program(TCPSERVER_MCS mcs)

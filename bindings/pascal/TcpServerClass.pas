@@ -37,6 +37,11 @@ type
   { The library's log lines while this instance runs (the log is shared by every server of
     the process), and the exceptions this instance's events raise. }
   TTcpLogEvent = procedure(Sender: TTcpServer; Level: Integer; const Text: String) of object;
+  { Installs the server's callbacks (nil where no event is assigned) instead of Start, raising
+    on failure: a cluster node (TcpClusterClass) that the server's events go through. }
+  TTcpEventRouter = procedure(Receive: TOnReceiveEx; Disconnect: TOnDisconnectEx;
+    Idle: TOnLinkIdleOvertimeEx; ThreadCreate: TOnThreadCreateEx; Connect: TOnConnectEx)
+    of object;
 
   TTcpServer = class
   private
@@ -52,6 +57,7 @@ type
     FOnThreadCreate: TTcpThreadCreateEvent;
     FOnThreadExit: TTcpThreadExitEvent;
     FOnLog: TTcpLogEvent;
+    FEventRouter: TTcpEventRouter;
     function GetActive: Boolean;
     function GetPort: Cardinal;
     procedure ApplyOptions;
@@ -180,6 +186,8 @@ type
     property OnThreadCreate: TTcpThreadCreateEvent read FOnThreadCreate write FOnThreadCreate;
     property OnThreadExit: TTcpThreadExitEvent read FOnThreadExit write FOnThreadExit;
     property OnLog: TTcpLogEvent read FOnLog write FOnLog;
+    { Set by a TTcpClusterNode while it exists: Start then hands it the callbacks. }
+    property EventRouter: TTcpEventRouter read FEventRouter write FEventRouter;
   end;
 
 implementation
@@ -456,9 +464,12 @@ begin
   if Assigned(FOnThreadCreate) then ThreadCreate := DoThreadCreate;
   if Assigned(FOnThreadExit) then ThreadExit := DoThreadExit;
   if Assigned(FOnConnect) then Connect := DoConnect;
-  if not TcpServerSetEventProc(FHandle, Receive, Disconnect, Idle, ThreadCreate,
-      ThreadCreate) or not TcpServerSetConnectProc(FHandle, Connect) or
-     not TcpServerSetThreadExitProc(FHandle, ThreadExit) then
+  if Assigned(FEventRouter) then
+    FEventRouter(Receive, Disconnect, Idle, ThreadCreate, Connect)
+  else if not TcpServerSetEventProc(FHandle, Receive, Disconnect, Idle, ThreadCreate,
+      ThreadCreate) or not TcpServerSetConnectProc(FHandle, Connect) then
+    RaiseLastError('TTcpServer: setting the events');
+  if not TcpServerSetThreadExitProc(FHandle, ThreadExit) then
     RaiseLastError('TTcpServer: setting the events');
 end;
 

@@ -300,16 +300,22 @@ class _Callbacks(NamedTuple):
     connect: Any
 
 
+def _server_of(ctx: Optional[int]) -> "Server":
+    """The Server a Context names. NULL (None) is the default server's Context: a cluster node
+    on the default server (tcpserver.cluster) forwards its events with these callbacks."""
+    return _by_context[ctx] if ctx is not None else _flat_owner
+
+
 _EX_CALLBACKS = _Callbacks(
     receive=n.TOnReceiveEx(lambda ctx, ptr, address, length:
-                           _receive(_by_context[ctx], ptr, address, length)),
-    disconnect=n.TOnDisconnectEx(lambda ctx, ptr: _disconnect(_by_context[ctx], ptr)),
-    idle=n.TOnLinkIdleOvertimeEx(lambda ctx, ptr: _idle(_by_context[ctx], ptr)),
+                           _receive(_server_of(ctx), ptr, address, length)),
+    disconnect=n.TOnDisconnectEx(lambda ctx, ptr: _disconnect(_server_of(ctx), ptr)),
+    idle=n.TOnLinkIdleOvertimeEx(lambda ctx, ptr: _idle(_server_of(ctx), ptr)),
     thread_create=n.TOnThreadCreateEx(lambda ctx, is_worker:
-                                      _thread_create(_by_context[ctx], is_worker)),
+                                      _thread_create(_server_of(ctx), is_worker)),
     thread_exit=n.TOnThreadExitEx(lambda ctx, is_worker, token:
-                                  _thread_exit(_by_context[ctx], is_worker, token)),
-    connect=n.TOnConnectEx(lambda ctx, ptr: _connect(_by_context[ctx], ptr)),
+                                  _thread_exit(_server_of(ctx), is_worker, token)),
+    connect=n.TOnConnectEx(lambda ctx, ptr: _connect(_server_of(ctx), ptr)),
 )
 
 _FLAT_CALLBACKS = _Callbacks(
@@ -375,7 +381,10 @@ class _HandleEngine:
             raise last_error("start: TcpServerSetEventProc")
         if not n.TcpServerSetConnectProc(h, c.connect if wiring.connect else _null(c.connect)):
             raise last_error("start: TcpServerSetConnectProc")
-        if not n.TcpServerSetThreadExitProc(h, c.thread_exit):
+        self.wire_thread_exit()
+
+    def wire_thread_exit(self) -> None:
+        if not n.TcpServerSetThreadExitProc(self.handle, self.callbacks.thread_exit):
             raise last_error("start: TcpServerSetThreadExitProc")
 
     start = _on_handle("TcpServerStart")
@@ -417,7 +426,10 @@ class _FlatEngine:
                        c.thread_create, c.thread_create)
         if not n.SetConnectProc(c.connect if wiring.connect else _null(c.connect)):
             raise last_error("start: SetConnectProc")
-        if not n.SetThreadExitProc(c.thread_exit):
+        self.wire_thread_exit()
+
+    def wire_thread_exit(self) -> None:
+        if not n.SetThreadExitProc(self.callbacks.thread_exit):
             raise last_error("start: SetThreadExitProc")
 
     start = _flat("StartTcpServer")
@@ -557,6 +569,9 @@ class Server(n.OptionAttributes):
         self._freed_engine: Optional[_HandleEngine] = None  # what close() freed (see stats())
         self._finalizer: Optional[weakref.finalize] = None
         self._wired = _Wiring(None, None, None, None, None, None)
+        # A cluster node on this server (tcpserver.cluster) wires its events through itself:
+        # called instead of the engine's wire() at start().
+        self._event_router: Optional[Callable[[Any, _Wiring], None]] = None
         unknown = sorted(set(options) - set(_OPTIONS))
         if unknown:
             raise TypeError(f"{type(self).__name__}() got unknown option(s) "
@@ -704,7 +719,10 @@ class Server(n.OptionAttributes):
             self._wired = _Wiring(*(self._resolve(name) for name in (
                 "on_receive", "on_connect", "on_disconnect", "on_idle", "on_thread_create",
                 "on_thread_exit")))
-            engine.wire(self._wired)
+            if self._event_router is None:
+                engine.wire(self._wired)
+            else:
+                self._event_router(engine, self._wired)
             self._link_data.clear()
             self._set_running(True)  # before the engine can call back
             if not engine.start(ip.encode("utf-8"), int(port)):
