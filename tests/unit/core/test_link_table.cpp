@@ -1,7 +1,7 @@
 // Socket-free tests of ts::LinkTable (dll/src/core/link_table.*), the preallocated links of a
 // server: handing links out until the table is full, ids that are never reused and carry their
 // slot, finding a link by id or by the pointer an application holds, and the counts the
-// statistics read. The engine makes a link visible (kOpen) in Server::link_opened; these tests
+// statistics read. The engine makes a link visible (kOpen) in Server::open_link; these tests
 // do the same through Link::set_state under the link's lock.
 #include <gtest/gtest.h>
 
@@ -59,8 +59,10 @@ TEST(LinkTableTest, AnAcquiredLinkStartsClean) {
   link->pub.CloseReason = TS_CLOSE_PEER_RESET;
   link->close_reason = TS_CLOSE_PEER_RESET;
   link->close_error = 104;
-  link->read_paused = true;
-  link->idle_requested = true;
+  link->paused_by_pool = true;
+  link->hold = ts::kHeldByApp | ts::kHeldByHighWater;
+  link->message_pending = true;
+  link->scan_requested = true;
   link->close_requested = true;
   set_state(link, LinkState::kClosed);
   mark_closed(table, link);
@@ -72,8 +74,10 @@ TEST(LinkTableTest, AnAcquiredLinkStartsClean) {
   EXPECT_EQ(again->pub.Id, id_of(again));
   EXPECT_EQ(again->close_reason, TS_CLOSE_NONE);
   EXPECT_EQ(again->close_error, 0);
-  EXPECT_FALSE(again->read_paused);
-  EXPECT_FALSE(again->idle_requested.load());
+  EXPECT_FALSE(again->paused_by_pool.load());
+  EXPECT_EQ(again->hold.load(), 0);
+  EXPECT_FALSE(again->message_pending.load());
+  EXPECT_FALSE(again->scan_requested.load());
   EXPECT_FALSE(again->close_requested.load());
   EXPECT_EQ(again->state, LinkState::kFree);
   EXPECT_EQ(again->sock, ts::kNoSocket);
