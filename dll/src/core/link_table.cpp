@@ -77,12 +77,13 @@ void LinkTable::release(Link* link) {
     link->sock = kNoSocket;
     link->owner.store(nullptr, std::memory_order_relaxed);
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(link->slot);
-  }
+  // Uncounted first, listed free second: acquire() takes a listed slot before it counts it, so
+  // in this order in_use_ never counts more links than slots are off the free list (never more
+  // than size()), and GetLinkFree never goes negative while links churn.
   in_use_.fetch_sub(1, std::memory_order_relaxed);
   if (was_counted) closed_.fetch_sub(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.push_back(link->slot);
 }
 
 Link* LinkTable::from_public(const TcpLink* p) const {

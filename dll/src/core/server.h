@@ -273,11 +273,21 @@ class Server {
     for (uint32_t slot = 0; table && slot < table->high_water(); ++slot) fn(table->at(slot));
   }
 
+  // ==== Test seam: tests/unit/core only; the engine and the ABI never call it (server.cpp) ====
+  // Runs this stopped server with no listener and no thread, for socket-free tests of the life
+  // of a link: the pool and a new link table sized by the options set, the running options
+  // frozen as start() freezes them, `backend` (a test double) installed, and active() true.
+  // The test then plays the backend's workers itself, calling the "for backends" functions
+  // with a WorkerCtx of its own. stop() ends it (Backend::begin_stop, finish_stop). False, with
+  // the error set, where start() would refuse the options or the server is not stopped.
+  bool start_for_tests(std::unique_ptr<Backend> backend);
+
  private:
   enum class State { kStopped, kRunning, kStopping };
 
   // server.cpp
   bool ensure_pool_locked();
+  int freeze_running_options_locked();  // start, start_for_tests: returns the worker count
   bool check_budget_options_locked() const;
   // send_path.cpp
   Link* link_from(const TcpLink* p);
