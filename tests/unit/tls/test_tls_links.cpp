@@ -311,6 +311,22 @@ TEST_F(TlsLinkTest, OnReceiveReturningZeroClosesWithCloseNotify) {
   expect_nothing_leaked();
 }
 
+TEST_F(TlsLinkTest, CloseLinkFromOnConnectDeliversNothingThatCameWithTheHandshake) {
+  ASSERT_NO_FATAL_FAILURE(create());
+  rec_.close_in_connect = true;
+  ASSERT_NO_FATAL_FAILURE(start());
+  TlsSocketClient c;
+  ASSERT_TRUE(c.connect(port_));
+  // The application's first bytes in the same segment as the client's Finished: the server
+  // reads them in the same pass as the end of the handshake.
+  ASSERT_TRUE(c.handshake_then_send("early"));
+  ASSERT_TRUE(c.read_until_close_notify());
+  ASSERT_TRUE(wait_for([&] { return rec_.disconnects.load() == 1; }));
+  EXPECT_EQ(rec_.receives.load(), 0) << "OnReceive after CloseLink";
+  EXPECT_EQ(rec_.link(rec_.ids().at(0)).close_reason, TS_CLOSE_BY_APP);
+  expect_nothing_leaked();
+}
+
 TEST_F(TlsLinkTest, TheMemoryBudgetCountsEachLinksTlsState) {
   ASSERT_NO_FATAL_FAILURE(create());
   ASSERT_NO_FATAL_FAILURE(start());

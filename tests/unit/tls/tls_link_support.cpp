@@ -61,9 +61,21 @@ BlockingClient::ReadResult TlsSocketClient::pull(std::chrono::milliseconds timeo
 
 ::testing::AssertionResult TlsSocketClient::handshake(std::chrono::milliseconds timeout,
                                                       size_t piece) {
+  return do_handshake(timeout, piece, nullptr);
+}
+
+::testing::AssertionResult TlsSocketClient::handshake_then_send(const std::string& plain,
+                                                                std::chrono::milliseconds timeout) {
+  return do_handshake(timeout, 0, &plain);
+}
+
+::testing::AssertionResult TlsSocketClient::do_handshake(std::chrono::milliseconds timeout,
+                                                         size_t piece, const std::string* then_send) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     const int step = tls_.handshake();
+    if (step == 1 && then_send && !tls_.write(*then_send))
+      return ::testing::AssertionFailure() << "SSL_write refused the data";
     if (auto r = flush(piece); !r) return r << " (sending a handshake flight)";
     if (step == 1) return ::testing::AssertionSuccess();
     if (step < 0) return ::testing::AssertionFailure() << "the client's handshake failed: " << tls_.error();
@@ -199,6 +211,7 @@ int32_t TS_CALL TlsRecorder::on_connect(void* ctx, TcpLink* link) {
     self->order_.push_back(link->Id);
   }
   self->connects++;
+  if (self->close_in_connect.load()) CloseLink(link);
   return 1;
 }
 

@@ -60,6 +60,9 @@ class TlsSocketClient {
   // The whole handshake; `piece` > 0 writes every flight `piece` bytes per send().
   ::testing::AssertionResult handshake(std::chrono::milliseconds timeout = kPatience,
                                        size_t piece = 0);
+  // The handshake, with `plain` sent in the same write as the client's last flight.
+  ::testing::AssertionResult handshake_then_send(const std::string& plain,
+                                                 std::chrono::milliseconds timeout = kPatience);
   // The client's first flight (its ClientHello), made but not sent: send() it yourself.
   std::string client_hello();
   // Encrypts and sends (in records of at most 16 KiB, OpenSSL's choice); `piece` as above.
@@ -100,6 +103,8 @@ class TlsSocketClient {
 
  private:
   ::testing::AssertionResult flush(size_t piece);
+  ::testing::AssertionResult do_handshake(std::chrono::milliseconds timeout, size_t piece,
+                                          const std::string* then_send);
   // One read from the socket into the TLS client: false at the end of the stream or timeout.
   BlockingClient::ReadResult pull(std::chrono::milliseconds timeout);
 
@@ -134,8 +139,9 @@ class TlsRecorder {
   std::atomic<int> connects{0};
   std::atomic<int> disconnects{0};
   std::atomic<int> receives{0};
-  // Incremented by OnReceive when it sees this text (e.g. "close"): then it closes the link.
+  // OnReceive closes the link (CloseLink) once what it received ends with this text.
   std::string close_on;  // set before the server starts
+  std::atomic<bool> close_in_connect{false};  // OnConnect calls CloseLink
 
   LinkSeen link(uint64_t id);
   LinkSeen link_of_port(uint16_t port);  // by the client's local port
