@@ -31,11 +31,11 @@ PACKAGING_PACKAGES=(dpkg-dev file pkg-config fpc-source-3.2.2 python3-venv pytho
                     lazarus-src-2.2)
 # What the whole test suite needs on top: GoogleTest; pytest and pybind11 (the Python binding,
 # the conformance suite and its native harness); Free Pascal; Mono (C#); clang's sanitizers and
-# libFuzzer; valgrind; mingw-w64 + Wine for the Windows (IOCP) build; dpkg-dev (dpkg-source) and
-# perl for scripts/build-openssl-mingw.sh, which cross-builds the Windows DLL's static OpenSSL;
+# libFuzzer; valgrind; mingw-w64 + Wine for the Windows (IOCP) build; dpkg-dev (dpkg-source), patch
+# and perl for scripts/build-openssl-mingw.sh, which cross-builds the Windows DLL's static OpenSSL;
 # hiredis (the cluster library is built only where pkg-config finds it) and redis-server (its
 # tests start their own).
 TEST_PACKAGES=(libgtest-dev python3 python3-pytest python3-dev pybind11-dev python3-pybind11
                fp-compiler fp-units-rtl mono-mcs mono-runtime clang libclang-rt-14-dev valgrind
-               g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64 dpkg-dev perl
+               g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64 dpkg-dev patch perl
                libhiredis-dev redis-server haproxy "${BENCH_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")

@@ -43,7 +43,8 @@ void Server::scan_links(uint64_t now) {
     const uint64_t silent = now - link.last_active_ms.load(std::memory_order_relaxed);
     int32_t reason = TS_CLOSE_NONE;
     const uint64_t started = link.handshake_started_ms.load(std::memory_order_relaxed);
-    if (handshake != 0 && started != 0 && now - started >= handshake) {
+    if (started != 0) {  // in its handshake: only the handshake's deadline applies
+      if (handshake == 0 || now - started < handshake) continue;
       reason = kCloseHandshakeTimeout;
     } else if (idle != 0 && silent >= idle) {
       reason = TS_CLOSE_IDLE;

@@ -56,7 +56,7 @@ struct Link {
   SendQueue queue;
   int32_t close_reason = TS_CLOSE_NONE;
   int32_t close_error = 0;
-  bool counted_closed = false;  // LinkTable::mark_closed_locked ran; cleared on release
+  bool counted_open = false;  // LinkTable::mark_open_locked ran, mark_closed_locked not yet
   // The transport stage between the backend and the core (core/transport.h); nullptr is the
   // plain pass-through, which costs one predictable branch. Set before the link opens.
   Transport* transport = nullptr;

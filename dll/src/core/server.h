@@ -346,10 +346,13 @@ class Server {
   void link_closed(Link& link, WorkerCtx& w);  // OnDisconnect / OnLinkIdleOvertime
   // link_life.cpp
   bool accept_for_app(Link& link, WorkerCtx& w);       // OnConnect, then visible
-  bool handshake_completed(Link& link, WorkerCtx& w);  // false: refused, closed already
+  // TS_CLOSE_NONE (a link now, or refused and closed already), or the reason to close it with
+  int32_t handshake_completed(Link& link, WorkerCtx& w);
   int32_t transport_failed(Link& link);
+  int32_t handshake_failed(Link& link, int32_t cause);  // records why; returns the close reason
   void count_handshake_failure(int32_t cause);
-  void handshake_ended_unfinished(Link& link);
+  void handshake_closed(Link& link, bool counted, int32_t reason, int32_t cause);
+  void begin_tls_handshake(Link& link);
   void flush_transport_locked(Link& link);
   void charge_transport_locked(Link& link);
   bool tls_resumed_locked(Link& link) const;
@@ -384,7 +387,6 @@ class Server {
   bool proxy_protocol_ = false;         // TS_OPT_PROXY_PROTOCOL, from running_opts_
   // Connections accepted that are not links yet (their TLS handshake or PROXY header is not
   // complete): GetLinkCount leaves them out.
-  std::atomic<int64_t> not_yet_links_{0};
   MemoryBudget budget_;                 // TS_OPT_MEMORY_BUDGET and what links hold against it
   AddressLimits address_links_;
   AcceptRate accept_rate_;

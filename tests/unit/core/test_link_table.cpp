@@ -33,6 +33,11 @@ void mark_closed(LinkTable& table, Link* link) {
   table.mark_closed_locked(link);
 }
 
+void mark_open(LinkTable& table, Link* link) {
+  std::lock_guard<std::mutex> lock(link->mu);
+  table.mark_open_locked(link);
+}
+
 uint64_t id_of(const Link* link) { return link->id.load(); }
 
 TEST(LinkTableTest, AcquireHandsOutEveryLinkOnceThenNull) {
@@ -210,26 +215,33 @@ TEST(LinkTableTest, LinksGoOutLowestSlotFirstAndComeBackLastInFirstOut) {
   EXPECT_EQ(table.acquire()->slot, 3u);
 }
 
-TEST(LinkTableTest, OpenCountDropsAtMarkClosedInUseAtRelease) {
+TEST(LinkTableTest, OpenCountRisesAtMarkOpenDropsAtMarkClosedInUseAtRelease) {
   LinkTable table(4);
   Link* a = table.acquire();
   Link* b = table.acquire();
   Link* c = table.acquire();
   EXPECT_EQ(table.in_use(), 3u);
-  EXPECT_EQ(table.open_count(), 3u);
+  EXPECT_EQ(table.open_count(), 0u) << "acquired (say, in a TLS handshake) is not open yet";
+  mark_open(table, b);
+  mark_open(table, c);
+  mark_open(table, c);  // counted once
+  EXPECT_EQ(table.open_count(), 2u);
   mark_closed(table, b);  // OnDisconnect is about to run: no longer counted as open
   EXPECT_EQ(table.in_use(), 3u) << "the slot is still taken";
-  EXPECT_EQ(table.open_count(), 2u);
+  EXPECT_EQ(table.open_count(), 1u);
   mark_closed(table, b);  // a second close path counts nothing more
-  EXPECT_EQ(table.open_count(), 2u);
-  table.release(a);  // released without mark_closed_locked (a refused link)
+  mark_closed(table, a);  // never opened (a handshake that failed): nothing to take back
+  EXPECT_EQ(table.open_count(), 1u);
+  table.release(a);
   EXPECT_EQ(table.in_use(), 2u);
   EXPECT_EQ(table.open_count(), 1u);
   table.release(b);
   EXPECT_EQ(table.in_use(), 1u);
   EXPECT_EQ(table.open_count(), 1u) << "released after marked closed: not subtracted twice";
-  Link* b2 = table.acquire();  // b's slot again: its closed mark did not follow it
+  Link* b2 = table.acquire();  // b's slot again: its marks did not follow it
   ASSERT_EQ(b2, b);
+  EXPECT_EQ(table.open_count(), 1u);
+  mark_open(table, b2);
   EXPECT_EQ(table.open_count(), 2u);
   mark_closed(table, c);
   mark_closed(table, b2);
@@ -257,6 +269,7 @@ TEST(LinkTableTest, ManyThreadsAcquiringAndReleasingGetDistinctLinksAndUniqueIds
         // Owned by this thread alone until released: Data is ours to write.
         link->pub.Data = &ids[t];
         set_state(link, LinkState::kOpen);
+        mark_open(table, link);
         if (table.by_id(id) != link || link->pub.Data != &ids[t]) errors++;
         mark_closed(table, link);
         set_state(link, LinkState::kClosed);
