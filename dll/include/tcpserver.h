@@ -181,6 +181,20 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
                                           (Linux; Windows 10 1703+). default 5 */
 #define TS_OPT_IPV6_ONLY         19 /* for an IPv6 or empty Ip: 0 = dual-stack (default; IPv4
                                        peers show as "a.b.c.d" in RemoteIP), 1 = IPv6 only */
+#define TS_OPT_BACKEND           50 /* the IO machinery: TS_BACKEND_AUTO (default), or one
+                                       backend by name. A backend this build, OS or kernel does
+                                       not have fails StartTcpServer with TS_ERR_NOT_SUPPORTED
+                                       (the text lists the ones it has). While the server runs,
+                                       GetServerOption returns the backend in use, never AUTO.
+                                       With AUTO, the environment variable TCPSERVER_BACKEND
+                                       (epoll, io_uring, iocp) picks one as if set here. */
+
+#define TS_BACKEND_AUTO     0 /* Linux: io_uring where the kernel allows it (Linux 6.1+, not
+                                 disabled by sysctl, seccomp or a container), else epoll, the
+                                 reason logged once; Windows: IOCP */
+#define TS_BACKEND_EPOLL    1 /* Linux: edge-triggered epoll, one loop per worker */
+#define TS_BACKEND_IO_URING 2 /* Linux 6.1+: io_uring, one ring per worker (built with liburing) */
+#define TS_BACKEND_IOCP     3 /* Windows: IO completion ports */
 
 #define TS_QUEUE_CLOSE_LINK  0 /* over the limit: the send fails and the link is closed */
 #define TS_QUEUE_REFUSE_SEND 1 /* over the limit: the send fails, the link stays open */

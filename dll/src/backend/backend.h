@@ -1,5 +1,7 @@
 // The one internal interface between the portable core (core/server.*) and an OS event
-// machinery: epoll on Linux (backend/epoll), IO completion ports on Windows (backend/iocp).
+// machinery: epoll (backend/epoll) or io_uring (backend/io_uring) on Linux, IO completion ports
+// on Windows (backend/iocp). make_backend (backend/backend_select.cpp) picks one by
+// TS_OPT_BACKEND.
 //
 // A backend does system calls and readiness/completion handling only. It owns its worker
 // threads, its event queue and its per-link state (Link::backend_state). Everything about the
@@ -75,10 +77,23 @@ class Backend {
   // The link is closed and its last callback returned: hand it back (Server::release_link)
   // once no event of the backend can name it any more.
   virtual void retire(Link& link, WorkerCtx& w) = 0;
+
+  // Which backend this is (TS_BACKEND_*), set by make_backend.
+  int32_t kind() const { return kind_; }
+
+ private:
+  friend std::unique_ptr<Backend> make_backend(Server& server, int32_t requested);
+  int32_t kind_ = 0;
 };
 
-std::unique_ptr<Backend> make_backend(Server& server);
-// Workers when TS_OPT_WORKER_THREADS is 0 (automatic); each backend's reasons are beside it.
-int default_worker_count();
+// The backend TS_OPT_BACKEND asks for (`requested`, a TS_BACKEND_* value; TS_BACKEND_AUTO
+// consults the TCPSERVER_BACKEND environment variable, then picks the best one this kernel
+// allows). nullptr with TS_ERR_NOT_SUPPORTED set when this build, OS or kernel lacks it.
+std::unique_ptr<Backend> make_backend(Server& server, int32_t requested);
+// Workers when TS_OPT_WORKER_THREADS is 0 (automatic) for a backend kind; the reasons are
+// beside it.
+int default_worker_count(int32_t kind);
+// "epoll", "io_uring", "IOCP" (for messages).
+const char* backend_name(int32_t kind);
 
 }  // namespace ts

@@ -28,6 +28,9 @@ const OptionSpec kSpecs[] = {
     {TS_OPT_KEEPALIVE_INTERVAL_S, "TS_OPT_KEEPALIVE_INTERVAL_S", 10, 1, 32767},
     {TS_OPT_KEEPALIVE_COUNT, "TS_OPT_KEEPALIVE_COUNT", 5, 1, 127},
     {TS_OPT_IPV6_ONLY, "TS_OPT_IPV6_ONLY", 0, 0, 1},
+    // Whether the chosen backend exists here is known only at StartTcpServer (the kernel decides
+    // for io_uring), so any of the four names is accepted now.
+    {TS_OPT_BACKEND, "TS_OPT_BACKEND", TS_BACKEND_AUTO, TS_BACKEND_AUTO, TS_BACKEND_IOCP},
 };
 }  // namespace
 

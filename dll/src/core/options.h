@@ -15,7 +15,7 @@ struct OptionSpec {
   int64_t max;
 };
 
-constexpr int kOptionCount = TS_OPT_IPV6_ONLY + 1;  // ids are 1..TS_OPT_IPV6_ONLY
+constexpr int kOptionCount = TS_OPT_BACKEND + 1;  // ids are 1..TS_OPT_BACKEND, with gaps
 const OptionSpec* option_spec(int32_t id);          // nullptr for an unknown id
 
 struct Options {

@@ -62,7 +62,8 @@ bool Server::start(const char* ip, uint32_t port) {
   // Listen first: a bad address or a port in use must leave the pool and the link table of
   // the last run as they were. (The backend first: on Windows it starts Winsock.)
   backend_.reset();
-  std::unique_ptr<Backend> backend = make_backend(*this);
+  std::unique_ptr<Backend> backend = make_backend(*this, static_cast<int32_t>(opts_[TS_OPT_BACKEND]));
+  if (!backend) return false;  // not in this build, OS or kernel (error set)
   ListenSpec spec;
   spec.ip = ip ? ip : "";
   spec.port = port;
@@ -92,7 +93,7 @@ bool Server::start(const char* ip, uint32_t port) {
   link_socket_opts_.keep_alive_count = static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_COUNT]);
 
   int workers = static_cast<int>(opts_[TS_OPT_WORKER_THREADS]);
-  if (workers == 0) workers = default_worker_count();
+  if (workers == 0) workers = default_worker_count(backend->kind());
   // Each worker can take one buffer in a callback while readers are paused.
   pool_->set_reserve(static_cast<uint32_t>(std::min<int64_t>(workers, pool_->count() / 2)));
 
@@ -127,8 +128,9 @@ bool Server::start(const char* ip, uint32_t port) {
     std::unique_lock<std::mutex> rlock(ready_mu_);
     ready_cv_.wait(rlock, [&] { return threads_ready_ == workers + 1; });
   }
-  log(TS_LOG_INFO, "listening on %s port %u with %d workers",
-      spec.ip.empty() ? "all interfaces" : spec.ip.c_str(), port_, workers);
+  log(TS_LOG_INFO, "listening on %s port %u with %d workers (%s)",
+      spec.ip.empty() ? "all interfaces" : spec.ip.c_str(), port_, workers,
+      backend_name(backend_->kind()));
   return true;
 }
 
@@ -249,6 +251,8 @@ int64_t Server::option(int32_t id) const {
   }
   if (id == TS_OPT_LOG_LEVEL) return log_level();
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  // Running: the backend actually serving (AUTO resolved).
+  if (id == TS_OPT_BACKEND && state_.load() == State::kRunning && backend_) return backend_->kind();
   return opts_[id];
 }
 

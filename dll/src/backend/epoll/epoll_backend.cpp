@@ -283,11 +283,9 @@ void EpollBackend::run_tasks(EpollWorker& w) {
 
 }  // namespace epoll
 
-std::unique_ptr<Backend> make_backend(Server& server) {
+// backend/backend_select.cpp picks it.
+std::unique_ptr<Backend> make_epoll_backend(Server& server) {
   return std::make_unique<epoll::EpollBackend>(server);
 }
-
-// One loop per CPU: each link belongs to one loop, so a thread beyond that only adds switches.
-int default_worker_count() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 }  // namespace ts
