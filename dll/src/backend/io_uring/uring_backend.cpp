@@ -90,13 +90,12 @@ UringBackend::~UringBackend() {
     finish_stop(-1);
   }
   if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (spare_fd_ >= 0) ::close(spare_fd_);
 }
 
 bool UringBackend::start(socket_t listener, int family, int count) {
   (void)family;
   listen_fd_ = listener;
-  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  spare_.open();
   int e = io_uring_queue_init(64, &messenger_, 0);
   if (e < 0) {
     ::close(listen_fd_);
@@ -226,9 +225,8 @@ bool UringBackend::finish_stop(int timeout_ms) {
   }
   workers_.clear();
   if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (spare_fd_ >= 0) ::close(spare_fd_);
+  spare_.close();
   listen_fd_ = -1;
-  spare_fd_ = -1;
   return true;
 }
 
@@ -427,34 +425,10 @@ void UringBackend::on_listen_poll(UringWorker& w, io_uring_cqe* cqe) {
 }
 
 bool UringBackend::handle_emfile(UringWorker& w) {
-  static std::atomic<uint64_t> last_warning{0};
-  uint64_t now = now_ms();
-  if (now - last_warning.load(std::memory_order_relaxed) > 5000) {
-    last_warning.store(now, std::memory_order_relaxed);
-    log(TS_LOG_WARN,
-        "out of file descriptors: refusing connections (raise 'ulimit -n' or lower "
-        "TS_OPT_MAX_LINKS)");
-  }
-  // Give up the spare descriptor to take the connection off the queue and drop it. Workers
-  // run out together: only the one that takes the spare may close it (exchange), the others
-  // pause below.
-  int spare = spare_fd_.exchange(-1, std::memory_order_acq_rel);
-  if (spare >= 0) {
-    ::close(spare);
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd >= 0) {
-      ::close(fd);
-      server_.count(TS_COUNTER_REFUSED);
-    }
-    spare = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (spare >= 0) {
-      spare_fd_.store(spare, std::memory_order_release);
-      return true;
-    }
-  }
+  if (spare_.drop_one(listen_fd_, server_)) return true;
   // Not even that: stop accepting on this worker for a while instead of spinning.
   w.listening = false;
-  w.listen_resume_ms = now + kListenPauseMs;
+  w.listen_resume_ms = now_ms() + kListenPauseMs;
   return false;
 }
 

@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/posix/socket_io.h"
 #include "core/server.h"
 #include "platform/clock.h"
 
@@ -67,7 +68,6 @@ namespace uring {
 constexpr unsigned kSqEntries = 1024;
 constexpr unsigned kCqEntries = 16384;
 constexpr unsigned kBufGroup = 0;
-constexpr int kMaxIov = 64;  // queue items per sendmsg
 constexpr uint64_t kListenPauseMs = 100;
 // On a link's own worker, writes up to this size wait for the batch's one submission (see
 // "Sending"); larger ones are written at once, since copying them into the queue would cost
@@ -135,7 +135,7 @@ using LinkRef = std::pair<Link*, uint64_t>;  // a link as it was when remembered
 // only until the batch is submitted.
 struct SendMsg {
   msghdr msg;
-  iovec iov[kMaxIov];
+  iovec iov[kMaxSendIov];
 };
 
 class UringBackend;
@@ -240,7 +240,7 @@ class UringBackend final : public Backend {
 
   Server& server_;
   int listen_fd_ = -1;
-  std::atomic<int> spare_fd_{-1};  // every worker may reach for it in handle_emfile
+  SpareDescriptor spare_;  // EMFILE: every worker may reach for it in handle_emfile
   std::vector<std::unique_ptr<UringWorker>> workers_;
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<bool> stopping_{false};

@@ -15,15 +15,6 @@ namespace uring {
 
 namespace {
 
-// glibc's send/sendmsg are cancellation points (two atomic operations each in a process with
-// threads); the engine's threads are never cancelled, so enter the kernel directly.
-inline ssize_t sys_send(int fd, const void* buf, size_t len) {
-  return ::syscall(SYS_sendto, fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT, nullptr, 0);
-}
-inline ssize_t sys_sendmsg(int fd, const msghdr* msg) {
-  return ::syscall(SYS_sendmsg, fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
 UringWorker& owner_of(Link& link) {
   return *static_cast<UringWorker*>(link.owner.load(std::memory_order_relaxed));
 }
@@ -248,30 +239,7 @@ long UringBackend::write_locked(Link& link, const ConstBuf* parts, int count, in
   // The owner batches: nothing written now, the core queues it and queued_locked puts the link
   // on this batch's flush list.
   if (total <= kBatchedWriteMax && owner_of(link).on_thread()) return 0;
-  iovec iov[2];
-  int used = 0;
-  for (int i = 0; i < count && used < 2; ++i) {
-    if (parts[i].len == 0) continue;
-    iov[used].iov_base = const_cast<uint8_t*>(parts[i].data);
-    iov[used++].iov_len = parts[i].len;
-  }
-  for (;;) {
-    ssize_t n;
-    if (used == 1) {
-      n = sys_send(link.sock, iov[0].iov_base, iov[0].iov_len);
-    } else {
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = static_cast<size_t>(used);
-      n = sys_sendmsg(link.sock, &msg);
-    }
-    if (n >= 0) return static_cast<long>(n);
-    int e = errno;
-    if (e == EINTR) continue;
-    if (e == EAGAIN || e == EWOULDBLOCK) return 0;
-    *err = e;
-    return -1;
-  }
+  return write_parts(link.sock, parts, count, err);
 }
 
 int UringBackend::queued_locked(Link& link) {
@@ -305,14 +273,10 @@ void UringBackend::prep_send_locked(UringWorker& w, Link& link) {
   } else {
     w.msgs.emplace_back();
     SendMsg& m = w.msgs.back();
-    int n = 0;
-    for (SendItem* it = first; it && n < kMaxIov; it = it->next, ++n) {
-      m.iov[n].iov_base = const_cast<uint8_t*>(it->data);
-      m.iov[n].iov_len = it->left;
-    }
+    size_t total;
     m.msg = msghdr{};
     m.msg.msg_iov = m.iov;
-    m.msg.msg_iovlen = static_cast<size_t>(n);
+    m.msg.msg_iovlen = static_cast<size_t>(gather_queue(link.queue, m.iov, &total));
     io_uring_prep_sendmsg(s, link.sock, &m.msg, MSG_NOSIGNAL);
   }
   s->user_data = link_tag(link, kTagSend);
@@ -386,16 +350,7 @@ void UringBackend::close_all(UringWorker& w) {
     {  // one last chance for what is queued, without waiting
       std::lock_guard<std::mutex> lock(link->mu);
       if (!ul(*link).send_in_flight && !link->queue.empty()) {
-        iovec iov[kMaxIov];
-        int n = 0;
-        for (SendItem* it = link->queue.front(); it && n < kMaxIov; it = it->next, ++n) {
-          iov[n].iov_base = const_cast<uint8_t*>(it->data);
-          iov[n].iov_len = it->left;
-        }
-        msghdr msg{};
-        msg.msg_iov = iov;
-        msg.msg_iovlen = static_cast<size_t>(n);
-        ssize_t sent = sys_sendmsg(link->sock, &msg);
+        ssize_t sent = send_queue_once(link->sock, link->queue);
         if (sent > 0) server_.consume_written_locked(*link, static_cast<size_t>(sent));
       }
     }
