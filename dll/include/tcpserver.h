@@ -317,7 +317,9 @@ TS_API int32_t TS_CALL ResumeReceive(TcpLink* Link);
 TS_API int32_t TS_CALL PauseReceiveById(uint64_t LinkId);
 TS_API int32_t TS_CALL ResumeReceiveById(uint64_t LinkId);
 /* Bytes queued on the link and not yet written to its socket (framing headers included),
- * or -1 with an error. */
+ * or -1 with an error. With the IOCP and io_uring backends this includes bytes handed to a
+ * send whose completion the engine has not seen yet (an instant, unless the peer reads slowly):
+ * a peer may already hold bytes still counted here. */
 TS_API int64_t TS_CALL GetSendQueueBytes(TcpLink* Link);
 TS_API int64_t TS_CALL GetSendQueueBytesById(uint64_t LinkId);
 /* Ids of the open links of the default server. Writes min(count, Capacity) ids to Ids and

@@ -4,6 +4,7 @@
 // behind, and TS_BACKEND_AUTO follows the TCPSERVER_BACKEND environment variable.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>

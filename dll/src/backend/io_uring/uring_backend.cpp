@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -58,26 +59,19 @@ void UringBackend::wake(UringWorker& target) {
     s->user_data = kTagIgnore;
     return;
   }
-  // Any other thread: through the messenger ring, now.
-  std::lock_guard<std::mutex> lock(messenger_mu_);
-  if (!messenger_ok_ || !rings_open_) return;
-  io_uring_sqe* s = io_uring_get_sqe(&messenger_);
-  if (!s) {
-    io_uring_submit(&messenger_);
-    s = io_uring_get_sqe(&messenger_);
-  }
-  io_uring_prep_msg_ring(s, target.ring_fd, 0, kTagWake, 0);
-  s->flags |= IOSQE_CQE_SKIP_SUCCESS;
-  s->user_data = kTagWake;
-  int e = io_uring_submit(&messenger_);
-  io_uring_cqe* cqe;
-  while (io_uring_peek_cqe(&messenger_, &cqe) == 0) {  // failures only (skip on success)
-    if (cqe->res < 0) e = cqe->res;
-    io_uring_cqe_seen(&messenger_, cqe);
-  }
-  if (e < 0)
-    log(TS_LOG_ERROR, "io_uring: cannot wake worker %d (MSG_RING: %s)", target.index + 1,
-        os_error_text(-e));
+  // Any other thread: the worker's eventfd.
+  std::shared_lock<std::shared_mutex> lock(wake_mu_);
+  if (!wake_fds_open_) return;  // stopped: nothing left to wake
+  uint64_t one = 1;
+  ssize_t r = ::write(target.wake_fd, &one, sizeof one);
+  (void)r;  // EAGAIN: the counter is full, so a wake-up is pending anyway
+}
+
+void UringBackend::arm_wake_read(UringWorker& w) {
+  io_uring_sqe* s = sqe(w);
+  io_uring_prep_read(s, w.wake_fd, &w.wake_value, sizeof w.wake_value, 0);
+  s->user_data = kTagWakeFd;
+  w.wake_armed = true;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -96,14 +90,6 @@ bool UringBackend::start(socket_t listener, int family, int count) {
   (void)family;
   listen_fd_ = listener;
   spare_.open();
-  int e = io_uring_queue_init(64, &messenger_, 0);
-  if (e < 0) {
-    ::close(listen_fd_);
-    listen_fd_ = -1;
-    return fail(TS_ERR_SYSTEM, "io_uring: cannot make a ring (%s); set TS_OPT_BACKEND to "
-                "TS_BACKEND_EPOLL", os_error_text(-e));
-  }
-  messenger_ok_ = true;
   for (int i = 0; i < count; ++i) {
     auto w = std::make_unique<UringWorker>();
     w->backend = this;
@@ -127,8 +113,8 @@ bool UringBackend::start(socket_t listener, int family, int count) {
     start_cv_.notify_all();
   }
   if (ok) {
-    std::lock_guard<std::mutex> lock(messenger_mu_);
-    rings_open_ = true;
+    std::unique_lock<std::shared_mutex> lock(wake_mu_);
+    wake_fds_open_ = true;
     return true;
   }
   std::string why = start_error_;
@@ -149,6 +135,11 @@ bool UringBackend::setup_ring(UringWorker& w, std::string* why) {
   }
   w.ring_ok = true;
   w.ring_fd = w.ring.ring_fd;
+  w.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w.wake_fd < 0) {
+    *why = std::string("cannot make an eventfd (") + os_error_text(errno) + ")";
+    return false;
+  }
   w.buf_size = static_cast<uint32_t>(server_.opts()[TS_OPT_IO_BUFFER_SIZE]);
   w.buf_count = buffer_count(w.buf_size);
   long page = sysconf(_SC_PAGESIZE);
@@ -212,10 +203,10 @@ bool UringBackend::finish_stop(int timeout_ms) {
   if (!threads_.wait(timeout_ms)) return false;
   threads_.join();
   {
-    std::lock_guard<std::mutex> lock(messenger_mu_);
-    rings_open_ = false;
-    if (messenger_ok_) io_uring_queue_exit(&messenger_);
-    messenger_ok_ = false;
+    std::unique_lock<std::shared_mutex> lock(wake_mu_);
+    wake_fds_open_ = false;
+    for (auto& w : workers_)
+      if (w->wake_fd >= 0) ::close(w->wake_fd);
   }
   for (auto& w : workers_) {
     // Links dealt to a worker after it stopped were never opened: drop them quietly.
@@ -264,6 +255,7 @@ void UringBackend::run(UringWorker& w) {
     return;
   }
   server_.thread_begin(w, true);
+  arm_wake_read(w);
   arm_accept(w);
   uint64_t t0 = now_us();
   for (;;) {
@@ -285,7 +277,12 @@ void UringBackend::run(UringWorker& w) {
       --w.links;
     }
     w.to_release.clear();
-    if (w.stopping && w.links == 0 && !w.accept_armed && !w.poll_armed) break;
+    if (w.stopping && w.links == 0 && !w.accept_armed && !w.poll_armed) {
+      // Last, the eventfd read (it writes into this worker): cancelled, and its end awaited.
+      if (!w.wake_armed) break;
+      if (!w.wake_cancelled) cancel(w, kTagWakeFd);
+      w.wake_cancelled = true;
+    }
     w.busy_us.fetch_add(now_us() - t0, std::memory_order_relaxed);
 
     // Send this batch's requests and wait for the next completions, in one system call.
@@ -326,9 +323,14 @@ void UringBackend::handle(UringWorker& w, io_uring_cqe* cqe) {
     else on_send(w, link, cqe);
     return;
   }
+  if (ud == kTagWakeFd) {
+    w.wake_armed = false;
+    if (!w.wake_cancelled && cqe->res != -ECANCELED) arm_wake_read(w);
+    return;
+  }
   if (ud == kTagAccept) on_accept(w, cqe);
   else if (ud == kTagListenPoll) on_listen_poll(w, cqe);
-  // kTagWake: the flag it came for is looked at in the loop. kTagIgnore: a cancellation that
+  // kTagWake: the flag it came for is looked at in the loop (as for kTagWakeFd). kTagIgnore: a cancellation that
   // found its request already done (ENOENT, EALREADY), or a wake-up to a stopped ring.
 }
 
