@@ -2,13 +2,14 @@
 // standard output and exits 0, or explains on standard error what failed and exits 1. A wrong
 // echoed byte is a failure: every byte received is compared with what was sent (pattern.h).
 //
-//   bench_load echo  --port P [--conns 100] [--size 64] [--inflight 1] [--threads 1]
+//   bench_load echo  --port P [--conns 100] [--size 64] [--inflight 1] [--threads 1] [--procs 1]
 //                    [--seconds 3] [--warmup 0.5] [--rate 0] [--server-pid PID]
 //       closed loop (rate 0): each connection keeps `inflight` messages outstanding and sends
 //       the next when one has come back. Open loop (rate R msgs/s in total): each connection
 //       sends on a fixed schedule whatever the server does, and latency runs from the scheduled
 //       send time, so a stalled server is charged for every message it delayed (no coordinated
 //       omission). With --server-pid, also the server's CPU time (user + system) per message.
+//       --procs N spreads the connections over N client processes (each with --threads).
 //   bench_load scale --port P --server-pid PID [--conns N] [--procs 4] [--sources 4]
 //       N mostly idle connections (default: the descriptor hard limit less a margin) from
 //       `procs` processes over 127.0.0.2.. source addresses; each sends one byte and waits for
@@ -95,6 +96,17 @@ class Histogram {
     total_ += o.total_;
   }
   uint64_t total() const { return total_; }
+  // As words (the counts, then the total), to hand to another process.
+  static constexpr size_t kWords = kBuckets + 1;
+  std::vector<uint64_t> words() const {
+    std::vector<uint64_t> w = counts_;
+    w.push_back(total_);
+    return w;
+  }
+  void set_words(const std::vector<uint64_t>& w) {
+    counts_.assign(w.begin(), w.end() - 1);
+    total_ = w.back();
+  }
   // The value below which a fraction q of the samples lie (bucket midpoint).
   double quantile(double q) const {
     if (!total_) return 0;
@@ -402,26 +414,22 @@ void echo_thread(std::vector<Conn>* conns, const EchoConfig* cfg, EchoResult* re
   ::close(ep);
 }
 
-int run_echo(const Args& a, uint16_t port) {
-  EchoConfig cfg;
-  cfg.size = static_cast<uint32_t>(a.integer("--size", 64));
-  cfg.inflight = static_cast<int>(a.integer("--inflight", 1));
-  cfg.rate = a.num("--rate", 0);
-  long nconns = a.integer("--conns", 100);
-  int nthreads = static_cast<int>(std::max(1L, std::min(a.integer("--threads", 1), nconns)));
-  double seconds = a.num("--seconds", 3), warmup = a.num("--warmup", 0.5);
-  if (cfg.size < 1 || cfg.size > BENCH_PATTERN_SIZE) die("--size must be 1..%u", BENCH_PATTERN_SIZE);
-  if (cfg.inflight < 1) die("--inflight must be at least 1");
-
-  Opened opened = open_many(port, nconns, 0, 0, 64, false, 10);
+// The connections [first, first + count) of a run, dealt over `nthreads` threads.
+std::vector<std::vector<Conn>> open_share(uint16_t port, long first, long count, int nthreads) {
+  Opened opened = open_many(port, count, 0, 0, 64, false, 30);
   std::vector<std::vector<Conn>> per_thread(static_cast<size_t>(nthreads));
-  for (long i = 0; i < nconns; ++i) {
+  for (long i = 0; i < count; ++i) {
     Conn c;
     c.fd = opened.fds[static_cast<size_t>(i)];
-    c.id = static_cast<uint32_t>(i);
+    c.id = static_cast<uint32_t>(first + i);
     per_thread[static_cast<size_t>(i % nthreads)].push_back(std::move(c));
   }
-  cfg.start_ns = now_ns() + 20000000;  // every thread starts on the same schedule
+  return per_thread;
+}
+
+// Runs the share on cfg's schedule (from start_ns, which must be set); closes its connections.
+EchoResult drive_share(std::vector<std::vector<Conn>>& per_thread, EchoConfig cfg, long nconns,
+                       double seconds, double warmup) {
   cfg.measure_ns = cfg.start_ns + static_cast<uint64_t>(warmup * 1e9);
   cfg.end_ns = cfg.measure_ns + static_cast<uint64_t>(seconds * 1e9);
   if (cfg.rate > 0) {
@@ -432,20 +440,128 @@ int run_echo(const Args& a, uint16_t port) {
         c.next_due = cfg.start_ns + cfg.interval_ns * c.id / static_cast<uint64_t>(nconns);
   }
   while (now_ns() < cfg.start_ns) std::this_thread::sleep_for(std::chrono::microseconds(200));
-  std::vector<EchoResult> results(static_cast<size_t>(nthreads));
+  std::vector<EchoResult> results(per_thread.size());
   std::vector<std::thread> threads;
-  for (int t = 0; t < nthreads; ++t)
-    threads.emplace_back(echo_thread, &per_thread[static_cast<size_t>(t)], &cfg, &results[static_cast<size_t>(t)]);
-  long pid = a.integer("--server-pid", 0);
-  while (now_ns() < cfg.measure_ns) std::this_thread::sleep_for(std::chrono::microseconds(500));
-  double cpu0 = cpu_us(pid);
+  for (size_t t = 0; t < per_thread.size(); ++t)
+    threads.emplace_back(echo_thread, &per_thread[t], &cfg, &results[t]);
   for (auto& t : threads) t.join();
-  double cpu1 = cpu_us(pid);
   EchoResult total;
   for (auto& r : results) {
     total.msgs += r.msgs;
     total.bytes += r.bytes;
     total.hist.merge(r.hist);
+  }
+  for (auto& v : per_thread)
+    for (Conn& c : v) ::close(c.fd);
+  return total;
+}
+
+void write_all(int fd, const void* p, size_t n) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    ssize_t w = ::write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) die("pipe write: %s", std::strerror(errno));
+    c += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void read_all(int fd, void* p, size_t n, const char* what) {
+  char* c = static_cast<char*>(p);
+  while (n > 0) {
+    ssize_t r = ::read(fd, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) die("%s: a client process ended early (see its message above)", what);
+    c += r;
+    n -= static_cast<size_t>(r);
+  }
+}
+
+int run_echo(const Args& a, uint16_t port) {
+  EchoConfig cfg;
+  cfg.size = static_cast<uint32_t>(a.integer("--size", 64));
+  cfg.inflight = static_cast<int>(a.integer("--inflight", 1));
+  cfg.rate = a.num("--rate", 0);
+  long nconns = a.integer("--conns", 100);
+  int nthreads = static_cast<int>(std::max(1L, std::min(a.integer("--threads", 1), nconns)));
+  int nprocs = static_cast<int>(std::max(1L, std::min(a.integer("--procs", 1), nconns)));
+  double seconds = a.num("--seconds", 3), warmup = a.num("--warmup", 0.5);
+  if (cfg.size < 1 || cfg.size > BENCH_PATTERN_SIZE) die("--size must be 1..%u", BENCH_PATTERN_SIZE);
+  if (cfg.inflight < 1) die("--inflight must be at least 1");
+  long pid = a.integer("--server-pid", 0);
+
+  EchoResult total;
+  double cpu0 = 0, cpu1 = 0;
+  auto measure_start = [&](uint64_t start_ns) {
+    uint64_t measure_ns = start_ns + static_cast<uint64_t>(warmup * 1e9);
+    while (now_ns() < measure_ns) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    cpu0 = cpu_us(pid);
+  };
+  if (nprocs == 1) {
+    auto share = open_share(port, 0, nconns, nthreads);
+    cfg.start_ns = now_ns() + 20000000;  // every thread starts on the same schedule
+    std::thread meter([&] { measure_start(cfg.start_ns); });
+    total = drive_share(share, cfg, nconns, seconds, warmup);
+    meter.join();
+    cpu1 = cpu_us(pid);
+  } else {
+    // Clients in `nprocs` processes (so they use several CPUs' worth of scheduling like real
+    // clients): each opens its share, says so, waits for the common start, reports its result.
+    std::vector<int> up(static_cast<size_t>(nprocs)), down(static_cast<size_t>(nprocs));
+    std::vector<pid_t> kids;
+    for (int p = 0; p < nprocs; ++p) {
+      int u[2], d[2];
+      if (::pipe(u) != 0 || ::pipe(d) != 0) die("pipe: %s", std::strerror(errno));
+      long first = nconns / nprocs * p + std::min<long>(p, nconns % nprocs);
+      long count = nconns / nprocs + (p < nconns % nprocs ? 1 : 0);
+      pid_t kid = ::fork();
+      if (kid < 0) die("fork: %s", std::strerror(errno));
+      if (kid == 0) {
+        ::close(u[0]);
+        ::close(d[1]);
+        auto share = open_share(port, first, count, nthreads);
+        char ready = 1;
+        write_all(u[1], &ready, 1);
+        read_all(d[0], &cfg.start_ns, sizeof cfg.start_ns, "start");
+        EchoResult r = drive_share(share, cfg, nconns, seconds, warmup);
+        uint64_t head[2] = {r.msgs, r.bytes};
+        std::vector<uint64_t> hist = r.hist.words();
+        write_all(u[1], head, sizeof head);
+        write_all(u[1], hist.data(), hist.size() * sizeof hist[0]);
+        std::fflush(nullptr);
+        ::_exit(0);
+      }
+      ::close(u[1]);
+      ::close(d[0]);
+      up[static_cast<size_t>(p)] = u[0];
+      down[static_cast<size_t>(p)] = d[1];
+      kids.push_back(kid);
+    }
+    for (int fd : up) {
+      char ready;
+      read_all(fd, &ready, 1, "opening connections");
+    }
+    uint64_t start_ns = now_ns() + 50000000;
+    for (int fd : down) write_all(fd, &start_ns, sizeof start_ns);
+    measure_start(start_ns);
+    for (int fd : up) {
+      uint64_t head[2];
+      std::vector<uint64_t> words(Histogram::kWords);
+      read_all(fd, head, sizeof head, "echo");
+      read_all(fd, words.data(), words.size() * sizeof words[0], "echo");
+      Histogram h;
+      h.set_words(words);
+      total.msgs += head[0];
+      total.bytes += head[1];
+      total.hist.merge(h);
+    }
+    cpu1 = cpu_us(pid);
+    for (pid_t kid : kids) {
+      int status = 0;
+      ::waitpid(kid, &status, 0);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("a client process failed");
+    }
   }
   if (total.msgs == 0) die("no message came back in %.1f s", seconds);
   std::printf("RESULT msgs_s=%.0f mb_s=%.2f p50_us=%.1f p99_us=%.1f msgs=%llu", static_cast<double>(total.msgs) / seconds,
@@ -453,8 +569,6 @@ int run_echo(const Args& a, uint16_t port) {
               total.hist.quantile(0.99) / 1e3, static_cast<unsigned long long>(total.msgs));
   if (pid > 0) std::printf(" server_cpu_us_per_msg=%.3f", (cpu1 - cpu0) / static_cast<double>(total.msgs));
   std::printf("\n");
-  for (auto& v : per_thread)
-    for (Conn& c : v) ::close(c.fd);
   return 0;
 }
 

@@ -46,9 +46,14 @@ def servers(build):
     env = {"LD_LIBRARY_PATH": b, "TCPSERVER_LIBRARY": lib,
            "PYTHONPATH": os.path.join(REPO, "bindings", "python"), "PYTHONDONTWRITEBYTECODE": "1"}
     return {
+        # The library's own choice (TS_BACKEND_AUTO: io_uring where the kernel allows it), and
+        # each Linux backend by name.
         "tcpserver": Server("tcpserver", [os.path.join(b, "bench_ts_server"), "--mode", "engine"]),
+        "tcpserver-epoll": Server("tcpserver-epoll", [os.path.join(b, "bench_ts_server"), "--mode", "engine",
+                                                      "--backend", "epoll"]),
         "tcpserver-postsend": Server("tcpserver-postsend", [os.path.join(b, "bench_ts_server"), "--mode", "postsend"]),
         "epoll": Server("epoll", [os.path.join(b, "bench_epoll_server")]),
+        "io_uring": Server("io_uring", [os.path.join(b, "bench_uring_server")]),
         "asio": Server("asio", [os.path.join(b, "bench_asio_server")]),
         "libuv": Server("libuv", [os.path.join(b, "bench_uv_server")]),
         "C sample": Server("C sample", [os.path.join(b, "conformance_server_c")] + flags, True, env),
@@ -61,7 +66,7 @@ def servers(build):
     }
 
 
-CORE = ["tcpserver", "tcpserver-postsend", "epoll", "asio", "libuv"]
+CORE = ["tcpserver", "tcpserver-postsend", "tcpserver-epoll", "epoll", "io_uring", "asio", "libuv"]
 SAMPLES = ["C sample", "Pascal sample", "C# sample", "Python sample"]
 
 
@@ -69,6 +74,7 @@ def scenarios(smoke, seconds):
     """(key, title, bench_load arguments, servers, metrics shown, main metric, higher is better)"""
     s = ["--seconds", str(0.3 if smoke else seconds), "--warmup", str(0.1 if smoke else 0.5)]
     conns = "20" if smoke else "100"
+    many = "200" if smoke else "10000"
     return [
         ("echo64", "64-byte ping-pong, %s connections, 1 in flight" % conns,
          ["echo", "--conns", conns, "--size", "64", "--inflight", "1"] + s,
@@ -83,9 +89,13 @@ def scenarios(smoke, seconds):
         ("samples", "binding samples: 64-byte ping-pong, %s connections, 1 in flight" % conns,
          ["echo", "--conns", conns, "--size", "64", "--inflight", "1"] + s,
          SAMPLES, ["msgs_s", "p50_us", "p99_us", "server_cpu_us_per_msg"], "msgs_s", True),
+        ("conn10k", "%s connections, 64 bytes, 1 in flight, clients in %s processes" % (many, "2" if smoke else "4"),
+         ["echo", "--conns", many, "--procs", "2" if smoke else "4", "--size", "64", "--inflight", "1"] + s,
+         ["tcpserver", "tcpserver-epoll", "epoll", "io_uring"], ["msgs_s", "p50_us", "p99_us", "server_cpu_us_per_msg"],
+         "msgs_s", True),
         ("scale", "connection scale: mostly idle connections from 4 processes over 4 source addresses",
          ["scale", "--procs", "2" if smoke else "4", "--sources", "4"] + (["--conns", "200"] if smoke else []),
-         ["tcpserver", "epoll", "asio", "libuv"], ["conns", "accept_s", "server_cpu_us_per_conn", "server_accept_capacity_s", "rss_before_kib",
+         ["tcpserver", "tcpserver-epoll", "epoll", "io_uring", "asio", "libuv"], ["conns", "accept_s", "server_cpu_us_per_conn", "server_accept_capacity_s", "rss_before_kib",
           "rss_per_conn_b"], "accept_s", True),
         ("bcast", "broadcast of 1 KiB to %s links" % ("50" if smoke else "10 000"),
          ["bcast", "--links", "50" if smoke else "10000"] + s,
@@ -139,10 +149,30 @@ def stop(server, p):
     return alive
 
 
+BACKENDS = {}  # server name -> the IO machinery seen in its process ("io_uring", "epoll", ...)
+
+
+def backend_of(pid):
+    """What the process's descriptors show: an io_uring ring, else an epoll instance."""
+    kinds = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                kinds.add(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+            except OSError:
+                pass
+    except OSError:
+        return "?"
+    if "anon_inode:[io_uring]" in kinds:
+        return "io_uring"
+    return "epoll" if "anon_inode:[eventpoll]" in kinds else "?"
+
+
 def run_one(build, server, load_args, timeout):
     """Returns a dict of metrics; raises RuntimeError with the reason when anything fails."""
     with tempfile.TemporaryFile() as err:
         p, port = start(server, err)
+        BACKENDS[server.name] = backend_of(p.pid)
         args = PIN["client"] + [os.path.join(build, "bin", "bench_load")] + load_args + ["--port", str(port)]
         args += ["--server-pid", str(p.pid)]
         try:
@@ -184,7 +214,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--only", default="", help="comma-separated scenario keys (echo64,echo4k,open,samples,scale,bcast)")
+    ap.add_argument("--only", default="", help="comma-separated scenario keys (echo64,echo4k,open,samples,conn10k,scale,bcast)")
+    ap.add_argument("--servers", default="", help="comma-separated server names: only these (default: all)")
     ap.add_argument("--out", default="", help="write the report here (Markdown)")
     ap.add_argument("--note", default="", help="a line for the report (e.g. that the machine was shared)")
     ap.add_argument("--no-pin", action="store_true", help="let the scheduler place server and client")
@@ -206,6 +237,7 @@ def main():
     t0 = time.time()
     for run in range(runs):
         for key, title, load_args, names, _, _, _ in scen:
+            names = [n for n in names if not a.servers or n in a.servers.split(",")]
             names = [n for n in names if table[n].available() or (skipped.append(n) and False)]
             k = run % max(1, len(names))
             for name in names[k:] + names[:k]:   # rotate the order from run to run
@@ -242,6 +274,8 @@ def main():
     out.append("Medians of %d interleaved runs of %.0f s each (after 0.5 s warm-up); every server one thread, "
                "TCP_NODELAY, 16 KiB reads; one bench_load client thread; every echoed byte verified; %s.\n" % (
                    runs, a.seconds, "server pinned to CPU 0, client to CPU 1" if pinned else "no CPU pinning"))
+    out.append("IO machinery seen in each server process: %s.\n" % ", ".join(
+        "%s %s" % (n, BACKENDS[n]) for n in sorted(BACKENDS)))
     if a.note:
         out.append("**%s**\n" % a.note)
     for key, title, load_args, names, metrics, main_metric, higher in scen:
@@ -369,6 +403,38 @@ def targets(med, by_run):
     if p and c:
         rows.append(("Python sample vs C sample (msgs/s)", "reported", "%.2fx" % (p / c), ""))
     out = ["## Targets (issue 7)\n", "| target | goal | measured | |", "|---|---|---|---|"]
+    out += ["| %s | %s | %s | %s |" % r for r in rows]
+
+    # Issue 18: the io_uring backend, in server CPU time per message (lower is better), against
+    # the raw epoll loop and the liburing loop, each ratio the median of the runs' own ratios.
+    rows = []
+
+    def cpu(label, goal, key, mine, peer):
+        metric = "server_cpu_us_per_msg"
+        a, b = get(key, mine, metric), get(key, peer, metric)
+        want = "<= %.2fx" % goal if goal else ""
+        if a is None or b is None or not b:
+            rows.append((label, want, "not measured", ""))
+            return
+        runs = paired(by_run, key, mine, peer, metric)
+        r = statistics.median(runs) if runs else a / b
+        shown = "%.2fx" % r
+        if len(runs) > 1:
+            shown += " (runs %.2f-%.2f; ratio of medians %.2fx)" % (min(runs), max(runs), a / b)
+        rows.append((label, want, shown, ("met" if r <= goal else "MISSED") if goal else "(informative)"))
+
+    ts = "tcpserver (%s)" % BACKENDS.get("tcpserver", "?")
+    cpu("64 B ping-pong, 100 conns: %s server CPU/msg vs raw epoll" % ts, 0.85, "echo64", "tcpserver", "epoll")
+    cpu("4 KiB x 4 in flight: %s server CPU/msg vs raw epoll" % ts, 0.90, "echo4k", "tcpserver", "epoll")
+    ratio("4 KiB x 4 in flight: %s MB/s vs raw epoll" % ts, 1.00, "echo4k", "tcpserver", "epoll", "mb_s")
+    cpu("10 000 conns, 64 B, 4 client processes: %s server CPU/msg vs raw epoll" % ts, 0.85, "conn10k",
+        "tcpserver", "epoll")
+    cpu("64 B ping-pong: %s server CPU/msg vs the liburing loop" % ts, 1.05, "echo64", "tcpserver", "io_uring")
+    cpu("4 KiB x 4 in flight: %s server CPU/msg vs the liburing loop" % ts, 1.05, "echo4k", "tcpserver", "io_uring")
+    for key, what in (("echo64", "64 B ping-pong"), ("echo4k", "4 KiB x 4"), ("conn10k", "10 000 conns")):
+        cpu("%s: tcpserver-epoll server CPU/msg vs raw epoll" % what, None, key, "tcpserver-epoll", "epoll")
+        cpu("%s: the liburing loop server CPU/msg vs raw epoll" % what, None, key, "io_uring", "epoll")
+    out += ["", "## Targets (issue 18: io_uring)\n", "| target | goal | measured | |", "|---|---|---|---|"]
     out += ["| %s | %s | %s | %s |" % r for r in rows]
     return out
 

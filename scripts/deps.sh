@@ -15,8 +15,10 @@ ensure_packages() {
     --no-install-recommends "${missing[@]}"
 }
 
-# What building the library and its C samples needs (libssl-dev: the TLS layer, dll/src/tls).
-BUILD_PACKAGES=(cmake ninja-build g++ make libssl-dev)
+# What building the library and its C samples needs (libssl-dev: the TLS layer, dll/src/tls;
+# liburing, found with pkg-config, brings the io_uring backend, which the library is built
+# without when it is missing).
+BUILD_PACKAGES=(cmake ninja-build g++ make libssl-dev pkg-config liburing-dev)
 # The benchmark suite (bench/): its peers Boost.Asio (header-only) and libuv; Python runs it;
 # the binding samples it compares need Free Pascal and Mono (pytest: the bindings' configure).
 BENCH_PACKAGES=(libboost-dev libuv1-dev python3 python3-pytest fp-compiler fp-units-rtl mono-mcs mono-runtime)

@@ -1,5 +1,5 @@
 /* The benchmark server on tcpserver's C API: one worker thread, TCP_NODELAY (the default).
- *   bench_ts_server [--mode engine|postsend|bcast]
+ *   bench_ts_server [--mode engine|postsend|bcast] [--backend auto|epoll|io_uring]
  * engine:   OnReceive is NULL, so the engine echoes by itself (the original unit's default).
  * postsend: OnReceive echoes through GetIOMem + memcpy + PostSend, as UTcpServer programs do.
  * bcast:    the first link's 'B' makes one PostBroadcast of 1 KiB to every link (pattern.h).
@@ -44,8 +44,19 @@ static int32_t TS_CALL on_receive_bcast(TcpLink* link, uint8_t* buf, int32_t len
 
 int main(int argc, char** argv) {
   const char* mode = "engine";
-  for (int i = 1; i + 1 < argc; i += 2)
+  const char* backend = "auto";
+  for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--mode")) mode = argv[i + 1];
+    else if (!strcmp(argv[i], "--backend")) backend = argv[i + 1];
+  }
+  int64_t backend_value = !strcmp(backend, "epoll")      ? TS_BACKEND_EPOLL
+                          : !strcmp(backend, "io_uring") ? TS_BACKEND_IO_URING
+                          : !strcmp(backend, "auto")     ? TS_BACKEND_AUTO
+                                                         : -1;
+  if (backend_value < 0) {
+    fprintf(stderr, "bench_ts_server: unknown --backend %s (auto, epoll or io_uring)\n", backend);
+    return 2;
+  }
   bench_pattern_init();
   long fds = bench_raise_fd_limit();
   TOnReceive receive = NULL;
@@ -61,6 +72,7 @@ int main(int argc, char** argv) {
   SetServerOption(TS_OPT_IDLE_TIMEOUT_MS, 0);
   SetServerOption(TS_OPT_LISTEN_BACKLOG, BENCH_BACKLOG);
   SetServerOption(TS_OPT_TCP_NODELAY, 1);
+  SetServerOption(TS_OPT_BACKEND, backend_value);
   SetEventProc(receive, NULL, NULL, NULL, NULL);
   if (!StartTcpServer("127.0.0.1", 0)) {
     fprintf(stderr, "bench_ts_server: cannot start: %s\n", GetLastErrorText());

@@ -187,6 +187,12 @@ namespace TcpServerLib
         TlsMaxHandshakes = N.TS_OPT_TLS_MAX_HANDSHAKES,
         /// <summary>1 = resumption with stateless session tickets. (API 1.3)</summary>
         TlsSessionTickets = N.TS_OPT_TLS_SESSION_TICKETS,
+        /// <summary>TS_BACKEND_AUTO, or one backend by name. A backend this build, OS or kernel
+        /// does not have fails StartTcpServer with TS_ERR_NOT_SUPPORTED (the text lists the ones it
+        /// has). While the server runs, GetServerOption returns the backend in use, never AUTO.
+        /// With AUTO, the environment variable TCPSERVER_BACKEND (epoll, io_uring, iocp) picks one
+        /// as if set here. (API 1.3)</summary>
+        Backend = N.TS_OPT_BACKEND,
         /// <summary>1 = every connection starts with a PROXY protocol header (v1 or v2, as HAProxy
         /// sends): RemoteIP / RemotePort are the client's from it, TS_OPT_MAX_LINKS_PER_ADDRESS
         /// counts the client's address, and the connection becomes a link (or starts its TLS

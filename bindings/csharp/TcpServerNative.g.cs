@@ -342,6 +342,13 @@ namespace TcpServerLib
         /// <summary>1 = resumption with stateless session tickets. [default 1; 0..1] (API
         /// 1.3)</summary>
         public const int TS_OPT_TLS_SESSION_TICKETS = 35;
+        /// <summary>The IO machinery. TS_BACKEND_AUTO, or one backend by name. A backend this
+        /// build, OS or kernel does not have fails StartTcpServer with TS_ERR_NOT_SUPPORTED (the
+        /// text lists the ones it has). While the server runs, GetServerOption returns the backend
+        /// in use, never AUTO. With AUTO, the environment variable TCPSERVER_BACKEND (epoll,
+        /// io_uring, iocp) picks one as if set here. [default TS_BACKEND_AUTO;
+        /// TS_BACKEND_AUTO..TS_BACKEND_IOCP] (API 1.3)</summary>
+        public const int TS_OPT_BACKEND = 50;
         /// <summary>Behind a load balancer (README: "More than one machine"). 1 = every connection
         /// starts with a PROXY protocol header (v1 or v2, as HAProxy sends): RemoteIP / RemotePort
         /// are the client's from it, TS_OPT_MAX_LINKS_PER_ADDRESS counts the client's address, and
@@ -349,6 +356,18 @@ namespace TcpServerLib
         /// without a valid header is closed (counted as refused, no callback); one silent longer
         /// than TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS too. [default 0; 0..1] (API 1.3)</summary>
         public const int TS_OPT_PROXY_PROTOCOL = 51;
+
+        /// <summary>Linux: io_uring where the kernel allows it (Linux 6.1+, not disabled by sysctl,
+        /// seccomp or a container), else epoll, the reason logged once; Windows: IOCP (API
+        /// 1.3)</summary>
+        public const int TS_BACKEND_AUTO = 0;
+        /// <summary>Linux: edge-triggered epoll, one loop per worker (API 1.3)</summary>
+        public const int TS_BACKEND_EPOLL = 1;
+        /// <summary>Linux 6.1+: io_uring, one ring per worker (built with liburing) (API
+        /// 1.3)</summary>
+        public const int TS_BACKEND_IO_URING = 2;
+        /// <summary>Windows: IO completion ports (API 1.3)</summary>
+        public const int TS_BACKEND_IOCP = 3;
 
         /// <summary>TLS 1.2 (API 1.3)</summary>
         public const int TS_TLS_1_2 = 12;
@@ -637,7 +656,9 @@ namespace TcpServerLib
         public static extern int ResumeReceiveById(ulong linkId);
 
         // Bytes queued on the link and not yet written to its socket (framing headers included), or
-        // -1 with an error.
+        // -1 with an error. With the IOCP and io_uring backends this includes bytes handed to a
+        // send whose completion the engine has not seen yet (an instant, unless the peer reads
+        // slowly): a peer may already hold bytes still counted here.
         /// <summary>(API 1.1)</summary>
         [DllImport(Library, CallingConvention = Conv)]
         public static extern long GetSendQueueBytes(IntPtr link);

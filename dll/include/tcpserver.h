@@ -139,6 +139,7 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
  * @family TS_TLS_CLIENT_CERT_ client-certificate modes (TS_OPT_TLS_CLIENT_CERT)
  * @family TS_TLS_INFO_ what GetLinkTlsInfo reports
  * @family TS_TLS_CAUSE_ why a TLS handshake failed (GetTlsFailureCount)
+ * @family TS_BACKEND_ backends (TS_OPT_BACKEND)
  * ------------------------------------------------------------------------------------------ */
 
 /* Why a link closed (TcpLink.CloseReason). */
@@ -290,6 +291,16 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_OPT_TLS_SESSION_TICKETS 35 /* 1 = resumption with stateless session tickets.
                                          @default 1 @range 0..1 */
 
+/* The IO machinery. @since 1.3 */
+#define TS_OPT_BACKEND           50 /* TS_BACKEND_AUTO, or one backend by name. A backend this
+                                       build, OS or kernel does not have fails StartTcpServer with
+                                       TS_ERR_NOT_SUPPORTED (the text lists the ones it has).
+                                       While the server runs, GetServerOption returns the backend
+                                       in use, never AUTO. With AUTO, the environment variable
+                                       TCPSERVER_BACKEND (epoll, io_uring, iocp) picks one as if
+                                       set here. @default TS_BACKEND_AUTO
+                                       @range TS_BACKEND_AUTO..TS_BACKEND_IOCP */
+
 /* Behind a load balancer (README: "More than one machine"). @since 1.3 */
 #define TS_OPT_PROXY_PROTOCOL    51 /* 1 = every connection starts with a PROXY protocol header
                                        (v1 or v2, as HAProxy sends): RemoteIP / RemotePort are the
@@ -300,6 +311,14 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
                                        callback); one silent longer than
                                        TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS too. @default 0
                                        @range 0..1 */
+
+#define TS_BACKEND_AUTO     0 /* Linux: io_uring where the kernel allows it (Linux 6.1+, not
+                                 disabled by sysctl, seccomp or a container), else epoll, the
+                                 reason logged once; Windows: IOCP @since 1.3 */
+#define TS_BACKEND_EPOLL    1 /* Linux: edge-triggered epoll, one loop per worker @since 1.3 */
+#define TS_BACKEND_IO_URING 2 /* Linux 6.1+: io_uring, one ring per worker (built with liburing)
+                                 @since 1.3 */
+#define TS_BACKEND_IOCP     3 /* Windows: IO completion ports @since 1.3 */
 
 #define TS_TLS_1_2 12 /* TLS 1.2 @since 1.3 */
 #define TS_TLS_1_3 13 /* TLS 1.3 @since 1.3 */
@@ -493,7 +512,9 @@ TS_API int32_t TS_CALL ResumeReceive(TcpLink* Link);
 TS_API int32_t TS_CALL PauseReceiveById(uint64_t LinkId);
 TS_API int32_t TS_CALL ResumeReceiveById(uint64_t LinkId);
 /* Bytes queued on the link and not yet written to its socket (framing headers included),
- * or -1 with an error. @since 1.1 */
+  * or -1 with an error. With the IOCP and io_uring backends this includes bytes handed to a
+ * send whose completion the engine has not seen yet (an instant, unless the peer reads slowly):
+ * a peer may already hold bytes still counted here. @since 1.1 */
 TS_API int64_t TS_CALL GetSendQueueBytes(TcpLink* Link);
 TS_API int64_t TS_CALL GetSendQueueBytesById(uint64_t LinkId);
 /* Ids of the open links of the default server. Writes min(count, Capacity) ids to Ids and

@@ -51,6 +51,39 @@ CLOSE_MESSAGE_TIMEOUT = 12
 Stats = Dict[str, int]
 
 
+# TCPSERVER_TEST_BACKEND=epoll|io_uring: the sample serves on that backend (passed on as the
+# library's TCPSERVER_BACKEND, which TS_BACKEND_AUTO follows), and every test checks it does, from
+# the server process's descriptors (an io_uring ring is "anon_inode:[io_uring]" in
+# /proc/<pid>/fd, an epoll loop "anon_inode:[eventpoll]"): so CI knows which backend each run of
+# the suite used. Unset: the library's own choice, not checked.
+TEST_BACKEND = os.environ.get("TCPSERVER_TEST_BACKEND", "").strip()
+if TEST_BACKEND not in ("", "auto", "epoll", "io_uring"):
+    raise RuntimeError(f"TCPSERVER_TEST_BACKEND={TEST_BACKEND!r} is not epoll, io_uring or auto")
+
+
+def server_environment() -> Dict[str, str]:
+    env = dict(os.environ)
+    if TEST_BACKEND and TEST_BACKEND != "auto":
+        env["TCPSERVER_BACKEND"] = TEST_BACKEND
+    return env
+
+
+def backend_descriptors(pid: int) -> Dict[str, int]:
+    """How many io_uring rings and epoll instances the process `pid` has open."""
+    kinds = {"io_uring": 0, "epoll": 0}
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for entry in fd_dir.iterdir():
+        try:
+            target = os.readlink(entry)
+        except OSError:
+            continue  # closed meanwhile
+        if target == "anon_inode:[io_uring]":
+            kinds["io_uring"] += 1
+        elif target == "anon_inode:[eventpoll]":
+            kinds["epoll"] += 1
+    return kinds
+
+
 def server_command() -> List[str]:
     text = os.environ.get("TS_SERVER_CMD", "").strip()
     if not text:
@@ -87,7 +120,8 @@ class ServerProcess:
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "w+b")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, text=True, bufsize=1)
+                                     stderr=self._stderr, text=True, bufsize=1,
+                                     env=server_environment())
         self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
@@ -102,6 +136,21 @@ class ServerProcess:
         self.port = self._wait_port("PORT", START_TIMEOUT)
         if self.second_server:
             self.port2 = self._wait_port("PORT2", LINE_TIMEOUT)
+        self.check_backend()
+
+    def check_backend(self) -> None:
+        """The server runs on the backend TCPSERVER_TEST_BACKEND asks for (see above). Its
+        workers made their rings or epoll loops before it printed PORT."""
+        if TEST_BACKEND in ("", "auto") or not os.path.isdir(f"/proc/{self.proc.pid}/fd"):
+            return
+        kinds = backend_descriptors(self.proc.pid)
+        if TEST_BACKEND == "io_uring":
+            assert kinds["io_uring"] > 0, \
+                f"TCPSERVER_TEST_BACKEND=io_uring but the server has no io_uring ring open " \
+                f"({kinds}){self.stderr_tail()}"
+        else:
+            assert kinds["io_uring"] == 0 and kinds["epoll"] > 0, \
+                f"TCPSERVER_TEST_BACKEND=epoll but the server has {kinds}{self.stderr_tail()}"
 
     def _wait_port(self, keyword: str, timeout: float) -> int:
         line = self.wait_line(keyword, timeout)

@@ -54,6 +54,14 @@ constexpr int64_t kMiB = 1 << 20;
 // the link table, thread stacks, the allocator's slack and the clients' own buffers.
 constexpr int64_t kOverhead = 96 * kMiB;
 
+// The most the budget may be passed by with `links` links: io_uring sends a write of up to
+// 16 KiB to a link with nothing queued with its worker's batch, never refused (it is going out
+// now, as a direct write would be), so the budget may be passed by that much per link until
+// the completion (README: "Memory budget"). Other backends: not at all.
+int64_t budget_slack(int links) {
+  return GetServerOption(TS_OPT_BACKEND) == TS_BACKEND_IO_URING ? int64_t{links} * 16384 : 0;
+}
+
 std::mutex g_mu;
 std::vector<int32_t> g_reasons;
 void TS_CALL on_disconnect(TcpLink* link) {
@@ -262,7 +270,7 @@ TEST_F(FloodTest, NonReadingSendersStayUnderTheBudgetWhileWellBehavedClientsGetE
               static_cast<long long>(good.percentile_us(0.5)),
               static_cast<long long>(good.percentile_us(0.99)),
               static_cast<long long>(good.percentile_us(1.0)));
-  EXPECT_LE(GetServerCounter(TS_COUNTER_MEMORY_PEAK), kBudget);
+  EXPECT_LE(GetServerCounter(TS_COUNTER_MEMORY_PEAK), kBudget + budget_slack(kHostile + kGood));
   // Something held the hostile links back: the high-water mark, or (when their queues filled
   // the budget first) the budget closed them.
   EXPECT_GT(GetServerCounter(TS_COUNTER_HIGH_WATER_PAUSES) + budget_closed, 0);
@@ -368,7 +376,7 @@ TEST_F(FloodTest, LargeMessagesAreClosedAtTheBudgetAndMemoryStaysBounded) {
               reasons(TS_CLOSE_MEMORY_BUDGET), static_cast<long long>(kBudget / kMiB),
               GetServerCounter(TS_COUNTER_MEMORY_PEAK) / 1048576.0, (rss_max - rss0) / 1048576.0);
   EXPECT_GT(reasons(TS_CLOSE_MEMORY_BUDGET), 0) << "nothing reached the budget";
-  EXPECT_LE(GetServerCounter(TS_COUNTER_MEMORY_PEAK), kBudget);
+  EXPECT_LE(GetServerCounter(TS_COUNTER_MEMORY_PEAK), kBudget + budget_slack(kClients));
   if (!kShort) EXPECT_LT(rss_max - rss0, kBudget + kOverhead);
   close_all(fds);
   EXPECT_TRUE(wait_until([] { return GetServerCounter(TS_COUNTER_MEMORY_IN_USE) == 0; }, 60s));

@@ -364,6 +364,8 @@ TEST_F(FramingTest, AcceptanceRandomSizesAcrossManyLinksArriveWholeExactlyOnce) 
   constexpr size_t kWindow = 2;  // messages in flight per link: bounds the server's queues
   const size_t per_conn = std::max<size_t>(1, total / kConns);
   ASSERT_EQ(SetServerOption(TS_OPT_MAX_MESSAGE_SIZE, 4 * 1024 * 1024), 1);
+  g_close_reason = -1;
+  SetEventProc(nullptr, record_close, nullptr, nullptr, nullptr);  // says why, if a link closes
   ASSERT_NO_FATAL_FAILURE(start_server());  // NULL OnReceive: echo of whole messages
   const int64_t msgs_in0 = GetServerCounter(TS_COUNTER_MSGS_IN);
 
@@ -407,7 +409,8 @@ TEST_F(FramingTest, AcceptanceRandomSizesAcrossManyLinksArriveWholeExactlyOnce) 
   bool done = clients.run_until(finished, std::chrono::seconds(1200));
   for (size_t c = 0; c < kConns; ++c) {
     ASSERT_EQ(checkers[c].error, "") << "link " << c;
-    ASSERT_FALSE(clients.at(c).ended()) << "link " << c << " was closed";
+    ASSERT_FALSE(clients.at(c).ended())
+        << "link " << c << " was closed (a server-side close reason: " << g_close_reason.load() << ")";
     ASSERT_EQ(checkers[c].next, per_conn) << "link " << c << ": messages echoed whole";
     EXPECT_EQ(checkers[c].header_have, 0) << "link " << c << ": bytes after the last message";
   }

@@ -110,7 +110,13 @@ TS_OPT_TLS_CLIENT_CERT = 32
 TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS = 33
 TS_OPT_TLS_MAX_HANDSHAKES = 34
 TS_OPT_TLS_SESSION_TICKETS = 35
+TS_OPT_BACKEND = 50
 TS_OPT_PROXY_PROTOCOL = 51
+
+TS_BACKEND_AUTO = 0
+TS_BACKEND_EPOLL = 1
+TS_BACKEND_IO_URING = 2
+TS_BACKEND_IOCP = 3
 
 TS_TLS_1_2 = 12
 TS_TLS_1_3 = 13
@@ -285,6 +291,12 @@ class Option(enum.IntEnum):
     TLS_MAX_HANDSHAKES = TS_OPT_TLS_MAX_HANDSHAKES
     #: 1 = resumption with stateless session tickets. [default 1; 0..1] (API 1.3)
     TLS_SESSION_TICKETS = TS_OPT_TLS_SESSION_TICKETS
+    #: TS_BACKEND_AUTO, or one backend by name. A backend this build, OS or kernel does not have
+    #: fails StartTcpServer with TS_ERR_NOT_SUPPORTED (the text lists the ones it has). While the
+    #: server runs, GetServerOption returns the backend in use, never AUTO. With AUTO, the
+    #: environment variable TCPSERVER_BACKEND (epoll, io_uring, iocp) picks one as if set here.
+    #: [default TS_BACKEND_AUTO; TS_BACKEND_AUTO..TS_BACKEND_IOCP] (API 1.3)
+    BACKEND = TS_OPT_BACKEND
     #: 1 = every connection starts with a PROXY protocol header (v1 or v2, as HAProxy sends):
     #: RemoteIP / RemotePort are the client's from it, TS_OPT_MAX_LINKS_PER_ADDRESS counts the
     #: client's address, and the connection becomes a link (or starts its TLS handshake) once the
@@ -546,10 +558,23 @@ class TlsCause(enum.IntEnum):
     PEER_CLOSED = TS_TLS_CAUSE_PEER_CLOSED
 
 
+class Backend(enum.IntEnum):
+    """Backends (TS_OPT_BACKEND): the TS_BACKEND_* constants."""
+    #: Linux: io_uring where the kernel allows it (Linux 6.1+, not disabled by sysctl, seccomp or a
+    #: container), else epoll, the reason logged once; Windows: IOCP (API 1.3)
+    AUTO = TS_BACKEND_AUTO
+    #: Linux: edge-triggered epoll, one loop per worker (API 1.3)
+    EPOLL = TS_BACKEND_EPOLL
+    #: Linux 6.1+: io_uring, one ring per worker (built with liburing) (API 1.3)
+    IO_URING = TS_BACKEND_IO_URING
+    #: Windows: IO completion ports (API 1.3)
+    IOCP = TS_BACKEND_IOCP
+
+
 # Every enum above (tcpserver re-exports them all).
 ENUMS = (
     "Option", "CloseReason", "Counter", "ErrorCode", "CloseFlag", "SendQueuePolicy", "Framing",
-    "LogLevel", "Tls", "TlsClientCert", "TlsInfo", "TlsCause",
+    "LogLevel", "Tls", "TlsClientCert", "TlsInfo", "TlsCause", "Backend",
 )
 
 
@@ -702,6 +727,14 @@ class OptionAttributes:
     tls_session_tickets = OptionAttribute(
         TS_OPT_TLS_SESSION_TICKETS,
         '1 = resumption with stateless session tickets. [default 1; 0..1] (API 1.3)')
+    backend = OptionAttribute(
+        TS_OPT_BACKEND,
+        'TS_BACKEND_AUTO, or one backend by name. A backend this build, OS or kernel does'
+        ' not have fails StartTcpServer with TS_ERR_NOT_SUPPORTED (the text lists the '
+        'ones it has). While the server runs, GetServerOption returns the backend in use,'
+        ' never AUTO. With AUTO, the environment variable TCPSERVER_BACKEND (epoll, '
+        'io_uring, iocp) picks one as if set here. [default TS_BACKEND_AUTO; '
+        'TS_BACKEND_AUTO..TS_BACKEND_IOCP] (API 1.3)')
     proxy_protocol = OptionAttribute(
         TS_OPT_PROXY_PROTOCOL,
         '1 = every connection starts with a PROXY protocol header (v1 or v2, as HAProxy '
@@ -729,7 +762,8 @@ OPTION_NAMES = {
     "tls_client_cert": Option.TLS_CLIENT_CERT,
     "tls_handshake_timeout_ms": Option.TLS_HANDSHAKE_TIMEOUT_MS,
     "tls_max_handshakes": Option.TLS_MAX_HANDSHAKES,
-    "tls_session_tickets": Option.TLS_SESSION_TICKETS, "proxy_protocol": Option.PROXY_PROTOCOL,
+    "tls_session_tickets": Option.TLS_SESSION_TICKETS, "backend": Option.BACKEND,
+    "proxy_protocol": Option.PROXY_PROTOCOL,
 }
 
 # ------------------------------------------------------------------------------------------
@@ -958,31 +992,33 @@ __all__ = [
     "TS_OPT_IPV6_ONLY", "TS_OPT_MEMORY_BUDGET", "TS_OPT_SEND_HIGH_WATER",
     "TS_OPT_MESSAGE_TIMEOUT_MS", "TS_OPT_MAX_LINKS_PER_ADDRESS", "TS_OPT_ACCEPT_RATE", "TS_OPT_TLS",
     "TS_OPT_TLS_MIN_VERSION", "TS_OPT_TLS_CLIENT_CERT", "TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS",
-    "TS_OPT_TLS_MAX_HANDSHAKES", "TS_OPT_TLS_SESSION_TICKETS", "TS_OPT_PROXY_PROTOCOL",
-    "TS_TLS_1_2", "TS_TLS_1_3", "TS_TLS_CLIENT_CERT_NONE", "TS_TLS_CLIENT_CERT_REQUEST",
-    "TS_TLS_CLIENT_CERT_REQUIRE", "TS_QUEUE_CLOSE_LINK", "TS_QUEUE_REFUSE_SEND", "TS_FRAMING_RAW",
-    "TS_FRAMING_LENGTH_PREFIXED", "TS_LOG_DEBUG", "TS_LOG_INFO", "TS_LOG_WARN", "TS_LOG_ERROR",
-    "TS_CLOSE_FLAG_ABORT", "TS_COUNTER_BYTES_IN", "TS_COUNTER_BYTES_OUT", "TS_COUNTER_MSGS_IN",
-    "TS_COUNTER_MSGS_OUT", "TS_COUNTER_ACCEPTS", "TS_COUNTER_REFUSED",
-    "TS_COUNTER_SEND_QUEUE_DROPS", "TS_COUNTER_CLOSED", "TS_COUNTER_IDLE_CLOSED",
-    "TS_COUNTER_RECV_PAUSES", "TS_COUNTER_FRAMING_ERRORS", "TS_COUNTER_MEMORY_IN_USE",
-    "TS_COUNTER_MEMORY_PEAK", "TS_COUNTER_HIGH_WATER_PAUSES", "TS_COUNTER_LINKS_HELD",
-    "TS_COUNTER_BUDGET_REFUSALS", "TS_COUNTER_MESSAGE_TIMEOUTS", "TS_COUNTER_ADDRESS_REFUSED",
-    "TS_COUNTER_RATE_REFUSED", "TS_COUNTER_TLS_HANDSHAKES", "TS_COUNTER_TLS_RESUMED",
-    "TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS", "TS_COUNTER_TLS_HANDSHAKE_FAILURES",
-    "TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS", "TS_COUNTER_TLS_HANDSHAKES_DROPPED",
-    "TS_COUNTER_TLS_NOT_TLS", "TS_COUNTER_TLS_ERRORS", "TS_TLS_INFO_PROTOCOL", "TS_TLS_INFO_CIPHER",
-    "TS_TLS_INFO_SERVER_NAME", "TS_TLS_INFO_ALPN", "TS_TLS_INFO_CLIENT_SUBJECT",
-    "TS_TLS_INFO_CLIENT_ISSUER", "TS_TLS_INFO_VERIFY_RESULT", "TS_TLS_INFO_RESUMED",
-    "TS_TLS_INFO_CLIENT_FINGERPRINT", "TS_TLS_INFO_CERTIFICATE_PATTERN", "TS_TLS_CAUSE_NOT_TLS",
-    "TS_TLS_CAUSE_VERSION", "TS_TLS_CAUSE_NO_SHARED_CIPHER", "TS_TLS_CAUSE_ALPN",
-    "TS_TLS_CAUSE_CLIENT_CERTIFICATE", "TS_TLS_CAUSE_PEER_ALERT", "TS_TLS_CAUSE_BAD_RECORD",
-    "TS_TLS_CAUSE_PROTOCOL", "TS_TLS_CAUSE_NO_MEMORY", "TS_TLS_CAUSE_INTERNAL",
-    "TS_TLS_CAUSE_PEER_CLOSED", "FAMILY_RANGES", "Option", "CloseReason", "Counter", "ErrorCode",
-    "CloseFlag", "SendQueuePolicy", "Framing", "LogLevel", "Tls", "TlsClientCert", "TlsInfo",
-    "TlsCause", "ENUMS", "OptionAttribute", "OptionAttributes", "OPTION_NAMES", "TcpWorker",
-    "TcpLink", "PWorker", "PLink", "PTcpServerHandle", "STDCALL", "FUNCTYPE", "TOnReceive",
-    "TOnDisconnect", "TOnLinkIdleOvertime", "TOnThreadCreate", "TOnThreadExit", "TOnConnect",
-    "TOnLog", "TOnReceiveEx", "TOnDisconnectEx", "TOnLinkIdleOvertimeEx", "TOnThreadCreateEx",
-    "TOnThreadExitEx", "TOnConnectEx", "EXPORTS", "LAYOUTS",
+    "TS_OPT_TLS_MAX_HANDSHAKES", "TS_OPT_TLS_SESSION_TICKETS", "TS_OPT_BACKEND",
+    "TS_OPT_PROXY_PROTOCOL", "TS_BACKEND_AUTO", "TS_BACKEND_EPOLL", "TS_BACKEND_IO_URING",
+    "TS_BACKEND_IOCP", "TS_TLS_1_2", "TS_TLS_1_3", "TS_TLS_CLIENT_CERT_NONE",
+    "TS_TLS_CLIENT_CERT_REQUEST", "TS_TLS_CLIENT_CERT_REQUIRE", "TS_QUEUE_CLOSE_LINK",
+    "TS_QUEUE_REFUSE_SEND", "TS_FRAMING_RAW", "TS_FRAMING_LENGTH_PREFIXED", "TS_LOG_DEBUG",
+    "TS_LOG_INFO", "TS_LOG_WARN", "TS_LOG_ERROR", "TS_CLOSE_FLAG_ABORT", "TS_COUNTER_BYTES_IN",
+    "TS_COUNTER_BYTES_OUT", "TS_COUNTER_MSGS_IN", "TS_COUNTER_MSGS_OUT", "TS_COUNTER_ACCEPTS",
+    "TS_COUNTER_REFUSED", "TS_COUNTER_SEND_QUEUE_DROPS", "TS_COUNTER_CLOSED",
+    "TS_COUNTER_IDLE_CLOSED", "TS_COUNTER_RECV_PAUSES", "TS_COUNTER_FRAMING_ERRORS",
+    "TS_COUNTER_MEMORY_IN_USE", "TS_COUNTER_MEMORY_PEAK", "TS_COUNTER_HIGH_WATER_PAUSES",
+    "TS_COUNTER_LINKS_HELD", "TS_COUNTER_BUDGET_REFUSALS", "TS_COUNTER_MESSAGE_TIMEOUTS",
+    "TS_COUNTER_ADDRESS_REFUSED", "TS_COUNTER_RATE_REFUSED", "TS_COUNTER_TLS_HANDSHAKES",
+    "TS_COUNTER_TLS_RESUMED", "TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS",
+    "TS_COUNTER_TLS_HANDSHAKE_FAILURES", "TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS",
+    "TS_COUNTER_TLS_HANDSHAKES_DROPPED", "TS_COUNTER_TLS_NOT_TLS", "TS_COUNTER_TLS_ERRORS",
+    "TS_TLS_INFO_PROTOCOL", "TS_TLS_INFO_CIPHER", "TS_TLS_INFO_SERVER_NAME", "TS_TLS_INFO_ALPN",
+    "TS_TLS_INFO_CLIENT_SUBJECT", "TS_TLS_INFO_CLIENT_ISSUER", "TS_TLS_INFO_VERIFY_RESULT",
+    "TS_TLS_INFO_RESUMED", "TS_TLS_INFO_CLIENT_FINGERPRINT", "TS_TLS_INFO_CERTIFICATE_PATTERN",
+    "TS_TLS_CAUSE_NOT_TLS", "TS_TLS_CAUSE_VERSION", "TS_TLS_CAUSE_NO_SHARED_CIPHER",
+    "TS_TLS_CAUSE_ALPN", "TS_TLS_CAUSE_CLIENT_CERTIFICATE", "TS_TLS_CAUSE_PEER_ALERT",
+    "TS_TLS_CAUSE_BAD_RECORD", "TS_TLS_CAUSE_PROTOCOL", "TS_TLS_CAUSE_NO_MEMORY",
+    "TS_TLS_CAUSE_INTERNAL", "TS_TLS_CAUSE_PEER_CLOSED", "FAMILY_RANGES", "Option", "CloseReason",
+    "Counter", "ErrorCode", "CloseFlag", "SendQueuePolicy", "Framing", "LogLevel", "Tls",
+    "TlsClientCert", "TlsInfo", "TlsCause", "Backend", "ENUMS", "OptionAttribute",
+    "OptionAttributes", "OPTION_NAMES", "TcpWorker", "TcpLink", "PWorker", "PLink",
+    "PTcpServerHandle", "STDCALL", "FUNCTYPE", "TOnReceive", "TOnDisconnect", "TOnLinkIdleOvertime",
+    "TOnThreadCreate", "TOnThreadExit", "TOnConnect", "TOnLog", "TOnReceiveEx", "TOnDisconnectEx",
+    "TOnLinkIdleOvertimeEx", "TOnThreadCreateEx", "TOnThreadExitEx", "TOnConnectEx", "EXPORTS",
+    "LAYOUTS",
 ]

@@ -1,5 +1,7 @@
 // The one internal interface between the portable core (core/server.*) and an OS event
-// machinery: epoll on Linux (backend/epoll), IO completion ports on Windows (backend/iocp).
+// machinery: epoll (backend/epoll) or io_uring (backend/io_uring) on Linux, IO completion ports
+// on Windows (backend/iocp). make_backend (backend/backend_select.cpp) picks one by
+// TS_OPT_BACKEND.
 //
 // A backend does system calls and readiness/completion handling only. It owns its worker
 // threads, its event queue and its per-link state (Link::backend_state). Everything about the
@@ -52,8 +54,14 @@ class Backend {
 
   // ---- writing, link.mu held ----
   // One non-blocking write of parts[0..count) (count <= 2, in order). Returns the bytes the
-  // socket took (0 if it would block), or -1 with *err set to the OS error.
+  // socket took (0 if it would block), or -1 with *err set to the OS error. A batching backend
+  // may take nothing of a write of at most deferred_write_max() bytes and send it with its
+  // batch instead (the core queues it, and queued_locked puts it in the batch).
   virtual long write_locked(Link& link, const ConstBuf* parts, int count, int* err) = 0;
+  // The largest write to an empty queue that write_locked may defer to its batch (0: none).
+  // Such a write is going out now, so the memory budget never refuses it (the budget may be
+  // passed by that much per link, until its completion).
+  virtual size_t deferred_write_max() const { return 0; }
   // Something was pushed onto link.queue: make sure it gets flushed (watch writability, post a
   // send). Returns 0, or the OS error that broke the connection.
   virtual int queued_locked(Link& link) = 0;
@@ -78,10 +86,23 @@ class Backend {
   // The link is closed and its last callback returned: hand it back (Server::release_link)
   // once no event of the backend can name it any more.
   virtual void retire(Link& link, WorkerCtx& w) = 0;
+
+  // Which backend this is (TS_BACKEND_*), set by make_backend.
+  int32_t kind() const { return kind_; }
+
+ private:
+  friend std::unique_ptr<Backend> make_backend(Server& server, int32_t requested);
+  int32_t kind_ = 0;
 };
 
-std::unique_ptr<Backend> make_backend(Server& server);
-// Workers when TS_OPT_WORKER_THREADS is 0 (automatic); each backend's reasons are beside it.
-int default_worker_count();
+// The backend TS_OPT_BACKEND asks for (`requested`, a TS_BACKEND_* value; TS_BACKEND_AUTO
+// consults the TCPSERVER_BACKEND environment variable, then picks the best one this kernel
+// allows). nullptr with TS_ERR_NOT_SUPPORTED set when this build, OS or kernel lacks it.
+std::unique_ptr<Backend> make_backend(Server& server, int32_t requested);
+// Workers when TS_OPT_WORKER_THREADS is 0 (automatic) for a backend kind; the reasons are
+// beside it.
+int default_worker_count(int32_t kind);
+// "epoll", "io_uring", "IOCP" (for messages).
+const char* backend_name(int32_t kind);
 
 }  // namespace ts

@@ -133,6 +133,12 @@ void Server::send_item_locked(Link& link, SendItem* item) {
       release_item(*pool_, item);
       return;
     }
+    if (n == 0 && item->left <= backend_->deferred_write_max()) {
+      // Deferred to the backend's batch: going out now, like a write the socket took.
+      link.queue.push_charged_anyway(item);
+      if (int e = backend_->queued_locked(link)) write_failed_locked(link, e);
+      return;
+    }
     item->data += n;
     item->left -= static_cast<uint32_t>(n);
   }

@@ -46,11 +46,20 @@ void release_item(IoPool& pool, SendItem* item) {
 
 bool SendQueue::push(SendItem* item) {
   if (budget_ && !budget_->try_charge(item->left)) return false;
+  append(item);
+  return true;
+}
+
+void SendQueue::push_charged_anyway(SendItem* item) {
+  if (budget_) budget_->charge(item->left);
+  append(item);
+}
+
+void SendQueue::append(SendItem* item) {
   item->next = nullptr;
   if (tail_) tail_->next = item; else head_ = item;
   tail_ = item;
   bytes_ += item->left;
-  return true;
 }
 
 SendItem* SendQueue::consume_front(size_t n) {

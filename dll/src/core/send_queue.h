@@ -49,12 +49,16 @@ class SendQueue {
   SendItem* front() const { return head_; }
   // Queues `item` unless its bytes would pass the budget: then false, and nothing changed.
   bool push(SendItem* item);
+  // Queues `item` and charges its bytes even past the budget (a write going out now, which a
+  // batching backend sends with its batch: Backend::deferred_write_max).
+  void push_charged_anyway(SendItem* item);
   // Marks n bytes of the front item as sent; pops and returns it when it is done, else nullptr.
   SendItem* consume_front(size_t n);
   // Unlinks everything (for release outside the link's lock).
   SendItem* take_all();
 
  private:
+  void append(SendItem* item);
   SendItem* head_ = nullptr;
   SendItem* tail_ = nullptr;
   size_t bytes_ = 0;

@@ -64,7 +64,8 @@ bool Server::start(const char* ip, uint32_t port) {
   // Listen first: a bad address or a port in use must leave the pool and the link table of
   // the last run as they were. (The backend first: on Windows it starts Winsock.)
   backend_.reset();
-  std::unique_ptr<Backend> backend = make_backend(*this);
+  std::unique_ptr<Backend> backend = make_backend(*this, static_cast<int32_t>(opts_[TS_OPT_BACKEND]));
+  if (!backend) return false;  // not in this build, OS or kernel (error set)
   ListenSpec spec;
   spec.ip = ip ? ip : "";
   spec.port = port;
@@ -89,7 +90,7 @@ bool Server::start(const char* ip, uint32_t port) {
     tables_.push_back(std::make_unique<LinkTable>(max_links));  // old ones stay: ids may name them
     table_.store(tables_.back().get(), std::memory_order_release);
   }
-  const int workers = freeze_running_options_locked();
+  const int workers = freeze_running_options_locked(backend->kind());
   if (tls_active_ && !tls().start(running_opts_)) {
     close_socket(listener.sock, false);
     tls_active_ = false;
@@ -128,14 +129,15 @@ bool Server::start(const char* ip, uint32_t port) {
     std::unique_lock<std::mutex> rlock(ready_mu_);
     ready_cv_.wait(rlock, [&] { return threads_ready_ == workers + 1; });
   }
-  log(TS_LOG_INFO, "listening on %s port %u with %d workers",
-      spec.ip.empty() ? "all interfaces" : spec.ip.c_str(), port_, workers);
+  log(TS_LOG_INFO, "listening on %s port %u with %d workers (%s)",
+      spec.ip.empty() ? "all interfaces" : spec.ip.c_str(), port_, workers,
+      backend_name(backend_->kind()));
   return true;
 }
 
 // The options set become the running ones, with what is derived from them (start and
 // start_for_tests). Returns the number of workers.
-int Server::freeze_running_options_locked() {
+int Server::freeze_running_options_locked(int32_t backend_kind) {
   running_opts_ = opts_;
   link_socket_opts_.no_delay = running_opts_[TS_OPT_TCP_NODELAY] != 0;
   link_socket_opts_.keep_alive = running_opts_[TS_OPT_KEEPALIVE] != 0;
@@ -152,7 +154,7 @@ int Server::freeze_running_options_locked() {
   tls_active_ = running_opts_[TS_OPT_TLS] != 0;
 
   int workers = static_cast<int>(opts_[TS_OPT_WORKER_THREADS]);
-  if (workers == 0) workers = default_worker_count();
+  if (workers == 0) workers = default_worker_count(backend_kind);
   // Each worker can take one buffer in a callback while readers are paused.
   pool_->set_reserve(static_cast<uint32_t>(std::min<int64_t>(workers, pool_->count() / 2)));
   return workers;
@@ -329,6 +331,8 @@ int64_t Server::option(int32_t id) const {
   }
   if (id == TS_OPT_LOG_LEVEL) return log_level();
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  // Running: the backend actually serving (AUTO resolved).
+  if (id == TS_OPT_BACKEND && state_.load() == State::kRunning && backend_) return backend_->kind();
   return opts_[id];
 }
 
@@ -343,7 +347,7 @@ bool Server::start_for_tests(std::unique_ptr<Backend> backend) {
   if (!ensure_pool_locked() || !check_budget_options_locked()) return false;
   tables_.push_back(std::make_unique<LinkTable>(static_cast<uint32_t>(opts_[TS_OPT_MAX_LINKS])));
   table_.store(tables_.back().get(), std::memory_order_release);
-  freeze_running_options_locked();
+  freeze_running_options_locked(0);  // the fake backend: no kind, the default count
   backend_ = std::move(backend);
   state_.store(State::kRunning, std::memory_order_release);
   return true;

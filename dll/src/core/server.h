@@ -287,7 +287,7 @@ class Server {
 
   // server.cpp
   bool ensure_pool_locked();
-  int freeze_running_options_locked();  // start, start_for_tests: returns the worker count
+  int freeze_running_options_locked(int32_t backend_kind);  // start, start_for_tests: returns the worker count
   bool check_budget_options_locked() const;
   // send_path.cpp
   Link* link_from(const TcpLink* p);

@@ -215,6 +215,7 @@ void MultiServerTest::create(ServerCtx& ctx,
       << GetLastErrorText();
   ASSERT_EQ(TcpServerSetConnectProc(ctx.handle, ctx_connect), 1) << GetLastErrorText();
   ASSERT_EQ(TcpServerSetThreadExitProc(ctx.handle, ctx_thread_exit), 1) << GetLastErrorText();
+  ASSERT_TRUE(apply_test_backend(ctx.handle)) << GetLastErrorText();
   for (const auto& o : options) {
     ASSERT_EQ(TcpServerSetOption(ctx.handle, o.first, o.second), 1)
         << "option " << o.first << ": " << GetLastErrorText();

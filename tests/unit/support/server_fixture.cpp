@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "support/proc_stats.h"
@@ -42,7 +43,44 @@ const std::vector<OptionDefault> kOptionDefaults = {
     {TS_OPT_TLS_MAX_HANDSHAKES, 1000},
     {TS_OPT_TLS_SESSION_TICKETS, 1},
     {TS_OPT_PROXY_PROTOCOL, 0},
+    {TS_OPT_BACKEND, TS_BACKEND_AUTO},  // restore_defaults then applies test_backend()
 };
+
+int64_t test_backend() {
+  static const int64_t value = [] {
+    const char* v = std::getenv("TCPSERVER_TEST_BACKEND");
+    std::string s = v ? v : "";
+    if (s.empty() || s == "auto") return int64_t{TS_BACKEND_AUTO};
+    if (s == "epoll") return int64_t{TS_BACKEND_EPOLL};
+    if (s == "io_uring") return int64_t{TS_BACKEND_IO_URING};
+    if (s == "iocp") return int64_t{TS_BACKEND_IOCP};
+    std::fprintf(stderr, "TCPSERVER_TEST_BACKEND='%s' is not a backend (epoll, io_uring, iocp, "
+                 "auto)\n", s.c_str());
+    std::abort();
+  }();
+  return value;
+}
+
+bool apply_test_backend(TcpServerHandle* server) {
+  return (server ? TcpServerSetOption(server, TS_OPT_BACKEND, test_backend())
+                 : SetServerOption(TS_OPT_BACKEND, test_backend())) == 1;
+}
+
+void expect_test_backend_in_use(TcpServerHandle* server) {
+  int64_t in_use = server ? TcpServerGetOption(server, TS_OPT_BACKEND)
+                          : GetServerOption(TS_OPT_BACKEND);
+  if (test_backend() != TS_BACKEND_AUTO) {
+    EXPECT_EQ(in_use, test_backend()) << "the server does not run on the backend "
+                                         "TCPSERVER_TEST_BACKEND asks for";
+    return;
+  }
+#ifdef _WIN32
+  EXPECT_EQ(in_use, TS_BACKEND_IOCP);
+#else
+  EXPECT_TRUE(in_use == TS_BACKEND_EPOLL || in_use == TS_BACKEND_IO_URING)
+      << "a running server reports backend " << in_use;
+#endif
+}
 
 namespace {
 
@@ -104,6 +142,7 @@ void ServerTest::restore_defaults() {
   for (const OptionDefault& d : kOptionDefaults)
     ASSERT_EQ(SetServerOption(d.option, d.value), 1)
         << "restoring option " << d.option << ": " << GetLastErrorText();
+  ASSERT_TRUE(apply_test_backend(nullptr)) << GetLastErrorText();
 }
 
 void ServerTest::TearDown() {

@@ -19,6 +19,16 @@ struct OptionDefault {
 };
 extern const std::vector<OptionDefault> kOptionDefaults;
 
+// The backend every server of the tests runs on: TCPSERVER_TEST_BACKEND (epoll, io_uring, iocp
+// or auto; unset or empty = auto) as a TS_BACKEND_* value. CI runs the suites once per backend
+// with it; an unknown name aborts the test program with a message.
+int64_t test_backend();
+// Every server a test makes gets this (the fixtures below do it).
+bool apply_test_backend(TcpServerHandle* server);  // nullptr: the default server
+// Fails the test unless the running server `server` (nullptr: the default one) serves on the
+// backend the tests asked for (any real one for auto).
+void expect_test_backend_in_use(TcpServerHandle* server);
+
 // Log lines the engine reported (SetLogProc), for tests that check what was logged.
 std::vector<std::string> captured_log();
 bool log_contains(const std::string& needle);

@@ -296,6 +296,7 @@ void TlsServerTest::make(TlsRecorder& rec,
                                   nullptr, nullptr, nullptr), 1) << GetLastErrorText();
   ASSERT_EQ(TcpServerSetConnectProc(server, TlsRecorder::on_connect), 1) << GetLastErrorText();
   ASSERT_EQ(TcpServerSetOption(server, TS_OPT_TLS, 1), 1) << GetLastErrorText();
+  ASSERT_TRUE(apply_test_backend(server)) << GetLastErrorText();  // TCPSERVER_TEST_BACKEND
   for (const auto& o : options)
     ASSERT_EQ(TcpServerSetOption(server, o.first, o.second), 1)
         << "option " << o.first << " = " << o.second << ": " << GetLastErrorText();
@@ -309,6 +310,7 @@ void TlsServerTest::make(TlsRecorder& rec,
 
 void TlsServerTest::start() {
   ASSERT_EQ(TcpServerStart(server_, "127.0.0.1", 0), 1) << GetLastErrorText();
+  expect_test_backend_in_use(server_);
   port_ = static_cast<uint16_t>(TcpServerGetPort(server_));
   ASSERT_NE(port_, 0);
 }

@@ -35,7 +35,6 @@ EpollBackend::~EpollBackend() {
     finish_stop(-1);
   }
   if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (spare_fd_ >= 0) ::close(spare_fd_);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -45,7 +44,7 @@ EpollBackend::~EpollBackend() {
 bool EpollBackend::start(socket_t listener, int family, int count) {
   (void)family;  // accept4 makes sockets of the listener's family
   listen_fd_ = listener;
-  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  spare_.open();
   for (int i = 0; i < count; ++i) {
     auto w = std::make_unique<EpollWorker>();
     w->backend = this;
@@ -113,9 +112,8 @@ bool EpollBackend::finish_stop(int timeout_ms) {
   }
   workers_.clear();
   if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (spare_fd_ >= 0) ::close(spare_fd_);
+  spare_.close();
   listen_fd_ = -1;
-  spare_fd_ = -1;
   return true;
 }
 
@@ -210,35 +208,11 @@ void EpollBackend::accept_batch(EpollWorker& w) {
 }
 
 bool EpollBackend::handle_emfile(EpollWorker& w) {
-  static std::atomic<uint64_t> last_warning{0};
-  uint64_t now = now_ms();
-  if (now - last_warning.load(std::memory_order_relaxed) > 5000) {
-    last_warning.store(now, std::memory_order_relaxed);
-    log(TS_LOG_WARN,
-        "out of file descriptors: refusing connections (raise 'ulimit -n' or lower "
-        "TS_OPT_MAX_LINKS)");
-  }
-  // Give up the spare descriptor to take the connection off the queue and drop it. Workers
-  // run out together: only the one that takes the spare may close it (exchange), the others
-  // pause below.
-  int spare = spare_fd_.exchange(-1, std::memory_order_acq_rel);
-  if (spare >= 0) {
-    ::close(spare);
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd >= 0) {
-      ::close(fd);
-      server_.count(TS_COUNTER_REFUSED);
-    }
-    spare = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (spare >= 0) {
-      spare_fd_.store(spare, std::memory_order_release);
-      return true;
-    }
-  }
+  if (spare_.drop_one(listen_fd_, server_)) return true;
   // Not even that: stop listening on this worker for a while instead of spinning.
   ::epoll_ctl(w.ep, EPOLL_CTL_DEL, listen_fd_, nullptr);
   w.listening = false;
-  w.listen_resume_ms = now + kListenPauseMs;
+  w.listen_resume_ms = now_ms() + kListenPauseMs;
   return false;
 }
 
@@ -291,11 +265,9 @@ void EpollBackend::run_tasks(EpollWorker& w) {
 
 }  // namespace epoll
 
-std::unique_ptr<Backend> make_backend(Server& server) {
+// backend/backend_select.cpp picks it.
+std::unique_ptr<Backend> make_epoll_backend(Server& server) {
   return std::make_unique<epoll::EpollBackend>(server);
 }
-
-// One loop per CPU: each link belongs to one loop, so a thread beyond that only adds switches.
-int default_worker_count() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
 }  // namespace ts

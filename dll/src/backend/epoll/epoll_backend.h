@@ -13,7 +13,8 @@
 //   cost a lock of the link to find nothing to do).
 // - Cross-thread requests (adopt, close, stop, resume) are tasks plus an eventfd wake-up.
 // - EMFILE does not spin the accept loop: a spare descriptor is given up to accept and drop
-//   the connection; if even that fails, the worker stops listening for 100 ms.
+//   the connection (backend/posix/socket_io.h); if even that fails, the worker stops listening
+//   for 100 ms.
 // - What a link goes through (accepting, the read gate, closing) is the core's
 //   (core/link_life.cpp): this file does the system calls and the event loop. Its per-link
 //   state is EpollLink, in the link's backend area.
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/posix/socket_io.h"
 #include "core/server.h"
 #include "platform/clock.h"
 
@@ -49,27 +51,11 @@ namespace epoll {
 
 constexpr int kMaxEvents = 256;
 constexpr int kAcceptBatch = 64;    // accepts per wake-up
-constexpr int kMaxIov = 64;
 constexpr uint64_t kListenPauseMs = 100;
 
 // epoll data tags that are not links.
 extern char g_wake_tag;
 extern char g_listen_tag;
-
-// glibc's recv/send/sendmsg are cancellation points: in a process with several threads each
-// call switches the thread's cancellation state around the system call with two atomic
-// read-modify-writes. Engine threads are never cancelled, and application threads that send
-// through us should not become cancellable inside our lock either, so the data path enters the
-// kernel directly (about 2 % of the CPU time of a 64-byte echo).
-inline ssize_t sys_recv(int fd, void* buf, size_t len) {
-  return ::syscall(SYS_recvfrom, fd, buf, len, 0, nullptr, nullptr);
-}
-inline ssize_t sys_send(int fd, const void* buf, size_t len) {
-  return ::syscall(SYS_sendto, fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT, nullptr, 0);
-}
-inline ssize_t sys_sendmsg(int fd, const msghdr* msg) {
-  return ::syscall(SYS_sendmsg, fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
 
 // The backend's part of a link (Link::backend_state), touched under link.mu or by the owner.
 struct EpollLink {
@@ -157,7 +143,7 @@ class EpollBackend final : public Backend {
 
   Server& server_;
   int listen_fd_ = -1;
-  std::atomic<int> spare_fd_{-1};  // every worker may reach for it in handle_emfile
+  SpareDescriptor spare_;  // EMFILE: every worker may reach for it in handle_emfile
   std::vector<std::unique_ptr<EpollWorker>> workers_;
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<bool> stopping_{false};

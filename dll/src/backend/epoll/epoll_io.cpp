@@ -64,32 +64,7 @@ void EpollBackend::retry_paused(EpollWorker& w) {
 // ------------------------------------------------------------------------------------------
 
 long EpollBackend::write_locked(Link& link, const ConstBuf* parts, int count, int* err) {
-  iovec iov[2];
-  size_t len = 0;
-  int used = 0;
-  for (int i = 0; i < count && used < 2; ++i) {
-    if (parts[i].len == 0) continue;
-    iov[used].iov_base = const_cast<uint8_t*>(parts[i].data);
-    iov[used++].iov_len = parts[i].len;
-    len += parts[i].len;
-  }
-  for (;;) {
-    ssize_t n;
-    if (used == 1) {  // the common case: one plain send, no message header to fill
-      n = sys_send(link.sock, iov[0].iov_base, len);
-    } else {
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = static_cast<size_t>(used);
-      n = sys_sendmsg(link.sock, &msg);
-    }
-    if (n >= 0) return static_cast<long>(n);
-    int e = errno;
-    if (e == EINTR) continue;
-    if (e == EAGAIN || e == EWOULDBLOCK) return 0;
-    *err = e;
-    return -1;
-  }
+  return write_parts(link.sock, parts, count, err);
 }
 
 int EpollBackend::queued_locked(Link& link) {
@@ -117,17 +92,11 @@ int EpollBackend::watch_writable_locked(Link& link, bool on) {
 
 int EpollBackend::flush_locked(Link& link) {
   while (!link.queue.empty()) {
-    iovec iov[kMaxIov];
-    int cnt = 0;
-    size_t total = 0;
-    for (SendItem* it = link.queue.front(); it && cnt < kMaxIov; it = it->next, ++cnt) {
-      iov[cnt].iov_base = const_cast<uint8_t*>(it->data);
-      iov[cnt].iov_len = it->left;
-      total += it->left;
-    }
+    iovec iov[kMaxSendIov];
+    size_t total;
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<size_t>(cnt);
+    msg.msg_iovlen = static_cast<size_t>(gather_queue(link.queue, iov, &total));
     ssize_t n = sys_sendmsg(link.sock, &msg);
     if (n < 0) {
       int e = errno;

@@ -283,16 +283,9 @@ void IocpBackend::open_link(IocpWorker& w, AcceptOp* op, SOCKET s) {
 
 }  // namespace iocp
 
-std::unique_ptr<Backend> make_backend(Server& server) {
+// backend/backend_select.cpp picks it.
+std::unique_ptr<Backend> make_iocp_backend(Server& server) {
   return std::make_unique<iocp::IocpBackend>(server);
-}
-
-// The original unit's 2 x CPU + 2. The port's concurrency limit (one per CPU) keeps the extra
-// threads asleep until a callback blocks; then one of them takes over. Measured under Wine, 64
-// links echoing 512 KiB: no loss with plain handlers (2 workers 14.3 MiB/s, 6 workers 17.4);
-// with handlers that block 1 ms, 2.2 MiB/s with 2 workers and 5.6 with 6.
-int default_worker_count() {
-  return 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) + 2;
 }
 
 }  // namespace ts
