@@ -7,6 +7,7 @@ set(TCPSERVER_CSHARP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerException.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerEventArgs.cs
   ${CMAKE_CURRENT_LIST_DIR}/Link.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpServerTls.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServer.cs)
 
 # mcs (the compiler) and mono (the runtime) from Debian's mono-mcs and mono-runtime.

@@ -1579,6 +1579,12 @@ CS_ENUMS = {
     "TS_LOG_": ("TcpLogLevel", "Log levels (TS_LOG_*)."),
     "TS_COUNTER_": ("TcpServerCounter", "A server's totals (TS_COUNTER_*), for "
                                         "TcpServer.GetCounter."),
+    "TS_TLS_": ("TlsVersion", "TLS versions (TS_TLS_*), for TcpServer.Tls.MinVersion."),
+    "TS_TLS_CLIENT_CERT_": ("TlsClientCertMode", "Client certificates (TS_TLS_CLIENT_CERT_*), "
+                                                 "for TcpServer.Tls.ClientCertificate."),
+    "TS_TLS_INFO_": ("TlsInfo", "What Link.GetTlsInfo reports (TS_TLS_INFO_*)."),
+    "TS_TLS_CAUSE_": ("TlsFailureCause", "Why a TLS handshake failed (TS_TLS_CAUSE_*), for "
+                                         "TcpServer.Tls.GetFailureCount."),
 }
 CS_ENUM_NAMES_1_2 = {
     "TS_OPT_TCP_NODELAY": "TcpNoDelay", "TS_OPT_KEEPALIVE": "KeepAlive",
@@ -1588,6 +1594,8 @@ CS_ENUM_NAMES_1_2 = {
     "TS_OPT_KEEPALIVE_COUNT": "KeepAliveCount", "TS_OPT_IPV6_ONLY": "IPv6Only",
     "TS_COUNTER_MSGS_IN": "MessagesIn", "TS_COUNTER_MSGS_OUT": "MessagesOut",
     "TS_COUNTER_RECV_PAUSES": "ReceivePauses",
+    # Names that would start with a digit.
+    "TS_TLS_1_2": "Tls12", "TS_TLS_1_3": "Tls13",
 }
 
 
@@ -1780,7 +1788,7 @@ PAS_CALL = "{$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF}"
 PAS_WRAPPED_BY_UTCPSERVER = (
     "StartTcpServer", "StopTcpServer", "SetEventProc", "SetConnectProc", "SetThreadExitProc",
     "SetLogProc", "WriteLog", "GetLocalIP", "GetVersionText", "GetLastErrorText",
-    "GetCloseReasonText", "GetAbiLayout")
+    "GetCloseReasonText", "GetAbiLayout", "SetTlsCertificateFile")
 
 
 def pas_comment(text: str, indent: str) -> List[str]:

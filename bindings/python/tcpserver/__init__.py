@@ -16,9 +16,10 @@ from .errors import ErrorCode, TcpServerError
 from .link import CloseReason, Link, WorkerInfo
 from .server import (DefaultServer, Framing, Server, Stats, WorkerStats, check_abi, counters,
                      local_ip, tick_count, version, write_log)
+from .tls import TlsCause, TlsClientCert, TlsVersion
 
 __all__ = [
     "CloseReason", "DefaultServer", "ErrorCode", "Framing", "Link", "Server", "Stats",
-    "TcpServerError", "WorkerInfo",
+    "TcpServerError", "TlsCause", "TlsClientCert", "TlsVersion", "WorkerInfo",
     "WorkerStats", "check_abi", "counters", "local_ip", "tick_count", "version", "write_log",
 ]

@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, TypeVar
 from . import _native as n
 from .errors import ErrorCode, TcpServerError, last_error
 from .link import BytesLike, Link, as_buffer
+from .tls import TlsSettings, min_version_value
 
 log = logging.getLogger("tcpserver")
 engine_log = logging.getLogger("tcpserver.engine")
@@ -386,6 +387,13 @@ class _HandleEngine:
     worker_exec_info = _on_handle(n.TcpServerGetWorkerExecInfo)
     exec_long = _on_handle(n.TcpServerGetExecLong)
     exec_count = _on_handle(n.TcpServerGetExecCount)
+    tls_certificate = _on_handle(n.TcpServerSetTlsCertificate)
+    tls_server_name = _on_handle(n.TcpServerAddTlsServerName)
+    tls_alpn = _on_handle(n.TcpServerSetTlsAlpn)
+    tls_client_ca = _on_handle(n.TcpServerSetTlsClientCA)
+    tls_ciphers = _on_handle(n.TcpServerSetTlsCiphers)
+    tls_ticket_keys = _on_handle(n.TcpServerSetTlsTicketKeys)
+    tls_failure_count = _on_handle(n.TcpServerGetTlsFailureCount)
 
 
 class _FlatEngine:
@@ -435,6 +443,13 @@ class _FlatEngine:
     worker_exec_info = staticmethod(n.GetWorkerExecInfo)
     exec_long = staticmethod(n.GetServerExecLong)
     exec_count = staticmethod(n.GetServerExecCount)
+    tls_certificate = staticmethod(n.SetTlsCertificate)
+    tls_server_name = staticmethod(n.AddTlsServerName)
+    tls_alpn = staticmethod(n.SetTlsAlpn)
+    tls_client_ca = staticmethod(n.SetTlsClientCA)
+    tls_ciphers = staticmethod(n.SetTlsCiphers)
+    tls_ticket_keys = staticmethod(n.SetTlsTicketKeys)
+    tls_failure_count = staticmethod(n.GetTlsFailureCount)
 
 
 # Servers holding an engine server of their own (CreateTcpServer), freed at exit at the latest.
@@ -478,6 +493,12 @@ _OPTIONS: Dict[str, int] = {
     "message_timeout_ms": n.TS_OPT_MESSAGE_TIMEOUT_MS,
     "max_links_per_address": n.TS_OPT_MAX_LINKS_PER_ADDRESS,
     "accept_rate": n.TS_OPT_ACCEPT_RATE,
+    "tls": n.TS_OPT_TLS,
+    "tls_min_version": n.TS_OPT_TLS_MIN_VERSION,
+    "tls_client_cert": n.TS_OPT_TLS_CLIENT_CERT,
+    "tls_handshake_timeout_ms": n.TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS,
+    "tls_max_handshakes": n.TS_OPT_TLS_MAX_HANDSHAKES,
+    "tls_session_tickets": n.TS_OPT_TLS_SESSION_TICKETS,
 }
 
 _COUNTERS: Dict[str, int] = {
@@ -500,6 +521,14 @@ _COUNTERS: Dict[str, int] = {
     "message_timeouts": n.TS_COUNTER_MESSAGE_TIMEOUTS,
     "address_refused": n.TS_COUNTER_ADDRESS_REFUSED,
     "rate_refused": n.TS_COUNTER_RATE_REFUSED,
+    "tls_handshakes": n.TS_COUNTER_TLS_HANDSHAKES,
+    "tls_resumed": n.TS_COUNTER_TLS_RESUMED,
+    "tls_handshakes_in_progress": n.TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS,
+    "tls_handshake_failures": n.TS_COUNTER_TLS_HANDSHAKE_FAILURES,
+    "tls_handshake_timeouts": n.TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS,
+    "tls_handshakes_dropped": n.TS_COUNTER_TLS_HANDSHAKES_DROPPED,
+    "tls_not_tls": n.TS_COUNTER_TLS_NOT_TLS,
+    "tls_errors": n.TS_COUNTER_TLS_ERRORS,
 }
 
 
@@ -570,6 +599,15 @@ class Stats:
     message_timeouts: int
     address_refused: int
     rate_refused: int
+    # TLS (API 1.3); tls_handshakes_in_progress is a level (connections not yet links).
+    tls_handshakes: int
+    tls_resumed: int
+    tls_handshakes_in_progress: int
+    tls_handshake_failures: int
+    tls_handshake_timeouts: int
+    tls_handshakes_dropped: int
+    tls_not_tls: int
+    tls_errors: int
 
 
 class WorkerStats(NamedTuple):
@@ -588,12 +626,14 @@ _WHOLE_SERVER: Any = object()  # close() without a link id closes the server its
 # ------------------------------------------------------------------------------------------
 
 
-class Server:
+class Server(TlsSettings):
     """A TCP server. Construct, wire handlers, start(ip, port), stop(); close() (or leaving
     a `with` block) also frees its engine server. Several may run at once.
 
     Options (keyword arguments and properties of the same name) are kept by this object and
-    applied at start(); an option left at None keeps the engine's default.
+    applied at start(); an option left at None keeps the engine's default. TLS: tls=True and a
+    certificate (load_cert_chain); the other TLS settings are methods (TlsSettings, in the
+    shape of ssl.SSLContext).
     """
 
     def __init__(self, *, max_links: Optional[int] = None,
@@ -619,7 +659,13 @@ class Server:
                  send_high_water: Optional[int] = None,
                  message_timeout_ms: Optional[int] = None,
                  max_links_per_address: Optional[int] = None,
-                 accept_rate: Optional[int] = None) -> None:
+                 accept_rate: Optional[int] = None,
+                 tls: Optional[bool] = None,
+                 tls_min_version: Optional[int] = None,
+                 tls_client_cert: Optional[int] = None,
+                 tls_handshake_timeout_ms: Optional[int] = None,
+                 tls_max_handshakes: Optional[int] = None,
+                 tls_session_tickets: Optional[bool] = None) -> None:
         self._options: Dict[str, int] = {}
         self._handlers: Dict[str, Callable[..., Any]] = {}
         self._link_data: Dict[int, Any] = {}
@@ -641,7 +687,12 @@ class Server:
                      keepalive_count=keepalive_count, ipv6_only=ipv6_only,
                      memory_budget=memory_budget, send_high_water=send_high_water,
                      message_timeout_ms=message_timeout_ms,
-                     max_links_per_address=max_links_per_address, accept_rate=accept_rate)
+                     max_links_per_address=max_links_per_address, accept_rate=accept_rate,
+                     tls=tls, tls_min_version=tls_min_version, tls_client_cert=tls_client_cert,
+                     tls_handshake_timeout_ms=tls_handshake_timeout_ms,
+                     tls_max_handshakes=tls_max_handshakes,
+                     tls_session_tickets=tls_session_tickets)
+        self._init_tls()
         for name, value in given.items():
             if value is not None:
                 setattr(self, name, value)
@@ -657,6 +708,11 @@ class Server:
                 engine = self._engine_server
                 if engine is None:
                     engine = _HandleEngine(self._context)
+                    try:
+                        self._replay_tls(engine)  # what an earlier engine server was given
+                    except TcpServerError:
+                        _destroy_engine(engine)
+                        raise
                     self._finalizer = weakref.finalize(self, _destroy_engine, engine)
                     self._finalizer.atexit = False  # _shutdown frees it after every stop
                     _with_engine_server.add(self)
@@ -754,7 +810,7 @@ class Server:
         if self.active:
             raise TcpServerError(ErrorCode.ALREADY_ACTIVE,
                                  f"{name}: options apply at start(); stop the server first")
-        value = int(value)
+        value = min_version_value(value) if code == n.TS_OPT_TLS_MIN_VERSION else int(value)
         low, high = ctypes.c_int64(), ctypes.c_int64()
         if not n.GetServerOptionRange(code, ctypes.byref(low), ctypes.byref(high)):
             raise last_error(f"option {name}")
@@ -790,6 +846,13 @@ class Server:
     max_links_per_address = _option_property("max_links_per_address",
                                              n.TS_OPT_MAX_LINKS_PER_ADDRESS)
     accept_rate = _option_property("accept_rate", n.TS_OPT_ACCEPT_RATE)
+    tls = _option_property("tls", n.TS_OPT_TLS)
+    tls_min_version = _option_property("tls_min_version", n.TS_OPT_TLS_MIN_VERSION)
+    tls_client_cert = _option_property("tls_client_cert", n.TS_OPT_TLS_CLIENT_CERT)
+    tls_handshake_timeout_ms = _option_property("tls_handshake_timeout_ms",
+                                                n.TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS)
+    tls_max_handshakes = _option_property("tls_max_handshakes", n.TS_OPT_TLS_MAX_HANDSHAKES)
+    tls_session_tickets = _option_property("tls_session_tickets", n.TS_OPT_TLS_SESSION_TICKETS)
 
     # -- lifecycle --------------------------------------------------------------------------
 
