@@ -4,7 +4,8 @@
 #
 # 1. Builds tcpserver.dll in both mingw-w64 cross builds with scripts/windows/cross_build.sh,
 #    as scripts/windows/test.sh does (the same folders serve tests/windows, so neither
-#    reconfigures them for the other).
+#    reconfigures them for the other). Both must carry TLS: without a cached OpenSSL for an
+#    architecture (scripts/build-openssl-mingw.sh) it stops and says which one to build.
 # 2. Installs them through the project's own install rules (stripped): each architecture a
 #    complete prefix, x64/ and x86/ (bin/tcpserver.dll; lib/libtcpserver.dll.a, lib/tcpserver.def,
 #    lib/cmake, lib/pkgconfig; include/; share/doc/tcpserver/), then the Sdk component once at the
@@ -24,9 +25,27 @@ function(run)
   endif()
 endfunction()
 
-# 1. The DLLs.
+# 1. The DLLs, each with TLS inside: both need their static OpenSSL in the cache first (a DLL
+#    configured without it would build, without TLS, and must not ship).
+foreach(pair "x86_64;${WIN64_BUILD}" "i686;${WIN32_BUILD}")
+  list(GET pair 0 arch)
+  execute_process(COMMAND bash ${SOURCE_DIR}/scripts/build-openssl-mingw.sh --print-dir ${arch}
+                  RESULT_VARIABLE missing OUTPUT_QUIET ERROR_QUIET)
+  if(missing)
+    message(FATAL_ERROR "Windows SDK zip: no OpenSSL for ${arch}-w64-mingw32 is cached, so its "
+                        "tcpserver.dll would have no TLS. Build it first (5-10 minutes of CPU, "
+                        "once; cached outside the clone):\n"
+                        "  bash scripts/build-openssl-mingw.sh ${arch}")
+  endif()
+endforeach()
 run(bash ${SOURCE_DIR}/scripts/windows/cross_build.sh ${WIN64_BUILD} x86_64 tcpserver)
 run(bash ${SOURCE_DIR}/scripts/windows/cross_build.sh ${WIN32_BUILD} i686 tcpserver)
+foreach(build ${WIN64_BUILD} ${WIN32_BUILD})
+  if(NOT EXISTS ${build}/lib/libtcpserver_tls.a)
+    message(FATAL_ERROR "Windows SDK zip: ${build} was built without the TLS layer (see its "
+                        "configure output), so its tcpserver.dll has no TLS")
+  endif()
+endforeach()
 
 # 2. The tree. DESTDIR with prefix "/" installs as an archive is unpacked: tcpserver.pc then
 #    finds its prefix from its own place (packaging/write_pc.cmake).

@@ -21,16 +21,21 @@ BUILD_PACKAGES=(cmake ninja-build g++ make libssl-dev)
 # the binding samples it compares need Free Pascal and Mono (pytest: the bindings' configure).
 BENCH_PACKAGES=(libboost-dev libuv1-dev python3 python3-pytest fp-compiler fp-units-rtl mono-mcs mono-runtime)
 # Packaging and its tests (tests/packaging, tests/docs, scripts/windows/pascal.sh): CPack's .deb
-# (dpkg-shlibdeps from dpkg-dev, file), pkg-config, the Free Pascal sources for the win64 RTL,
-# python3-venv for the wheel's test in a fresh venv. (Round two adds nuget for the .nupkg.)
-PACKAGING_PACKAGES=(dpkg-dev file pkg-config fpc-source-3.2.2 python3-venv)
+# (dpkg-shlibdeps from dpkg-dev, file), pkg-config, the Free Pascal sources for the win64 RTL;
+# the Python wheel (pip, setuptools, wheel: built offline) and python3-venv for its test in a
+# fresh venv; nuget (packs the .nupkg) and xbuild (builds a project against it, running its
+# build/TcpServerLib.targets); lazbuild and the Lazarus sources it needs for the .lpk
+# (lcl-utils-2.2, 25 MB, and lazarus-src-2.2, 150 MB installed: no LCL, no IDE).
+PACKAGING_PACKAGES=(dpkg-dev file pkg-config fpc-source-3.2.2 python3-venv python3-pip
+                    python3-setuptools python3-wheel nuget mono-xbuild lcl-utils-2.2
+                    lazarus-src-2.2)
 # What the whole test suite needs on top: GoogleTest; pytest and pybind11 (the Python binding,
 # the conformance suite and its native harness); Free Pascal; Mono (C#); clang's sanitizers and
-# libFuzzer; valgrind; mingw-w64 + Wine for the Windows (IOCP) build; dpkg-dev (dpkg-source) and
-# perl for scripts/build-openssl-mingw.sh, which cross-builds the Windows DLL's static OpenSSL;
+# libFuzzer; valgrind; mingw-w64 + Wine for the Windows (IOCP) build; dpkg-dev (dpkg-source), patch
+# and perl for scripts/build-openssl-mingw.sh, which cross-builds the Windows DLL's static OpenSSL;
 # hiredis (the cluster library is built only where pkg-config finds it) and redis-server (its
 # tests start their own).
 TEST_PACKAGES=(libgtest-dev python3 python3-pytest python3-dev pybind11-dev python3-pybind11
                fp-compiler fp-units-rtl mono-mcs mono-runtime clang libclang-rt-14-dev valgrind
-               g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64 dpkg-dev perl
-               libhiredis-dev redis-server "${BENCH_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")
+               g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64 dpkg-dev patch perl
+               libhiredis-dev redis-server haproxy "${BENCH_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")

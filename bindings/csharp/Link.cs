@@ -1,5 +1,6 @@
 // Link.cs — one connection as a handler sees it, and the engine thread running the handler.
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Runtime.InteropServices;
 using N = TcpServerLib.TcpServerNative;
@@ -23,7 +24,7 @@ namespace TcpServerLib
         public uint ThreadId { get; private set; }
         public bool IsWorkerThread { get; private set; }
         /// <summary>What the ThreadStarted handler put in ThreadEventArgs.State on this thread.</summary>
-        public object State { get; private set; }
+        [MaybeNull] public object State { get; private set; }
     }
 
     /// <summary>
@@ -112,7 +113,7 @@ namespace TcpServerLib
         /// <summary>Any object the application attaches to this link (null at first). It lives
         /// from Connecting until Disconnected / IdleTimeout returns. (Kept through a GCHandle in
         /// TcpLink.Data, so it costs no lookup.)</summary>
-        public object Data
+        [AllowNull, MaybeNull] public object Data
         {
             get { return TcpServer.HandleTarget(Record->Data); }
             set
@@ -170,6 +171,26 @@ namespace TcpServerLib
             if (count == 0) return true;
             return N.SendBuffer((IntPtr)Record, data, count) != 0;
         }
+
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP2_1_OR_GREATER
+        /// <summary>As Send(byte[]), from a span (where the target framework has
+        /// ReadOnlySpan; the engine makes the only copy).</summary>
+        public void Send(ReadOnlySpan<byte> data)
+        {
+            if (!TrySend(data)) throw TcpServerException.Last("send to link " + Id);
+        }
+        /// <summary>As Send(byte[]), from a ReadOnlyMemory.</summary>
+        public void Send(ReadOnlyMemory<byte> data) { Send(data.Span); }
+        /// <summary>As TrySend(byte[]), from a span.</summary>
+        public bool TrySend(ReadOnlySpan<byte> data)
+        {
+            if (data.IsEmpty) return true;
+            fixed (byte* bytes = data)
+                return N.SendBuffer((IntPtr)Record, (IntPtr)bytes, data.Length) != 0;
+        }
+        /// <summary>As TrySend(byte[]), from a ReadOnlyMemory.</summary>
+        public bool TrySend(ReadOnlyMemory<byte> data) { return TrySend(data.Span); }
+#endif
 
         /// <summary>Close the link: pending sends flush first, unless abort drops them and
         /// resets the connection. Disconnected follows (reason ByApp).</summary>

@@ -6,6 +6,7 @@
 // is a GCHandle of the TcpServer object, which routes the event to it.
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using System.Threading;
 using N = TcpServerLib.TcpServerNative;
@@ -85,17 +86,19 @@ namespace TcpServerLib
         static bool s_logProcInstalled;
 
         // One set of callbacks for every server, static so they live as long as the process.
-        static readonly TOnReceiveEx s_receiveProc = OnReceiveEx;
-        static readonly TOnDisconnectEx s_disconnectProc = OnDisconnectEx;
-        static readonly TOnLinkIdleOvertimeEx s_idleProc = OnIdleEx;
-        static readonly TOnThreadCreateEx s_threadCreateProc = OnThreadCreateEx;
+        // A TcpClusterNode hands them to the cluster library, which calls them after its own.
+        internal static readonly TOnReceiveEx s_receiveProc = OnReceiveEx;
+        internal static readonly TOnDisconnectEx s_disconnectProc = OnDisconnectEx;
+        internal static readonly TOnLinkIdleOvertimeEx s_idleProc = OnIdleEx;
+        internal static readonly TOnThreadCreateEx s_threadCreateProc = OnThreadCreateEx;
         static readonly TOnThreadExitEx s_threadExitProc = OnThreadExitEx;
-        static readonly TOnConnectEx s_connectProc = OnConnectEx;
+        internal static readonly TOnConnectEx s_connectProc = OnConnectEx;
 
         readonly object gate = new object();  // Start / Dispose of this server
         readonly Dictionary<TcpServerOption, long> options = new Dictionary<TcpServerOption, long>();
         readonly TcpServerTls tls;
-        IntPtr handle;        // the engine server (TcpServerHandle*); zero once disposed
+        TcpServerSafeHandle handle;  // the engine server (TcpServerHandle*); closed by Dispose
+        volatile bool disposed;      // Dispose ran (the SafeHandle may outlive it while a call holds it)
         GCHandle context;     // weak: s_running holds the object while the engine may call it
         volatile bool running; // in s_running: started, and its Stop has not completed
 
@@ -120,14 +123,19 @@ namespace TcpServerLib
             context = GCHandle.Alloc(this, GCHandleType.Weak);
             try
             {
-                handle = N.CreateTcpServer(GCHandle.ToIntPtr(context));
-                if (handle == IntPtr.Zero) throw TcpServerException.Last("create a server");
+                handle = TcpServerSafeHandle.Create(GCHandle.ToIntPtr(context));
+                IntPtr server = handle.DangerousGetHandle();  // no other thread knows it yet
                 // The callbacks never change, so they are set once, while the server is stopped.
-                if (N.TcpServerSetEventProc(handle, s_receiveProc, s_disconnectProc, s_idleProc,
+                if (N.TcpServerSetEventProc(server, s_receiveProc, s_disconnectProc, s_idleProc,
                                             s_threadCreateProc, s_threadCreateProc) == 0 ||
-                    N.TcpServerSetConnectProc(handle, s_connectProc) == 0 ||
-                    N.TcpServerSetThreadExitProc(handle, s_threadExitProc) == 0)
+                    N.TcpServerSetConnectProc(server, s_connectProc) == 0 ||
+                    N.TcpServerSetThreadExitProc(server, s_threadExitProc) == 0)
                     throw TcpServerException.Last("set the callbacks of a new server");
+            }
+            catch (DllNotFoundException ex)
+            {
+                Release();
+                throw TcpServerNative.LibraryNotFound(ex);
             }
             catch (EntryPointNotFoundException)
             {
@@ -143,16 +151,29 @@ namespace TcpServerLib
             }
         }
 
-        /// <summary>Frees the engine server if the object was dropped without Dispose (it was
-        /// stopped: a running server stays reachable).</summary>
+        /// <summary>Frees the Context handle if the object was dropped without Dispose (it was
+        /// stopped: a running server stays reachable); the SafeHandle's own finalizer frees the
+        /// engine server.</summary>
         ~TcpServer()
         {
-            if (!Environment.HasShutdownStarted) Release();
+            if (!Environment.HasShutdownStarted && context.IsAllocated) context.Free();
         }
 
         /// <summary>The engine server (TcpServerHandle*) for TcpServerNative's TcpServer*
-        /// calls; zero after Dispose.</summary>
-        public IntPtr Handle { get { return handle; } }
+        /// calls; zero after Dispose. ServerHandle is the same as a SafeHandle.</summary>
+        public IntPtr Handle
+        {
+            get
+            {
+                var server = handle;
+                return server == null || disposed ? IntPtr.Zero : server.DangerousGetHandle();
+            }
+        }
+
+        /// <summary>The engine server as a SafeHandle: a native call made through it (a
+        /// SafeHandle parameter, or DangerousAddRef) keeps Dispose on another thread from
+        /// destroying the server under that call. Closed after Dispose.</summary>
+        public TcpServerSafeHandle ServerHandle { get { return handle; } }
 
         /// <summary>TLS: Tls.Enabled and a certificate (Tls.SetCertificate from a file, a PFX's
         /// bytes or an X509Certificate2) turn it on; SNI names, ALPN, client certificates,
@@ -195,24 +216,25 @@ namespace TcpServerLib
         /// <summary>Bind ip ("" or null = all interfaces; an IPv4 or IPv6 literal) and port
         /// (0 = ephemeral, see Port) and serve. Throws TcpServerException (BadAddress,
         /// AddressInUse, AlreadyActive when this server runs, ...).</summary>
-        public void Start(string ip, int port)
+        public void Start([AllowNull] string ip, int port)
         {
             if (port < 0 || port > 65535)
                 throw new ArgumentOutOfRangeException("port", "port must be 0..65535 (0 = ephemeral)");
             lock (gate)
             {
-                if (handle == IntPtr.Zero) throw new ObjectDisposedException("TcpServer");
+                if (handle == null || disposed) throw new ObjectDisposedException("TcpServer");
                 if (running)
                     throw new TcpServerException(TcpServerErrorCode.AlreadyActive,
                         "start: this server is already running (or still stopping); stop it first, or start another TcpServer");
                 CheckAbi();
                 InstallLogProc();
+                IntPtr server = handle.DangerousGetHandle();  // Dispose takes gate too
                 lock (options)
                     foreach (var option in options)
-                        if (N.TcpServerSetOption(handle, (int)option.Key, option.Value) == 0)
+                        if (N.TcpServerSetOption(server, (int)option.Key, option.Value) == 0)
                             throw TcpServerException.Last(string.Format("start: option {0}={1}", option.Key, option.Value));
                 SetRunning(true);  // before the engine can call back
-                if (N.TcpServerStart(handle, N.Utf8z(ip ?? ""), (uint)port) == 0)
+                if (N.TcpServerStart(server, N.Utf8z(ip ?? ""), (uint)port) == 0)
                 {
                     var error = TcpServerException.Last(string.Format("start on [{0}]:{1}",
                         string.IsNullOrEmpty(ip) ? "*" : ip, port));
@@ -232,10 +254,10 @@ namespace TcpServerLib
         /// engine threads are still finishing: stopping goes on; call again to keep waiting.</summary>
         public bool Stop(int millisecondsTimeout)
         {
-            IntPtr server = handle;
-            if (server == IntPtr.Zero || !running) return true;
+            if (handle == null || disposed || !running) return true;
             // Not under gate: a handler still running may need it (e.g. to fail a Start).
-            if (N.TcpServerStop(server, millisecondsTimeout < 0 ? -1 : millisecondsTimeout) == 0)
+            int timeout = millisecondsTimeout < 0 ? -1 : millisecondsTimeout;
+            if (Call(server => N.TcpServerStop(server, timeout)) == 0)
             {
                 var error = TcpServerException.Last("stop");
                 if (error.Code == TcpServerErrorCode.Timeout) return false;
@@ -274,28 +296,44 @@ namespace TcpServerLib
             }
         }
 
-        /// <summary>Destroys the engine server (stopped by now) and frees the Context handle.</summary>
+        /// <summary>Closes the SafeHandle (it destroys the engine server, stopped by now, once
+        /// no call holds it) and frees the Context handle.</summary>
         void Release()
         {
-            if (handle != IntPtr.Zero && N.DestroyTcpServer(handle) == 0)
-                WriteStandardError(TcpLogLevel.Error, TcpServerException.Last("destroy a server").Message);
-            handle = IntPtr.Zero;
+            disposed = true;
+            if (handle != null) handle.Dispose();
             if (context.IsAllocated) context.Free();
         }
 
         /// <summary>True while this server runs.</summary>
-        public bool IsActive { get { IntPtr server = handle; return server != IntPtr.Zero && N.TcpServerIsActive(server) != 0; } }
+        public bool IsActive { get { return CallOr(0, server => N.TcpServerIsActive(server)) != 0; } }
 
         /// <summary>The bound port (useful after Start(ip, 0)); 0 when not running.</summary>
-        public int Port { get { IntPtr server = handle; return server == IntPtr.Zero ? 0 : (int)N.TcpServerGetPort(server); } }
+        public int Port { get { return (int)CallOr(0u, server => N.TcpServerGetPort(server)); } }
 
-        internal IntPtr LiveHandle
+        /// <summary>As Call, but fallback after Dispose instead of an exception.</summary>
+        T CallOr<T>(T fallback, Func<IntPtr, T> call)
         {
-            get
+            try { return Call(call); }
+            catch (ObjectDisposedException) { return fallback; }
+        }
+
+        /// <summary>call(the engine server) with a reference held on the SafeHandle, so a
+        /// Dispose on another thread cannot destroy the server during the call. Throws
+        /// ObjectDisposedException after Dispose. TcpServerTls calls through it too.</summary>
+        internal T Call<T>(Func<IntPtr, T> call)
+        {
+            var server = handle;
+            if (server == null || disposed) throw new ObjectDisposedException("TcpServer");
+            bool added = false;
+            try
             {
-                IntPtr server = handle;
-                if (server == IntPtr.Zero) throw new ObjectDisposedException("TcpServer");
-                return server;
+                server.DangerousAddRef(ref added);  // throws ObjectDisposedException once closed
+                return call(server.DangerousGetHandle());
+            }
+            finally
+            {
+                if (added) server.DangerousRelease();
             }
         }
 
@@ -360,10 +398,45 @@ namespace TcpServerLib
         {
             if (count < 0) throw new ArgumentOutOfRangeException("count", "count must not be negative");
             if (count == 0) return 0;
-            int links = N.TcpServerPostBroadcast(LiveHandle, data, count, exceptLinkId);
+            int links = Call(server => N.TcpServerPostBroadcast(server, data, count, exceptLinkId));
             if (links < 0) throw TcpServerException.Last("broadcast");
             return links;
         }
+
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP2_1_OR_GREATER
+        // Spans and memory, where the target framework has them (the SDK build of
+        // TcpServerLib.csproj; Mono's mcs builds the byte[] and IntPtr forms only).
+
+        /// <summary>As Send(linkId, byte[]), from a span (the engine makes the only copy).</summary>
+        public void Send(ulong linkId, ReadOnlySpan<byte> data)
+        {
+            if (!TrySend(linkId, data)) throw TcpServerException.Last("send to link " + linkId);
+        }
+        /// <summary>As Send(linkId, byte[]), from a ReadOnlyMemory.</summary>
+        public void Send(ulong linkId, ReadOnlyMemory<byte> data) { Send(linkId, data.Span); }
+        /// <summary>As TrySend(linkId, byte[]), from a span.</summary>
+        public unsafe bool TrySend(ulong linkId, ReadOnlySpan<byte> data)
+        {
+            if (data.IsEmpty) return true;
+            fixed (byte* bytes = data)
+                return N.SendBufferById(linkId, (IntPtr)bytes, data.Length) != 0;
+        }
+        /// <summary>As TrySend(linkId, byte[]), from a ReadOnlyMemory.</summary>
+        public bool TrySend(ulong linkId, ReadOnlyMemory<byte> data) { return TrySend(linkId, data.Span); }
+        /// <summary>As Broadcast(byte[]), from a span.</summary>
+        public int Broadcast(ReadOnlySpan<byte> data) { return BroadcastExcept(0, data); }
+        /// <summary>As Broadcast(byte[]), from a ReadOnlyMemory.</summary>
+        public int Broadcast(ReadOnlyMemory<byte> data) { return BroadcastExcept(0, data.Span); }
+        /// <summary>As BroadcastExcept(exceptLinkId, byte[]), from a span.</summary>
+        public unsafe int BroadcastExcept(ulong exceptLinkId, ReadOnlySpan<byte> data)
+        {
+            if (data.IsEmpty) return 0;
+            fixed (byte* bytes = data)
+                return BroadcastExcept(exceptLinkId, (IntPtr)bytes, data.Length);
+        }
+        /// <summary>As BroadcastExcept(exceptLinkId, byte[]), from a ReadOnlyMemory.</summary>
+        public int BroadcastExcept(ulong exceptLinkId, ReadOnlyMemory<byte> data) { return BroadcastExcept(exceptLinkId, data.Span); }
+#endif
 
         /// <summary>Close link linkId (pending sends flush first unless abort). Returns false if
         /// it is already closed or gone; otherwise Disconnected follows (reason ByApp).</summary>
@@ -392,9 +465,10 @@ namespace TcpServerLib
         }
 
         /// <summary>The ids of this server's open links (each was open during the call).</summary>
-        public ulong[] GetLinkIds()
+        public ulong[] GetLinkIds() { return Call<ulong[]>(LinkIds); }
+
+        static ulong[] LinkIds(IntPtr server)
         {
-            IntPtr server = LiveHandle;
             var ids = new ulong[0];
             for (int attempt = 0; ; attempt++)
             {
@@ -428,7 +502,7 @@ namespace TcpServerLib
             long value;
             lock (options)
                 if (options.TryGetValue(option, out value)) return value;
-            value = N.TcpServerGetOption(LiveHandle, (int)option);
+            value = Call(server => N.TcpServerGetOption(server, (int)option));
             if (value < 0 && N.GetLastErrorCode() == N.TS_ERR_UNKNOWN_OPTION)
                 throw TcpServerException.Last("option " + option);
             return value;
@@ -445,7 +519,7 @@ namespace TcpServerLib
                 throw new ArgumentOutOfRangeException("value", value, string.Format(
                     "option {0} must be {1}..{2}", option, min, max));
             lock (options) options[option] = value;
-            if (option == TcpServerOption.LogLevel && N.TcpServerSetOption(LiveHandle, (int)option, value) == 0)
+            if (option == TcpServerOption.LogLevel && Call(server => N.TcpServerSetOption(server, (int)option, value)) == 0)
                 throw TcpServerException.Last("option " + option);
         }
 
@@ -499,18 +573,18 @@ namespace TcpServerLib
         /// <summary>Links this server closed with `reason` since it was created. (API 1.3)</summary>
         public long GetCloseCount(CloseReason reason)
         {
-            return Checked(N.TcpServerGetCloseCount(LiveHandle, (int)reason), "close count");
+            return Checked(Call(server => N.TcpServerGetCloseCount(server, (int)reason)), "close count");
         }
         public TcpLogLevel LogLevel { get { return (TcpLogLevel)GetOption(TcpServerOption.LogLevel); } set { SetOption(TcpServerOption.LogLevel, (long)value); } }
 
         // ---- statistics -------------------------------------------------------------------------
 
-        public int LinkCount { get { return N.TcpServerGetLinkCount(LiveHandle); } }
+        public int LinkCount { get { return Call(server => N.TcpServerGetLinkCount(server)); } }
 
         /// <summary>This server's total since it was created (never reset).</summary>
         public long GetCounter(TcpServerCounter counter)
         {
-            long value = N.TcpServerGetCounter(LiveHandle, (int)counter);
+            long value = Call(server => N.TcpServerGetCounter(server, (int)counter));
             if (value < 0) throw TcpServerException.Last("counter " + counter);
             return value;
         }
@@ -518,10 +592,7 @@ namespace TcpServerLib
         /// <summary>This server's statistics and counters, read one after another (not an atomic
         /// snapshot). Throws ObjectDisposedException after Dispose, TcpServerException if the
         /// engine refuses a figure.</summary>
-        public TcpServerStats GetStats()
-        {
-            IntPtr server = LiveHandle;
-            return new TcpServerStats
+        public TcpServerStats GetStats() { return Call(server => new TcpServerStats
             {
                 Links = (int)Checked(N.TcpServerGetLinkCount(server), "link count"),
                 LinkFree = (int)Checked(N.TcpServerGetLinkFree(server), "link free"),
@@ -549,7 +620,7 @@ namespace TcpServerLib
                 TlsHandshakeTimeouts = GetCounter(TcpServerCounter.TlsHandshakeTimeouts),
                 TlsHandshakesDropped = GetCounter(TcpServerCounter.TlsHandshakesDropped),
                 TlsNotTls = GetCounter(TcpServerCounter.TlsNotTls), TlsErrors = GetCounter(TcpServerCounter.TlsErrors),
-            };
+            });
         }
 
         /// <summary>A statistics call's result; its -1 (failure) becomes the engine's error.</summary>
@@ -570,9 +641,10 @@ namespace TcpServerLib
         /// (the engine restarts that figure at each read, as GetWorkerExecInfo). Throws
         /// ObjectDisposedException after Dispose, TcpServerException if the server stops while
         /// it reads.</summary>
-        public WorkerStats[] GetWorkerStats()
+        public WorkerStats[] GetWorkerStats() { return Call<WorkerStats[]>(WorkerStatsOf); }
+
+        static WorkerStats[] WorkerStatsOf(IntPtr server)
         {
-            IntPtr server = LiveHandle;
             var result = new WorkerStats[(int)Checked(N.TcpServerGetWorkerCount(server), "worker count")];
             for (int index = 1; index <= result.Length; index++)
             {
@@ -587,12 +659,19 @@ namespace TcpServerLib
         }
 
         /// <summary>This server's worker threads (0 when stopped).</summary>
-        public int WorkerCount { get { return N.TcpServerGetWorkerCount(LiveHandle); } }
+        public int WorkerCount { get { return Call(server => N.TcpServerGetWorkerCount(server)); } }
 
         // ---- library-wide helpers -----------------------------------------------------------------
 
         /// <summary>The loaded library's version text, e.g. "tcpserver 1.2.0".</summary>
-        public static string Version { get { return N.PtrToUtf8(N.GetVersionText()); } }
+        public static string Version
+        {
+            get
+            {
+                try { return N.PtrToUtf8(N.GetVersionText()); }
+                catch (DllNotFoundException ex) { throw N.LibraryNotFound(ex); }
+            }
+        }
         /// <summary>The loaded library's TCPSERVER_VERSION_NUMBER (major*10000+minor*100+patch).</summary>
         public static int VersionNumber { get { return N.GetVersion(); } }
         /// <summary>Milliseconds on the engine's clock (wraps at 2^32), as Link.TickCountActive.</summary>
@@ -791,8 +870,8 @@ namespace TcpServerLib
         }
 
         /// <summary>A log line to the Log event, or to standard error without a handler (or if
-        /// the handler itself throws).</summary>
-        void Report(TcpLogLevel level, string message)
+        /// the handler itself throws). TcpClusterNode reports its handlers' exceptions here.</summary>
+        internal void Report(TcpLogLevel level, string message)
         {
             if (!ReportToHandler(level, message)) WriteStandardError(level, message);
         }

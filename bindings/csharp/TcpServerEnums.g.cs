@@ -187,6 +187,13 @@ namespace TcpServerLib
         TlsMaxHandshakes = N.TS_OPT_TLS_MAX_HANDSHAKES,
         /// <summary>1 = resumption with stateless session tickets. (API 1.3)</summary>
         TlsSessionTickets = N.TS_OPT_TLS_SESSION_TICKETS,
+        /// <summary>1 = every connection starts with a PROXY protocol header (v1 or v2, as HAProxy
+        /// sends): RemoteIP / RemotePort are the client's from it, TS_OPT_MAX_LINKS_PER_ADDRESS
+        /// counts the client's address, and the connection becomes a link (or starts its TLS
+        /// handshake) once the header is read. One without a valid header is closed (counted as
+        /// refused, no callback); one silent longer than TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS too. (API
+        /// 1.3)</summary>
+        ProxyProtocol = N.TS_OPT_PROXY_PROTOCOL,
     }
 
     /// <summary>What a send over TcpServerOption.SendQueueLimit does (TS_QUEUE_*).</summary>

@@ -1,5 +1,6 @@
 // TcpServerEventArgs.cs — what TcpServer's events hand to their handlers.
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -115,7 +116,7 @@ namespace TcpServerLib
             return true;
         }
 
-#if NETCOREAPP
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP2_1_OR_GREATER
         /// <summary>The received bytes in place; the span must not outlive the event.</summary>
         public ReadOnlySpan<byte> AsSpan() { return new ReadOnlySpan<byte>((void*)Data, Length); }
 #endif
@@ -135,7 +136,7 @@ namespace TcpServerLib
 
         /// <summary>Per-thread state (e.g. a database connection): set it in ThreadStarted; it is
         /// Link.Worker.State in that thread's events and comes back in ThreadExited.</summary>
-        public object State { get; set; }
+        [AllowNull, MaybeNull] public object State { get; set; }
     }
 
     /// <summary>A log line from the engine (or from this binding, e.g. a handler's exception).</summary>

@@ -1,11 +1,14 @@
 // TcpServerNative.cs — the hand-written part of TcpServerNative: where the library is loaded
-// from, UTF-8 string helpers and the record layout check against the loaded library.
+// from (and what to say when it is not there), UTF-8 string helpers and the record layout check
+// against the loaded library.
 //
 // The declarations themselves (records, callback types, every export, every constant) are
 // generated from dll/include/tcpserver.h into TcpServerNative.g.cs by tools/abi/abi.py, with the
 // marshalling rules written there. The idiomatic API is TcpServer.cs.
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
+using System.IO;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -16,16 +19,18 @@ namespace TcpServerLib
     {
 #if NETCOREAPP3_0_OR_GREATER
         // On .NET Core, TCPSERVER_LIBRARY (a full path) wins over the runtime's own search, as
-        // in the Python binding. Mono has no resolver: it looks next to the assembly and on the
-        // loader's path (LD_LIBRARY_PATH).
+        // in the Python binding, and TCPCLUSTER_LIBRARY for the cluster library. Mono has no
+        // resolver: it looks next to the assembly and on the loader's path (LD_LIBRARY_PATH).
         static TcpServerNative()
         {
             try
             {
                 NativeLibrary.SetDllImportResolver(typeof(TcpServerNative).Assembly, (name, assembly, searchPath) =>
                 {
-                    string path = Environment.GetEnvironmentVariable("TCPSERVER_LIBRARY");
-                    return name == Library && !string.IsNullOrEmpty(path) ? NativeLibrary.Load(path) : IntPtr.Zero;
+                    string variable = name == Library ? "TCPSERVER_LIBRARY"
+                                    : name == TcpClusterNative.Library ? "TCPCLUSTER_LIBRARY" : null;
+                    string path = variable == null ? null : Environment.GetEnvironmentVariable(variable);
+                    return !string.IsNullOrEmpty(path) ? NativeLibrary.Load(path) : IntPtr.Zero;
                 });
             }
             catch (InvalidOperationException)
@@ -35,10 +40,42 @@ namespace TcpServerLib
         }
 #endif
 
+        /// <summary>The runtime identifier whose native library this process needs (the NuGet
+        /// package's runtimes/&lt;rid&gt;/native folder).</summary>
+        public static string NativeRuntimeId
+        {
+            get
+            {
+                if (Path.DirectorySeparatorChar == '\\') return IntPtr.Size == 8 ? "win-x64" : "win-x86";
+                return IntPtr.Size == 8 ? "linux-x64" : "linux-x86";
+            }
+        }
+
+        /// <summary>The runtime's DllNotFoundException for the native library, as one that says
+        /// what to install where (Mono's own names neither the file nor a folder).</summary>
+        public static DllNotFoundException LibraryNotFound(DllNotFoundException cause)
+        {
+            bool windows = Path.DirectorySeparatorChar == '\\';
+            string file = windows ? "tcpserver.dll" : "libtcpserver.so";
+            string assembly = typeof(TcpServerNative).Assembly.Location;
+            string folder = string.IsNullOrEmpty(assembly) ? "the application's folder" : Path.GetDirectoryName(assembly);
+            string text = string.Format(
+                "tcpserver: the native library {0} could not be loaded ({1}). Put the {0} built for this " +
+                "process ({2}-bit, {3}) next to TcpServerLib.dll, in {4}. From the NuGet package it is " +
+                "runtimes/{3}/native/{0}: its build/TcpServerLib.targets copies it there for .NET Framework " +
+                "and Mono projects (.NET Core finds it itself). {5}",
+                file, cause.Message, IntPtr.Size * 8, NativeRuntimeId, folder,
+                windows ? "The Windows SDK zip has it in x64\\bin (64-bit) and x86\\bin (32-bit)."
+                        : "Or install the libtcpserver1 package (.deb), or add the library's folder to LD_LIBRARY_PATH; " +
+                          "on .NET Core 3+ TCPSERVER_LIBRARY may name the file.");
+            return new DllNotFoundException(text, cause);
+        }
+
         // ---- string helpers -----------------------------------------------------------------
 
         /// <summary>text as NUL-terminated UTF-8, for const char* arguments (null stays null).</summary>
-        public static byte[] Utf8z(string text)
+        [return: MaybeNull]
+        public static byte[] Utf8z([AllowNull] string text)
         {
             if (text == null) return null;
             var bytes = new byte[Encoding.UTF8.GetByteCount(text) + 1];
@@ -48,6 +85,7 @@ namespace TcpServerLib
 
         /// <summary>A NUL-terminated UTF-8 string the library owns, as a string (IntPtr.Zero gives
         /// null). Marshal.PtrToStringUTF8 is not on every runtime this binding supports.</summary>
+        [return: MaybeNull]
         public static unsafe string PtrToUtf8(IntPtr text)
         {
             if (text == IntPtr.Zero) return null;

@@ -342,6 +342,13 @@ namespace TcpServerLib
         /// <summary>1 = resumption with stateless session tickets. [default 1; 0..1] (API
         /// 1.3)</summary>
         public const int TS_OPT_TLS_SESSION_TICKETS = 35;
+        /// <summary>Behind a load balancer (README: "More than one machine"). 1 = every connection
+        /// starts with a PROXY protocol header (v1 or v2, as HAProxy sends): RemoteIP / RemotePort
+        /// are the client's from it, TS_OPT_MAX_LINKS_PER_ADDRESS counts the client's address, and
+        /// the connection becomes a link (or starts its TLS handshake) once the header is read. One
+        /// without a valid header is closed (counted as refused, no callback); one silent longer
+        /// than TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS too. [default 0; 0..1] (API 1.3)</summary>
+        public const int TS_OPT_PROXY_PROTOCOL = 51;
 
         /// <summary>TLS 1.2 (API 1.3)</summary>
         public const int TS_TLS_1_2 = 12;
@@ -510,6 +517,15 @@ namespace TcpServerLib
         /// waiting (a GUI thread can serve its message queue between calls).</summary>
         [DllImport(Library, CallingConvention = Conv)]
         public static extern int StopTcpServerEx(int timeoutMs);
+
+        /// <summary>Drain for a rolling restart: stop accepting at once (new connections are
+        /// refused by the OS), keep serving the open links until they close by themselves or
+        /// TimeoutMs passes, then stop as StopTcpServer (the links still open get
+        /// TS_CLOSE_SERVER_STOP). Returns how many links had to be closed at the deadline (0: all
+        /// left by themselves), or -1 with an error (TS_ERR_NOT_ACTIVE, TS_ERR_INVALID_ARGUMENT for
+        /// a negative timeout, TS_ERR_IN_CALLBACK as StopTcpServer). (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int DrainTcpServer(int timeoutMs);
 
         /// <summary>1 while running (after a successful start, before a stop begins).</summary>
         [DllImport(Library, CallingConvention = Conv)]
@@ -761,6 +777,10 @@ namespace TcpServerLib
         /// handle or reason. (API 1.3)</summary>
         [DllImport(Library, CallingConvention = Conv)]
         public static extern long TcpServerGetCloseCount(IntPtr server, int reason);
+
+        /// <summary>As DrainTcpServer, for one server. (API 1.3)</summary>
+        [DllImport(Library, CallingConvention = Conv)]
+        public static extern int TcpServerDrain(IntPtr server, int timeoutMs);
 
         // As the TLS settings calls below, for one server.
         /// <summary>(API 1.3)</summary>

@@ -76,8 +76,8 @@ namespace TcpServerLib
         public void SetCertificate(string certFile, string keyFile = null, string password = null)
         {
             if (certFile == null) throw new ArgumentNullException("certFile");
-            Check(N.TcpServerSetTlsCertificateFile(server.LiveHandle, N.Utf8z(certFile), N.Utf8z(keyFile),
-                                                   N.Utf8z(password)),
+            Check(server.Call(h => N.TcpServerSetTlsCertificateFile(h, N.Utf8z(certFile), N.Utf8z(keyFile),
+                                                                    N.Utf8z(password))),
                   "TLS certificate from " + certFile);
         }
 
@@ -95,9 +95,12 @@ namespace TcpServerLib
             NotEmpty(certData, "certData");
             fixed (byte* cert = certData)
             fixed (byte* key = keyData)
-                Check(N.TcpServerSetTlsCertificate(server.LiveHandle, (IntPtr)cert, certData.Length, (IntPtr)key,
-                                                   keyData == null ? 0 : keyData.Length, N.Utf8z(password)),
+            {
+                IntPtr certAt = (IntPtr)cert, keyAt = (IntPtr)key;
+                Check(server.Call(h => N.TcpServerSetTlsCertificate(h, certAt, certData.Length, keyAt,
+                                                                    keyData == null ? 0 : keyData.Length, N.Utf8z(password))),
                       "TLS certificate");
+            }
         }
 
         /// <summary>The certificate of an X509Certificate2 with its private key (loaded with
@@ -121,9 +124,12 @@ namespace TcpServerLib
             NotEmpty(certData, "certData");
             fixed (byte* cert = certData)
             fixed (byte* key = keyData)
-                Check(N.TcpServerAddTlsServerName(server.LiveHandle, N.Utf8z(hostPattern), (IntPtr)cert, certData.Length,
-                                                  (IntPtr)key, keyData == null ? 0 : keyData.Length, N.Utf8z(password)),
+            {
+                IntPtr certAt = (IntPtr)cert, keyAt = (IntPtr)key;
+                Check(server.Call(h => N.TcpServerAddTlsServerName(h, N.Utf8z(hostPattern), certAt, certData.Length,
+                                                                   keyAt, keyData == null ? 0 : keyData.Length, N.Utf8z(password))),
                       "TLS server name " + hostPattern);
+            }
         }
 
         /// <summary>AddServerName with an X509Certificate2 that has its private key.</summary>
@@ -138,7 +144,7 @@ namespace TcpServerLib
         public void RemoveServerName(string hostPattern)
         {
             if (hostPattern == null) throw new ArgumentNullException("hostPattern");
-            Check(N.TcpServerAddTlsServerName(server.LiveHandle, N.Utf8z(hostPattern), IntPtr.Zero, 0, IntPtr.Zero, 0, null),
+            Check(server.Call(h => N.TcpServerAddTlsServerName(h, N.Utf8z(hostPattern), IntPtr.Zero, 0, IntPtr.Zero, 0, null)),
                   "removing TLS server name " + hostPattern);
         }
 
@@ -154,7 +160,7 @@ namespace TcpServerLib
                     throw new ArgumentException("an ALPN protocol is a non-empty name without commas: '" + protocol + "'",
                                                 "protocols");
             string list = protocols == null ? "" : string.Join(",", protocols);
-            Check(N.TcpServerSetTlsAlpn(server.LiveHandle, N.Utf8z(list)), "TLS ALPN '" + list + "'");
+            Check(server.Call(h => N.TcpServerSetTlsAlpn(h, N.Utf8z(list))), "TLS ALPN '" + list + "'");
         }
 
         /// <summary>The CA certificates client certificates must chain to (see ClientCertificate):
@@ -162,8 +168,11 @@ namespace TcpServerLib
         public unsafe void SetClientCA(byte[] caData)
         {
             fixed (byte* ca = caData)
-                Check(N.TcpServerSetTlsClientCA(server.LiveHandle, (IntPtr)ca, caData == null ? 0 : caData.Length),
+            {
+                IntPtr caAt = (IntPtr)ca;
+                Check(server.Call(h => N.TcpServerSetTlsClientCA(h, caAt, caData == null ? 0 : caData.Length)),
                       "TLS client CA");
+            }
         }
 
         /// <summary>SetClientCA from certificates (their public part).</summary>
@@ -188,7 +197,7 @@ namespace TcpServerLib
         /// suites are never enabled.</summary>
         public void SetCiphers(string tls12List, string tls13Suites = null)
         {
-            Check(N.TcpServerSetTlsCiphers(server.LiveHandle, N.Utf8z(tls12List), N.Utf8z(tls13Suites)),
+            Check(server.Call(h => N.TcpServerSetTlsCiphers(h, N.Utf8z(tls12List), N.Utf8z(tls13Suites))),
                   "TLS ciphers");
         }
 
@@ -198,14 +207,17 @@ namespace TcpServerLib
         public unsafe void SetTicketKeys(byte[] keys)
         {
             fixed (byte* data = keys)
-                Check(N.TcpServerSetTlsTicketKeys(server.LiveHandle, (IntPtr)data, keys == null ? 0 : keys.Length),
+            {
+                IntPtr dataAt = (IntPtr)data;
+                Check(server.Call(h => N.TcpServerSetTlsTicketKeys(h, dataAt, keys == null ? 0 : keys.Length)),
                       "TLS ticket keys");
+            }
         }
 
         /// <summary>Handshakes of this server that failed for one cause, since it was created.</summary>
         public long GetFailureCount(TlsFailureCause cause)
         {
-            long count = N.TcpServerGetTlsFailureCount(server.LiveHandle, (int)cause);
+            long count = server.Call(h => N.TcpServerGetTlsFailureCount(h, (int)cause));
             if (count < 0) throw TcpServerException.Last("TLS failure count " + cause);
             return count;
         }

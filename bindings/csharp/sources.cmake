@@ -3,12 +3,19 @@
 set(TCPSERVER_CSHARP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerNative.g.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerNative.cs
+  ${CMAKE_CURRENT_LIST_DIR}/NullableAttributes.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpServerSafeHandle.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerEnums.g.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerException.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerEventArgs.cs
   ${CMAKE_CURRENT_LIST_DIR}/Link.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerTls.cs
-  ${CMAKE_CURRENT_LIST_DIR}/TcpServer.cs)
+  ${CMAKE_CURRENT_LIST_DIR}/TcpServer.cs
+  # The cluster library's wrapper (libtcpcluster.so, Linux only; elsewhere the constructor says so).
+  ${CMAKE_CURRENT_LIST_DIR}/TcpClusterNative.g.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpClusterEnums.g.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpClusterEventArgs.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpClusterNode.cs)
 
 # mcs (the compiler) and mono (the runtime) from Debian's mono-mcs and mono-runtime.
 find_program(TCPSERVER_MCS mcs)
@@ -21,4 +28,6 @@ if(NOT TCPSERVER_MCS OR NOT TCPSERVER_MONO)
 endif()
 
 # Flags for every C# build: the binding reads engine records through pointers (-unsafe).
-set(TCPSERVER_MCS_FLAGS -nologo -unsafe -warn:4 -warnaserror+ -debug)
+# CS0436: Mono's own mscorlib has the nullable attributes that NullableAttributes.cs declares
+# for .NET Framework (where the mcs-built assembly runs too): ours, internal, are meant.
+set(TCPSERVER_MCS_FLAGS -nologo -unsafe -warn:4 -warnaserror+ -nowarn:436 -debug)

@@ -41,6 +41,11 @@ type
   { The library's log lines while this instance runs (the log is shared by every server of
     the process), and the exceptions this instance's events raise. }
   TTcpLogEvent = procedure(Sender: TTcpServer; Level: Integer; const Text: String) of object;
+  { Installs the server's callbacks (nil where no event is assigned) instead of Start, raising
+    on failure: a cluster node (TcpClusterClass) that the server's events go through. }
+  TTcpEventRouter = procedure(Receive: TOnReceiveEx; Disconnect: TOnDisconnectEx;
+    Idle: TOnLinkIdleOvertimeEx; ThreadCreate: TOnThreadCreateEx; Connect: TOnConnectEx)
+    of object;
 
   TTcpServer = class
   private
@@ -56,10 +61,7 @@ type
     FOnThreadCreate: TTcpThreadCreateEvent;
     FOnThreadExit: TTcpThreadExitEvent;
     FOnLog: TTcpLogEvent;
-    function GetOption(Option: Integer): Int64;
-    procedure SetOption(Option: Integer; Value: Int64);
-    function GetFlag(Option: Integer): Boolean;
-    procedure SetFlag(Option: Integer; Value: Boolean);
+    FEventRouter: TTcpEventRouter;
     function GetActive: Boolean;
     function GetPort: Cardinal;
     procedure ApplyOptions;
@@ -71,6 +73,15 @@ type
   public
     { Creates the instance's server (stopped); ETcpServerError if the library cannot. }
     constructor Create;
+    { Any TS_OPT_* option by number (the properties below name most of them): the value set
+      on this instance, else the library's for this server. Applied at Start. }
+    function GetOption(Option: Integer): Int64;
+    procedure SetOption(Option: Integer; Value: Int64);
+    function GetFlag(Option: Integer): Boolean;
+    procedure SetFlag(Option: Integer; Value: Boolean);
+    { True when SetOption gave Option a value (Start applies it), False while it keeps the
+      library's. }
+    function OptionIsSet(Option: Integer): Boolean;
     { Stops the server and frees it. Never from one of its own events. }
     destructor Destroy; override;
     { Bind Ip ('' = all interfaces) and Port (0 = ephemeral, see Port) and serve. }
@@ -228,6 +239,8 @@ type
     property OnThreadCreate: TTcpThreadCreateEvent read FOnThreadCreate write FOnThreadCreate;
     property OnThreadExit: TTcpThreadExitEvent read FOnThreadExit write FOnThreadExit;
     property OnLog: TTcpLogEvent read FOnLog write FOnLog;
+    { Set by a TTcpClusterNode while it exists: Start then hands it the callbacks. }
+    property EventRouter: TTcpEventRouter read FEventRouter write FEventRouter;
   end;
 
 implementation
@@ -438,6 +451,11 @@ begin
     Result := TcpServerGetOption(FHandle, Option);
 end;
 
+function TTcpServer.OptionIsSet(Option: Integer): Boolean;
+begin
+  Result := (Option >= Low(FOptions)) and (Option <= High(FOptions)) and (FOptions[Option] >= 0);
+end;
+
 procedure TTcpServer.SetOption(Option: Integer; Value: Int64);
 begin
   if Value < 0 then
@@ -499,9 +517,12 @@ begin
   if Assigned(FOnThreadCreate) then ThreadCreate := DoThreadCreate;
   if Assigned(FOnThreadExit) then ThreadExit := DoThreadExit;
   if Assigned(FOnConnect) then Connect := DoConnect;
-  if not TcpServerSetEventProc(FHandle, Receive, Disconnect, Idle, ThreadCreate,
-      ThreadCreate) or not TcpServerSetConnectProc(FHandle, Connect) or
-     not TcpServerSetThreadExitProc(FHandle, ThreadExit) then
+  if Assigned(FEventRouter) then
+    FEventRouter(Receive, Disconnect, Idle, ThreadCreate, Connect)
+  else if not TcpServerSetEventProc(FHandle, Receive, Disconnect, Idle, ThreadCreate,
+      ThreadCreate) or not TcpServerSetConnectProc(FHandle, Connect) then
+    RaiseLastError('TTcpServer: setting the events');
+  if not TcpServerSetThreadExitProc(FHandle, ThreadExit) then
     RaiseLastError('TTcpServer: setting the events');
 end;
 

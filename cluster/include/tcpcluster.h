@@ -29,6 +29,11 @@
  * crosses the ABI. A function that fails returns 0 / -1 / NULL as documented and sets the
  * calling thread's last error (TcpClusterGetLastErrorCode / TcpClusterGetLastErrorText, which
  * is separate from the engine's GetLastErrorText); success leaves it untouched.
+ *
+ * Like tcpserver.h, this header is the one description of its ABI: tools/abi/abi.py
+ * (--header cluster/include/tcpcluster.h) reads it, with the tags at the end of doc comments
+ * (`@bool`, `@out`, `@bytes`, `@default`, `@range`, `@family`; tools/abi/README.md), and
+ * generates the bindings' raw layers and the library's option table from it.
  */
 #ifndef TCPCLUSTER_H
 #define TCPCLUSTER_H
@@ -58,6 +63,17 @@ typedef struct TcpClusterNode TcpClusterNode; /* opaque handle */
 
 /* ------------------------------------------------------------------------------------------
  * Constants.
+ *
+ * Every constant belongs to the family of its longest matching prefix below; its number is
+ * unique in the family and lies in one of the family's ranges (abi.py refuses any other):
+ * work that adds constants reserves a range on the family's line first.
+ * @family TC_ERR_ TC_OK cluster error codes: 0-18 version 1.0
+ * @family TC_MAX_NODES cluster limits
+ * @family TC_OPT_ node options: 1-11 version 1.0
+ * @family TC_COUNTER_ node counters: 1-19 version 1.0
+ * @family TC_STATE_ node states
+ * @family TC_SEND_ directed-send failures
+ * @family TC_CHANNEL_ channels
  * ------------------------------------------------------------------------------------------ */
 
 /* Error codes (TcpClusterGetLastErrorCode). */
@@ -85,21 +101,29 @@ typedef struct TcpClusterNode TcpClusterNode; /* opaque handle */
 #define TC_MAX_NODES 64
 
 /* Options (TcpClusterSetOption / TcpClusterGetOption); set before TcpClusterStart. */
-#define TC_OPT_QUEUE_MESSAGES     1  /* messages waiting for Redis, at most. default 65536 */
-#define TC_OPT_QUEUE_BYTES        2  /* bytes waiting for Redis, at most. default 64 MiB */
-#define TC_OPT_MAX_MESSAGE        3  /* largest payload in bytes. default 1 MiB */
-#define TC_OPT_PIPELINE           4  /* commands written to Redis before reading replies. default 256 */
+#define TC_OPT_QUEUE_MESSAGES     1  /* messages waiting for Redis, at most.
+                                        @default 65536 @range 1..(1 << 24) */
+#define TC_OPT_QUEUE_BYTES        2  /* bytes waiting for Redis, at most.
+                                        @default 64 MiB @range 1 KiB..16 GiB */
+#define TC_OPT_MAX_MESSAGE        3  /* largest payload in bytes. @default 1 MiB @range 1..64 MiB */
+#define TC_OPT_PIPELINE           4  /* commands written to Redis before reading replies.
+                                        @default 256 @range 1..65536 */
 #define TC_OPT_KEY_TTL_MS         5  /* life of the liveness key and of each presence key; the node
-                                        refreshes them every third of it. default 15000 */
+                                        refreshes them every third of it.
+                                        @default 15000 @range 300..86400000 */
 #define TC_OPT_REPLY_TIMEOUT_MS   6  /* a Redis connection that answers nothing this long is
-                                        dropped and made again. default 5000 */
+                                        dropped and made again. @default 5000 @range 100..600000 */
 #define TC_OPT_PING_INTERVAL_MS   7  /* the subscribing connection pings when silent this long.
-                                        default 1000 */
-#define TC_OPT_RECONNECT_MIN_MS   8  /* first wait before reconnecting. default 100 */
-#define TC_OPT_RECONNECT_MAX_MS   9  /* longest wait (doubling with jitter). default 2000 */
-#define TC_OPT_MAX_KEYS           10 /* presence keys held by this node. default 1000000 */
+                                        @default 1000 @range 50..600000 */
+#define TC_OPT_RECONNECT_MIN_MS   8  /* first wait before reconnecting.
+                                        @default 100 @range 1..600000 */
+#define TC_OPT_RECONNECT_MAX_MS   9  /* longest wait (doubling with jitter); not below
+                                        TC_OPT_RECONNECT_MIN_MS. @default 2000 @range 1..3600000 */
+#define TC_OPT_MAX_KEYS           10 /* presence keys held by this node.
+                                        @default 1000000 @range 0..100000000 */
 #define TC_OPT_MAX_PUBLISHERS     11 /* (publisher, channel) sequences a receiver remembers; the
-                                        least recently heard is forgotten first. default 4096 */
+                                        least recently heard is forgotten first.
+                                        @default 4096 @range 16..(1 << 24) */
 
 /* Counters (TcpClusterGetCounter): totals since the node was created, except the "now" ones. */
 #define TC_COUNTER_PUBLISHED      1  /* messages Redis confirmed */
@@ -154,7 +178,8 @@ typedef struct TcpClusterNode TcpClusterNode; /* opaque handle */
 /* A message published on Topic (by Publisher, a node id) with TcpClusterPublish. Runs on the
  * node's subscribing thread for other nodes' messages, and inside TcpClusterPublish (on the
  * caller's thread) for this node's own. Data is valid during the call. A callback that blocks
- * stops this node's whole subscription (Redis then drops it as a slow subscriber). */
+ * stops this node's whole subscription (Redis then drops it as a slow subscriber).
+ * @bytes Data */
 typedef void (TC_CALL* TOnClusterTopic)(void* Context, const char* Topic, uint64_t Publisher,
                                         const uint8_t* Data, int32_t Len);
 /* A directed send (TcpClusterSendToLink / TcpClusterSendToKey) failed after its call returned.
@@ -194,7 +219,7 @@ TC_API TcpClusterNode* TC_CALL TcpClusterCreate(TcpServerHandle* Server, const c
 /* Stop the node (as TcpClusterStop) and free it. The server must be stopped (or destroyed):
  * its callbacks go back to the application's own, so it can run without the node. Fails with
  * TC_ERR_SERVER_RUNNING (nothing changed) while it runs, TC_ERR_IN_CALLBACK from one of the
- * node's callbacks. */
+ * node's callbacks. @bool */
 TC_API int32_t TC_CALL TcpClusterDestroy(TcpClusterNode* Node);
 
 /* The server's callbacks, as TcpServerSetEventProc / TcpServerSetConnectProc (any may be NULL;
@@ -202,33 +227,36 @@ TC_API int32_t TC_CALL TcpClusterDestroy(TcpClusterNode* Node);
  * OnConnect, OnDisconnect and OnLinkIdleOvertime run inside the node's own, which first
  * record the link (connect) or remove its presence keys (close). The Context they get is the
  * server's (CreateTcpServer's; NULL for the default server). Fails with
- * TC_ERR_SERVER_RUNNING while the server runs. */
+ * TC_ERR_SERVER_RUNNING while the server runs. @bool */
 TC_API int32_t TC_CALL TcpClusterSetEventProc(TcpClusterNode* Node, TOnReceiveEx OnReceive,
                                               TOnDisconnectEx OnDisconnect,
                                               TOnLinkIdleOvertimeEx OnLinkIdleOvertime,
                                               TOnThreadCreateEx OnServerThreadCreate,
                                               TOnThreadCreateEx OnWorkerThreadCreate);
 TC_API int32_t TC_CALL TcpClusterSetConnectProc(TcpClusterNode* Node, TOnConnectEx OnConnect);
-/* The cluster's callbacks (any may be NULL). Set before TcpClusterStart (TC_ERR_ALREADY_STARTED). */
+/* The cluster's callbacks (any may be NULL). Set before TcpClusterStart
+ * (TC_ERR_ALREADY_STARTED). @bool */
 TC_API int32_t TC_CALL TcpClusterSetClusterProc(TcpClusterNode* Node, TOnClusterTopic OnTopic,
                                                 TOnClusterSendFailed OnSendFailed,
                                                 TOnClusterGap OnGap, TOnClusterState OnState);
 
-/* TC_OPT_* before TcpClusterStart (TC_ERR_ALREADY_STARTED while running). */
+/* TC_OPT_* before TcpClusterStart (TC_ERR_ALREADY_STARTED while running). @bool */
 TC_API int32_t TC_CALL TcpClusterSetOption(TcpClusterNode* Node, int32_t Option, int64_t Value);
 /* The value, or -1 with an error. */
 TC_API int64_t TC_CALL TcpClusterGetOption(TcpClusterNode* Node, int32_t Option);
+/* An option's bounds (the same for every node) into Min and Max; 0 with TC_ERR_UNKNOWN_OPTION.
+ * @bool @out Min Max */
 TC_API int32_t TC_CALL TcpClusterGetOptionRange(int32_t Option, int64_t* Min, int64_t* Max);
 
 /* Start the node's two threads; they connect to Redis in the background, so Start succeeds
  * while Redis is down (OnState reports, the node keeps trying). Each start after a stop draws a
- * new node id. Start and stop the server itself as usual, before or after. */
+ * new node id. Start and stop the server itself as usual, before or after. @bool */
 TC_API int32_t TC_CALL TcpClusterStart(TcpClusterNode* Node);
 /* Publish what is queued (for at most TC_OPT_REPLY_TIMEOUT_MS), delete the node's liveness and
  * presence keys, close both connections, join the threads. Local delivery keeps working on a
  * stopped node; the remote parts are dropped and counted (TC_COUNTER_DOWN_DROPPED). Returns 1
  * (also when not running); 0 with TC_ERR_IN_CALLBACK from one of the node's own callbacks
- * (TcpClusterStart and TcpClusterDestroy too), which it would wait for. */
+ * (TcpClusterStart and TcpClusterDestroy too), which it would wait for. @bool */
 TC_API int32_t TC_CALL TcpClusterStop(TcpClusterNode* Node);
 /* The node's id (never 0), the same on every node and in every message. 0 with an error. */
 TC_API uint64_t TC_CALL TcpClusterGetNodeId(TcpClusterNode* Node);
@@ -247,17 +275,18 @@ TC_API int32_t TC_CALL TcpClusterGetState(TcpClusterNode* Node);
  * (TC_COUNTER_QUEUE_DROPPED / TC_COUNTER_DOWN_DROPPED), not an error. */
 TC_API int32_t TC_CALL TcpClusterBroadcast(TcpClusterNode* Node, const void* Buf, int32_t Len,
                                            uint64_t ExceptLinkId);
-/* Len bytes (1..TC_OPT_MAX_MESSAGE) to link LinkId of node TargetNode (this node's own id: sent at once with
- * SendBufferById). Returns 1 when sent (local) or queued (remote); 0 with an error when that
- * is known at once: TC_ERR_LINK_CLOSED (a local link), TC_ERR_QUEUE_FULL, TC_ERR_BROKER_DOWN
- * (both counted), TC_ERR_TOO_LARGE. A remote failure found later (node gone, link closed
- * there, connection lost) calls OnSendFailed with Tag. */
+/* Len bytes (1..TC_OPT_MAX_MESSAGE) to link LinkId of node TargetNode (this node's own id:
+ * sent at once with SendBufferById). Returns 1 when sent (local) or queued (remote); 0 with an
+ * error when that is known at once: TC_ERR_LINK_CLOSED (a local link), TC_ERR_QUEUE_FULL,
+ * TC_ERR_BROKER_DOWN (both counted), TC_ERR_TOO_LARGE. A remote failure found later (node
+ * gone, link closed there, connection lost) calls OnSendFailed with Tag. @bool */
 TC_API int32_t TC_CALL TcpClusterSendToLink(TcpClusterNode* Node, uint64_t TargetNode,
                                             uint64_t LinkId, const void* Buf, int32_t Len,
                                             uint64_t Tag);
 /* Len bytes (0..TC_OPT_MAX_MESSAGE) to OnTopic on every node, this one included (at once, on
  * this thread). Topic: 1..255 bytes of UTF-8. Returns 1, or 0 with an error for bad arguments;
- * as with TcpClusterBroadcast, a remote part that cannot be queued is counted, not an error. */
+ * as with TcpClusterBroadcast, a remote part that cannot be queued is counted, not an error.
+ * @bool */
 TC_API int32_t TC_CALL TcpClusterPublish(TcpClusterNode* Node, const char* Topic, const void* Buf,
                                          int32_t Len);
 
@@ -270,15 +299,15 @@ TC_API int32_t TC_CALL TcpClusterPublish(TcpClusterNode* Node, const char* Topic
  * ------------------------------------------------------------------------------------------ */
 
 /* Link LinkId (an open link of this node's server) now holds Key. Returns 1, or 0 with an error
- * (TC_ERR_LINK_CLOSED, TC_ERR_KEY_LIMIT, ...). */
+ * (TC_ERR_LINK_CLOSED, TC_ERR_KEY_LIMIT, ...). @bool */
 TC_API int32_t TC_CALL TcpClusterSetKey(TcpClusterNode* Node, uint64_t LinkId, const char* Key);
 /* This node gives Key up (if another node took it since, that one keeps it). 0 with
- * TC_ERR_KEY_NOT_HELD if this node does not hold it. */
+ * TC_ERR_KEY_NOT_HELD if this node does not hold it. @bool */
 TC_API int32_t TC_CALL TcpClusterClearKey(TcpClusterNode* Node, const char* Key);
 /* Len bytes to the link that holds Key, wherever it is (this node's own: at once). The key is
  * looked up on the library's thread; returns 1 when sent or queued, 0 with an error as
  * TcpClusterSendToLink; a key that no link holds, a node gone or a link closed there is
- * reported later through OnSendFailed with Tag. */
+ * reported later through OnSendFailed with Tag. @bool */
 TC_API int32_t TC_CALL TcpClusterSendToKey(TcpClusterNode* Node, const char* Key, const void* Buf,
                                            int32_t Len, uint64_t Tag);
 

@@ -290,6 +290,17 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_OPT_TLS_SESSION_TICKETS 35 /* 1 = resumption with stateless session tickets.
                                          @default 1 @range 0..1 */
 
+/* Behind a load balancer (README: "More than one machine"). @since 1.3 */
+#define TS_OPT_PROXY_PROTOCOL    51 /* 1 = every connection starts with a PROXY protocol header
+                                       (v1 or v2, as HAProxy sends): RemoteIP / RemotePort are the
+                                       client's from it, TS_OPT_MAX_LINKS_PER_ADDRESS counts the
+                                       client's address, and the connection becomes a link (or
+                                       starts its TLS handshake) once the header is read. One
+                                       without a valid header is closed (counted as refused, no
+                                       callback); one silent longer than
+                                       TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS too. @default 0
+                                       @range 0..1 */
+
 #define TS_TLS_1_2 12 /* TLS 1.2 @since 1.3 */
 #define TS_TLS_1_3 13 /* TLS 1.3 @since 1.3 */
 
@@ -400,6 +411,13 @@ TS_API int32_t TS_CALL StopTcpServer(void);
  * TS_ERR_TIMEOUT if threads are still finishing: stopping goes on, call again to keep
  * waiting (a GUI thread can serve its message queue between calls). @bool */
 TS_API int32_t TS_CALL StopTcpServerEx(int32_t TimeoutMs);
+/* Drain for a rolling restart: stop accepting at once (new connections are refused by the OS),
+ * keep serving the open links until they close by themselves or TimeoutMs passes, then stop as
+ * StopTcpServer (the links still open get TS_CLOSE_SERVER_STOP). Returns how many links had to
+ * be closed at the deadline (0: all left by themselves), or -1 with an error
+ * (TS_ERR_NOT_ACTIVE, TS_ERR_INVALID_ARGUMENT for a negative timeout, TS_ERR_IN_CALLBACK as
+ * StopTcpServer). @since 1.3 */
+TS_API int32_t TS_CALL DrainTcpServer(int32_t TimeoutMs);
 /* 1 while running (after a successful start, before a stop begins). @bool */
 TS_API int32_t TS_CALL IsTcpServerActive(void);
 /* The bound port (useful after starting on port 0), 0 when not running. */
@@ -577,6 +595,8 @@ TS_API int32_t TS_CALL TcpServerGetExecCount(TcpServerHandle* Server); /* GetSer
 /* As GetCloseCount, for one server; -1 with TS_ERR_INVALID_ARGUMENT on a bad handle or reason.
  * @since 1.3 */
 TS_API int64_t TS_CALL TcpServerGetCloseCount(TcpServerHandle* Server, int32_t Reason);
+/* As DrainTcpServer, for one server. @since 1.3 */
+TS_API int32_t TS_CALL TcpServerDrain(TcpServerHandle* Server, int32_t TimeoutMs);
 /* As the TLS settings calls below, for one server. @bytes CertData KeyData CaData Keys
  * @since 1.3 @bool */
 TS_API int32_t TS_CALL TcpServerSetTlsCertificateFile(TcpServerHandle* Server,

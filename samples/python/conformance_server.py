@@ -5,11 +5,16 @@ BCAST, BCASTX, STATS, CLOSE, THROW (raises in the handler: the binding logs it a
 link), REFUSE ON|OFF, ID, LINKS, PAUSE/RESUME/QUEUED <id>, FLOOD <n>, TLS <what>. With
 --tls-cert (and --tls-key, --tls-password) the first server speaks TLS (load_cert_chain).
 Standard input: "stats" prints a STATS line, "stats2" a STATS2 line, "stop2" destroys the
-second server, "quit" or end of input stops everything.
+second server, "cstats" a CSTATS line (cluster mode), "quit" or end of input stops everything.
 
 The first server is tcpserver.DefaultServer (the flat API of the original unit); with
 --second-server a tcpserver.Server (its own engine server, the handle family whose callbacks
 come back through the Context) runs beside it with default options on an ephemeral port.
+
+With --cluster redis://HOST:PORT (Linux, where the cluster library is built) the first server
+joins a cluster through a tcpserver.cluster.ClusterNode, as PROTOCOL.md's cluster mode says:
+BCAST/BCASTX reach every open link of every node, and NODE, SENDTO, SENDKEY, KEY, UNKEY,
+PUBLISH and CSTATS drive the node; NODE <id> follows PORT on standard output.
 
 Run: PYTHONPATH=<repo>/bindings/python TCPSERVER_LIBRARY=<path of libtcpserver.so> \\
      python3 samples/python/conformance_server.py [--port N] [--ip TEXT] ...
@@ -24,6 +29,9 @@ import threading
 from typing import Any, Callable, Dict, Optional
 
 from tcpserver import DefaultServer, ErrorCode, Link, Server, TcpServerError
+# The cluster module loads its library only when a node is made (--cluster): elsewhere, or
+# where the library is missing, ClusterNode() raises ClusterLibraryNotFoundError (an OSError).
+from tcpserver.cluster import ClusterError, ClusterNode, SendFailure
 
 # Command-line flag -> Server option (PROTOCOL.md: each maps to the same-named option).
 OPTION_FLAGS = {
@@ -52,6 +60,13 @@ OPTION_FLAGS = {
     "tls_session_tickets": "tls_session_tickets",
 }
 KEEPALIVE_OPTIONS = ("keepalive_idle_s", "keepalive_interval_s", "keepalive_count")
+# --cluster-* flags -> ClusterNode options (PROTOCOL.md, cluster mode).
+CLUSTER_FLAGS = {
+    "cluster_queue": "queue_messages",
+    "cluster_ttl_ms": "key_ttl_ms",
+    "cluster_reply_timeout_ms": "reply_timeout_ms",
+    "cluster_reconnect_max_ms": "reconnect_max_ms",
+}
 CLOSE_REASONS = range(1, 16)  # the closed_<r> STATS keys: TS_CLOSE_PEER_CLOSED..TLS_NO_CLOSE_NOTIFY
 # TLS <n> (PROTOCOL.md): TS_TLS_INFO_* -> the key of link.tls_info()
 TLS_INFO = {0: "protocol", 1: "cipher", 2: "server_name", 3: "alpn", 4: "client_subject",
@@ -86,6 +101,8 @@ class Conformance:
             b"RESUME": self.resume_command, b"QUEUED": self.queued, b"FLOOD": self.flood,
             b"TLS": self.tls_command,
         }
+        # Commands without an argument beyond the fixed ones below (cluster mode adds some).
+        self.plain_commands: Dict[bytes, Callable[[Link], Any]] = {}
 
     def stats_line(self, keyword: str = "STATS") -> str:
         s = self.stats()
@@ -132,6 +149,9 @@ class Conformance:
             return b"ID %d\n" % link.id
         if line == b"LINKS":
             return b"LINKS " + b" ".join(b"%d" % i for i in self.link_ids()) + b"\n"
+        plain = self.plain_commands.get(line)
+        if plain is not None:
+            return plain(link)
         keyword, space, _ = line.partition(b" ")
         handler = self.commands.get(keyword) if space else None
         if handler is None:
@@ -232,6 +252,137 @@ class SecondServer(Conformance, Server):
     """--second-server: an engine server of its own, through the handle family."""
 
 
+class ClusterCommands:
+    """Cluster mode of the first server (--cluster): its node, the commands that drive it, and
+    what its handlers count. BCAST and BCASTX go through the node."""
+
+    def __init__(self, server: FirstServer, node: ClusterNode) -> None:
+        self.server = server
+        self.node = node
+        self._lock = threading.Lock()
+        self.gap_events = 0
+        self.topics = 0
+        server.commands.update({
+            b"SENDTO": self.sendto, b"SENDKEY": self.sendkey, b"KEY": self.key,
+            b"UNKEY": self.unkey, b"PUBLISH": self.publish,
+            b"BCAST": self.bcast, b"BCASTX": self.bcastx})
+        server.plain_commands.update({b"NODE": self.node_line, b"CSTATS": self.cstats_line})
+        node.on_topic = self.on_topic
+        node.on_send_failed = self.on_send_failed
+        node.on_gap = self.on_gap
+        node.on_state = self.on_state
+
+    # -- commands: (link, the rest of the line with its newline) -> reply, True or None --------
+
+    def broadcast(self, text: memoryview, except_id: int = 0) -> bool:
+        try:
+            self.node.broadcast(text, except_id)
+        except ClusterError as error:  # as the C sample: the sender hears nothing
+            print(f"conformance_server: BCAST: {error}", file=sys.stderr, flush=True)
+        return True
+
+    def bcast(self, link: Link, text: memoryview) -> bool:
+        return self.broadcast(text)
+
+    def bcastx(self, link: Link, text: memoryview) -> bool:
+        return self.broadcast(text, except_id=link.id)
+
+    @staticmethod
+    def error_reply(error: ClusterError) -> bytes:
+        return f"ERR {int(error.code)} {error.text}\n".encode("utf-8", "replace")
+
+    def sendto(self, link: Link, rest: memoryview) -> Any:
+        """SENDTO <node> <id> <text>\n: "<text>\n" to that link, wherever it is."""
+        node, _, rest_ = bytes(rest).partition(b" ")
+        link_id, _, text = rest_.partition(b" ")
+        try:
+            self.node.send_to_link(int(node or 0), int(link_id or 0), text, tag=link.id)
+        except ValueError:
+            return b"ERR bad SENDTO\n"
+        except ClusterError as error:
+            return self.error_reply(error)
+        return True
+
+    def sendkey(self, link: Link, rest: memoryview) -> Any:
+        """SENDKEY <key> <text>\n: "<text>\n" to the link that holds the key."""
+        key, _, text = bytes(rest).partition(b" ")
+        try:
+            self.node.send_to_key(key.decode("utf-8", "replace"), text, tag=link.id)
+        except ClusterError as error:
+            return self.error_reply(error)
+        return True
+
+    def key(self, link: Link, rest: memoryview) -> Any:
+        try:
+            self.node.set_key(link.id, bytes(rest[:-1]).decode("utf-8", "replace"))
+        except ClusterError as error:
+            return self.error_reply(error)
+        return b"OK\n"
+
+    def unkey(self, link: Link, rest: memoryview) -> Any:
+        try:
+            self.node.clear_key(bytes(rest[:-1]).decode("utf-8", "replace"))
+        except ClusterError as error:
+            return self.error_reply(error)
+        return b"OK\n"
+
+    def publish(self, link: Link, rest: memoryview) -> Any:
+        """PUBLISH <topic> <text>\n: every node broadcasts "TOPIC <topic> <text>\n"."""
+        topic, _, text = bytes(rest).partition(b" ")
+        try:
+            self.node.publish(topic.decode("utf-8", "replace"), text)
+        except ClusterError as error:
+            return self.error_reply(error)
+        return True
+
+    def node_line(self, link: Link) -> bytes:
+        return b"NODE %d\n" % self.node.id
+
+    def cstats_line(self, link: Optional[Link] = None) -> bytes:
+        counters = self.node.counters()
+        with self._lock:
+            gap_events, topics = self.gap_events, self.topics
+        return ("CSTATS node=%d " % self.node.id
+                + " ".join(f"{name}={value}" for name, value in counters.items())
+                + f" gap_events={gap_events} topics={topics}\n").encode("ascii")
+
+    # -- the node's handlers ---------------------------------------------------------------------
+
+    def on_topic(self, topic: str, publisher: int, data: bytes) -> None:
+        with self._lock:
+            self.topics += 1
+        self.server.broadcast(b"TOPIC " + topic.encode("utf-8") + b" " + data)
+
+    def on_send_failed(self, failure: SendFailure) -> None:
+        """The link that asked (its id is the tag) hears why."""
+        try:
+            self.server.send(failure.tag, f"SENDFAIL {int(failure.reason)} {failure.text}\n"
+                             .encode("utf-8", "replace"))
+        except TcpServerError:
+            pass  # that link closed meanwhile
+
+    def on_gap(self, publisher: int, channel: Any, missed: int) -> None:
+        with self._lock:
+            self.gap_events += 1
+        print(f"conformance_server: {missed} messages from node {publisher} on channel "
+              f"{int(channel)} never arrived", file=sys.stderr, flush=True)
+
+    def on_state(self, state: Any, text: str) -> None:
+        print(f"conformance_server: cluster {getattr(state, 'name', state)}: {text}",
+              file=sys.stderr, flush=True)
+
+
+def start_cluster(server: FirstServer, args: argparse.Namespace) -> ClusterCommands:
+    """The first server's node (made and started before the server starts)."""
+    options = {option: getattr(args, flag) for flag, option in CLUSTER_FLAGS.items()
+               if getattr(args, flag) is not None}
+    node = ClusterNode(server, args.cluster, prefix=args.cluster_prefix, name=args.node,
+                       **options)
+    cluster = ClusterCommands(server, node)
+    node.start()
+    return cluster
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
@@ -239,6 +390,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for flag in OPTION_FLAGS:
         parser.add_argument("--" + flag.replace("_", "-"), type=int, dest=flag)
     parser.add_argument("--second-server", action="store_true")
+    parser.add_argument("--cluster", metavar="redis://HOST:PORT")
+    parser.add_argument("--node", metavar="NAME")
+    parser.add_argument("--cluster-prefix", metavar="TEXT")
+    for flag in CLUSTER_FLAGS:
+        parser.add_argument("--" + flag.replace("_", "-"), type=int, dest=flag)
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--tls-password")
@@ -257,8 +413,15 @@ def main(argv: list[str]) -> int:
     if any(option in options for option in KEEPALIVE_OPTIONS):
         options["keepalive"] = 1
     second: Optional[SecondServer] = None
+    cluster: Optional[ClusterCommands] = None
+    server = FirstServer(**options)
+    if args.cluster:
+        try:
+            cluster = start_cluster(server, args)
+        except (ClusterError, OSError) as error:  # OSError: no cluster library here
+            print(f"conformance_server: --cluster: {error}", file=sys.stderr)
+            return 1
     try:
-        server = FirstServer(**options)
         if args.tls_cert:
             server.load_cert_chain(args.tls_cert, args.tls_key, args.tls_password)
             server.tls = True
@@ -266,12 +429,17 @@ def main(argv: list[str]) -> int:
         if args.second_server:
             second = SecondServer()
             second.start(args.ip, 0)
-    except TcpServerError as error:
+    except (TcpServerError, OSError) as error:  # OSError: a --tls-* file cannot be read
         print(f"conformance_server: cannot start: {error}", file=sys.stderr)
+        server.stop()
+        if cluster is not None:
+            cluster.node.close()
         return 1
     print(f"PORT {server.port}", flush=True)
     if second is not None:
         print(f"PORT2 {second.port}", flush=True)
+    if cluster is not None:
+        print(f"NODE {cluster.node.id}", flush=True)
     for line in sys.stdin:
         command = line.strip()
         if command == "stats":
@@ -282,12 +450,16 @@ def main(argv: list[str]) -> int:
             second.close()
             print(f"STOPPED2 disconnects={second.disconnects}", flush=True)
             second = None
+        elif command == "cstats" and cluster is not None:
+            print(cluster.cstats_line().decode("ascii"), end="", flush=True)
         elif command == "quit":
             break
         elif command:
             print(f"conformance_server: unknown or unusable command {command!r}",
                   file=sys.stderr)
     server.stop()
+    if cluster is not None:  # after the server: its links' keys went with their close
+        cluster.node.close()
     if second is not None:
         second.close()
     print(f"STOPPED disconnects={server.disconnects} idle={server.idle}", flush=True)

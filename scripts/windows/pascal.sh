@@ -3,6 +3,7 @@
 # (Debian's ppcx64 targets win64; its RTL comes from scripts/windows/fpc_win64_rtl.sh, cached)
 # and run under Wine against the win64 tcpserver.dll of the cross build:
 #   1. the binding's tests (bindings/pascal/tests): test_imports, test_binding, test_class,
+#      test_component (the palette component: TThread.Queue, streaming, RTTI),
 #      original_program (no_thread_manager is about cthreads, which Windows does not have);
 #   2. the conformance suite (tests/conformance, pytest) against the win64 build of
 #      samples/pascal/conformance_server.pas, driven from Linux through Wine.
@@ -52,7 +53,7 @@ compile() {  # compile <program.pas> [unit folder...]: $out/<program>.exe
   # -n: not this machine's fpc.cfg (Linux units); -B: every unit from source, into its own folder.
   ppcx64 -Twin64 -n -B -O2 -vew "${flags[@]}" -FU"$out/units/$name" -o"$out/$name.exe" "$main"
 }
-tests=(test_imports test_binding test_class original_program)
+tests=(test_imports test_binding test_class test_component original_program)
 for program in "${tests[@]}"; do
   step "win64: compile $program" compile "$root/bindings/pascal/tests/$program.pas" \
     "$root/bindings/pascal/tests"

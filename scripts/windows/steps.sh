@@ -1,6 +1,7 @@
 # Named steps with a summary, for the Windows check scripts (sourced by test.sh and pascal.sh):
-# `step <name> <command...>` runs a step and prints PASS or FAIL, `skip <name> <why>` reports
-# one that cannot run here, `summary` prints "N passed, M failed" and fails if any step did.
+# `step <name> <command...>` runs a step, prints PASS or FAIL and returns its status, `skip
+# <name> <why>` reports one that cannot run here, `summary` prints "N passed, M failed" and
+# fails if any step did.
 passed=0 failed=0 skipped=0
 
 step() {  # step <name> <command...>
@@ -13,6 +14,7 @@ step() {  # step <name> <command...>
   else
     echo "-- FAIL: $name"
     failed=$((failed + 1))
+    return 1
   fi
 }
 

@@ -16,6 +16,15 @@
 #
 # Build folders: $TCPSERVER_WIN64_BUILD (default build/win64) and $TCPSERVER_WIN32_BUILD
 # (default build/win32); each gets its own WINEPREFIX inside, so runs are reproducible.
+#
+# TLS: the DLL links OpenSSL statically (scripts/build-openssl-mingw.sh, cached outside the
+# clone). The x86_64 one is required (its TLS tests run under Wine): built first when it is not
+# cached (5-10 minutes of CPU, once), unless TCPSERVER_NO_OPENSSL_BUILD=1 (CTest's windows_*
+# tests set it: a cold OpenSSL build must not run inside a test's time limit; scripts/test.sh
+# builds it before ctest), then its absence fails the run with what to do. The i686 DLL uses its
+# OpenSSL when cached and is otherwise built without TLS, said on one line: its programs cannot
+# run here (only its exports are checked), and the SDK zip refuses a DLL without TLS.
+# --exports-only needs no OpenSSL (a DLL without TLS exports the same names).
 # Prints one line per step and "N passed, M failed"; exits 1 if any step failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -65,14 +74,39 @@ cross() {  # cross <dir> <wine loader>
     --wine "$2" --server "$1/bin/conformance_server_c.exe"
 }
 
+openssl() {  # openssl <arch>: the arch's OpenSSL is cached (built here unless told not to)
+  if [[ ${TCPSERVER_NO_OPENSSL_BUILD:-0} == 1 ]]; then
+    "$root/scripts/windows/openssl.sh" --check "$1" || {
+      echo "not built inside a test (it takes 5-10 minutes of CPU): run it first, as scripts/test.sh does"
+      return 1
+    }
+  else
+    "$root/scripts/windows/openssl.sh" "$1"
+  fi
+}
+
+has_tls() {  # has_tls <dir>: the build has the TLS layer (so the DLL carries OpenSSL)
+  [[ -f $1/lib/libtcpserver_tls.a ]] || {
+    echo "$1 was configured without the TLS layer (see its configure output): tcpserver.dll has no TLS"
+    return 1
+  }
+}
+
 wine64=/usr/lib/wine/wine64
 wine32=/usr/lib/wine/wine  # the 32-bit loader, from wine32:i386
 for arch in x86_64 i686; do
   if [[ $arch == x86_64 ]]; then dir=$win64 machine=x86-64 loader=$wine64
   else dir=$win32 machine=i386 loader=$wine32; fi
+  if [[ $arch == x86_64 ]] && ! ((exports_only)); then
+    step "$arch: OpenSSL for tcpserver.dll" openssl "$arch" || continue
+  elif ! "$root/scripts/windows/openssl.sh" --check "$arch" >/dev/null; then
+    echo "-- NOTE: $arch: no OpenSSL cached, this DLL is built without TLS (bash" \
+         "scripts/build-openssl-mingw.sh $arch adds it; the SDK zip needs it)"
+  fi
   if ! step "$arch: build" build "$dir" "$arch-w64-mingw32"; then
     continue
   fi
+  [[ $arch == x86_64 ]] && ! ((exports_only)) && step "$arch: TLS inside tcpserver.dll" has_tls "$dir"
   step "$arch: exports" "$root/tests/windows/check_exports.sh" "$root/dll/tcpserver.def" \
     "$dir/bin/tcpserver.dll" "$machine"
   ((exports_only)) && continue

@@ -96,6 +96,7 @@ static_assert(TS_OPT_TLS_CLIENT_CERT == 32, "TS_OPT_TLS_CLIENT_CERT");
 static_assert(TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS == 33, "TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS");
 static_assert(TS_OPT_TLS_MAX_HANDSHAKES == 34, "TS_OPT_TLS_MAX_HANDSHAKES");
 static_assert(TS_OPT_TLS_SESSION_TICKETS == 35, "TS_OPT_TLS_SESSION_TICKETS");
+static_assert(TS_OPT_PROXY_PROTOCOL == 51, "TS_OPT_PROXY_PROTOCOL");
 static_assert(TS_TLS_1_2 == 12, "TS_TLS_1_2");
 static_assert(TS_TLS_1_3 == 13, "TS_TLS_1_3");
 static_assert(TS_TLS_CLIENT_CERT_NONE == 0, "TS_TLS_CLIENT_CERT_NONE");
@@ -206,6 +207,9 @@ static_assert(same<decltype(&StopTcpServer),
 static_assert(same<decltype(&StopTcpServerEx),
                    int32_t (TS_CALL*)(int32_t)>,
               "StopTcpServerEx");
+static_assert(same<decltype(&DrainTcpServer),
+                   int32_t (TS_CALL*)(int32_t)>,
+              "DrainTcpServer");
 static_assert(same<decltype(&IsTcpServerActive),
                    int32_t (TS_CALL*)()>,
               "IsTcpServerActive");
@@ -383,6 +387,9 @@ static_assert(same<decltype(&TcpServerGetExecCount),
 static_assert(same<decltype(&TcpServerGetCloseCount),
                    int64_t (TS_CALL*)(TcpServerHandle*, int32_t)>,
               "TcpServerGetCloseCount");
+static_assert(same<decltype(&TcpServerDrain),
+                   int32_t (TS_CALL*)(TcpServerHandle*, int32_t)>,
+              "TcpServerDrain");
 static_assert(same<decltype(&TcpServerSetTlsCertificateFile),
                    int32_t (TS_CALL*)(TcpServerHandle*, const char*, const char*, const char*)>,
               "TcpServerSetTlsCertificateFile");

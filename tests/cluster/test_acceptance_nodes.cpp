@@ -1,5 +1,6 @@
-// Acceptance of issue 16 with node processes (the C conformance server with --cluster) and a
-// private redis-server:
+// Acceptance of issue 16 with node processes (a conformance server with --cluster: each test
+// runs once with the C sample and, where the Python binding is tested and nothing is
+// sanitized, once with the Python one, samples/python) and a private redis-server:
 //  1. three nodes, clients on each: with every drop counter at 0, numbered broadcasts from
 //     every node reach every client exactly once, in per-source order; SENDTO reaches the
 //     right link across nodes; a send to a node id of a previous run never arrives and is
@@ -88,17 +89,21 @@ bool has_line(LineClient& c, const std::string& want) {
   return false;
 }
 
-using AcceptanceNodesTest = tctest::RedisTest;
+class AcceptanceNodesTest : public tctest::RedisTest,
+                            public ::testing::WithParamInterface<tctest::NodeProgram> {
+ protected:
+  tctest::NodeProgram program() const { return GetParam(); }
+};
 
 }  // namespace
 
-TEST_F(AcceptanceNodesTest, ThreeNodesDeliverEveryBroadcastOnceInSourceOrderAndSendToReachesTheLink) {
+TEST_P(AcceptanceNodesTest, ThreeNodesDeliverEveryBroadcastOnceInSourceOrderAndSendToReachesTheLink) {
   std::string error;
   // A node of a previous run: its id and one of its link ids, then it is gone. The nodes below
   // are new processes, so their first links have the same link ids.
   uint64_t old_node, old_link;
   {
-    NodeProcess old;
+    NodeProcess old(program());
     ASSERT_TRUE(old.start(redis_.url(), "old", &error)) << error;
     ASSERT_TRUE(old.wait_connected(kWait));
     LineClient c;
@@ -110,7 +115,7 @@ TEST_F(AcceptanceNodesTest, ThreeNodesDeliverEveryBroadcastOnceInSourceOrderAndS
   }
 
   const std::string names[3] = {"a", "b", "c"};
-  NodeProcess nodes[3];
+  NodeProcess nodes[3] = {NodeProcess(program()), NodeProcess(program()), NodeProcess(program())};
   for (int n = 0; n < 3; ++n) ASSERT_TRUE(nodes[n].start(redis_.url(), names[n], &error)) << error;
   for (int n = 0; n < 3; ++n) ASSERT_TRUE(nodes[n].wait_connected(kWait)) << names[n];
   // Three clients per node: [0] sends numbered broadcasts, all listen.
@@ -190,10 +195,10 @@ TEST_F(AcceptanceNodesTest, ThreeNodesDeliverEveryBroadcastOnceInSourceOrderAndS
   for (int n = 0; n < 3; ++n) EXPECT_TRUE(nodes[n].quit()) << names[n];
 }
 
-TEST_F(AcceptanceNodesTest, BrokerKilledMidStreamLocalDeliveryGoesOnCountersMatchAndDeliveryResumes) {
+TEST_P(AcceptanceNodesTest, BrokerKilledMidStreamLocalDeliveryGoesOnCountersMatchAndDeliveryResumes) {
   std::string error;
   const std::string names[3] = {"a", "b", "c"};
-  NodeProcess nodes[3];
+  NodeProcess nodes[3] = {NodeProcess(program()), NodeProcess(program()), NodeProcess(program())};
   for (int n = 0; n < 3; ++n)
     ASSERT_TRUE(nodes[n].start(redis_.url(), names[n], &error, {"--cluster-reconnect-max-ms", "300"})) << error;
   for (int n = 0; n < 3; ++n) ASSERT_TRUE(nodes[n].wait_connected(kWait)) << names[n];
@@ -287,9 +292,9 @@ TEST_F(AcceptanceNodesTest, BrokerKilledMidStreamLocalDeliveryGoesOnCountersMatc
   for (int n = 0; n < 3; ++n) EXPECT_TRUE(nodes[n].quit()) << names[n];
 }
 
-TEST_F(AcceptanceNodesTest, NodeKilledItsKeysExpireAndSendsToThemFailClearly) {
+TEST_P(AcceptanceNodesTest, NodeKilledItsKeysExpireAndSendsToThemFailClearly) {
   std::string error;
-  NodeProcess a, b;
+  NodeProcess a(program()), b(program());
   const std::vector<std::string> ttl = {"--cluster-ttl-ms", "1500"};
   ASSERT_TRUE(a.start(redis_.url(), "a", &error, ttl)) << error;
   ASSERT_TRUE(b.start(redis_.url(), "b", &error, ttl)) << error;
@@ -327,3 +332,13 @@ TEST_F(AcceptanceNodesTest, NodeKilledItsKeysExpireAndSendsToThemFailClearly) {
   EXPECT_EQ(a.stats()["send_failed"], 3);
   EXPECT_TRUE(a.quit());
 }
+
+#if defined(TC_WITH_PYTHON_NODES)
+#define TC_NODE_PROGRAMS tctest::NodeProgram::kC, tctest::NodeProgram::kPython
+#else  // no Python binding in this build, or a sanitized one
+#define TC_NODE_PROGRAMS tctest::NodeProgram::kC
+#endif
+INSTANTIATE_TEST_SUITE_P(Samples, AcceptanceNodesTest, ::testing::Values(TC_NODE_PROGRAMS),
+                         [](const ::testing::TestParamInfo<tctest::NodeProgram>& info) {
+                           return std::string(tctest::program_name(info.param));
+                         });

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "tls_test_support.h"
 
 namespace {
@@ -27,24 +28,9 @@ namespace {
 using ts::tls::TlsCause;
 using ts::tls::TlsSession;
 
-[[noreturn]] void violated(const char* what) {
-  std::fprintf(stderr, "tls_session_fuzz: %s\n", what);
-  std::abort();
-}
-#define CHECK(cond)               \
-  do {                            \
-    if (!(cond)) violated(#cond); \
-  } while (0)
-
-struct Rng {
-  uint32_t x;
-  uint32_t next() {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return x;
-  }
-};
+constexpr const char* kFuzzTarget = "tls_session_fuzz";
+using fuzzcheck::Rng;
+using fuzzcheck::violated;
 
 std::shared_ptr<const ts::tls::TlsContext> context() {
   static auto ctx = [] {

@@ -484,6 +484,7 @@ class Model:
     exports: Dict[str, Func] = field(default_factory=dict)
     order: List[Tuple[str, str]] = field(default_factory=list)  # (kind, name), header order
     options_family: Optional[str] = None
+    imported: Optional["Model"] = None  # the project header it includes (tcpcluster.h: tcpserver.h)
 
     def family(self, key: str) -> Family:
         return next(f for f in self.families if f.key == key)
@@ -690,7 +691,8 @@ class Parser:
         if directives[-1].text != "#endif":
             self.fail(directives[-1].first, "the header must end with the guard's #endif")
         stem = guard[:-2]
-        m = Model(self.rel, stem, (0, 0, 0), "", "", options_family=self.options_family)
+        m = Model(self.rel, stem, (0, 0, 0), "", "", options_family=self.options_family,
+                  imported=self.imported)
         if self.imported:
             self.names.update({c.name: c.value for c in self.imported.constants.values()})
         macros: Dict[str, str] = {}
@@ -838,6 +840,13 @@ class Parser:
                 m.call_macro = m.call_macro or name
             else:
                 m.api_macro = m.api_macro or name
+            self.refuse(group_tags + own_tags, [], f"the macro {name}")
+            return
+        if (self.imported and re.fullmatch(r"[A-Z]+_CALL", name)
+                and value == self.imported.call_macro):
+            # The included header's convention under this header's name (TC_CALL TS_CALL).
+            macros[name] = value
+            m.call_macro = m.call_macro or name
             self.refuse(group_tags + own_tags, [], f"the macro {name}")
             return
         if not value:
@@ -1103,7 +1112,7 @@ def layouts(m: Model, ptr: int) -> Dict[str, int]:
 # Loading a header (with the project headers it includes).
 # ==========================================================================================
 
-OPTIONS_FAMILIES = {"TCPSERVER": "TS_OPT_"}
+OPTIONS_FAMILIES = {"TCPSERVER": "TS_OPT_", "TCPCLUSTER": "TC_OPT_"}
 
 
 def load(root: Path, rel: str) -> Model:
@@ -1427,6 +1436,31 @@ def gen_option_table(m: Model) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gen_cluster_option_table(m: Model) -> str:
+    """The cluster library's table of TC_OPT_* (cluster/src/options.h's OptionInfo rows,
+    indexed by id, row 0 and unused ids empty)."""
+    opts = {c.value: c for c in m.constants.values() if c.family == m.options_family}
+    top = max(opts)
+    lines = [f"// option_table.inc — the node options of {Path(m.path).name} "
+             f"({m.options_family}*): name, default and",
+             "// bounds by id, from each option's @default and @range tags. Included by "
+             "options.cpp inside",
+             "// namespace tc.",
+             "// " + generated_note(m).replace(": change", ":\n// change"),
+             f"static_assert(kOptionCount == {top + 1}, \"options.h: kOptionCount is the "
+             f"highest {m.options_family}* + 1\");",
+             "const OptionInfo kOptions[kOptionCount] = {"]
+    for value in range(top + 1):
+        c = opts.get(value)
+        if c is None:
+            lines.append("    {nullptr, 0, 0, 0},")
+        else:
+            lines.append(f"    {{\"{c.name}\", {cpp_int(c.default)}, {cpp_int(c.minimum)}, "
+                         f"{cpp_int(c.maximum)}}},")
+    lines.append("};")
+    return "\n".join(lines) + "\n"
+
+
 # ---- Python -------------------------------------------------------------------------------
 
 PY_VALUES = {"int32_t": "c_int32", "uint32_t": "c_uint32", "int64_t": "c_int64",
@@ -1458,36 +1492,150 @@ def py_type(m: Model, t: CType, kind: str) -> str:
     raise AssertionError(kind)
 
 
+# The Python enums made of constant families (IntEnum, or IntFlag for flags), with the names
+# API 1.2's hand-written enums had; a family not listed gets its prefix in CamelCase
+# (TS_BACKEND_ -> Backend), so a new family needs no edit here. Members are the constants'
+# names without the family's prefix (TS_OK -> ErrorCode.OK).
+PY_ENUMS = {
+    "TS_ERR_": ("ErrorCode", "IntEnum"),
+    "TS_CLOSE_": ("CloseReason", "IntEnum"),
+    "TS_OPT_": ("Option", "IntEnum"),
+    "TS_QUEUE_": ("SendQueuePolicy", "IntEnum"),
+    "TS_FRAMING_": ("Framing", "IntEnum"),
+    "TS_LOG_": ("LogLevel", "IntEnum"),
+    "TS_CLOSE_FLAG_": ("CloseFlag", "IntFlag"),
+    "TS_COUNTER_": ("Counter", "IntEnum"),
+    "TS_TLS_": ("TlsVersion", "IntEnum"),  # "Tls" alone would not say what it lists
+}
+
+
+def py_enum_of(fam: Family) -> Tuple[str, str]:
+    if fam.key in PY_ENUMS:
+        return PY_ENUMS[fam.key]
+    words = fam.key.strip("_").split("_")[1:] or [fam.key.strip("_")]
+    return "".join(word.capitalize() for word in words), "IntEnum"
+
+
+def py_member_name(name: str, fam: Family) -> str:
+    if name in fam.members:
+        return name.split("_", 1)[1]  # an exact name (TS_OK): without the TS_
+    prefix = max((p for p in fam.members if p.endswith("_") and name.startswith(p)), key=len)
+    member = name[len(prefix):]
+    if member[:1].isdigit():
+        # Not an identifier (TS_TLS_1_2 -> 1_2): keep the prefix's last word (TLS_1_2).
+        member = prefix.rstrip("_").rsplit("_", 1)[-1] + "_" + member
+    return member
+
+
+def py_enum_families(m: Model) -> List[Tuple[Family, List[Constant]]]:
+    """The families that become Python enums: those named by a prefix (a family of one exact
+    name, such as TS_REMOTE_IP_SIZE, is a plain constant), each with its constants."""
+    out = []
+    for fam in m.families:
+        members = [c for c in m.constants.values() if c.family == fam.key]
+        if fam.key.endswith("_") and members:
+            out.append((fam, members))
+    return out
+
+
+def py_option_attribute(c: Constant, fam: Family) -> str:
+    return py_member_name(c.name, fam).lower()
+
+
+def gen_python_enums(m: Model, names: List[str]) -> List[str]:
+    w = ["# " + "-" * 90, "# Enums: each constant family as an IntEnum (flags: IntFlag) with the same values",
+         "# " + "-" * 90, ""]
+    for fam, members in py_enum_families(m):
+        cls, base = py_enum_of(fam)
+        w += ["", f"class {cls}(enum.{base}):"]
+        doc = f"{fam.description[:1].upper()}{fam.description[1:]}: the {fam.key}* constants."
+        w += wrap(doc + '"""', "    ", first='    """')
+        for c in members:
+            own = " ".join(filter(None, [c.docs.own, option_note(c), since_note(c.since)]))
+            w += wrap(own, "    #: ") if own else []
+            w.append(f"    {py_member_name(c.name, fam)} = {c.name}")
+        w.append("")
+        names.append(cls)
+    enums = [py_enum_of(fam)[0] for fam, _ in py_enum_families(m)]
+    w += ["", "# Every enum above (tcpserver re-exports them all).", "ENUMS = ("]
+    w += pack([f'"{e}"' for e in enums], "    ", "    ")
+    w[-1] += ","
+    w += [")", ""]
+    names.append("ENUMS")
+    if m.options_family:
+        fam = m.family(m.options_family)
+        w += ["", "class OptionAttribute:",
+              '    """One server option as an attribute of a class deriving from OptionAttributes',
+              "    (tcpserver.Server): reading it calls the owner's _get_option(name, option),",
+              '    writing it _set_option(name, option, value)."""',
+              "",
+              "    def __init__(self, option: int, doc: str) -> None:",
+              "        self.option = option",
+              "        self.name = ''",
+              "        self.__doc__ = doc",
+              "",
+              "    def __set_name__(self, owner: type, name: str) -> None:",
+              "        self.name = name",
+              "",
+              "    @overload",
+              "    def __get__(self, obj: None, owner: Optional[type] = None) -> OptionAttribute: ...",
+              "    @overload",
+              "    def __get__(self, obj: object, owner: Optional[type] = None) -> int: ...",
+              "",
+              "    def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:",
+              "        if obj is None:",
+              "            return self",
+              "        return obj._get_option(self.name, self.option)",
+              "",
+              "    def __set__(self, obj: Any, value: int) -> None:",
+              "        obj._set_option(self.name, self.option, value)",
+              "", "",
+              "class OptionAttributes:",
+              f'    """Every server option ({fam.key}*) as an attribute named after it',
+              "    (TS_OPT_MAX_LINKS: max_links), documented from the header. tcpserver.Server",
+              '    derives from it; OPTION_NAMES maps the names to Option."""',
+
+              ""]
+        opts = [c for c in m.constants.values() if c.family == fam.key]
+        for c in opts:
+            doc = " ".join(filter(None, [c.docs.own, option_note(c), since_note(c.since)]))
+            attr = py_option_attribute(c, fam)
+            line = f"    {attr} = OptionAttribute({c.name}, {doc!r})"
+            if len(line) <= 100:
+                w.append(line)
+            else:
+                w += [f"    {attr} = OptionAttribute(", f"        {c.name},"]
+                w += [f"        {part!r}" for part in textwrap.wrap(
+                    doc, 80, drop_whitespace=False, break_long_words=False)]
+                w[-1] += ")"
+        w += ["", "", "# Option attribute (and Server keyword argument) names -> Option.",
+              "OPTION_NAMES = {"]
+        w += pack([f'"{py_option_attribute(c, fam)}": Option.{py_member_name(c.name, fam)}'
+                   for c in opts], "    ", "    ")
+        w[-1] += ","
+        w += ["}", ""]
+        names += ["OptionAttribute", "OptionAttributes", "OPTION_NAMES"]
+    return w
+
+
 def gen_python(m: Model) -> str:
     w: List[str] = []
-    w += ['"""The raw ctypes layer of tcpserver.h: constants, records, callback types and export',
-          "prototypes (EXPORTS), plus the record layouts the header implies (LAYOUTS).",
+    w += ['"""The raw ctypes layer of tcpserver.h: constants (each family also an enum), records,',
+          "callback types and export prototypes (EXPORTS), the record layouts the header implies",
+          "(LAYOUTS), and the server options as attributes (OptionAttributes, OPTION_NAMES).",
           "",
           *wrap(generated_note(m) + ".", ""),
           "tcpserver._native loads the library and binds EXPORTS; tcpserver.server is the "
           "Pythonic API.",
           '"""', "",
           "from __future__ import annotations", "",
-          "import ctypes", "import sys",
+          "import ctypes", "import enum", "import sys",
           "from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_int32, c_int64,",
-          "                    c_uint32, c_uint64, c_void_p)", ""]
+          "                    c_uint32, c_uint64, c_void_p)",
+          "from typing import Any, Optional, overload", ""]
     names: List[str] = []
-    w += ["# " + "-" * 90, "# Constants", "# " + "-" * 90, ""]
-    for name, value in version_macros(m):
-        w.append(f"{name} = {value}")
-        names.append(name)
-    for c, _group, _own, blank in constant_docs(m):
-        w += [""] * blank + [f"{c.name} = {c.value}"]
-        names.append(c.name)
-    w += ["", "# Numbers reserved for each constant family (the header's @family lines):",
-          "# new constants take their numbers from these ranges only.",
-          "FAMILY_RANGES = {"]
-    for fam in m.families:
-        if fam.ranges:
-            ranges = ", ".join(f"({lo}, {hi}, {label!r})" for lo, hi, label in fam.ranges)
-            w += wrap(ranges + "],", " " * 8, first=f"    {fam.key!r}: [")
-    w += ["}", ""]
-    names.append("FAMILY_RANGES")
+    w += py_constants(m, names)
+    w += gen_python_enums(m, names)
 
     w += ["# " + "-" * 90, "# Records", "# " + "-" * 90, ""]
     for rec in m.records.values():
@@ -1526,14 +1674,54 @@ def gen_python(m: Model) -> str:
           'STDCALL = sys.platform == "win32" and ctypes.sizeof(c_void_p) == 4',
           "FUNCTYPE = ctypes.WINFUNCTYPE if STDCALL else ctypes.CFUNCTYPE", ""]
     names += ["STDCALL", "FUNCTYPE"]
+    w += py_callbacks(m, names) + py_exports(m, names)
+    w += ["# The record sizes and offsets the header gives for each pointer size, named as",
+          "# GetAbiLayout() names them.", "LAYOUTS = {"]
+    for ptr in (4, 8):
+        pairs = [f'"{k}": {v}' for k, v in layouts(m, ptr).items()]
+        pairs[-1] += "},"
+        w += pack(pairs, f"    {ptr}: {{", " " * 8)
+    w += ["}", ""]
+    names.append("LAYOUTS")
+    w += py_all(names)
+    return "\n".join(w) + "\n"
+
+
+def py_constants(m: Model, names: List[str]) -> List[str]:
+    """The constants section: version macros, every constant, FAMILY_RANGES."""
+    w = ["# " + "-" * 90, "# Constants", "# " + "-" * 90, ""]
+    for name, value in version_macros(m):
+        w.append(f"{name} = {value}")
+        names.append(name)
+    for c, _group, _own, blank in constant_docs(m):
+        w += [""] * blank + [f"{c.name} = {c.value}"]
+        names.append(c.name)
+    w += ["", "# Numbers reserved for each constant family (the header's @family lines):",
+          "# new constants take their numbers from these ranges only.",
+          "FAMILY_RANGES = {"]
+    for fam in m.families:
+        if fam.ranges:
+            ranges = ", ".join(f"({lo}, {hi}, {label!r})" for lo, hi, label in fam.ranges)
+            w += wrap(ranges + "],", " " * 8, first=f"    {fam.key!r}: [")
+    w += ["}", ""]
+    names.append("FAMILY_RANGES")
+    return w
+
+
+def py_callbacks(m: Model, names: List[str]) -> List[str]:
+    w = []
     for f in m.callbacks.values():
         args = [py_type(m, f.ret, f.ret_kind)] + [py_type(m, p.type, p.kind) for p in f.params]
         w.append(f"{f.name} = FUNCTYPE({', '.join(args)})")
         names.append(f.name)
-    w += ["", "# " + "-" * 90,
-          "# Exports: (name, restype, argtypes, the API version that added it), in header order.",
-          "# Buffers (uint8_t*, void*) are plain addresses (c_void_p); const char* is c_char_p.",
-          "# " + "-" * 90, "", "EXPORTS = ["]
+    return w
+
+
+def py_exports(m: Model, names: List[str]) -> List[str]:
+    w = ["", "# " + "-" * 90,
+         "# Exports: (name, restype, argtypes, the API version that added it), in header order.",
+         "# Buffers (uint8_t*, void*) are plain addresses (c_void_p); const char* is c_char_p.",
+         "# " + "-" * 90, "", "EXPORTS = ["]
     for kind, name in in_order(m, ["export"]):
         if kind == "section":
             w.append(f"    # {name}")
@@ -1545,17 +1733,69 @@ def gen_python(m: Model) -> str:
         w += pack(args, f'    ("{f.name}", {py_type(m, f.ret, f.ret_kind)}, ', " " * 8)
     w += ["]", ""]
     names.append("EXPORTS")
-    w += ["# The record sizes and offsets the header gives for each pointer size, named as",
-          "# GetAbiLayout() names them.", "LAYOUTS = {"]
-    for ptr in (4, 8):
-        pairs = [f'"{k}": {v}' for k, v in layouts(m, ptr).items()]
-        pairs[-1] += "},"
-        w += pack(pairs, f"    {ptr}: {{", " " * 8)
-    w += ["}", ""]
-    names.append("LAYOUTS")
-    w += ["__all__ = ["]
-    w += pack([f'"{n}"' for n in names[:-1]] + [f'"{names[-1]}",'], "    ", "    ")
-    w += ["]"]
+    return w
+
+
+def py_all(names: List[str]) -> List[str]:
+    return (["__all__ = ["]
+            + pack([f'"{n}"' for n in names[:-1]] + [f'"{names[-1]}",'], "    ", "    ")
+            + ["]"])
+
+
+def imported_names(m: Model, python: bool = False) -> List[str]:
+    """The names of the included header's types that this header's callbacks and exports
+    use (the opaque handles by their pointer name when python), sorted."""
+    if m.imported is None:
+        return []
+    used = set()
+    for f in list(m.callbacks.values()) + list(m.exports.values()):
+        for t, kind in [(f.ret, f.ret_kind)] + [(p.type, p.kind) for p in f.params]:
+            if kind == "callback" and t.base in m.imported.callbacks:
+                used.add(t.base)
+            elif kind == "handle" and t.base in m.imported.opaques:
+                used.add(f"P{t.base}" if python else t.base)
+            elif kind == "record" and t.base in m.imported.records:
+                used.add(py_pointer_name(m.imported, t.base) if python else t.base)
+    return sorted(used)
+
+
+def py_import(module: str, names: List[str]) -> List[str]:
+    first = f"from {module} import ("
+    return pack(names[:-1] + [names[-1] + ")"], first, " " * len(first))
+
+
+def gen_python_cluster(m: Model) -> str:
+    """The ctypes layer of a header that includes tcpserver.h (tcpcluster.h): its types come
+    from tcpserver._abi, its library is loaded by its own module."""
+    names: List[str] = []
+    body = py_constants(m, names)
+    for o in m.opaques.values():
+        body.append(f"# {o.name} is opaque: a handle is a plain address (an int; None for NULL).")
+        body.append(f"P{o.name} = c_void_p")
+        names.append(f"P{o.name}")
+    body += ["", "# " + "-" * 90,
+             f"# Callback types ({m.call_macro} is tcpserver.h's convention: FUNCTYPE of "
+             "tcpserver._abi).",
+             "# " + "-" * 90, ""]
+    body += py_callbacks(m, names) + py_exports(m, names)
+    body += ["# Each option's (default, minimum, maximum), from its @default and @range tags.",
+             "OPTIONS = {"]
+    for c in m.constants.values():
+        if c.family == m.options_family:
+            body.append(f'    "{c.name}": ({c.default}, {c.minimum}, {c.maximum}),')
+    body += ["}", ""]
+    names.append("OPTIONS")
+    ctypes_used = sorted(set(re.findall(r"\b(?:c_\w+|POINTER)\b", "\n".join(body))))
+    from_abi = ["FUNCTYPE"] + imported_names(m, python=True)
+    head = Path(m.path).name
+    w = [f'"""The raw ctypes layer of {head}: constants, the handle, callback types, export '
+         "prototypes", "(EXPORTS) and the options' bounds (OPTIONS).", "",
+         *wrap(generated_note(m) + ".", ""),
+         "tcpserver._cluster_native loads the library and binds EXPORTS; tcpserver.cluster is "
+         "the Pythonic API.",
+         '"""', "", "from __future__ import annotations", ""]
+    w += py_import("ctypes", ctypes_used) + py_import("._abi", from_abi) + ["", ""]
+    w += body + py_all(names)
     return "\n".join(w) + "\n"
 
 
@@ -1585,6 +1825,19 @@ CS_ENUMS = {
     "TS_TLS_INFO_": ("TlsInfo", "What Link.GetTlsInfo reports (TS_TLS_INFO_*)."),
     "TS_TLS_CAUSE_": ("TlsFailureCause", "Why a TLS handshake failed (TS_TLS_CAUSE_*), for "
                                          "TcpServer.Tls.GetFailureCount."),
+}
+CS_CLUSTER_ENUMS = {
+    "TC_ERR_": ("TcpClusterErrorCode", "TcpClusterGetLastErrorCode() values (TC_ERR_*), carried "
+                                       "by TcpClusterException.Code."),
+    "TC_OPT_": ("TcpClusterOption", "Node options (TC_OPT_*), for TcpClusterNode.GetOption / "
+                                    "SetOption."),
+    "TC_COUNTER_": ("TcpClusterCounter", "A node's counters (TC_COUNTER_*), for "
+                                         "TcpClusterNode.GetCounter."),
+    "TC_STATE_": ("TcpClusterState", "A node's state (TC_STATE_*), for TcpClusterNode.State and "
+                                     "StateChanged."),
+    "TC_SEND_": ("TcpClusterSendFailure", "Why a directed send failed later (TC_SEND_*), in "
+                                          "SendFailed."),
+    "TC_CHANNEL_": ("TcpClusterChannel", "What a gap was counted on (TC_CHANNEL_*), in Gap."),
 }
 CS_ENUM_NAMES_1_2 = {
     "TS_OPT_TCP_NODELAY": "TcpNoDelay", "TS_OPT_KEEPALIVE": "KeepAlive",
@@ -1691,35 +1944,12 @@ def gen_csharp_native(m: Model) -> str:
           "    [StructLayout(LayoutKind.Sequential)]",
           "    public struct ReservedPointers", "    {", "        public IntPtr P0, P1, P2, P3;",
           "    }", ""]
-    for kind, name in in_order(m, ["callback"]):
-        if kind == "section":
-            continue
-        f = m.callbacks[name]
-        group, own = item_docs(f.docs, since_note(f.since))
-        w += leading_blank(f.docs) + cs_comment(group, "    ")
-        w += cs_summary(own, "    ")
-        w.append("    [UnmanagedFunctionPointer(CallingConvention.Winapi)]")
-        w += cs_declaration(m, f, "callback", "public delegate ", "    ")
+    w += cs_callbacks(m)
     w += ["", "    /// <summary>Every export and constant of tcpserver.h.</summary>",
           "    public static partial class TcpServerNative", "    {",
           '        public const string Library = "tcpserver";',
           "        const CallingConvention Conv = CallingConvention.Winapi;", ""]
-    for name, value in version_macros(m):
-        w.append(f"        public const int {name} = {value};")
-    for c, group, own, blank in constant_docs(m):
-        w += [""] * blank + cs_comment(group, "        ") + cs_summary(own, "        ")
-        t = "int" if -2**31 <= c.value < 2**31 else "long"
-        w.append(f"        public const {t} {c.name} = {c.value};")
-    for kind, name in in_order(m, ["export"]):
-        if kind == "section":
-            w += ["", f"        // ---- {name} " + "-" * max(4, 80 - len(name))]
-            continue
-        f = m.exports[name]
-        group, own = item_docs(f.docs, since_note(f.since))
-        w += leading_blank(f.docs) + cs_comment(group, "        ")
-        w += cs_summary(own, "        ")
-        w.append("        [DllImport(Library, CallingConvention = Conv)]")
-        w += cs_declaration(m, f, "export", "public static extern ", "        ")
+    w += cs_constants(m) + cs_exports(m)
     w += ["", "        /// <summary>The record sizes and offsets the header gives for a pointer "
               "size (4 or 8), named",
           "        /// as GetAbiLayout() names them.</summary>",
@@ -1736,27 +1966,111 @@ def gen_csharp_native(m: Model) -> str:
     return "\n".join(w) + "\n"
 
 
+def cs_callbacks(m: Model) -> List[str]:
+    """A delegate for each callback type (in the namespace)."""
+    w: List[str] = []
+    for kind, name in in_order(m, ["callback"]):
+        if kind == "section":
+            continue
+        f = m.callbacks[name]
+        group, own = item_docs(f.docs, since_note(f.since))
+        w += leading_blank(f.docs) + cs_comment(group, "    ")
+        w += cs_summary(own, "    ")
+        w.append("    [UnmanagedFunctionPointer(CallingConvention.Winapi)]")
+        w += cs_declaration(m, f, "callback", "public delegate ", "    ")
+    return w
+
+
+def cs_constants(m: Model) -> List[str]:
+    """The version macros and every constant (in the native class)."""
+    w = [f"        public const int {name} = {value};" for name, value in version_macros(m)]
+    for c, group, own, blank in constant_docs(m):
+        w += [""] * blank + cs_comment(group, "        ") + cs_summary(own, "        ")
+        t = "int" if -2**31 <= c.value < 2**31 else "long"
+        w.append(f"        public const {t} {c.name} = {c.value};")
+    return w
+
+
+def cs_exports(m: Model) -> List[str]:
+    """A DllImport for each export (in the native class, whose Library and Conv they use)."""
+    w: List[str] = []
+    for kind, name in in_order(m, ["export"]):
+        if kind == "section":
+            w += ["", f"        // ---- {name} " + "-" * max(4, 80 - len(name))]
+            continue
+        f = m.exports[name]
+        group, own = item_docs(f.docs, since_note(f.since))
+        w += leading_blank(f.docs) + cs_comment(group, "        ")
+        w += cs_summary(own, "        ")
+        w.append("        [DllImport(Library, CallingConvention = Conv)]")
+        w += cs_declaration(m, f, "export", "public static extern ", "        ")
+    return w
+
+
+def gen_csharp_cluster_native(m: Model) -> str:
+    """The P/Invoke layer of a header that includes tcpserver.h (tcpcluster.h): its delegates,
+    constants and exports in a class of their own, beside TcpServerNative's types."""
+    head = Path(m.path).name
+    w = [f"// TcpClusterNative.g.cs — the raw P/Invoke layer of {head} (libtcpcluster.so, the "
+         "cluster",
+         "// library): callback types, constants and every export, one for one. The idiomatic "
+         "API is",
+         "// TcpClusterNode.cs.",
+         *wrap(generated_note(m) + ".", "// "),
+         "//",
+         "// Marshalling as in TcpServerNative.g.cs (whose types, e.g. TOnReceiveEx, it uses): "
+         "int32",
+         "// booleans stay int, handles and buffers are IntPtr, const char* arguments are "
+         "UTF-8 byte",
+         "// arrays (TcpServerNative.Utf8z), const char* results IntPtr. The library is built "
+         "on Linux",
+         "// only: elsewhere the first call throws DllNotFoundException, which TcpClusterNode "
+         "reports",
+         "// as a TcpClusterException saying so.",
+         "using System;", "using System.Runtime.InteropServices;", "",
+         "namespace TcpServerLib", "{"]
+    w += cs_callbacks(m)
+    w += ["", f"    /// <summary>Every export and constant of {head}.</summary>",
+          "    public static class TcpClusterNative", "    {",
+          '        public const string Library = "tcpcluster";',
+          "        const CallingConvention Conv = CallingConvention.Winapi;", ""]
+    w += cs_constants(m) + cs_exports(m)
+    w += ["    }", "}"]
+    return "\n".join(w) + "\n"
+
+
 def cs_member_name(name: str, family: Family) -> str:
     if name in CS_ENUM_NAMES_1_2:
         return CS_ENUM_NAMES_1_2[name]
+    short = name[:name.index("_") + 1]  # TS_, TC_
     prefix = max((p for p in family.members if p.endswith("_") and name.startswith(p)),
-                 key=len, default="TS_")
+                 key=len, default=short)
     if name in family.members:
-        prefix = "TS_"
+        prefix = short
     return "".join(part.capitalize() for part in name[len(prefix):].split("_"))
 
 
 def gen_csharp_enums(m: Model) -> str:
-    w = ["// TcpServerEnums.g.cs — the header's int32 constant families as .NET enums (same "
+    return cs_enums(m, "TcpServerEnums.g.cs", "TcpServerNative", CS_ENUMS,
+                    " (API 1.2 named a few otherwise)")
+
+
+def gen_csharp_cluster_enums(m: Model) -> str:
+    return cs_enums(m, "TcpClusterEnums.g.cs", "TcpClusterNative", CS_CLUSTER_ENUMS, "")
+
+
+def cs_enums(m: Model, file: str, native: str, enums: Dict[str, Tuple[str, str]],
+             naming_note: str) -> str:
+    w = [f"// {file} — the header's int32 constant families as .NET enums (same "
          "values).",
          *wrap(generated_note(m) + ".", "// "),
-         "// Member names are the constants' names in CamelCase (API 1.2 named a few otherwise).",
-         "using N = TcpServerLib.TcpServerNative;", "", "namespace TcpServerLib", "{"]
+         f"// Member names are the constants' names in CamelCase{naming_note}.",
+         f"using N = TcpServerLib.{native};", "", "namespace TcpServerLib", "{"]
     first = True
-    for key, (enum, summary) in CS_ENUMS.items():
+    for key, (enum, summary) in enums.items():
         fam = next((f for f in m.families if f.key == key), None)
         if fam is None:
-            raise AbiError(f"{m.path}: abi.py's CS_ENUMS names the family {key}, which the "
+            raise AbiError(f"{m.path}: abi.py's enum table names the family {key}, which the "
                            "header no longer declares")
         if not first:
             w.append("")
@@ -1818,10 +2132,12 @@ def pas_type(m: Model, t: CType, kind: str) -> str:
     raise AssertionError(kind)
 
 
-def pas_declaration(m: Model, f: Func, head: str, indent: str) -> List[str]:
-    """head + "function Name(params): Ret;" packed into lines, never breaking a parameter."""
+def pas_declaration(m: Model, f: Func, head: str, indent: str,
+                    anonymous: bool = False) -> List[str]:
+    """head + "function Name(params): Ret;" packed into lines, never breaking a parameter
+    (without the name for a callback type, or a procedure variable when anonymous)."""
     keyword = "procedure" if f.ret_kind == "void" else "function"
-    name = "" if f.callback else " " + f.name
+    name = "" if f.callback or anonymous else " " + f.name
     ret = "" if f.ret_kind == "void" else ": " + pas_type(m, f.ret, f.ret_kind)
     params = [("var " if p.kind == "out" else "") + f"{p.name}: {pas_type(m, p.type, p.kind)}"
               for p in f.params]
@@ -1852,8 +2168,13 @@ def gen_pascal_consts(m: Model) -> str:
               "-ltcpserver)", "    elsewhere. }",
           "  TS_LIBRARY = {$IFDEF MSWINDOWS}'tcpserver.dll'{$ELSE}'tcpserver'{$ENDIF};", "",
           "  { Compile-time version; GetVersion returns the loaded library's. }"]
-    for name, value in version_macros(m):
-        w.append(f"  {name} = {value};")
+    w += pas_constants(m)
+    return "\n".join(w) + "\n"
+
+
+def pas_constants(m: Model) -> List[str]:
+    """The version macros and every constant (in a const section)."""
+    w = [f"  {name} = {value};" for name, value in version_macros(m)]
     for c, group, own, blank in constant_docs(m):
         w += [""] * blank + pas_comment(group, "  ")
         line = f"  {c.name} = {c.value};"
@@ -1863,6 +2184,105 @@ def gen_pascal_consts(m: Model) -> str:
         else:
             w += pas_comment(own, "  ")
             w.append(line)
+    return w
+
+
+def pas_callback_types(m: Model) -> List[str]:
+    """A procedural type for each callback type (in a type section)."""
+    w: List[str] = []
+    for kind, name in in_order(m, ["callback"]):
+        if kind == "section":
+            continue
+        f = m.callbacks[name]
+        group, own = item_docs(f.docs, since_note(f.since))
+        w += leading_blank(f.docs) + pas_comment(group, "  ") + pas_comment(own, "  ")
+        w += pas_declaration(m, f, f"{f.name} = ", "  ")
+        w.append(f"    {PAS_CALL};")
+    return w
+
+
+def gen_pascal_cluster_api(m: Model) -> str:
+    """The raw unit of a header that includes tcpserver.h (tcpcluster.h). Its exports are
+    procedure variables, bound when the library is loaded (TcpClusterBind.inc): a program
+    that uses the unit starts where the library is missing and can say why."""
+    head = Path(m.path).name
+    w = [f"{{ TcpClusterApi — the raw mirror of {m.path} (libtcpcluster.so, the cluster",
+         "  library): every constant, the node handle, every callback type and every export, "
+         "with the C",
+         "  names and C types (LongBool for the int32 booleans, PAnsiChar for UTF-8 strings). "
+         "No logic",
+         "  lives here.", ""]
+    w += wrap(generated_note(m) + ".", "  ", first="  ")
+    w += ["",
+          "  The exports are procedure variables, nil until TcpClusterClass.LoadTcpCluster "
+          "binds them:",
+          "  the library is built on Linux only (where hiredis is found), so a program using "
+          "this unit",
+          "  still starts where it is missing, and LoadTcpCluster says why. Most programs use",
+          "  TcpClusterClass (TTcpClusterNode) instead. }",
+          "unit TcpClusterApi;", "",
+          "{$IFDEF FPC}{$mode delphi}{$ENDIF}",
+          f"{{ {m.call_macro} of the header is TS_CALL of tcpserver.h. }}",
+          "{$IFDEF MSWINDOWS}{$DEFINE TS_STDCALL}{$ENDIF}", "", "interface", "",
+          "uses", "  TcpServerApi;", "", "const",
+          "  { The shared library (LoadTcpCluster also reads $TCPCLUSTER_LIBRARY). There is no "
+          "Windows",
+          "    build: Debian ships no hiredis for mingw. }",
+          "  TC_LIBRARY = {$IFDEF MSWINDOWS}'tcpcluster.dll'{$ELSE}'libtcpcluster.so.1'{$ENDIF};",
+          "", "  { Compile-time version; TcpClusterGetVersion returns the loaded library's. }"]
+    w += pas_constants(m) + ["", "type"]
+    for o in m.opaques.values():
+        w += pas_comment(f"{o.name}: " + " ".join(filter(None, item_docs(o.docs,
+                                                                          since_note(o.since)))),
+                         "  ")
+        w += [f"  T{o.name} = record end;", f"  P{o.name} = ^T{o.name};"]
+    w += pas_callback_types(m)
+    w += ["", "var",
+          f"  {{ The exports of {head}: nil until LoadTcpCluster binds them all. }}"]
+    for kind, name in in_order(m, ["export"]):
+        if kind == "section":
+            w += ["", f"  {{ ---- {name} ---- }}"]
+            continue
+        f = m.exports[name]
+        group, own = item_docs(f.docs, since_note(f.since))
+        w += leading_blank(f.docs) + pas_comment(group, "  ") + pas_comment(own, "  ")
+        w += pas_declaration(m, f, f"{f.name}: ", "  ", anonymous=True)
+        w.append(f"    {PAS_CALL};")
+    w += ["", "implementation", "", "end."]
+    return "\n".join(w) + "\n"
+
+
+def gen_pascal_cluster_bind(m: Model) -> str:
+    w = pas_header(m, "TcpClusterBind.inc", f"binds every export of {Path(m.path).name} "
+                   "(the procedure variables of TcpClusterApi) to the loaded library. Included "
+                   "by TcpClusterClass.LoadTcpCluster, where Find (the export's address, or "
+                   "an error naming it) is declared.")
+    for f in m.exports.values():
+        w.append(f"@TcpClusterApi.{f.name} := Find('{f.name}');")
+    return "\n".join(w) + "\n"
+
+
+def gen_pascal_option_props(m: Model) -> str:
+    """The options as published properties of TTcpServerComponent (TcpServerComponent.pas
+    includes this in its published section): a new option appears in the Object Inspector
+    with no hand edit. Names as C#'s TcpServerOption members; 0..1 options are Booleans."""
+    w = pas_header(m, "TcpServerOptionProps.inc", "every server option of tcpserver.h as a "
+                   "published property of TTcpServerComponent (included in its published "
+                   "section): Int64, or Boolean for the options whose range is 0..1; stored in "
+                   "the form only when set.")
+    fam = m.family(m.options_family) if m.options_family else None
+    for c in m.constants.values():
+        if fam is None or c.family != fam.key:
+            continue
+        name = cs_member_name(c.name, fam)
+        own = " ".join(filter(None, [c.docs.own, option_note(c), since_note(c.since)]))
+        w += pas_comment(own, "    ")
+        if c.minimum == 0 and c.maximum == 1:
+            w += [f"    property {name}: Boolean index {c.name}",
+                  "      read GetFlag write SetFlag stored OptionStored;"]
+        else:
+            w += [f"    property {name}: Int64 index {c.name}",
+                  "      read GetOption write SetOption stored OptionStored;"]
     return "\n".join(w) + "\n"
 
 
@@ -1944,14 +2364,7 @@ def gen_pascal_api(m: Model) -> str:
                                                                           since_note(o.since)))),
                          "  ")
         w += [f"  T{o.name} = record end;", f"  P{o.name} = ^T{o.name};", ""]
-    for kind, name in in_order(m, ["callback"]):
-        if kind == "section":
-            continue
-        f = m.callbacks[name]
-        group, own = item_docs(f.docs, since_note(f.since))
-        w += leading_blank(f.docs) + pas_comment(group, "  ") + pas_comment(own, "  ")
-        w += pas_declaration(m, f, f"{f.name} = ", "  ")
-        w.append(f"    {PAS_CALL};")
+    w += pas_callback_types(m)
     w += ["", "{ Exports whose UTcpServer counterpart has a Pascal shape (strings, Boolean, "
               "Pascal callbacks). }"]
     for name in PAS_WRAPPED_BY_UTCPSERVER:
@@ -1984,12 +2397,24 @@ def gen_pascal_import_list(m: Model) -> str:
 # ---- C++: the compiler confirms the description -------------------------------------------
 
 def gen_header_check(m: Model) -> str:
-    w = ["// abi_header_check.cpp — makes the compiler confirm what tools/abi/abi.py read from",
-         "// tcpserver.h: every constant's value, every export's and callback type's exact type",
+    return header_check(m, "abi_header_check.cpp",
+                        "// Compiled with the library in every build, the 32- and 64-bit "
+                        "Windows cross builds too;")
+
+
+def gen_cluster_header_check(m: Model) -> str:
+    return header_check(m, "cluster_header_check.cpp",
+                        "// Compiled with the cluster library's tests (tests/cluster), wherever "
+                        "it is built;")
+
+
+def header_check(m: Model, file: str, where: str) -> str:
+    w = [f"// {file} — makes the compiler confirm what tools/abi/abi.py read from",
+         f"// {Path(m.path).name}: every constant's value, every export's and callback type's "
+         "exact type",
          "// (calling convention included) and the record layouts it computed for this pointer "
          "size.",
-         "// Compiled with the library in every build, the 32- and 64-bit Windows cross builds "
-         "too;",
+         where,
          "// it defines nothing. A failure here means abi.py misread the header: fix abi.py.",
          *wrap(generated_note(m) + ".", "// "),
          "#include <cstddef>", "#include <type_traits>", "", f'#include "{Path(m.path).name}"',
@@ -2036,13 +2461,26 @@ OUTPUTS: Dict[str, List[Tuple[str, Callable[[Model], str]]]] = {
         ("bindings/csharp/TcpServerNative.g.cs", gen_csharp_native),
         ("bindings/csharp/TcpServerEnums.g.cs", gen_csharp_enums),
         ("bindings/pascal/TcpServerConsts.inc", gen_pascal_consts),
+        ("bindings/pascal/TcpServerOptionProps.inc", gen_pascal_option_props),
         ("bindings/pascal/TcpServerImports.inc", gen_pascal_imports),
         ("bindings/pascal/TcpServerApi.pas", gen_pascal_api),
         ("bindings/pascal/TcpServerLayout.inc", gen_pascal_layout),
         ("bindings/pascal/tests/TcpServerImportList.inc", gen_pascal_import_list),
         ("tests/abi/abi_header_check.cpp", gen_header_check),
     ],
+    "TCPCLUSTER": [
+        ("cluster/src/option_table.inc", gen_cluster_option_table),
+        ("bindings/python/tcpserver/_cluster_abi.py", gen_python_cluster),
+        ("bindings/csharp/TcpClusterNative.g.cs", gen_csharp_cluster_native),
+        ("bindings/csharp/TcpClusterEnums.g.cs", gen_csharp_cluster_enums),
+        ("bindings/pascal/TcpClusterApi.pas", gen_pascal_cluster_api),
+        ("bindings/pascal/TcpClusterBind.inc", gen_pascal_cluster_bind),
+        ("tests/cluster/cluster_header_check.cpp", gen_cluster_header_check),
+    ],
 }
+# The header of each stem that has derived files: --write and --check without --header do
+# them all.
+HEADERS = {"TCPSERVER": DEFAULT_HEADER, "TCPCLUSTER": "cluster/include/tcpcluster.h"}
 
 
 def derived(m: Model) -> List[Tuple[str, str]]:
@@ -2073,6 +2511,42 @@ def check_files(root: Path, files: List[Tuple[str, str]], header: str) -> List[s
     return problems
 
 
+def write_or_check(root: Path, m: Model, header: str, write: bool) -> int:
+    """--write or --check for one header: 0, or 1 after saying what is wrong."""
+    pins = check_pins(root, m)
+    if pins:
+        print("abi.py: the header breaks a frozen API (frozen items never change; add new "
+              "names instead):", file=sys.stderr)
+        for p in pins:
+            print("  " + p, file=sys.stderr)
+        return 1
+    files = derived(m)
+    if not files:
+        print(f"abi.py: {header} parsed ({len(m.exports)} exports, {len(m.constants)} "
+              "constants); no derived files are registered for it (OUTPUTS in abi.py)")
+        return 0
+    if write:
+        written = []
+        for rel, content in files:
+            path = root / rel
+            if not path.is_file() or path.read_text(encoding="utf-8") != content:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(content, encoding="utf-8")
+                written.append(rel)
+        print(f"abi.py: {len(written)} of {len(files)} files derived from {header} rewritten"
+              + "".join(f"\n  {rel}" for rel in written))
+        return 0
+    problems = check_files(root, files, header)
+    if problems:
+        for p in problems:
+            print("abi.py: " + p, file=sys.stderr)
+        return 1
+    print(f"abi.py: all {len(files)} files derived from {header} are current "
+          f"({len(m.exports)} exports, {len(m.callbacks)} callback types, "
+          f"{len(m.constants)} constants, {len(m.records)} records)")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -2083,14 +2557,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     what.add_argument("--pin", metavar="SNAPSHOT", help="check the header against one frozen API")
     what.add_argument("--dump", action="store_true", help="print the description as JSON")
     what.add_argument("--snapshot", metavar="FILE", help="freeze the current API into FILE")
-    parser.add_argument("--header", default=DEFAULT_HEADER, help="the header (default: %(default)s)")
+    parser.add_argument("--header", help=f"the header (default: {DEFAULT_HEADER}; --write and "
+                                         "--check without it do every header in HEADERS)")
     parser.add_argument("--root", default=str(ROOT), help="the repository (default: this one)")
     args = parser.parse_args(argv)
     root = Path(args.root)
-    header = args.header
+    header = args.header or DEFAULT_HEADER
     if Path(header).is_absolute():
         header = str(Path(header).resolve().relative_to(root.resolve()))
     try:
+        if (args.write or args.check) and args.header is None:
+            status = 0
+            for each in HEADERS.values():
+                status |= write_or_check(root, load(root, each), each, args.write)
+            return status
         m = load(root, header)
         if args.dump:
             sys.stdout.write(dump_json(facts_of(m)))
@@ -2117,38 +2597,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"({len(snapshot['exports'])} exports, {len(snapshot['constants'])} "
                   "constants, record layouts for 4- and 8-byte pointers)")
             return 0
-        pins = check_pins(root, m)
-        if pins:
-            print("abi.py: the header breaks a frozen API (frozen items never change; add new "
-                  "names instead):", file=sys.stderr)
-            for p in pins:
-                print("  " + p, file=sys.stderr)
-            return 1
-        files = derived(m)
-        if not files:
-            print(f"abi.py: {header} parsed ({len(m.exports)} exports, {len(m.constants)} "
-                  "constants); no derived files are registered for it (OUTPUTS in abi.py)")
-            return 0
-        if args.write:
-            written = []
-            for rel, content in files:
-                path = root / rel
-                if not path.is_file() or path.read_text(encoding="utf-8") != content:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(content, encoding="utf-8")
-                    written.append(rel)
-            print(f"abi.py: {len(written)} of {len(files)} derived files rewritten"
-                  + "".join(f"\n  {rel}" for rel in written))
-            return 0
-        problems = check_files(root, files, header)
-        if problems:
-            for p in problems:
-                print("abi.py: " + p, file=sys.stderr)
-            return 1
-        print(f"abi.py: all {len(files)} files derived from {header} are current "
-              f"({len(m.exports)} exports, {len(m.callbacks)} callback types, "
-              f"{len(m.constants)} constants, {len(m.records)} records)")
-        return 0
+        return write_or_check(root, m, header, args.write)
     except AbiError as error:
         print(f"abi.py: {error}", file=sys.stderr)
         return 1

@@ -24,19 +24,23 @@ import abi  # noqa: E402
 
 HEADER = "dll/include/tcpserver.h"
 TEXT = (ROOT / HEADER).read_text(encoding="utf-8")
+CLUSTER_HEADER = "cluster/include/tcpcluster.h"
 DERIVED = [rel for rel, _ in abi.OUTPUTS["TCPSERVER"]]
+CLUSTER_DERIVED = [rel for rel, _ in abi.OUTPUTS["TCPCLUSTER"]]
 
 
 def scratch(tmp_path: Path, text: str, derived: bool = False) -> Path:
-    """A repository holding this header text, the frozen snapshots and (if asked) copies of
-    the derived files as committed."""
+    """A repository holding this header text, the cluster library's header as committed, the
+    frozen snapshots and (if asked) copies of the derived files as committed."""
     (tmp_path / "dll/include").mkdir(parents=True)
     (tmp_path / HEADER).write_text(text, encoding="utf-8")
+    (tmp_path / CLUSTER_HEADER).parent.mkdir(parents=True)
+    shutil.copy(ROOT / CLUSTER_HEADER, tmp_path / CLUSTER_HEADER)
     (tmp_path / "tools/abi").mkdir(parents=True)
     for snapshot in abi.snapshots(ROOT):
         shutil.copy(snapshot, tmp_path / "tools/abi" / snapshot.name)
     if derived:
-        for rel in DERIVED:
+        for rel in DERIVED + CLUSTER_DERIVED:
             (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / rel, tmp_path / rel)
     return tmp_path
@@ -110,6 +114,23 @@ def test_the_computed_layout_is_the_library_s() -> None:
     compared = {k: int(v) for k, v in reported.items() if k in ours}
     assert len(compared) == len(reported) - 1  # all but the version
     assert compared == {k: ours[k] for k in compared}
+
+
+def test_the_generated_python_compiles_and_its_enum_members_are_names() -> None:
+    # A family member whose name after its prefix starts with a digit (TS_TLS_1_2) once became
+    # `1_2 = TS_TLS_1_2`: a SyntaxError at `import tcpserver`.
+    model = abi.load(ROOT, HEADER)
+    source = abi.gen_python(model)
+    compile(source, "_abi.py", "exec")
+    for fam, members in abi.py_enum_families(model):
+        for c in members:
+            assert abi.py_member_name(c.name, fam).isidentifier(), c.name
+    tls = {c.name: abi.py_member_name(c.name, fam)
+           for fam, members in abi.py_enum_families(model) for c in members
+           if fam.key == "TS_TLS_"}
+    assert tls == {"TS_TLS_1_2": "TLS_1_2", "TS_TLS_1_3": "TLS_1_3"}
+    assert abi.py_enum_of(next(f for f, _ in abi.py_enum_families(model)
+                               if f.key == "TS_TLS_"))[0] == "TlsVersion"
 
 
 def test_check_and_pin_pass_on_the_repository(capsys) -> None:
@@ -259,30 +280,40 @@ def test_adding_an_option_rewrites_generated_files_only(tmp_path: Path, capsys) 
     root = scratch(tmp_path, with_option(29), derived=True)
     capsys.readouterr()
     assert run(["--write", "--root", str(root)]) == 0
-    written = set(capsys.readouterr().out.split("\n", 1)[1].split())
+    out = capsys.readouterr().out
+    assert "0 of 7 files derived from cluster/include/tcpcluster.h rewritten" in out
+    written = {line.strip() for line in out.splitlines() if line.startswith("  ")}
     assert written == {"dll/src/core/option_table.inc", "bindings/python/tcpserver/_abi.py",
                        "bindings/csharp/TcpServerNative.g.cs", "bindings/csharp/TcpServerEnums.g.cs",
-                       "bindings/pascal/TcpServerConsts.inc", "tests/abi/abi_header_check.cpp"}
+                       "bindings/pascal/TcpServerConsts.inc",
+                       "bindings/pascal/TcpServerOptionProps.inc", "tests/abi/abi_header_check.cpp"}
     table = (root / "dll/src/core/option_table.inc").read_text()
     assert '{TS_OPT_DUMMY, "TS_OPT_DUMMY", 0, 0, 1}' in table
     assert "Dummy = N.TS_OPT_DUMMY" in (root / "bindings/csharp/TcpServerEnums.g.cs").read_text()
+    # The idiomatic layers that enumerate options take it from the generated files alone:
+    python = (root / "bindings/python/tcpserver/_abi.py").read_text()
+    assert "    DUMMY = TS_OPT_DUMMY" in python                       # tcpserver.Option
+    assert "    dummy = OptionAttribute(TS_OPT_DUMMY, " in python     # Server(dummy=...)
+    assert '"dummy": Option.DUMMY' in python                          # OPTION_NAMES
+    props = (root / "bindings/pascal/TcpServerOptionProps.inc").read_text()
+    assert "    property Dummy: Boolean index TS_OPT_DUMMY" in props  # the component's property
     assert run(["--check", "--root", str(root)]) == 0
 
 
 # ---- another header written to the same conventions ------------------------------------------
 
-CLUSTER = """/* tcpcluster.h — a test header in the cluster library's style. */
-#ifndef TCPCLUSTER_H
-#define TCPCLUSTER_H
+EXTRA = """/* tcpextra.h — a test header in the cluster library's style, with no derived files. */
+#ifndef TCPEXTRA_H
+#define TCPEXTRA_H
 
 #include <stdint.h>
 #include <tcpserver.h>
 
-#define TCPCLUSTER_VERSION_MAJOR 0
-#define TCPCLUSTER_VERSION_MINOR 1
-#define TCPCLUSTER_VERSION_PATCH 0
-#define TCPCLUSTER_VERSION_NUMBER \\
-  (TCPCLUSTER_VERSION_MAJOR * 10000 + TCPCLUSTER_VERSION_MINOR * 100 + TCPCLUSTER_VERSION_PATCH)
+#define TCPEXTRA_VERSION_MAJOR 0
+#define TCPEXTRA_VERSION_MINOR 1
+#define TCPEXTRA_VERSION_PATCH 0
+#define TCPEXTRA_VERSION_NUMBER \\
+  (TCPEXTRA_VERSION_MAJOR * 10000 + TCPEXTRA_VERSION_MINOR * 100 + TCPEXTRA_VERSION_PATCH)
 
 #if defined(_WIN32)
 #define TC_API __declspec(dllimport)
@@ -303,16 +334,73 @@ TC_API int32_t TS_CALL TcpClusterJoin(TcpServerHandle* Server, const char* Url);
 
 def test_another_header_is_described_with_what_it_includes(tmp_path: Path, capsys) -> None:
     root = scratch(tmp_path, TEXT)
-    (root / "cluster/include").mkdir(parents=True)
-    (root / "cluster/include/tcpcluster.h").write_text(CLUSTER)
-    m = abi.load(root, "cluster/include/tcpcluster.h")
-    assert m.stem == "TCPCLUSTER" and m.version == (0, 1, 0) and m.api_macro == "TC_API"
+    (root / "extra/include").mkdir(parents=True)
+    (root / "extra/include/tcpextra.h").write_text(EXTRA)
+    m = abi.load(root, "extra/include/tcpextra.h")
+    assert m.stem == "TCPEXTRA" and m.version == (0, 1, 0) and m.api_macro == "TC_API"
     join = m.exports["TcpClusterJoin"]
     assert (join.ret_kind, [p.kind for p in join.params]) == ("bool", ["handle", "text"])
     assert m.constants["TC_ERR_NO_BROKER"].family == "TC_ERR_"
-    assert run(["--check", "--root", str(root), "--header", "cluster/include/tcpcluster.h"]) == 0
+    assert run(["--check", "--root", str(root), "--header", "extra/include/tcpextra.h"]) == 0
     assert "no derived files are registered" in capsys.readouterr().out
-    broken = CLUSTER.replace("TC_ERR_NO_BROKER 100", "TC_ERR_NO_BROKER 120")
-    (root / "cluster/include/tcpcluster.h").write_text(broken)
-    with pytest.raises(abi.AbiError, match="tcpcluster.h:22: TC_ERR_NO_BROKER = 120 is outside"):
-        abi.load(root, "cluster/include/tcpcluster.h")
+    broken = EXTRA.replace("TC_ERR_NO_BROKER 100", "TC_ERR_NO_BROKER 120")
+    (root / "extra/include/tcpextra.h").write_text(broken)
+    with pytest.raises(abi.AbiError, match="tcpextra.h:22: TC_ERR_NO_BROKER = 120 is outside"):
+        abi.load(root, "extra/include/tcpextra.h")
+
+
+# ---- the cluster library's header (tcpcluster.h, with outputs of its own) -------------------
+
+def test_the_cluster_header_is_read_with_its_facts() -> None:
+    m = abi.load(ROOT, CLUSTER_HEADER)
+    assert m.stem == "TCPCLUSTER" and m.imported is not None and m.imported.stem == "TCPSERVER"
+    assert m.call_macro == "TC_CALL" and m.api_macro == "TC_API"  # TC_CALL is TS_CALL
+    assert list(m.opaques) == ["TcpClusterNode"] and not m.records
+    kinds = {name: (f.ret_kind, [p.kind for p in f.params]) for name, f in m.exports.items()}
+    assert kinds["TcpClusterCreate"] == ("handle", ["handle", "text", "text", "text", "pointer"])
+    assert kinds["TcpClusterSetEventProc"][1][1:] == ["callback"] * 5  # tcpserver.h's types
+    assert kinds["TcpClusterGetOptionRange"] == ("bool", ["value", "out", "out"])
+    assert kinds["TcpClusterBroadcast"] == ("value", ["handle", "pointer", "value", "value"])
+    assert kinds["TcpClusterGetOption"] == ("value", ["handle", "value"])
+    assert [p.kind for p in m.callbacks["TOnClusterTopic"].params][3] == "bytes"
+    ttl = m.constants["TC_OPT_KEY_TTL_MS"]
+    assert (ttl.default, ttl.minimum, ttl.maximum) == (15000, 300, 86400000)
+    assert m.constants["TC_OPT_QUEUE_BYTES"].maximum == 16 << 30
+    assert m.constants["TC_OK"].family == "TC_ERR_"
+    assert abi.imported_names(m, python=True) == [
+        "PTcpServerHandle", "TOnConnectEx", "TOnDisconnectEx", "TOnLinkIdleOvertimeEx",
+        "TOnReceiveEx", "TOnThreadCreateEx"]
+
+
+def test_the_cluster_options_are_the_library_s() -> None:
+    """The bounds and defaults generated into cluster/src/option_table.inc are what the built
+    library reports (TcpClusterGetOptionRange)."""
+    library = os.environ.get("TCPCLUSTER_LIBRARY")
+    if not library:
+        pytest.skip("TCPCLUSTER_LIBRARY is not set (CTest sets it where the library is built)")
+    lib = ctypes.CDLL(library)
+    m = abi.load(ROOT, CLUSTER_HEADER)
+    options = [c for c in m.constants.values() if c.family == "TC_OPT_"]
+    assert len(options) == 11
+    for c in options:
+        low, high = ctypes.c_int64(), ctypes.c_int64()
+        assert lib.TcpClusterGetOptionRange(c.value, ctypes.byref(low), ctypes.byref(high)) == 1
+        assert (low.value, high.value) == (c.minimum, c.maximum), c.name
+
+
+def test_check_covers_the_cluster_header_s_files(tmp_path: Path, capsys) -> None:
+    root = scratch(tmp_path, TEXT, derived=True)
+    assert run(["--check", "--root", str(root)]) == 0
+    assert "all 7 files derived from cluster/include/tcpcluster.h are current" in (
+        capsys.readouterr().out)
+    header = root / CLUSTER_HEADER
+    header.write_text(header.read_text().replace("@default 15000 @range 300..86400000",
+                                                 "@default 20000 @range 300..86400000"))
+    assert run(["--check", "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert ("cluster/src/option_table.inc is out of date with cluster/include/tcpcluster.h; "
+            "run: python3 tools/abi/abi.py --write") in err
+    assert '+    {"TC_OPT_KEY_TTL_MS", 20000, 300, 86400000},' in err
+    assert "bindings/python/tcpserver/_cluster_abi.py is out of date" in err
+    assert run(["--write", "--root", str(root)]) == 0
+    assert run(["--check", "--root", str(root)]) == 0

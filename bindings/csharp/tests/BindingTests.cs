@@ -53,6 +53,7 @@ static partial class BindingTests
         Run("statistics count the traffic", Statistics);
         Run("two servers report their own link, pool, worker and service statistics", PerServerStatistics);
         Run("Dispose stops the server; a new server and a restart work", DisposeAndRestart);
+        Run("the engine server is a SafeHandle: a call holding it delays the destroy", SafeHandleDelaysDestroy);
         Run("two servers run at once with their own handlers, links and counters", TwoServersAtOnce);
         Run("the Context routes every event of each server to its own object", ContextRouting);
         Run("a stopped server dropped without Dispose is finalized and freed", DroppedServerIsFinalized);
@@ -760,6 +761,30 @@ static partial class BindingTests
                N.TcpServerGetIOMemSize(IntPtr.Zero) == -1 && N.TcpServerGetLinkUse(IntPtr.Zero) == -1 &&
                N.TcpServerGetExecLong(IntPtr.Zero) == -1 && N.TcpServerGetExecCount(IntPtr.Zero) == -1,
                "bad index or handle: 0 / -1");
+    }
+
+    static void SafeHandleDelaysDestroy()
+    {
+        var server = NewServer();
+        TcpServerSafeHandle handle = server.ServerHandle;
+        IntPtr raw = server.Handle;
+        Assert(handle != null && !handle.IsInvalid && handle.DangerousGetHandle() == raw, "ServerHandle wraps Handle");
+        bool added = false;
+        handle.DangerousAddRef(ref added);  // as a native call in flight on another thread would
+        try
+        {
+            server.Dispose();
+            Assert(server.Handle == IntPtr.Zero && !server.IsActive && server.Port == 0, "disposed");
+            Throws<ObjectDisposedException>(() => server.GetStats(), "GetStats after Dispose");
+            Assert(N.TcpServerGetOption(raw, N.TS_OPT_MAX_LINKS) > 0, "the engine server lives while a call holds it");
+        }
+        finally
+        {
+            if (added) handle.DangerousRelease();  // the last reference: DestroyTcpServer now
+        }
+        Assert(handle.IsClosed, "the SafeHandle is closed once released");
+        Assert(N.TcpServerGetOption(raw, N.TS_OPT_MAX_LINKS) == -1 && N.GetLastErrorCode() == N.TS_ERR_INVALID_ARGUMENT,
+               "destroyed once the call let go: " + N.PtrToUtf8(N.GetLastErrorText()));
     }
 
     static void DisposeAndRestart()

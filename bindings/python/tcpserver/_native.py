@@ -1,10 +1,15 @@
-"""ctypes layer of tcpserver.h: loads the library, binds every export, checks the record layout.
+"""ctypes layer of tcpserver.h: loads the library (lazily), binds every export, checks the record
+layout.
 
-The declarations themselves (constants, records, callback types, export prototypes) are
-generated from the header into tcpserver._abi by tools/abi/abi.py; this module re-exports all of
-them, so `_native.TS_OPT_MAX_LINKS`, `_native.TcpLink`, `_native.PostSend`, ... are the header's
-names, one for one. It does nothing else but locate the library and check its record layout.
-The Pythonic API lives in server.py.
+The declarations themselves (constants and their enums, records, callback types, export
+prototypes) are generated from the header into tcpserver._abi by tools/abi/abi.py; this module
+re-exports all of them, so `_native.TS_OPT_MAX_LINKS`, `_native.TcpLink`, `_native.PostSend`, ...
+are the header's names, one for one. It does nothing else but locate the library and check its
+record layout. The Pythonic API lives in server.py.
+
+The library is loaded at the first use of an export (or of `lib`), not at import: `import
+tcpserver` works without it (documentation tools, type checkers, a machine that only reads the
+enums), and the first call that needs it raises LibraryNotFoundError naming every place tried.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import threading
 from ctypes import c_void_p
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from ._abi import *  # noqa: F401,F403 (the header's names, generated)
 from ._abi import EXPORTS, FUNCTYPE, LAYOUTS, TCPSERVER_VERSION_MAJOR, TcpLink, TcpWorker
@@ -65,8 +71,6 @@ def _load_library() -> ctypes.CDLL:
         + "\n  ".join(tried))
 
 
-lib = _load_library()
-
 # ------------------------------------------------------------------------------------------
 # Exports (tcpserver._abi.EXPORTS, in header order). Those added after API 1.0 are optional: a
 # library that lacks them still loads (the rest works), and calling one raises
@@ -80,8 +84,10 @@ class MissingExportError(LibraryNotFoundError):
 
 def _missing(name: str, api: str) -> Callable[..., Any]:
     def call(*_args: Any) -> Any:
+        library = load()
+        version = globals()["GetVersionText"]().decode("ascii", "replace")
         raise MissingExportError(
-            f"{lib._name} ({GetVersionText().decode('ascii', 'replace')}) has no "
+            f"{library._name} ({version}) has no "
             f"export {name}, which needs tcpserver API {api}: update the library")
     call.__name__ = name
     return call
@@ -90,15 +96,16 @@ def _missing(name: str, api: str) -> Callable[..., Any]:
 missing_exports: List[str] = []  # API 1.1+ names the loaded library lacks (empty when current)
 
 
-def _bind(name: str, restype: Any, argtypes: List[Any], since: str = "") -> None:
+def _bind(library: ctypes.CDLL, name: str, restype: Any, argtypes: List[Any],
+          since: str = "") -> None:
     """Bind one export; `since` names the API minor that added an optional one ("" = 1.0,
     required)."""
     try:
-        function = getattr(lib, name)
+        function = getattr(library, name)
     except AttributeError:
         if not since:
             raise LibraryNotFoundError(
-                f"{lib._name} has no export {name}: it is not a tcpserver library, or too old"
+                f"{library._name} has no export {name}: it is not a tcpserver library, or too old"
             ) from None
         missing_exports.append(name)
         globals()[name] = _missing(name, since)
@@ -108,9 +115,33 @@ def _bind(name: str, restype: Any, argtypes: List[Any], since: str = "") -> None
     globals()[name] = function
 
 
-for _name, _restype, _argtypes, _since in EXPORTS:
-    _bind(_name, _restype, _argtypes, "" if _since == "1.0" else _since)
-del _name, _restype, _argtypes, _since
+_EXPORT_NAMES = frozenset(entry[0] for entry in EXPORTS)
+_load_lock = threading.Lock()
+_loaded: Optional[ctypes.CDLL] = None
+
+
+def load() -> ctypes.CDLL:
+    """Load the library and bind every export, once (the first use of an export does it)."""
+    global _loaded
+    if _loaded is None:
+        with _load_lock:
+            if _loaded is None:
+                library = _load_library()
+                missing_exports.clear()  # an earlier attempt may have failed half way
+                for name, restype, argtypes, since in EXPORTS:
+                    _bind(library, name, restype, argtypes, "" if since == "1.0" else since)
+                globals()["lib"] = library
+                _loaded = library  # last: the exports are bound once a thread sees it
+    return _loaded
+
+
+def __getattr__(name: str) -> Any:
+    """The module's names not bound yet: `lib` and the exports load the library first."""
+    if name == "lib" or name in _EXPORT_NAMES:
+        load()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ------------------------------------------------------------------------------------------
 # Layout check

@@ -1,43 +1,11 @@
-"""TcpServerError and the error codes of tcpserver.h."""
+"""TcpServerError; ErrorCode (the header's TS_ERR_* as an IntEnum, generated into _abi)."""
 
 from __future__ import annotations
 
-import enum
-
 from . import _native as n
+from ._abi import ErrorCode
 
-
-class ErrorCode(enum.IntEnum):
-    """GetLastErrorCode() values (TS_ERR_*)."""
-    OK = n.TS_OK
-    INVALID_ARGUMENT = n.TS_ERR_INVALID_ARGUMENT
-    NOT_ACTIVE = n.TS_ERR_NOT_ACTIVE
-    ALREADY_ACTIVE = n.TS_ERR_ALREADY_ACTIVE
-    IN_CALLBACK = n.TS_ERR_IN_CALLBACK
-    BAD_ADDRESS = n.TS_ERR_BAD_ADDRESS
-    ADDRESS_IN_USE = n.TS_ERR_ADDRESS_IN_USE
-    SOCKET = n.TS_ERR_SOCKET
-    NOT_A_BUFFER = n.TS_ERR_NOT_A_BUFFER
-    BUFFER_NOT_OWNED = n.TS_ERR_BUFFER_NOT_OWNED
-    BAD_LENGTH = n.TS_ERR_BAD_LENGTH
-    NOT_A_LINK = n.TS_ERR_NOT_A_LINK
-    LINK_CLOSED = n.TS_ERR_LINK_CLOSED
-    POOL_EXHAUSTED = n.TS_ERR_POOL_EXHAUSTED
-    SEND_QUEUE_FULL = n.TS_ERR_SEND_QUEUE_FULL
-    UNKNOWN_OPTION = n.TS_ERR_UNKNOWN_OPTION
-    OPTION_RANGE = n.TS_ERR_OPTION_RANGE
-    TIMEOUT = n.TS_ERR_TIMEOUT
-    BUFFER_TOO_SMALL = n.TS_ERR_BUFFER_TOO_SMALL
-    NOT_FOUND = n.TS_ERR_NOT_FOUND
-    OUT_OF_MEMORY = n.TS_ERR_OUT_OF_MEMORY
-    SYSTEM = n.TS_ERR_SYSTEM
-    BUSY = n.TS_ERR_BUSY
-    NOT_SUPPORTED = n.TS_ERR_NOT_SUPPORTED
-    MEMORY_BUDGET = n.TS_ERR_MEMORY_BUDGET
-    TLS_CERTIFICATE = n.TS_ERR_TLS_CERTIFICATE
-    TLS_CONFIG = n.TS_ERR_TLS_CONFIG
-    TLS_UNAVAILABLE = n.TS_ERR_TLS_UNAVAILABLE
-    TLS_NOT_ESTABLISHED = n.TS_ERR_TLS_NOT_ESTABLISHED
+__all__ = ["ErrorCode", "TcpServerError", "last_error"]
 
 
 class TcpServerError(Exception):

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import enum
 import functools
 import itertools
 import logging
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, TypeVar
 
 from . import _native as n
+from ._abi import Framing  # noqa: F401 (tcpserver.server.Framing, as before)
 from .errors import ErrorCode, TcpServerError, last_error
 from .link import BytesLike, Link, as_buffer
 from .tls import TlsSettings, min_version_value
@@ -148,10 +148,15 @@ class _Handler:
         self.name = default.__name__
         functools.update_wrapper(self, default)
 
-    def __get__(self, server: Optional["Server"], owner: type = None) -> Any:
+    def __get__(self, server: Optional["Server"], owner: Optional[type] = None) -> Any:
         if server is None:
             return self
         return _BoundHandler(server, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Server.on_xxx(server, ...) runs the default (and documentation tools see its
+        signature through __wrapped__)."""
+        return self.default(*args, **kwargs)
 
     def __set__(self, server: "Server", fn: Callable[..., Any]) -> None:
         server._register(self.name, fn)
@@ -296,16 +301,22 @@ class _Callbacks(NamedTuple):
     connect: Any
 
 
+def _server_of(ctx: Optional[int]) -> "Server":
+    """The Server a Context names. NULL (None) is the default server's Context: a cluster node
+    on the default server (tcpserver.cluster) forwards its events with these callbacks."""
+    return _by_context[ctx] if ctx is not None else _flat_owner
+
+
 _EX_CALLBACKS = _Callbacks(
     receive=n.TOnReceiveEx(lambda ctx, ptr, address, length:
-                           _receive(_by_context[ctx], ptr, address, length)),
-    disconnect=n.TOnDisconnectEx(lambda ctx, ptr: _disconnect(_by_context[ctx], ptr)),
-    idle=n.TOnLinkIdleOvertimeEx(lambda ctx, ptr: _idle(_by_context[ctx], ptr)),
+                           _receive(_server_of(ctx), ptr, address, length)),
+    disconnect=n.TOnDisconnectEx(lambda ctx, ptr: _disconnect(_server_of(ctx), ptr)),
+    idle=n.TOnLinkIdleOvertimeEx(lambda ctx, ptr: _idle(_server_of(ctx), ptr)),
     thread_create=n.TOnThreadCreateEx(lambda ctx, is_worker:
-                                      _thread_create(_by_context[ctx], is_worker)),
+                                      _thread_create(_server_of(ctx), is_worker)),
     thread_exit=n.TOnThreadExitEx(lambda ctx, is_worker, token:
-                                  _thread_exit(_by_context[ctx], is_worker, token)),
-    connect=n.TOnConnectEx(lambda ctx, ptr: _connect(_by_context[ctx], ptr)),
+                                  _thread_exit(_server_of(ctx), is_worker, token)),
+    connect=n.TOnConnectEx(lambda ctx, ptr: _connect(_server_of(ctx), ptr)),
 )
 
 _FLAT_CALLBACKS = _Callbacks(
@@ -329,12 +340,21 @@ def _null(callback: Any) -> Any:
 # ------------------------------------------------------------------------------------------
 
 
-def _on_handle(function: Callable[..., Any]) -> Callable[..., Any]:
-    """A method of _HandleEngine: `function` called with the engine server's handle first."""
+def _on_handle(name: str) -> Callable[..., Any]:
+    """A method of _HandleEngine: the export `name` called with the engine server's handle
+    first (looked up at the call: the library loads at its first use, not at import)."""
     def method(self: "_HandleEngine", *args: Any) -> Any:
-        return function(self.handle, *args)
-    method.__name__ = function.__name__
+        return getattr(n, name)(self.handle, *args)
+    method.__name__ = name
     return method
+
+
+def _flat(name: str) -> Any:
+    """A method of _FlatEngine: the export `name` of the flat API (looked up at the call)."""
+    def call(*args: Any) -> Any:
+        return getattr(n, name)(*args)
+    call.__name__ = name
+    return staticmethod(call)
 
 
 class _HandleEngine:
@@ -362,38 +382,41 @@ class _HandleEngine:
             raise last_error("start: TcpServerSetEventProc")
         if not n.TcpServerSetConnectProc(h, c.connect if wiring.connect else _null(c.connect)):
             raise last_error("start: TcpServerSetConnectProc")
-        if not n.TcpServerSetThreadExitProc(h, c.thread_exit):
+        self.wire_thread_exit()
+
+    def wire_thread_exit(self) -> None:
+        if not n.TcpServerSetThreadExitProc(self.handle, self.callbacks.thread_exit):
             raise last_error("start: TcpServerSetThreadExitProc")
 
-    start = _on_handle(n.TcpServerStart)
-    stop = _on_handle(n.TcpServerStop)
-    is_active = _on_handle(n.TcpServerIsActive)
-    port = _on_handle(n.TcpServerGetPort)
-    set_option = _on_handle(n.TcpServerSetOption)
-    get_option = _on_handle(n.TcpServerGetOption)
-    broadcast = _on_handle(n.TcpServerPostBroadcast)
-    link_ids = _on_handle(n.TcpServerGetLinkIds)
-    link_count = _on_handle(n.TcpServerGetLinkCount)
-    iomem_free = _on_handle(n.TcpServerGetIOMemFree)
-    worker_count = _on_handle(n.TcpServerGetWorkerCount)
-    counter = _on_handle(n.TcpServerGetCounter)
-    close_count = _on_handle(n.TcpServerGetCloseCount)
-    link_free = _on_handle(n.TcpServerGetLinkFree)
-    link_use = _on_handle(n.TcpServerGetLinkUse)
-    link_size = _on_handle(n.TcpServerGetLinkSize)
-    iomem_use = _on_handle(n.TcpServerGetIOMemUse)
-    iomem_size = _on_handle(n.TcpServerGetIOMemSize)
-    worker_id = _on_handle(n.TcpServerGetWorkerID)
-    worker_exec_info = _on_handle(n.TcpServerGetWorkerExecInfo)
-    exec_long = _on_handle(n.TcpServerGetExecLong)
-    exec_count = _on_handle(n.TcpServerGetExecCount)
-    tls_certificate = _on_handle(n.TcpServerSetTlsCertificate)
-    tls_server_name = _on_handle(n.TcpServerAddTlsServerName)
-    tls_alpn = _on_handle(n.TcpServerSetTlsAlpn)
-    tls_client_ca = _on_handle(n.TcpServerSetTlsClientCA)
-    tls_ciphers = _on_handle(n.TcpServerSetTlsCiphers)
-    tls_ticket_keys = _on_handle(n.TcpServerSetTlsTicketKeys)
-    tls_failure_count = _on_handle(n.TcpServerGetTlsFailureCount)
+    start = _on_handle("TcpServerStart")
+    stop = _on_handle("TcpServerStop")
+    is_active = _on_handle("TcpServerIsActive")
+    port = _on_handle("TcpServerGetPort")
+    set_option = _on_handle("TcpServerSetOption")
+    get_option = _on_handle("TcpServerGetOption")
+    broadcast = _on_handle("TcpServerPostBroadcast")
+    link_ids = _on_handle("TcpServerGetLinkIds")
+    link_count = _on_handle("TcpServerGetLinkCount")
+    iomem_free = _on_handle("TcpServerGetIOMemFree")
+    worker_count = _on_handle("TcpServerGetWorkerCount")
+    counter = _on_handle("TcpServerGetCounter")
+    close_count = _on_handle("TcpServerGetCloseCount")
+    link_free = _on_handle("TcpServerGetLinkFree")
+    link_use = _on_handle("TcpServerGetLinkUse")
+    link_size = _on_handle("TcpServerGetLinkSize")
+    iomem_use = _on_handle("TcpServerGetIOMemUse")
+    iomem_size = _on_handle("TcpServerGetIOMemSize")
+    worker_id = _on_handle("TcpServerGetWorkerID")
+    worker_exec_info = _on_handle("TcpServerGetWorkerExecInfo")
+    exec_long = _on_handle("TcpServerGetExecLong")
+    exec_count = _on_handle("TcpServerGetExecCount")
+    tls_certificate = _on_handle("TcpServerSetTlsCertificate")
+    tls_server_name = _on_handle("TcpServerAddTlsServerName")
+    tls_alpn = _on_handle("TcpServerSetTlsAlpn")
+    tls_client_ca = _on_handle("TcpServerSetTlsClientCA")
+    tls_ciphers = _on_handle("TcpServerSetTlsCiphers")
+    tls_ticket_keys = _on_handle("TcpServerSetTlsTicketKeys")
+    tls_failure_count = _on_handle("TcpServerGetTlsFailureCount")
 
 
 class _FlatEngine:
@@ -411,15 +434,18 @@ class _FlatEngine:
                        c.thread_create, c.thread_create)
         if not n.SetConnectProc(c.connect if wiring.connect else _null(c.connect)):
             raise last_error("start: SetConnectProc")
-        if not n.SetThreadExitProc(c.thread_exit):
+        self.wire_thread_exit()
+
+    def wire_thread_exit(self) -> None:
+        if not n.SetThreadExitProc(self.callbacks.thread_exit):
             raise last_error("start: SetThreadExitProc")
 
-    start = staticmethod(n.StartTcpServer)
-    stop = staticmethod(n.StopTcpServerEx)
-    is_active = staticmethod(n.IsTcpServerActive)
-    port = staticmethod(n.GetServerPort)
-    set_option = staticmethod(n.SetServerOption)
-    get_option = staticmethod(n.GetServerOption)
+    start = _flat("StartTcpServer")
+    stop = _flat("StopTcpServerEx")
+    is_active = _flat("IsTcpServerActive")
+    port = _flat("GetServerPort")
+    set_option = _flat("SetServerOption")
+    get_option = _flat("GetServerOption")
 
     @staticmethod
     def broadcast(buffer: Any, size: int, except_id: int) -> int:
@@ -428,28 +454,28 @@ class _FlatEngine:
             return n.PostBroadcastExcept(buffer, size, except_id)
         return n.PostBroadcast(buffer, size)
 
-    link_ids = staticmethod(n.GetLinkIds)
-    link_count = staticmethod(n.GetLinkCount)
-    iomem_free = staticmethod(n.GetIOMemFree)
-    worker_count = staticmethod(n.GetWorkerCount)
-    counter = staticmethod(n.GetServerCounter)
-    close_count = staticmethod(n.GetCloseCount)
-    link_free = staticmethod(n.GetLinkFree)
-    link_use = staticmethod(n.GetLinkUse)
-    link_size = staticmethod(n.GetLinkSize)
-    iomem_use = staticmethod(n.GetIOMemUse)
-    iomem_size = staticmethod(n.GetIOMemSize)
-    worker_id = staticmethod(n.GetWorkerID)
-    worker_exec_info = staticmethod(n.GetWorkerExecInfo)
-    exec_long = staticmethod(n.GetServerExecLong)
-    exec_count = staticmethod(n.GetServerExecCount)
-    tls_certificate = staticmethod(n.SetTlsCertificate)
-    tls_server_name = staticmethod(n.AddTlsServerName)
-    tls_alpn = staticmethod(n.SetTlsAlpn)
-    tls_client_ca = staticmethod(n.SetTlsClientCA)
-    tls_ciphers = staticmethod(n.SetTlsCiphers)
-    tls_ticket_keys = staticmethod(n.SetTlsTicketKeys)
-    tls_failure_count = staticmethod(n.GetTlsFailureCount)
+    link_ids = _flat("GetLinkIds")
+    link_count = _flat("GetLinkCount")
+    iomem_free = _flat("GetIOMemFree")
+    worker_count = _flat("GetWorkerCount")
+    counter = _flat("GetServerCounter")
+    close_count = _flat("GetCloseCount")
+    link_free = _flat("GetLinkFree")
+    link_use = _flat("GetLinkUse")
+    link_size = _flat("GetLinkSize")
+    iomem_use = _flat("GetIOMemUse")
+    iomem_size = _flat("GetIOMemSize")
+    worker_id = _flat("GetWorkerID")
+    worker_exec_info = _flat("GetWorkerExecInfo")
+    exec_long = _flat("GetServerExecLong")
+    exec_count = _flat("GetServerExecCount")
+    tls_certificate = _flat("SetTlsCertificate")
+    tls_server_name = _flat("AddTlsServerName")
+    tls_alpn = _flat("SetTlsAlpn")
+    tls_client_ca = _flat("SetTlsClientCA")
+    tls_ciphers = _flat("SetTlsCiphers")
+    tls_ticket_keys = _flat("SetTlsTicketKeys")
+    tls_failure_count = _flat("GetTlsFailureCount")
 
 
 # Servers holding an engine server of their own (CreateTcpServer), freed at exit at the latest.
@@ -468,85 +494,11 @@ def _destroy_engine(engine: _HandleEngine) -> None:
 # Options and statistics
 # ------------------------------------------------------------------------------------------
 
-_OPTIONS: Dict[str, int] = {
-    "max_links": n.TS_OPT_MAX_LINKS,
-    "io_buffer_size": n.TS_OPT_IO_BUFFER_SIZE,
-    "io_buffer_count": n.TS_OPT_IO_BUFFER_COUNT,
-    "idle_timeout_ms": n.TS_OPT_IDLE_TIMEOUT_MS,
-    "worker_threads": n.TS_OPT_WORKER_THREADS,
-    "listen_backlog": n.TS_OPT_LISTEN_BACKLOG,
-    "send_queue_limit": n.TS_OPT_SEND_QUEUE_LIMIT,
-    "send_queue_policy": n.TS_OPT_SEND_QUEUE_POLICY,
-    "tcp_nodelay": n.TS_OPT_TCP_NODELAY,
-    "keepalive": n.TS_OPT_KEEPALIVE,
-    "reuseport": n.TS_OPT_REUSEPORT,
-    "reuseaddr": n.TS_OPT_REUSEADDR,
-    "framing": n.TS_OPT_FRAMING,
-    "log_level": n.TS_OPT_LOG_LEVEL,
-    "max_message_size": n.TS_OPT_MAX_MESSAGE_SIZE,
-    "keepalive_idle_s": n.TS_OPT_KEEPALIVE_IDLE_S,
-    "keepalive_interval_s": n.TS_OPT_KEEPALIVE_INTERVAL_S,
-    "keepalive_count": n.TS_OPT_KEEPALIVE_COUNT,
-    "ipv6_only": n.TS_OPT_IPV6_ONLY,
-    "memory_budget": n.TS_OPT_MEMORY_BUDGET,
-    "send_high_water": n.TS_OPT_SEND_HIGH_WATER,
-    "message_timeout_ms": n.TS_OPT_MESSAGE_TIMEOUT_MS,
-    "max_links_per_address": n.TS_OPT_MAX_LINKS_PER_ADDRESS,
-    "accept_rate": n.TS_OPT_ACCEPT_RATE,
-    "tls": n.TS_OPT_TLS,
-    "tls_min_version": n.TS_OPT_TLS_MIN_VERSION,
-    "tls_client_cert": n.TS_OPT_TLS_CLIENT_CERT,
-    "tls_handshake_timeout_ms": n.TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS,
-    "tls_max_handshakes": n.TS_OPT_TLS_MAX_HANDSHAKES,
-    "tls_session_tickets": n.TS_OPT_TLS_SESSION_TICKETS,
-}
-
-_COUNTERS: Dict[str, int] = {
-    "bytes_in": n.TS_COUNTER_BYTES_IN,
-    "bytes_out": n.TS_COUNTER_BYTES_OUT,
-    "msgs_in": n.TS_COUNTER_MSGS_IN,
-    "msgs_out": n.TS_COUNTER_MSGS_OUT,
-    "accepts": n.TS_COUNTER_ACCEPTS,
-    "refused": n.TS_COUNTER_REFUSED,
-    "send_queue_drops": n.TS_COUNTER_SEND_QUEUE_DROPS,
-    "closed": n.TS_COUNTER_CLOSED,
-    "idle_closed": n.TS_COUNTER_IDLE_CLOSED,
-    "recv_pauses": n.TS_COUNTER_RECV_PAUSES,
-    "framing_errors": n.TS_COUNTER_FRAMING_ERRORS,
-    "memory_in_use": n.TS_COUNTER_MEMORY_IN_USE,
-    "memory_peak": n.TS_COUNTER_MEMORY_PEAK,
-    "high_water_pauses": n.TS_COUNTER_HIGH_WATER_PAUSES,
-    "links_held": n.TS_COUNTER_LINKS_HELD,
-    "budget_refusals": n.TS_COUNTER_BUDGET_REFUSALS,
-    "message_timeouts": n.TS_COUNTER_MESSAGE_TIMEOUTS,
-    "address_refused": n.TS_COUNTER_ADDRESS_REFUSED,
-    "rate_refused": n.TS_COUNTER_RATE_REFUSED,
-    "tls_handshakes": n.TS_COUNTER_TLS_HANDSHAKES,
-    "tls_resumed": n.TS_COUNTER_TLS_RESUMED,
-    "tls_handshakes_in_progress": n.TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS,
-    "tls_handshake_failures": n.TS_COUNTER_TLS_HANDSHAKE_FAILURES,
-    "tls_handshake_timeouts": n.TS_COUNTER_TLS_HANDSHAKE_TIMEOUTS,
-    "tls_handshakes_dropped": n.TS_COUNTER_TLS_HANDSHAKES_DROPPED,
-    "tls_not_tls": n.TS_COUNTER_TLS_NOT_TLS,
-    "tls_errors": n.TS_COUNTER_TLS_ERRORS,
-}
-
-
-class Framing(enum.IntEnum):
-    """Values of the framing option (TS_FRAMING_*)."""
-    RAW = n.TS_FRAMING_RAW                           # a byte stream, as it arrives
-    LENGTH_PREFIXED = n.TS_FRAMING_LENGTH_PREFIXED   # whole messages after a 4-byte length
-
-
-def _option_property(name: str, code: int) -> property:
-    def get(self: "Server") -> int:
-        value = self._options.get(name)
-        return value if value is not None else self._engine().get_option(code)
-
-    def set_(self: "Server", value: int) -> None:
-        self._set_option(name, code, value)
-
-    return property(get, set_, doc=f"Engine option {name} (applied at start()).")
+# Both tables come from the generated layer (_abi), so an option or counter added to the header
+# appears here with no edit: options by their attribute names (TS_OPT_MAX_LINKS: max_links),
+# counters by theirs (TS_COUNTER_BYTES_IN: bytes_in).
+_OPTIONS: Dict[str, n.Option] = dict(n.OPTION_NAMES)
+_COUNTERS: Dict[str, n.Counter] = {counter.name.lower(): counter for counter in n.Counter}
 
 
 _Figure = TypeVar("_Figure", int, float)
@@ -568,7 +520,11 @@ def counters() -> Dict[str, int]:
 @dataclass(frozen=True)
 class Stats:
     """A snapshot of a server's statistics (see Server.stats()), as the engine reports them.
-    Before the first start() the link and pool figures follow the options."""
+    Before the first start() the link and pool figures follow the options.
+
+    Each counter of the header (TS_COUNTER_*) is in `counters` and is also an attribute of its
+    own (stats.bytes_in, stats.accepts, ...): what the loaded binding's header has, with no
+    list here to keep up to date."""
     links: int
     link_free: int
     link_use: float       # % of the link table in use
@@ -579,35 +535,15 @@ class Stats:
     workers: int
     server_exec_long: int   # ms the service thread's last pass took
     server_exec_count: int  # service thread passes so far
-    bytes_in: int
-    bytes_out: int
-    msgs_in: int
-    msgs_out: int
-    accepts: int
-    refused: int
-    send_queue_drops: int
-    closed: int
-    idle_closed: int
-    recv_pauses: int
-    framing_errors: int
-    # The memory budget (API 1.3); memory_in_use and links_held are levels, not totals.
-    memory_in_use: int
-    memory_peak: int
-    high_water_pauses: int
-    links_held: int
-    budget_refusals: int
-    message_timeouts: int
-    address_refused: int
-    rate_refused: int
-    # TLS (API 1.3); tls_handshakes_in_progress is a level (connections not yet links).
-    tls_handshakes: int
-    tls_resumed: int
-    tls_handshakes_in_progress: int
-    tls_handshake_failures: int
-    tls_handshake_timeouts: int
-    tls_handshakes_dropped: int
-    tls_not_tls: int
-    tls_errors: int
+    counters: Dict[str, int] = field(default_factory=dict)  # Counter name in lower case -> value
+
+    def __getattr__(self, name: str) -> int:
+        # Only called for names that are not fields: the counters.
+        counters = self.__dict__.get("counters", {})
+        if name in counters:
+            return counters[name]
+        raise AttributeError(f"Stats has no field or counter {name!r} (counters: "
+                             f"{', '.join(counters)})")
 
 
 class WorkerStats(NamedTuple):
@@ -626,46 +562,19 @@ _WHOLE_SERVER: Any = object()  # close() without a link id closes the server its
 # ------------------------------------------------------------------------------------------
 
 
-class Server(TlsSettings):
+class Server(TlsSettings, n.OptionAttributes):
     """A TCP server. Construct, wire handlers, start(ip, port), stop(); close() (or leaving
     a `with` block) also frees its engine server. Several may run at once.
 
-    Options (keyword arguments and properties of the same name) are kept by this object and
-    applied at start(); an option left at None keeps the engine's default. TLS: tls=True and a
-    certificate (load_cert_chain); the other TLS settings are methods (TlsSettings, in the
-    shape of ssl.SSLContext).
+    Options: every TS_OPT_* of the header, as keyword arguments and attributes of the same
+    name in lower case (TS_OPT_MAX_LINKS: max_links; the attributes and their docs come from
+    the generated layer, tcpserver._abi.OptionAttributes, so a new option needs no edit here).
+    They are kept by this object and applied at start(); an option never given (or given as
+    None) keeps the engine's default. TLS: tls=True and a certificate (load_cert_chain); the
+    other TLS settings are methods (TlsSettings, in the shape of ssl.SSLContext).
     """
 
-    def __init__(self, *, max_links: Optional[int] = None,
-                 io_buffer_size: Optional[int] = None,
-                 io_buffer_count: Optional[int] = None,
-                 idle_timeout_ms: Optional[int] = None,
-                 worker_threads: Optional[int] = None,
-                 listen_backlog: Optional[int] = None,
-                 send_queue_limit: Optional[int] = None,
-                 send_queue_policy: Optional[int] = None,
-                 tcp_nodelay: Optional[bool] = None,
-                 keepalive: Optional[bool] = None,
-                 reuseport: Optional[bool] = None,
-                 reuseaddr: Optional[bool] = None,
-                 framing: Optional[int] = None,
-                 log_level: Optional[int] = None,
-                 max_message_size: Optional[int] = None,
-                 keepalive_idle_s: Optional[int] = None,
-                 keepalive_interval_s: Optional[int] = None,
-                 keepalive_count: Optional[int] = None,
-                 ipv6_only: Optional[bool] = None,
-                 memory_budget: Optional[int] = None,
-                 send_high_water: Optional[int] = None,
-                 message_timeout_ms: Optional[int] = None,
-                 max_links_per_address: Optional[int] = None,
-                 accept_rate: Optional[int] = None,
-                 tls: Optional[bool] = None,
-                 tls_min_version: Optional[int] = None,
-                 tls_client_cert: Optional[int] = None,
-                 tls_handshake_timeout_ms: Optional[int] = None,
-                 tls_max_handshakes: Optional[int] = None,
-                 tls_session_tickets: Optional[bool] = None) -> None:
+    def __init__(self, **options: Optional[int]) -> None:
         self._options: Dict[str, int] = {}
         self._handlers: Dict[str, Callable[..., Any]] = {}
         self._link_data: Dict[int, Any] = {}
@@ -676,22 +585,14 @@ class Server(TlsSettings):
         self._freed_engine: Optional[_HandleEngine] = None  # what close() freed (see stats())
         self._finalizer: Optional[weakref.finalize] = None
         self._wired = _Wiring(None, None, None, None, None, None)
-        given = dict(max_links=max_links, io_buffer_size=io_buffer_size,
-                     io_buffer_count=io_buffer_count, idle_timeout_ms=idle_timeout_ms,
-                     worker_threads=worker_threads, listen_backlog=listen_backlog,
-                     send_queue_limit=send_queue_limit, send_queue_policy=send_queue_policy,
-                     tcp_nodelay=tcp_nodelay, keepalive=keepalive, reuseport=reuseport,
-                     reuseaddr=reuseaddr, framing=framing, log_level=log_level,
-                     max_message_size=max_message_size, keepalive_idle_s=keepalive_idle_s,
-                     keepalive_interval_s=keepalive_interval_s,
-                     keepalive_count=keepalive_count, ipv6_only=ipv6_only,
-                     memory_budget=memory_budget, send_high_water=send_high_water,
-                     message_timeout_ms=message_timeout_ms,
-                     max_links_per_address=max_links_per_address, accept_rate=accept_rate,
-                     tls=tls, tls_min_version=tls_min_version, tls_client_cert=tls_client_cert,
-                     tls_handshake_timeout_ms=tls_handshake_timeout_ms,
-                     tls_max_handshakes=tls_max_handshakes,
-                     tls_session_tickets=tls_session_tickets)
+        # A cluster node on this server (tcpserver.cluster) wires its events through itself:
+        # called instead of the engine's wire() at start().
+        self._event_router: Optional[Callable[[Any, _Wiring], None]] = None
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unknown option(s) "
+                            f"{', '.join(unknown)}; the options are: {', '.join(_OPTIONS)}")
+        given = options
         self._init_tls()
         for name, value in given.items():
             if value is not None:
@@ -806,6 +707,11 @@ class Server(TlsSettings):
 
     # -- options ----------------------------------------------------------------------------
 
+    def _get_option(self, name: str, code: int) -> int:
+        """An option attribute's value: what this object will apply, else the engine's."""
+        value = self._options.get(name)
+        return value if value is not None else int(self._engine().get_option(code))
+
     def _set_option(self, name: str, code: int, value: int) -> None:
         if self.active:
             raise TcpServerError(ErrorCode.ALREADY_ACTIVE,
@@ -819,40 +725,6 @@ class Server(TlsSettings):
                                  f"option {name}={value} is out of range "
                                  f"({low.value}..{high.value})")
         self._options[name] = value
-
-    max_links = _option_property("max_links", n.TS_OPT_MAX_LINKS)
-    io_buffer_size = _option_property("io_buffer_size", n.TS_OPT_IO_BUFFER_SIZE)
-    io_buffer_count = _option_property("io_buffer_count", n.TS_OPT_IO_BUFFER_COUNT)
-    idle_timeout_ms = _option_property("idle_timeout_ms", n.TS_OPT_IDLE_TIMEOUT_MS)
-    worker_threads = _option_property("worker_threads", n.TS_OPT_WORKER_THREADS)
-    listen_backlog = _option_property("listen_backlog", n.TS_OPT_LISTEN_BACKLOG)
-    send_queue_limit = _option_property("send_queue_limit", n.TS_OPT_SEND_QUEUE_LIMIT)
-    send_queue_policy = _option_property("send_queue_policy", n.TS_OPT_SEND_QUEUE_POLICY)
-    tcp_nodelay = _option_property("tcp_nodelay", n.TS_OPT_TCP_NODELAY)
-    keepalive = _option_property("keepalive", n.TS_OPT_KEEPALIVE)
-    reuseport = _option_property("reuseport", n.TS_OPT_REUSEPORT)
-    reuseaddr = _option_property("reuseaddr", n.TS_OPT_REUSEADDR)
-    framing = _option_property("framing", n.TS_OPT_FRAMING)
-    log_level = _option_property("log_level", n.TS_OPT_LOG_LEVEL)
-    max_message_size = _option_property("max_message_size", n.TS_OPT_MAX_MESSAGE_SIZE)
-    keepalive_idle_s = _option_property("keepalive_idle_s", n.TS_OPT_KEEPALIVE_IDLE_S)
-    keepalive_interval_s = _option_property("keepalive_interval_s",
-                                            n.TS_OPT_KEEPALIVE_INTERVAL_S)
-    keepalive_count = _option_property("keepalive_count", n.TS_OPT_KEEPALIVE_COUNT)
-    ipv6_only = _option_property("ipv6_only", n.TS_OPT_IPV6_ONLY)
-    memory_budget = _option_property("memory_budget", n.TS_OPT_MEMORY_BUDGET)
-    send_high_water = _option_property("send_high_water", n.TS_OPT_SEND_HIGH_WATER)
-    message_timeout_ms = _option_property("message_timeout_ms", n.TS_OPT_MESSAGE_TIMEOUT_MS)
-    max_links_per_address = _option_property("max_links_per_address",
-                                             n.TS_OPT_MAX_LINKS_PER_ADDRESS)
-    accept_rate = _option_property("accept_rate", n.TS_OPT_ACCEPT_RATE)
-    tls = _option_property("tls", n.TS_OPT_TLS)
-    tls_min_version = _option_property("tls_min_version", n.TS_OPT_TLS_MIN_VERSION)
-    tls_client_cert = _option_property("tls_client_cert", n.TS_OPT_TLS_CLIENT_CERT)
-    tls_handshake_timeout_ms = _option_property("tls_handshake_timeout_ms",
-                                                n.TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS)
-    tls_max_handshakes = _option_property("tls_max_handshakes", n.TS_OPT_TLS_MAX_HANDSHAKES)
-    tls_session_tickets = _option_property("tls_session_tickets", n.TS_OPT_TLS_SESSION_TICKETS)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -869,7 +741,10 @@ class Server(TlsSettings):
             self._wired = _Wiring(*(self._resolve(name) for name in (
                 "on_receive", "on_connect", "on_disconnect", "on_idle", "on_thread_create",
                 "on_thread_exit")))
-            engine.wire(self._wired)
+            if self._event_router is None:
+                engine.wire(self._wired)
+            else:
+                self._event_router(engine, self._wired)
             self._link_data.clear()
             self._set_running(True)  # before the engine can call back
             if not engine.start(ip.encode("utf-8"), int(port)):
@@ -1018,7 +893,7 @@ class Server(TlsSettings):
                      server_exec_long=_checked(engine.exec_long(), "stats: service exec long"),
                      server_exec_count=_checked(engine.exec_count(),
                                                 "stats: service exec count"),
-                     **self.counters())
+                     counters=self.counters())
 
     def worker_stats(self) -> List[WorkerStats]:
         """Per worker of the running server: its OS thread id, the events it has run, and the

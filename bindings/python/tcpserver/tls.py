@@ -11,13 +11,14 @@ so a new engine server (after close()) gets the same settings at its first use. 
 from __future__ import annotations
 
 import ctypes
-import enum
 import os
 import ssl
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import _native as n
+# The TLS enums are generated from the header (TS_TLS_*, TS_TLS_CLIENT_CERT_*, TS_TLS_CAUSE_*).
+from ._abi import TlsCause, TlsClientCert, TlsVersion
 from .errors import ErrorCode, TcpServerError, last_error
 
 if TYPE_CHECKING:
@@ -25,36 +26,6 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 Password = Union[None, str, bytes, bytearray, Callable[[], Union[str, bytes, bytearray]]]
-
-
-class TlsVersion(enum.IntEnum):
-    """Values of the tls_min_version option (TS_TLS_*). ssl.TLSVersion.TLSv1_2 / TLSv1_3 are
-    accepted too; older versions are never enabled."""
-    TLS_1_2 = n.TS_TLS_1_2
-    TLS_1_3 = n.TS_TLS_1_3
-
-
-class TlsClientCert(enum.IntEnum):
-    """Values of the tls_client_cert option (TS_TLS_CLIENT_CERT_*); verify_mode is the same
-    option as ssl.VerifyMode."""
-    NONE = n.TS_TLS_CLIENT_CERT_NONE
-    REQUEST = n.TS_TLS_CLIENT_CERT_REQUEST
-    REQUIRE = n.TS_TLS_CLIENT_CERT_REQUIRE
-
-
-class TlsCause(enum.IntEnum):
-    """Why a handshake failed (TS_TLS_CAUSE_*), the keys of Server.tls_failures()."""
-    NOT_TLS = n.TS_TLS_CAUSE_NOT_TLS
-    VERSION = n.TS_TLS_CAUSE_VERSION
-    NO_SHARED_CIPHER = n.TS_TLS_CAUSE_NO_SHARED_CIPHER
-    ALPN = n.TS_TLS_CAUSE_ALPN
-    CLIENT_CERTIFICATE = n.TS_TLS_CAUSE_CLIENT_CERTIFICATE
-    PEER_ALERT = n.TS_TLS_CAUSE_PEER_ALERT
-    BAD_RECORD = n.TS_TLS_CAUSE_BAD_RECORD
-    PROTOCOL = n.TS_TLS_CAUSE_PROTOCOL
-    NO_MEMORY = n.TS_TLS_CAUSE_NO_MEMORY
-    INTERNAL = n.TS_TLS_CAUSE_INTERNAL
-    PEER_CLOSED = n.TS_TLS_CAUSE_PEER_CLOSED
 
 
 _SSL_VERSIONS = {ssl.TLSVersion.TLSv1_2: TlsVersion.TLS_1_2,

@@ -1,4 +1,5 @@
-"""Locating the library: TCPSERVER_LIBRARY is authoritative, failures say what was tried."""
+"""Locating the library: loaded at first use, not at import; TCPSERVER_LIBRARY is
+authoritative; failures say what was tried."""
 
 from __future__ import annotations
 
@@ -7,10 +8,33 @@ import subprocess
 import sys
 
 
-def import_with(library: str) -> subprocess.CompletedProcess:
+def import_with(library: str, code: str = "import tcpserver; tcpserver.version()"
+                ) -> subprocess.CompletedProcess:
     env = dict(os.environ, TCPSERVER_LIBRARY=library)
-    return subprocess.run([sys.executable, "-c", "import tcpserver"], env=env,
+    return subprocess.run([sys.executable, "-c", code], env=env,
                           capture_output=True, text=True, timeout=30)
+
+
+# What documentation tools and type checkers do with a package: import it, read its enums,
+# signatures and docs. None of it may need the library.
+WITHOUT_LIBRARY = """
+import inspect, pydoc, sys
+import tcpserver, tcpserver.aio
+assert tcpserver.__version__.count(".") == 2, tcpserver.__version__
+assert tcpserver.Option.MAX_LINKS == 1 and tcpserver.ErrorCode.OK == 0
+assert "max_links" in pydoc.render_doc(tcpserver.Server)
+assert "coroutine" in pydoc.render_doc(tcpserver.aio.AsyncServer).lower()
+assert "link" in str(inspect.signature(tcpserver.Server.on_receive))
+assert tcpserver.Server.max_links.__doc__.startswith("max concurrent links")
+assert "tcpserver._native" in sys.modules and "lib" not in vars(sys.modules["tcpserver._native"])
+print("imported without the library")
+"""
+
+
+def test_import_reads_docs_and_enums_without_the_library(tmp_path) -> None:
+    result = import_with(str(tmp_path / "nowhere" / "libtcpserver.so"), WITHOUT_LIBRARY)
+    assert result.returncode == 0, result.stderr
+    assert "imported without the library" in result.stdout
 
 
 def test_missing_library_error_lists_what_was_tried(tmp_path) -> None:

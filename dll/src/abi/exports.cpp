@@ -34,6 +34,9 @@ TS_API int32_t TS_CALL StopTcpServer(void) {
 TS_API int32_t TS_CALL StopTcpServerEx(int32_t TimeoutMs) {
   return shielded(0, [&] { return default_server().stop(TimeoutMs) ? 1 : 0; });
 }
+TS_API int32_t TS_CALL DrainTcpServer(int32_t TimeoutMs) {
+  return shielded(-1, [&] { return default_server().drain(TimeoutMs); });
+}
 TS_API int32_t TS_CALL IsTcpServerActive(void) { return default_server().active() ? 1 : 0; }
 TS_API uint32_t TS_CALL GetServerPort(void) { return default_server().port(); }
 

@@ -117,6 +117,10 @@ TS_API int64_t TS_CALL TcpServerGetCounter(TcpServerHandle* Server, int32_t Coun
   return with_server(Server, "TcpServerGetCounter", int64_t{-1},
                      [&](ts::Server& s) { return s.counter(Counter); });
 }
+TS_API int32_t TS_CALL TcpServerDrain(TcpServerHandle* Server, int32_t TimeoutMs) {
+  return with_server(Server, "TcpServerDrain", -1,
+                     [&](ts::Server& s) { return s.drain(TimeoutMs); });
+}
 TS_API int64_t TS_CALL TcpServerGetCloseCount(TcpServerHandle* Server, int32_t Reason) {
   return with_server(Server, "TcpServerGetCloseCount", int64_t{-1},
                      [&](ts::Server& s) { return s.close_count(Reason); });

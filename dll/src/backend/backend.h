@@ -42,6 +42,8 @@ class Backend {
   virtual int worker_count() const = 0;
   virtual WorkerCtx* worker(int index) = 0;  // 0-based
 
+  // Stop accepting (the listener closes; links go on) — the start of a drain. Idempotent.
+  virtual void stop_accepting() = 0;
   // Stop accepting and close every link (reason TS_CLOSE_SERVER_STOP); workers then exit.
   virtual void begin_stop() = 0;
   // Wait up to timeout_ms (-1 = forever) for the workers to exit; join them and release what

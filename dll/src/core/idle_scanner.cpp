@@ -16,7 +16,7 @@ void Server::service_loop() {
   while (!service_cv_.wait_for(lock, kPeriod, [this] { return service_stop_; })) {
     lock.unlock();
     uint64_t t0 = now_us();
-    if (running_opts_[TS_OPT_IDLE_TIMEOUT_MS] > 0 || tls_active_ ||
+    if (running_opts_[TS_OPT_IDLE_TIMEOUT_MS] > 0 || tls_active_ || proxy_protocol_ ||
         (framing() && running_opts_[TS_OPT_MESSAGE_TIMEOUT_MS] > 0))
       scan_links(now_ms());
     service_exec_ms_.store(static_cast<uint32_t>((now_us() - t0) / 1000), std::memory_order_relaxed);
@@ -33,8 +33,9 @@ void Server::service_loop() {
 void Server::scan_links(uint64_t now) {
   const auto idle = static_cast<uint64_t>(running_opts_[TS_OPT_IDLE_TIMEOUT_MS]);
   const auto message = framing() ? static_cast<uint64_t>(running_opts_[TS_OPT_MESSAGE_TIMEOUT_MS]) : 0;
-  const auto handshake =
-      tls_active_ ? static_cast<uint64_t>(running_opts_[TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS]) : 0;
+  const auto handshake = tls_active_ || proxy_protocol_
+                             ? static_cast<uint64_t>(running_opts_[TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS])
+                             : 0;
   LinkTable* table = table_.load(std::memory_order_acquire);
   for (uint32_t slot = 0; slot < table->high_water(); ++slot) {
     Link& link = table->at(slot);
@@ -42,7 +43,8 @@ void Server::scan_links(uint64_t now) {
     const uint64_t silent = now - link.last_active_ms.load(std::memory_order_relaxed);
     int32_t reason = TS_CLOSE_NONE;
     const uint64_t started = link.handshake_started_ms.load(std::memory_order_relaxed);
-    if (handshake != 0 && started != 0 && now - started >= handshake) {
+    if (started != 0) {  // in its handshake: only the handshake's deadline applies
+      if (handshake == 0 || now - started < handshake) continue;
       reason = kCloseHandshakeTimeout;
     } else if (idle != 0 && silent >= idle) {
       reason = TS_CLOSE_IDLE;

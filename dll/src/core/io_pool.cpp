@@ -1,3 +1,5 @@
+// The IO buffer pool (see io_pool.h): handing buffers out and taking them back under one lock,
+// validating application pointers, and waking readers paused on a low pool. Any thread.
 #include "core/io_pool.h"
 
 #include <cstdlib>
@@ -49,9 +51,9 @@ void IoPool::put(IoBuf* buf) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     free_list_.push_back(index);
-    now_free = free_.fetch_add(1, std::memory_order_relaxed) + 1;
+    now_free = free_.fetch_add(1, std::memory_order_seq_cst) + 1;  // seq_cst: see low()
   }
-  if (now_free > reserve_ && waiting_.load(std::memory_order_acquire) &&
+  if (now_free > reserve_ && waiting_.load(std::memory_order_seq_cst) &&
       waiting_.exchange(false, std::memory_order_acq_rel) && on_available_) {
     on_available_();
   }

@@ -59,9 +59,17 @@ class IoPool {
 
   // Readers pause while free buffers are at or below the reserve; `on_available` runs (on the
   // freeing thread, outside the pool's lock) when a buffer returns while someone waits.
+  //
+  // No lost wake-up: a reader parks its link, calls mark_waiting(), then looks at low() again
+  // (Server::wait_for_pool); put() raises the free count, then looks at the waiting flag. These
+  // four accesses are sequentially consistent, so at least one side sees the other's write:
+  // either the reader's second look sees the buffer, or the put sees the waiter and wakes it.
+  // With weaker orders both could miss (store-load reordering, which x86 does), leaving the
+  // link parked while the pool has buffers. (On x86 a seq_cst load is a plain load: the read
+  // gate's low() costs nothing more.)
   void set_reserve(uint32_t reserve) { reserve_ = reserve; }
-  bool low() const { return free_count() <= reserve_; }
-  void mark_waiting() { waiting_.store(true, std::memory_order_release); }
+  bool low() const { return free_.load(std::memory_order_seq_cst) <= reserve_; }
+  void mark_waiting() { waiting_.store(true, std::memory_order_seq_cst); }
   void set_on_available(std::function<void()> fn) { on_available_ = std::move(fn); }
 
  private:

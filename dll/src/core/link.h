@@ -19,6 +19,7 @@ namespace ts {
 
 struct WorkerCtx;
 class Transport;
+class ProxyHeaderParser;
 
 enum class LinkState : uint8_t {
   kFree,         // in the free list
@@ -55,10 +56,13 @@ struct Link {
   SendQueue queue;
   int32_t close_reason = TS_CLOSE_NONE;
   int32_t close_error = 0;
-  bool counted_closed = false;  // LinkTable::mark_closed_locked ran; cleared on release
+  bool counted_open = false;  // LinkTable::mark_open_locked ran, mark_closed_locked not yet
   // The transport stage between the backend and the core (core/transport.h); nullptr is the
   // plain pass-through, which costs one predictable branch. Set before the link opens.
   Transport* transport = nullptr;
+  // TS_OPT_PROXY_PROTOCOL: the balancer's header is still being read (owner thread; freed once
+  // it is complete). Until then the connection is not a link for the application.
+  ProxyHeaderParser* proxy = nullptr;
 
   // Readable without `mu` (idle scan, id lookup, flow control); written under it.
   std::atomic<uint64_t> id{0};

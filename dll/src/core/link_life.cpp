@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/proxy_protocol.h"
 #include "core/server.h"
 #include "core/tls_server.h"
 #include "core/transport.h"
@@ -25,7 +26,7 @@ bool Server::admit(socket_t s, const sockaddr* remote, AddressKey* key) {
   int32_t counter = 0;
   if (!accept_rate_.try_take(now_ms())) {
     counter = TS_COUNTER_RATE_REFUSED;
-  } else if (links_per_address_ != 0) {
+  } else if (links_per_address_ != 0 && !proxy_protocol_) {  // (PROXY: the header's address)
     *key = address_key(remote);
     if (key->family && !address_links_.try_add(*key, links_per_address_, &held)) {
       counter = TS_COUNTER_ADDRESS_REFUSED;
@@ -71,6 +72,13 @@ Link* Server::accept_link(socket_t s, const sockaddr* remote) {
   link->queue.set_budget(&budget_);
   link->decoder.set_budget(&budget_);
   format_address(remote, link->pub.RemoteIP, sizeof link->pub.RemoteIP, &link->pub.RemotePort);
+  if (proxy_protocol_) {  // the balancer's header comes first
+    link->proxy = new (std::nothrow) ProxyHeaderParser;
+    if (!link->proxy) {
+      abandon_link(*link, "out of memory for its PROXY header");
+      return nullptr;
+    }
+  }
   if (tls_active_) {  // every link of this server speaks TLS
     link->transport = tls_->new_transport();
     if (!link->transport) {
@@ -95,25 +103,36 @@ void Server::abandon_link(Link& link, const char* why) {
 
 bool Server::open_link(Link& link, WorkerCtx& w) {
   link.decoder.reset(static_cast<uint32_t>(running_opts_[TS_OPT_MAX_MESSAGE_SIZE]));
-  if (link.transport && !link.transport->established()) {
-    // A handshake first: read, but no link for the application until it completes.
+  if (link.proxy || (link.transport && !link.transport->established())) {
+    // A PROXY header or a TLS handshake first: read, but no link for the application until
+    // they are complete.
     {
       std::lock_guard<std::mutex> lock(link.mu);
-      link.handshake_started_ms.store(now_ms(), std::memory_order_relaxed);
       link.set_state(LinkState::kHandshaking);
+      // The PROXY header's deadline (the TLS handshake, which follows it, gets its own).
+      if (link.proxy) link.handshake_started_ms.store(now_ms(), std::memory_order_release);
     }
-    count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS);
-    auto cap = static_cast<uint32_t>(running_opts_[TS_OPT_TLS_MAX_HANDSHAKES]);
-    auto victim = tls_->admit_handshake(link, link.pub.Id, cap,
-                                        counters_[TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS].load());
-    if (victim.first) request_close(*victim.first, victim.second, kCloseHandshakeDropped, true);
+    if (!link.proxy) begin_tls_handshake(link);
     return true;
   }
   {
     std::lock_guard<std::mutex> lock(link.mu);
     link.set_state(LinkState::kOpen);  // visible from here: sends, broadcasts, ids, idle scan
+    table_.load(std::memory_order_acquire)->mark_open_locked(&link);
   }
   return accept_for_app(link, w);
+}
+
+// A TLS handshake starts: counted in progress; at the cap the oldest handshake is dropped to make
+// room, counted here, and closed by its owner.
+void Server::begin_tls_handshake(Link& link) {
+  auto cap = static_cast<uint32_t>(running_opts_[TS_OPT_TLS_MAX_HANDSHAKES]);
+  auto victim = tls_->begin_handshake(link, link.pub.Id, cap,
+                                      counters_[TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS], now_ms());
+  if (victim.first) {
+    count(TS_COUNTER_TLS_HANDSHAKES_DROPPED);
+    request_close(*victim.first, victim.second, kCloseHandshakeDropped, true);
+  }
 }
 
 // OnConnect; accepted, the link is the application's (its OnDisconnect will come); refused, it
@@ -129,20 +148,27 @@ bool Server::accept_for_app(Link& link, WorkerCtx& w) {
   return true;
 }
 
-// The transport finished its handshake: the connection becomes a link for the application.
-bool Server::handshake_completed(Link& link, WorkerCtx& w) {
+// The transport finished its handshake: the connection becomes a link for the application,
+// unless it was dropped at the handshake cap meanwhile: then the reason to close it with.
+int32_t Server::handshake_completed(Link& link, WorkerCtx& w) {
   bool resumed = false;
   {
     std::lock_guard<std::mutex> lock(link.mu);
-    if (link.state_now() != LinkState::kHandshaking) return false;
-    link.handshake_started_ms.store(0, std::memory_order_relaxed);
+    if (link.state_now() != LinkState::kHandshaking) return TS_CLOSE_NONE;
+    if (!tls_->end_handshake(link, counters_[TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS]))
+      return kCloseHandshakeDropped;
+    // Its life as a link starts now: the time its handshake took is not the link's silence.
+    const uint64_t now = now_ms();
+    link.last_active_ms.store(now, std::memory_order_relaxed);
+    link.pub.TickCountActive = static_cast<uint32_t>(now);
     link.set_state(LinkState::kOpen);
+    table_.load(std::memory_order_acquire)->mark_open_locked(&link);
     resumed = tls_resumed_locked(link);
   }
-  count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS, -1);
   count(TS_COUNTER_TLS_HANDSHAKES);
   if (resumed) count(TS_COUNTER_TLS_RESUMED);
-  return accept_for_app(link, w);
+  accept_for_app(link, w);  // refused: closed already
+  return TS_CLOSE_NONE;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -164,10 +190,8 @@ void Server::wait_for_pool() {
 }
 
 int32_t Server::eof_reason(Link& link) {
-  if (link.state_now() == LinkState::kHandshaking) {  // the client left mid-handshake
-    count_handshake_failure(TS_TLS_CAUSE_PEER_CLOSED);
-    return kCloseHandshakeFailed;
-  }
+  if (link.state_now() == LinkState::kHandshaking)  // the client left mid-handshake
+    return handshake_failed(link, TS_TLS_CAUSE_PEER_CLOSED);
   if (framing() && link.decoder.pending()) {
     count(TS_COUNTER_FRAMING_ERRORS);
     return TS_CLOSE_FRAME_TRUNCATED;
@@ -175,6 +199,68 @@ int32_t Server::eof_reason(Link& link) {
   // A TLS peer ends its stream with close_notify (reported by the transport before this FIN).
   if (link.transport) return TS_CLOSE_TLS_NO_CLOSE_NOTIFY;
   return TS_CLOSE_PEER_CLOSED;
+}
+
+// Bytes of a connection that has something before its application bytes: the balancer's PROXY
+// header (then the connection becomes a link, or its TLS handshake starts), and the transport.
+int32_t Server::received_before_app(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
+  size_t off = 0;
+  if (link.proxy) {
+    if (int32_t reason = received_proxy_header(link, w, data, len, &off)) return reason;
+    if (link.proxy || !link.reading()) return TS_CLOSE_NONE;  // more to come, or refused
+    if (off == static_cast<size_t>(len)) return TS_CLOSE_NONE;
+  }
+  if (link.transport)
+    return received_through_transport(link, w, data + off, len - static_cast<int32_t>(off));
+  return deliver(link, w, data + off, len - static_cast<int32_t>(off));
+}
+
+// The PROXY header: on completion the link takes the client's address (and counts against its
+// TS_OPT_MAX_LINKS_PER_ADDRESS), and without TLS it becomes a link for the application now.
+int32_t Server::received_proxy_header(Link& link, WorkerCtx& w, uint8_t* data, int32_t len,
+                                      size_t* consumed) {
+  ProxyHeaderParser::Result r = link.proxy->feed(data, static_cast<size_t>(len));
+  *consumed = r.consumed;
+  if (r.status == ProxyHeaderParser::Status::kNeedMore) return TS_CLOSE_NONE;
+  if (r.status == ProxyHeaderParser::Status::kInvalid) {
+    count(TS_COUNTER_REFUSED);
+    log(TS_LOG_WARN, "connection from %s port %u refused: %s (TS_OPT_PROXY_PROTOCOL is on)",
+        link.pub.RemoteIP, link.pub.RemotePort, link.proxy->error().c_str());
+    return kCloseHandshakeFailed;
+  }
+  if (link.proxy->has_address()) {
+    const sockaddr* client = link.proxy->address();
+    format_address(client, link.pub.RemoteIP, sizeof link.pub.RemoteIP, &link.pub.RemotePort);
+    uint32_t held = 0;
+    AddressKey key = address_key(client);
+    if (links_per_address_ != 0 && key.family) {
+      if (!address_links_.try_add(key, links_per_address_, &held)) {
+        count(TS_COUNTER_ADDRESS_REFUSED);
+        log(TS_LOG_WARN, "connection from %s refused: that address holds %u links, "
+            "TS_OPT_MAX_LINKS_PER_ADDRESS=%u", link.pub.RemoteIP, held, links_per_address_);
+        return kCloseHandshakeFailed;
+      }
+      link.address_key = key.value;
+      link.address_family = key.family;
+    }
+  }
+  delete link.proxy;
+  link.proxy = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(link.mu);
+    if (link.state_now() != LinkState::kHandshaking) return TS_CLOSE_NONE;
+    link.handshake_started_ms.store(0, std::memory_order_release);
+    if (!link.transport) {
+      link.set_state(LinkState::kOpen);
+      table_.load(std::memory_order_acquire)->mark_open_locked(&link);
+    }
+  }
+  if (link.transport) {  // the TLS handshake comes next
+    begin_tls_handshake(link);
+    return TS_CLOSE_NONE;
+  }
+  accept_for_app(link, w);  // refused: closed there
+  return TS_CLOSE_NONE;
 }
 
 // Wire bytes through the link's transport: what it has to send goes out, and the application's
@@ -208,7 +294,9 @@ int32_t Server::received_through_transport(Link& link, WorkerCtx& w, uint8_t* da
       case Transport::Status::kMore:
         break;
       case Transport::Status::kEstablished:
-        if (!handshake_completed(link, w)) return TS_CLOSE_NONE;  // refused: closed already
+        if (int32_t reason = handshake_completed(link, w)) return reason;  // dropped meanwhile
+        // Refused by OnConnect (closed already), or closed from it: no OnReceive.
+        if (!link.open() || link.close_requested.load(std::memory_order_acquire)) return TS_CLOSE_NONE;
         break;
       case Transport::Status::kPeerClosed:  // close_notify: a clean end, as a FIN without TLS
         if (framing() && link.decoder.pending()) {
@@ -222,16 +310,15 @@ int32_t Server::received_through_transport(Link& link, WorkerCtx& w, uint8_t* da
   }
 }
 
-// The transport failed: a handshake that never became a link is counted by its cause and
-// logged (no callback); an established link closes with TS_CLOSE_TLS_ERROR and the cause as its
-// CloseError. Either way what the transport queued (its alert) is flushed first.
+// The transport failed: a handshake that never became a link is logged, and counted by its
+// cause when it closes (no callback); an established link closes with TS_CLOSE_TLS_ERROR and the
+// cause as its CloseError. Either way what the transport queued (its alert) is flushed first.
 int32_t Server::transport_failed(Link& link) {
   const int32_t cause = link.transport->failure_cause();
   if (link.state_now() == LinkState::kHandshaking) {
-    count_handshake_failure(cause);
     log(TS_LOG_INFO, "TLS handshake from %s port %u failed: %s", link.pub.RemoteIP,
         link.pub.RemotePort, link.transport->failure_text());
-    return kCloseHandshakeFailed;
+    return handshake_failed(link, cause);
   }
   count(TS_COUNTER_TLS_ERRORS);
   log(TS_LOG_INFO, "link %llu (%s): TLS error, closing the link: %s",
@@ -243,6 +330,17 @@ int32_t Server::transport_failed(Link& link) {
     link.close_error = cause;
   }
   return TS_CLOSE_TLS_ERROR;
+}
+
+// A handshake failed for `cause`: recorded as the connection's close reason (the first wins), to
+// be counted once it closes (handshake_closed).
+int32_t Server::handshake_failed(Link& link, int32_t cause) {
+  std::lock_guard<std::mutex> lock(link.mu);
+  if (link.close_reason == TS_CLOSE_NONE) {
+    link.close_reason = kCloseHandshakeFailed;
+    link.close_error = cause;
+  }
+  return kCloseHandshakeFailed;
 }
 
 void Server::count_handshake_failure(int32_t cause) {
@@ -309,9 +407,9 @@ void Server::write_failed_locked(Link& link, int err) {
 void Server::request_close(Link& link, uint64_t id, int32_t reason, bool abort) {
   // Stop delivering at once (the owner checks this before every OnReceive); a request of the
   // service thread's scan is only a question until the owner re-checks it.
+  // (A drop at the handshake cap is decided: begin_handshake took the connection out already.)
   if (reason != TS_CLOSE_IDLE && reason != TS_CLOSE_MESSAGE_TIMEOUT &&
-      reason != kCloseHandshakeTimeout && reason != kCloseHandshakeDropped &&
-      link.id.load(std::memory_order_acquire) == id)
+      reason != kCloseHandshakeTimeout && link.id.load(std::memory_order_acquire) == id)
     link.close_requested.store(true, std::memory_order_release);
   backend_->post_close(link, id, reason, abort);
 }
@@ -336,9 +434,11 @@ void Server::close_requested_link(Link& link, WorkerCtx& w, int32_t reason, bool
     link.scan_requested.store(false, std::memory_order_release);  // it grew (or ended) since
     return;
   }
-  // Meant for a handshake: only while it still is one.
-  if ((reason == kCloseHandshakeTimeout || reason == kCloseHandshakeDropped) &&
-      link.state_now() != LinkState::kHandshaking) {
+  // A handshake's deadline: only while it is still in its handshake (a connection that failed
+  // its handshake and is still sending its alert is, and closes now). A drop at the cap was
+  // decided when it was made: the connection cannot have become a link since.
+  if (reason == kCloseHandshakeTimeout &&
+      link.handshake_started_ms.load(std::memory_order_acquire) == 0) {
     link.scan_requested.store(false, std::memory_order_release);  // it completed since
     return;
   }
@@ -353,9 +453,10 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
     link.close_reason = reason;
     link.close_error = err;
   }
-  // A graceful close of an established TLS link says goodbye (close_notify) before the FIN;
-  // nothing is awaited from the peer.
-  if (!abort && link.transport && link.transport->established()) {
+  // A graceful close of a TLS link says goodbye (close_notify) before the FIN; nothing is
+  // awaited from the peer. A connection that never became the application's link (dropped
+  // just as its handshake completed) gets none.
+  if (!abort && link.visible && link.transport && link.transport->established()) {
     link.transport->shutdown();
     flush_transport_locked(link);
   }
@@ -366,7 +467,16 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
   link.set_state(LinkState::kClosed);
   // GetLinkCount no longer counts it (before its OnDisconnect, if it has one).
   table_.load(std::memory_order_acquire)->mark_closed_locked(&link);
-  const bool was_handshaking = link.handshake_started_ms.exchange(0) != 0;
+  // A connection that closes in its handshake leaves the count of handshakes in progress
+  // (unless the cap dropped it, which counted it then), and is counted by how it ended.
+  // One still waiting for its PROXY header was never counted as a TLS handshake.
+  const bool awaited_proxy_header =
+      link.proxy && link.handshake_started_ms.exchange(0, std::memory_order_acq_rel) != 0;
+  const bool handshake_ended =
+      !awaited_proxy_header && link.transport &&
+      link.handshake_started_ms.load(std::memory_order_acquire) != 0 &&
+      tls_->end_handshake(link, counters_[TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS]);
+  const int32_t close_reason = link.close_reason, close_error = link.close_error;
   socket_t s = link.sock;
   link.sock = kNoSocket;
   // Items of a write still in the kernel stay queued: its completion releases them.
@@ -376,7 +486,12 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
                          link.close_reason == TS_CLOSE_SEND_QUEUE_FULL);
   lock.unlock();
 
-  if (was_handshaking) handshake_ended_unfinished(link);
+  if (awaited_proxy_header && close_reason == kCloseHandshakeTimeout)
+    log(TS_LOG_INFO, "connection from %s port %u closed: no PROXY header after %lld ms",
+        link.pub.RemoteIP, link.pub.RemotePort,
+        static_cast<long long>(running_opts_[TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS]));
+  if (handshake_ended || close_reason == kCloseHandshakeDropped)
+    handshake_closed(link, handshake_ended, close_reason, close_error);
   backend_->close_socket(link, s, reset);
   while (items) {
     SendItem* next = items->next;
@@ -388,11 +503,19 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
   return CloseStep::kClosed;
 }
 
-// A connection closed during its handshake: it never was a link (no callback). Counted by why.
-void Server::handshake_ended_unfinished(Link& link) {
-  count(TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS, -1);
-  switch (link.close_reason) {
-    case kCloseHandshakeFailed:  // counted by cause where it failed
+// A connection closed during its handshake: it never was a link (no callback). Counted by how
+// it ended, once: `counted` is false when the handshake cap dropped it (counted then).
+void Server::handshake_closed(Link& link, bool counted, int32_t reason, int32_t cause) {
+  if (!counted) {
+    log(TS_LOG_INFO, "TLS handshake from %s port %u dropped: TS_OPT_TLS_MAX_HANDSHAKES=%lld "
+        "were in progress and a new connection came", link.pub.RemoteIP, link.pub.RemotePort,
+        static_cast<long long>(running_opts_[TS_OPT_TLS_MAX_HANDSHAKES]));
+    return;
+  }
+  switch (reason) {
+    case kCloseHandshakeFailed:
+      count_handshake_failure(cause);
+      break;
     case TS_CLOSE_SERVER_STOP:
       break;
     case kCloseHandshakeTimeout:
@@ -400,12 +523,6 @@ void Server::handshake_ended_unfinished(Link& link) {
       log(TS_LOG_INFO, "TLS handshake from %s port %u closed: not complete after "
           "TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS=%lld", link.pub.RemoteIP, link.pub.RemotePort,
           static_cast<long long>(running_opts_[TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS]));
-      break;
-    case kCloseHandshakeDropped:
-      count(TS_COUNTER_TLS_HANDSHAKES_DROPPED);
-      log(TS_LOG_INFO, "TLS handshake from %s port %u dropped: TS_OPT_TLS_MAX_HANDSHAKES=%lld "
-          "were in progress and a new connection came", link.pub.RemoteIP, link.pub.RemotePort,
-          static_cast<long long>(running_opts_[TS_OPT_TLS_MAX_HANDSHAKES]));
       break;
     default:  // the client reset or vanished mid-handshake
       count_handshake_failure(TS_TLS_CAUSE_PEER_CLOSED);
@@ -423,6 +540,8 @@ void Server::finish_graceful_close(Link& link, WorkerCtx& w) {
 }
 
 void Server::release_link(Link& link) {
+  delete link.proxy;
+  link.proxy = nullptr;
   if (link.transport) {
     budget_.release(link.transport_charged);
     link.transport_charged = 0;

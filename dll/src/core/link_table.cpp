@@ -42,6 +42,7 @@ Link* LinkTable::acquire() {
   link->address_key = 0;
   link->address_family = 0;
   link->transport = nullptr;
+  link->proxy = nullptr;
   link->visible = false;
   link->transport_charged = 0;
   link->handshake_started_ms.store(0, std::memory_order_relaxed);
@@ -53,35 +54,35 @@ Link* LinkTable::acquire() {
   return link;
 }
 
-void LinkTable::mark_closed_locked(Link* link) {
-  if (link->counted_closed) return;
-  link->counted_closed = true;
-  closed_.fetch_add(1, std::memory_order_relaxed);
+void LinkTable::mark_open_locked(Link* link) {
+  if (link->counted_open) return;
+  link->counted_open = true;
+  open_.fetch_add(1, std::memory_order_relaxed);
 }
 
-uint32_t LinkTable::open_count() const {
-  // Two loads, not one snapshot: a release between them may be seen half; clamp, not wrap.
-  uint32_t closed = closed_.load(std::memory_order_relaxed);
-  uint32_t used = in_use_.load(std::memory_order_relaxed);
-  return used > closed ? used - closed : 0;
+void LinkTable::mark_closed_locked(Link* link) {
+  if (!link->counted_open) return;
+  link->counted_open = false;
+  open_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void LinkTable::release(Link* link) {
   bool was_counted;
   {
     std::lock_guard<std::mutex> lock(link->mu);
-    was_counted = link->counted_closed;
-    link->counted_closed = false;
+    was_counted = link->counted_open;  // never: closing marks it first
+    link->counted_open = false;
     link->set_state(LinkState::kFree);
     link->sock = kNoSocket;
     link->owner.store(nullptr, std::memory_order_relaxed);
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(link->slot);
-  }
+  // Uncounted first, listed free second: acquire() takes a listed slot before it counts it, so
+  // in this order in_use_ never counts more links than slots are off the free list (never more
+  // than size()), and GetLinkFree never goes negative while links churn.
   in_use_.fetch_sub(1, std::memory_order_relaxed);
-  if (was_counted) closed_.fetch_sub(1, std::memory_order_relaxed);
+  if (was_counted) open_.fetch_sub(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.push_back(link->slot);
 }
 
 Link* LinkTable::from_public(const TcpLink* p) const {

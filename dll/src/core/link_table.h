@@ -33,12 +33,16 @@ class LinkTable {
   // scans over open links (broadcast, idle) stop here instead of at TS_OPT_MAX_LINKS.
   uint32_t high_water() const { return high_water_.load(std::memory_order_acquire); }
   uint32_t in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  // Called with link->mu held as the link becomes kOpen (a link for the application: at once
+  // without TLS, after its handshake with TLS): from then on it is counted as open.
+  void mark_open_locked(Link* link);
   // Called with link->mu held as the link closes, before OnDisconnect: from then on it is not
   // counted as open, though its slot returns to the free list only after the backend's event
   // batch (a stale event of that batch may still name it).
   void mark_closed_locked(Link* link);
-  // Links acquired and not yet closed.
-  uint32_t open_count() const;
+  // Links opened and not yet closed: one counter, so a reading while many connections come and
+  // go (handshakes among them) is never off by more than what changes during the load.
+  uint32_t open_count() const { return open_.load(std::memory_order_relaxed); }
   Link& at(uint32_t slot) { return links_[slot]; }
   size_t bytes() const { return sizeof(Link) * size_; }
 
@@ -48,7 +52,7 @@ class LinkTable {
   std::mutex mu_;
   std::vector<uint32_t> free_;  // LIFO
   std::atomic<uint32_t> in_use_{0};
-  std::atomic<uint32_t> closed_{0};  // marked closed, not yet released
+  std::atomic<uint32_t> open_{0};  // marked open, not yet marked closed
   std::atomic<uint32_t> high_water_{0};
 };
 

@@ -1,5 +1,6 @@
 // Server: lifecycle (start, stop) and configuration (callbacks, options). Application threads;
-// Start and Stop refuse to run where they would wait for themselves (core/wait_graph.h).
+// Start and Stop refuse to run where they would wait for themselves (core/wait_graph.h). At the
+// end, the test seam (start_for_tests) that tests/unit/core alone calls.
 #include "core/server.h"
 
 #include <algorithm>
@@ -88,29 +89,12 @@ bool Server::start(const char* ip, uint32_t port) {
     tables_.push_back(std::make_unique<LinkTable>(max_links));  // old ones stay: ids may name them
     table_.store(tables_.back().get(), std::memory_order_release);
   }
-  running_opts_ = opts_;
-  link_socket_opts_.no_delay = running_opts_[TS_OPT_TCP_NODELAY] != 0;
-  link_socket_opts_.keep_alive = running_opts_[TS_OPT_KEEPALIVE] != 0;
-  link_socket_opts_.keep_alive_idle_s = static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_IDLE_S]);
-  link_socket_opts_.keep_alive_interval_s =
-      static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_INTERVAL_S]);
-  link_socket_opts_.keep_alive_count = static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_COUNT]);
-  queue_limit_ = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_QUEUE_LIMIT]);
-  high_water_ = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_HIGH_WATER]);
-  links_per_address_ = static_cast<uint32_t>(running_opts_[TS_OPT_MAX_LINKS_PER_ADDRESS]);
-  budget_.set_limit(static_cast<uint64_t>(running_opts_[TS_OPT_MEMORY_BUDGET]));
-  accept_rate_.set_rate(static_cast<uint32_t>(running_opts_[TS_OPT_ACCEPT_RATE]));
-  tls_active_ = running_opts_[TS_OPT_TLS] != 0;
+  const int workers = freeze_running_options_locked();
   if (tls_active_ && !tls().start(running_opts_)) {
     close_socket(listener.sock, false);
     tls_active_ = false;
     return false;
   }
-
-  int workers = static_cast<int>(opts_[TS_OPT_WORKER_THREADS]);
-  if (workers == 0) workers = default_worker_count();
-  // Each worker can take one buffer in a callback while readers are paused.
-  pool_->set_reserve(static_cast<uint32_t>(std::min<int64_t>(workers, pool_->count() / 2)));
 
   backend_ = std::move(backend);
   port_ = listener.port;
@@ -147,6 +131,31 @@ bool Server::start(const char* ip, uint32_t port) {
   log(TS_LOG_INFO, "listening on %s port %u with %d workers",
       spec.ip.empty() ? "all interfaces" : spec.ip.c_str(), port_, workers);
   return true;
+}
+
+// The options set become the running ones, with what is derived from them (start and
+// start_for_tests). Returns the number of workers.
+int Server::freeze_running_options_locked() {
+  running_opts_ = opts_;
+  link_socket_opts_.no_delay = running_opts_[TS_OPT_TCP_NODELAY] != 0;
+  link_socket_opts_.keep_alive = running_opts_[TS_OPT_KEEPALIVE] != 0;
+  link_socket_opts_.keep_alive_idle_s = static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_IDLE_S]);
+  link_socket_opts_.keep_alive_interval_s =
+      static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_INTERVAL_S]);
+  link_socket_opts_.keep_alive_count = static_cast<int>(running_opts_[TS_OPT_KEEPALIVE_COUNT]);
+  queue_limit_ = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_QUEUE_LIMIT]);
+  high_water_ = static_cast<uint64_t>(running_opts_[TS_OPT_SEND_HIGH_WATER]);
+  links_per_address_ = static_cast<uint32_t>(running_opts_[TS_OPT_MAX_LINKS_PER_ADDRESS]);
+  budget_.set_limit(static_cast<uint64_t>(running_opts_[TS_OPT_MEMORY_BUDGET]));
+  accept_rate_.set_rate(static_cast<uint32_t>(running_opts_[TS_OPT_ACCEPT_RATE]));
+  proxy_protocol_ = running_opts_[TS_OPT_PROXY_PROTOCOL] != 0;
+  tls_active_ = running_opts_[TS_OPT_TLS] != 0;
+
+  int workers = static_cast<int>(opts_[TS_OPT_WORKER_THREADS]);
+  if (workers == 0) workers = default_worker_count();
+  // Each worker can take one buffer in a callback while readers are paused.
+  pool_->set_reserve(static_cast<uint32_t>(std::min<int64_t>(workers, pool_->count() / 2)));
+  return workers;
 }
 
 bool Server::stop(int timeout_ms) {
@@ -222,6 +231,36 @@ bool Server::check_budget_options_locked() const {
   return true;
 }
 
+int32_t Server::drain(int timeout_ms) {
+  if (timeout_ms < 0)
+    return fail(TS_ERR_INVALID_ARGUMENT, "drain: timeout %d ms must be 0 or more", timeout_ms), -1;
+  {
+    WaitEdge edge(this);
+    if (!edge.ok()) return edge.fail_in_callback("DrainTcpServer / TcpServerDrain"), -1;
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    std::lock_guard<std::mutex> lock(lifecycle_mu_);
+    if (state_.load() != State::kRunning)
+      return fail(TS_ERR_NOT_ACTIVE, "drain: the server is not running"), -1;
+    backend_->stop_accepting();  // new connections are refused by the OS from here
+    log(TS_LOG_INFO, "draining: no new connections; waiting up to %d ms for %d links to close",
+        timeout_ms, link_count());
+  }
+  // Bounded: the deadline, checked every few milliseconds (links close on their own threads).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto left_open = [this] {
+    LinkTable* t = table_.load(std::memory_order_acquire);
+    return t ? static_cast<int32_t>(t->open_count()) : 0;
+  };
+  while (left_open() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const int32_t closed_at_deadline = left_open();
+  if (closed_at_deadline > 0)
+    log(TS_LOG_WARN, "drain: %d links still open after %d ms; closing them (TS_CLOSE_SERVER_STOP)",
+        closed_at_deadline, timeout_ms);
+  if (!stop(-1)) return -1;
+  return closed_at_deadline;
+}
+
 uint32_t Server::port() const {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   return state_.load() == State::kRunning && backend_ ? port_ : 0;
@@ -291,6 +330,23 @@ int64_t Server::option(int32_t id) const {
   if (id == TS_OPT_LOG_LEVEL) return log_level();
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   return opts_[id];
+}
+
+// ------------------------------------------------------------------------------------------
+// Test seam: tests/unit/core only (see server.h)
+// ------------------------------------------------------------------------------------------
+
+bool Server::start_for_tests(std::unique_ptr<Backend> backend) {
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (state_.load() != State::kStopped) return refuse_while_running("start_for_tests");
+  if (!ensure_pool_locked() || !check_budget_options_locked()) return false;
+  tables_.push_back(std::make_unique<LinkTable>(static_cast<uint32_t>(opts_[TS_OPT_MAX_LINKS])));
+  table_.store(tables_.back().get(), std::memory_order_release);
+  freeze_running_options_locked();
+  backend_ = std::move(backend);
+  state_.store(State::kRunning, std::memory_order_release);
+  return true;
 }
 
 }  // namespace ts

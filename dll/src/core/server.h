@@ -108,6 +108,9 @@ class Server {
   // ---- lifecycle (application threads; server.cpp) ----
   bool start(const char* ip, uint32_t port);
   bool stop(int timeout_ms);
+  // Stop accepting, serve the open links until they close or timeout_ms passes, then stop.
+  // Links closed at the deadline (TS_CLOSE_SERVER_STOP), or -1 with the error set.
+  int32_t drain(int timeout_ms);
   bool active() const { return state_.load(std::memory_order_acquire) == State::kRunning; }
   uint32_t port() const;
 
@@ -206,7 +209,7 @@ class Server {
   // Bytes read from the socket: through the link's transport to OnReceive. Returns
   // TS_CLOSE_NONE, or the reason to close the link with (gracefully).
   int32_t received(Link& link, WorkerCtx& w, uint8_t* data, int32_t len) {
-    if (link.transport) return received_through_transport(link, w, data, len);
+    if (link.transport || link.proxy) return received_before_app(link, w, data, len);
     return deliver(link, w, data, len);
   }
   // The peer closed its side: the reason to close with.
@@ -270,11 +273,21 @@ class Server {
     for (uint32_t slot = 0; table && slot < table->high_water(); ++slot) fn(table->at(slot));
   }
 
+  // ==== Test seam: tests/unit/core only; the engine and the ABI never call it (server.cpp) ====
+  // Runs this stopped server with no listener and no thread, for socket-free tests of the life
+  // of a link: the pool and a new link table sized by the options set, the running options
+  // frozen as start() freezes them, `backend` (a test double) installed, and active() true.
+  // The test then plays the backend's workers itself, calling the "for backends" functions
+  // with a WorkerCtx of its own. stop() ends it (Backend::begin_stop, finish_stop). False, with
+  // the error set, where start() would refuse the options or the server is not stopped.
+  bool start_for_tests(std::unique_ptr<Backend> backend);
+
  private:
   enum class State { kStopped, kRunning, kStopping };
 
   // server.cpp
   bool ensure_pool_locked();
+  int freeze_running_options_locked();  // start, start_for_tests: returns the worker count
   bool check_budget_options_locked() const;
   // send_path.cpp
   Link* link_from(const TcpLink* p);
@@ -333,10 +346,13 @@ class Server {
   void link_closed(Link& link, WorkerCtx& w);  // OnDisconnect / OnLinkIdleOvertime
   // link_life.cpp
   bool accept_for_app(Link& link, WorkerCtx& w);       // OnConnect, then visible
-  bool handshake_completed(Link& link, WorkerCtx& w);  // false: refused, closed already
+  // TS_CLOSE_NONE (a link now, or refused and closed already), or the reason to close it with
+  int32_t handshake_completed(Link& link, WorkerCtx& w);
   int32_t transport_failed(Link& link);
+  int32_t handshake_failed(Link& link, int32_t cause);  // records why; returns the close reason
   void count_handshake_failure(int32_t cause);
-  void handshake_ended_unfinished(Link& link);
+  void handshake_closed(Link& link, bool counted, int32_t reason, int32_t cause);
+  void begin_tls_handshake(Link& link);
   void flush_transport_locked(Link& link);
   void charge_transport_locked(Link& link);
   bool tls_resumed_locked(Link& link) const;
@@ -351,6 +367,9 @@ class Server {
   }
   // Backpressure: the link waits for buffers (the backend parks it); counted.
   ReadGate pause_for_pool(Link& link);
+  int32_t received_before_app(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
+  int32_t received_proxy_header(Link& link, WorkerCtx& w, uint8_t* data, int32_t len,
+                                size_t* consumed);
   int32_t received_through_transport(Link& link, WorkerCtx& w, uint8_t* data, int32_t len);
   bool idle_close_still_due(Link& link) const;
   bool message_timeout_still_due(Link& link) const;
@@ -369,6 +388,9 @@ class Server {
   uint64_t queue_limit_ = 0;            // TS_OPT_SEND_QUEUE_LIMIT, from running_opts_
   uint64_t high_water_ = 0;             // TS_OPT_SEND_HIGH_WATER, from running_opts_
   uint32_t links_per_address_ = 0;      // TS_OPT_MAX_LINKS_PER_ADDRESS, from running_opts_
+  bool proxy_protocol_ = false;         // TS_OPT_PROXY_PROTOCOL, from running_opts_
+  // Connections accepted that are not links yet (their TLS handshake or PROXY header is not
+  // complete): GetLinkCount leaves them out.
   MemoryBudget budget_;                 // TS_OPT_MEMORY_BUDGET and what links hold against it
   AddressLimits address_links_;
   AcceptRate accept_rate_;

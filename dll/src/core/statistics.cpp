@@ -9,10 +9,8 @@ namespace ts {
 int32_t Server::link_count() const {
   LinkTable* t = table_.load(std::memory_order_acquire);
   if (!t) return 0;
-  // Connections in their TLS handshake are not links yet.
-  int64_t n = static_cast<int64_t>(t->open_count()) -
-              counters_[TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS].load(std::memory_order_relaxed);
-  return n > 0 ? static_cast<int32_t>(n) : 0;
+  // Connections in their TLS handshake, or before their PROXY header, are not links yet: not counted open.
+  return static_cast<int32_t>(t->open_count());
 }
 
 int32_t Server::link_free() const {

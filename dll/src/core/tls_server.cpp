@@ -3,6 +3,7 @@
 // (TCPSERVER_HAS_TLS undefined), each call says TLS is unavailable.
 #include "core/tls_server.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/errors.h"
@@ -185,23 +186,44 @@ Transport* ServerTls::new_transport() { return nullptr; }
 
 #endif
 
-std::pair<Link*, uint64_t> ServerTls::admit_handshake(Link& link, uint64_t id, uint32_t cap,
-                                                      int64_t in_progress) {
+std::pair<Link*, uint64_t> ServerTls::begin_handshake(Link& link, uint64_t id, uint32_t cap,
+                                                      std::atomic<int64_t>& in_progress,
+                                                      uint64_t now_ms) {
   std::lock_guard<std::mutex> lock(queue_mu_);
-  // Entries whose link finished (or closed) its handshake are stale: drop them from the front.
-  auto still_handshaking = [](const std::pair<Link*, uint64_t>& e) {
+  // A counted handshake has its deadline set, and it is cleared (under this lock) when it ends:
+  // an entry without one, or of a link that is another connection by now, is stale.
+  auto counted = [](const std::pair<Link*, uint64_t>& e) {
     return e.first->id.load(std::memory_order_acquire) == e.second &&
-           e.first->state_now() == LinkState::kHandshaking;
+           e.first->handshake_started_ms.load(std::memory_order_acquire) != 0;
   };
-  while (!handshakes_.empty() && !still_handshaking(handshakes_.front())) handshakes_.pop_front();
-  handshakes_.emplace_back(&link, id);
-  if (in_progress <= static_cast<int64_t>(cap)) return {nullptr, 0};
-  while (!handshakes_.empty()) {
+  while (!handshakes_.empty() && !counted(handshakes_.front())) handshakes_.pop_front();
+  if (handshakes_.size() > 64 && handshakes_.size() / 2 > static_cast<size_t>(in_progress.load()))
+    handshakes_.erase(std::remove_if(handshakes_.begin(), handshakes_.end(),
+                                     [&](const std::pair<Link*, uint64_t>& e) { return !counted(e); }),
+                      handshakes_.end());
+  std::pair<Link*, uint64_t> victim{nullptr, 0};
+  while (in_progress.load(std::memory_order_relaxed) >= static_cast<int64_t>(cap) &&
+         !handshakes_.empty()) {
     auto oldest = handshakes_.front();
     handshakes_.pop_front();
-    if (still_handshaking(oldest) && oldest.first != &link) return oldest;
+    if (counted(oldest)) {
+      oldest.first->handshake_started_ms.store(0, std::memory_order_release);
+      in_progress.fetch_sub(1, std::memory_order_relaxed);
+      victim = oldest;
+      break;
+    }
   }
-  return {nullptr, 0};
+  link.handshake_started_ms.store(now_ms ? now_ms : 1, std::memory_order_release);
+  in_progress.fetch_add(1, std::memory_order_relaxed);
+  handshakes_.emplace_back(&link, id);
+  return victim;
+}
+
+bool ServerTls::end_handshake(Link& link, std::atomic<int64_t>& in_progress) {
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  if (link.handshake_started_ms.exchange(0, std::memory_order_acq_rel) == 0) return false;
+  in_progress.fetch_sub(1, std::memory_order_relaxed);
+  return true;
 }
 
 void ServerTls::count_failure(int32_t cause) {

@@ -2,7 +2,8 @@
 // at once when the server runs with TLS), the context new handshakes use, the transports made
 // for accepted connections, per-cause failure counts, and the queue of handshakes in progress
 // behind TS_OPT_TLS_MAX_HANDSHAKES. Owned by its Server, made on first use. Settings calls:
-// any application thread (its own mutex); new_transport / admit_handshake: accepting workers.
+// any application thread (its own mutex); new_transport / begin_handshake: accepting workers;
+// end_handshake: the link's owner.
 // In a build without OpenSSL every call fails with TS_ERR_TLS_UNAVAILABLE.
 #pragma once
 #include <atomic>
@@ -49,10 +50,19 @@ class ServerTls {
   // A transport for an accepted connection; nullptr (logged) if out of memory.
   Transport* new_transport();
 
-  // A connection begins its handshake. When more than `cap` are in progress, returns the oldest
-  // one still handshaking (its id), to be dropped; {nullptr, 0} otherwise.
-  std::pair<Link*, uint64_t> admit_handshake(Link& link, uint64_t id, uint32_t cap,
-                                             int64_t in_progress);
+  // The handshakes in progress and their cap, counted in `in_progress` (the server's
+  // TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS), which changes only here, under one lock, so it
+  // never exceeds the cap, not even for a moment.
+  // A connection begins its handshake (its accepting worker, after it went kHandshaking): its
+  // deadline starts at `now_ms` (Link::handshake_started_ms) and it is counted. At `cap`, the
+  // oldest connection still in its handshake is taken out of the count first and returned with
+  // its id, to be closed (the caller counts it as dropped); {nullptr, 0} otherwise.
+  std::pair<Link*, uint64_t> begin_handshake(Link& link, uint64_t id, uint32_t cap,
+                                             std::atomic<int64_t>& in_progress, uint64_t now_ms);
+  // The handshake of `link` ended: completed, failed, timed out, or the connection closed (any
+  // thread). True for the one caller that takes it out of the count, which then counts how it
+  // ended; false when it was no longer counted (already ended, or dropped at the cap).
+  bool end_handshake(Link& link, std::atomic<int64_t>& in_progress);
 
   void count_failure(int32_t cause);
   int64_t failures(int32_t cause) const;  // -1 (error set) for an unknown cause
@@ -65,7 +75,9 @@ class ServerTls {
   std::atomic<bool> active_{false};
   std::atomic<int64_t> failures_[kTlsCauseCount] = {};
   std::mutex queue_mu_;
-  std::deque<std::pair<Link*, uint64_t>> handshakes_;  // in order of arrival; stale ones too
+  // In order of arrival; entries of handshakes that ended stay until they reach the front, or
+  // until they are most of the queue.
+  std::deque<std::pair<Link*, uint64_t>> handshakes_;
 };
 
 }  // namespace ts

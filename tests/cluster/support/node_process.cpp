@@ -1,13 +1,28 @@
 // Node processes for the acceptance tests (see node_process.h). The test's thread.
 #include "support/node_process.h"
 
+#include <stdlib.h>
+
 #include <sstream>
 #include <thread>
 
 #include "support/wait.h"
 #include "tcpcluster.h"
 
+// The Python sample and what it needs (tests/cluster/CMakeLists.txt defines them).
+#ifndef TC_PYTHON
+#define TC_PYTHON "/usr/bin/python3"
+#define TC_PYTHON_SAMPLE "samples/python/conformance_server.py"
+#define TC_PYTHON_PATH "bindings/python"
+#define TC_TCPSERVER_LIBRARY "libtcpserver.so"
+#define TC_TCPCLUSTER_LIBRARY "libtcpcluster.so"
+#endif
+
 namespace tctest {
+
+const char* program_name(NodeProgram program) {
+  return program == NodeProgram::kPython ? "Python" : "C";
+}
 
 std::map<std::string, int64_t> parse_stats(const std::string& line) {
   std::map<std::string, int64_t> out;
@@ -26,8 +41,18 @@ std::map<std::string, int64_t> parse_stats(const std::string& line) {
 bool NodeProcess::start(const std::string& url, const std::string& node_name, std::string* error,
                         const std::vector<std::string>& extra) {
   name = node_name;
-  std::vector<std::string> argv = {built_program("conformance_server_c"), "--cluster", url,
-                                   "--node", node_name, "--workers", "1"};
+  std::vector<std::string> argv;
+  if (program_ == NodeProgram::kPython) {
+    // The child inherits these: the binding, and this build's libraries (not installed ones).
+    ::setenv("PYTHONPATH", TC_PYTHON_PATH, 1);
+    ::setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+    ::setenv("TCPSERVER_LIBRARY", TC_TCPSERVER_LIBRARY, 1);
+    ::setenv("TCPCLUSTER_LIBRARY", TC_TCPCLUSTER_LIBRARY, 1);
+    argv = {TC_PYTHON, TC_PYTHON_SAMPLE};
+  } else {
+    argv = {built_program("conformance_server_c")};
+  }
+  argv.insert(argv.end(), {"--cluster", url, "--node", node_name, "--workers", "1"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   if (!proc_.start(argv, error)) return false;
   std::string line;

@@ -1,7 +1,7 @@
-// A cluster node as its own process: the C conformance server with --cluster (PROTOCOL.md,
-// cluster mode), with the helpers the acceptance tests share: start it and wait until it is
-// connected, read its CSTATS counters from standard input, and numbered-line bookkeeping.
-// Called by the test's thread.
+// A cluster node as its own process: a conformance server with --cluster (PROTOCOL.md, cluster
+// mode), the C sample or the Python one (samples/python, on the Python binding), with the
+// helpers the acceptance tests share: start it and wait until it is connected, read its CSTATS
+// counters from standard input. Called by the test's thread.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -13,10 +13,16 @@
 
 namespace tctest {
 
+// Which conformance server a node process runs.
+enum class NodeProgram { kC, kPython };
+// "C" / "Python" (test names).
+const char* program_name(NodeProgram program);
+
 class NodeProcess {
  public:
-  // Starts conformance_server_c --cluster url --node name (plus extra flags) and reads its
-  // PORT and NODE lines. False with *error.
+  explicit NodeProcess(NodeProgram program = NodeProgram::kC) : program_(program) {}
+  // Starts the conformance server with --cluster url --node name (plus extra flags) and reads
+  // its PORT and NODE lines. False with *error.
   bool start(const std::string& url, const std::string& name, std::string* error,
              const std::vector<std::string>& extra = {});
   // The node's counters (stdin "cstats"): key -> value; empty if it did not answer.
@@ -31,6 +37,7 @@ class NodeProcess {
   std::string name;
 
  private:
+  NodeProgram program_;
   ChildProcess proc_;
 };
 

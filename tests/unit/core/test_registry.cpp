@@ -3,8 +3,8 @@
 // generations (a destroyed handle is recognised without touching the freed server), pins that
 // keep a server alive while DestroyTcpServer waits, the limit of 256 servers, and ownership.
 // Servers are created but not started (a server starts no thread and opens no socket before
-// TcpServerStart), except in the one test about links, which exist only in a started server's
-// table: it listens on 127.0.0.1 with one worker and no client ever connects.
+// TcpServerStart), except in the one test about links, which exist only in a running server's
+// table: its servers run on the fake backend (fake_backend.h), with no socket and no thread.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -18,6 +18,7 @@
 #include "core/errors.h"
 #include "core/registry.h"
 #include "core/server.h"
+#include "fake_backend.h"
 #include "support/wait.h"
 
 namespace {
@@ -270,9 +271,10 @@ TEST_F(RegistryTest, AnIdOrLinkNoServerHasFallsToTheDefaultServer) {
   EXPECT_EQ(&*ts::pin_id_owner(0), &ts::default_server());
 }
 
-// The only test here that starts servers: links exist only in a started server's table. Each
-// listens on 127.0.0.1 (port 0) with one worker; no client connects. The test takes a link the
-// way a worker does for an accepted connection, and gives it back before the stop.
+// The only test here with links, which exist only in a running server's table. Each server
+// runs on the fake backend (fake_backend.h, Server::start_for_tests): no listener, no thread.
+// The test takes a link the way a worker does for an accepted connection and closes it the way
+// the link's owner does (the fake backend's retire hands it back to the table at once).
 TEST_F(RegistryTest, ALinkAndItsIdBelongToTheServerWhoseTableHoldsThem) {
   TcpServerHandle* ha = create();
   TcpServerHandle* hb = create();
@@ -283,14 +285,15 @@ TEST_F(RegistryTest, ALinkAndItsIdBelongToTheServerWhoseTableHoldsThem) {
     ASSERT_TRUE(s->set_option(TS_OPT_WORKER_THREADS, 1));
     ASSERT_TRUE(s->set_option(TS_OPT_MAX_LINKS, 4));
     ASSERT_TRUE(s->set_option(TS_OPT_IDLE_TIMEOUT_MS, 0));
-    ASSERT_TRUE(s->start("127.0.0.1", 0)) << ts::last_error_text();
+    ASSERT_TRUE(s->start_for_tests(std::make_unique<tstest::FakeBackend>(*s)))
+        << ts::last_error_text();
   }
   ts::WorkerCtx w;  // stands in for the worker that would run OnConnect
-  ts::Link* la = a->acquire_link();
-  ts::Link* lb = b->acquire_link();
+  ts::Link* la = tstest::accept_fake_connection(*a, 1);
+  ts::Link* lb = tstest::accept_fake_connection(*b, 2);
   ASSERT_TRUE(la && lb);
-  ASSERT_TRUE(a->link_opened(*la, w));
-  ASSERT_TRUE(b->link_opened(*lb, w));
+  ASSERT_TRUE(a->open_link(*la, w));
+  ASSERT_TRUE(b->open_link(*lb, w));
   const uint64_t ida = la->pub.Id, idb = lb->pub.Id;
 
   EXPECT_EQ(&*ts::pin_link_owner(&la->pub), a);
@@ -302,15 +305,14 @@ TEST_F(RegistryTest, ALinkAndItsIdBelongToTheServerWhoseTableHoldsThem) {
   EXPECT_TRUE(b->owns_link(&lb->pub));
   EXPECT_FALSE(b->owns_link(&la->pub));
 
-  a->link_closed(*la, w);
-  a->release_link(*la);
+  EXPECT_EQ(a->close_link(*la, w, TS_CLOSE_BY_APP, 0, true), ts::CloseStep::kClosed);
+  EXPECT_FALSE(a->has_link_id(ida));
   // A stale id belongs to nobody: a running server reports it (TS_ERR_LINK_CLOSED).
   Pinned stale = ts::pin_id_owner(ida);
   EXPECT_TRUE(&*stale == a || &*stale == b);
   EXPECT_TRUE(stale->active());
   EXPECT_EQ(&*ts::pin_link_owner(&la->pub), a) << "the pointer still lies in a's table";
-  b->link_closed(*lb, w);
-  b->release_link(*lb);
+  EXPECT_EQ(b->close_link(*lb, w, TS_CLOSE_BY_APP, 0, true), ts::CloseStep::kClosed);
   for (Server* s : {a, b}) EXPECT_TRUE(s->stop(-1)) << ts::last_error_text();
 }
 

@@ -204,6 +204,10 @@ void BlockingClient::close() {
   fd_ = kNoSocket;
 }
 
+void BlockingClient::set_no_delay() {
+  if (is_open()) tstest::set_no_delay(fd_);
+}
+
 void BlockingClient::reset() {
   if (!is_open()) return;
   set_abortive_close(fd_);

@@ -48,6 +48,7 @@ class BlockingClient {
   // One non-blocking send: bytes the kernel took, 0 when its buffers are full, -1 on error.
   long try_send(const void* data, size_t len);
 
+  void set_no_delay();   // every send() its own segment (socket_compat.h)
   void shutdown_send();  // half-close: FIN to the server, reading goes on
   void close();  // graceful (FIN)
   void reset();  // abortive (RST): SO_LINGER 0

@@ -5,6 +5,7 @@
 
 #ifndef _WIN32
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 #endif
 
@@ -109,6 +110,11 @@ int connect_result(socket_t s) {
 
 void set_receive_buffer(socket_t s, int bytes) {
   ::setsockopt(s, SOL_SOCKET, SO_RCVBUF, reinterpret_cast<const char*>(&bytes), sizeof bytes);
+}
+
+void set_no_delay(socket_t s) {
+  int on = 1;
+  ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&on), sizeof on);
 }
 
 void set_abortive_close(socket_t s) {

@@ -50,6 +50,8 @@ inline pollfd poll_entry(socket_t s, short events) {
 }
 
 void set_receive_buffer(socket_t s, int bytes);
+// Nagle off: every send() leaves as its own segment (tests that split a stream on purpose).
+void set_no_delay(socket_t s);
 // Closing after this sends RST instead of FIN (SO_LINGER with a zero timeout).
 void set_abortive_close(socket_t s);
 

@@ -83,6 +83,14 @@ bool EpollBackend::start(socket_t listener, int family, int count) {
   return true;
 }
 
+void EpollBackend::stop_accepting() {
+  if (!accepting_.exchange(false, std::memory_order_acq_rel)) return;
+  for (auto& w : workers_) ::epoll_ctl(w->ep, EPOLL_CTL_DEL, listen_fd_, nullptr);
+  // The socket stops listening (queued connections are reset; an accept4 in progress returns
+  // EINVAL); the descriptor itself is closed in finish_stop.
+  ::shutdown(listen_fd_, SHUT_RDWR);
+}
+
 void EpollBackend::begin_stop() {
   // The listener is closed in finish_stop, once no worker can be inside accept4 on it.
   stopping_.store(true, std::memory_order_release);
@@ -159,7 +167,7 @@ void EpollBackend::run(EpollWorker& w) {
     if (woken) run_tasks(w);
     if (w.resume_readers.exchange(false, std::memory_order_acq_rel)) retry_paused(w);
     if (!w.listening && now_ms() >= w.listen_resume_ms &&
-        !stopping_.load(std::memory_order_acquire)) {
+        !stopping_.load(std::memory_order_acquire) && accepting_.load(std::memory_order_acquire)) {
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLEXCLUSIVE;
       ev.data.ptr = &g_listen_tag;

@@ -126,6 +126,7 @@ class EpollBackend final : public Backend {
   bool start(socket_t listener, int family, int count) override;
   int worker_count() const override { return static_cast<int>(workers_.size()); }
   WorkerCtx* worker(int index) override { return workers_[static_cast<size_t>(index)].get(); }
+  void stop_accepting() override;
   void begin_stop() override;
   bool finish_stop(int timeout_ms) override;
   long write_locked(Link& link, const ConstBuf* parts, int count, int* err) override;
@@ -160,6 +161,7 @@ class EpollBackend final : public Backend {
   std::vector<std::unique_ptr<EpollWorker>> workers_;
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> accepting_{true};
 
   WorkerGroup threads_;
 };

@@ -94,6 +94,14 @@ void IocpBackend::live_dec() {
   if (live_.fetch_sub(1) == 1 && stopping_.load()) post_quit_once();
 }
 
+void IocpBackend::stop_accepting() {
+  std::lock_guard<std::mutex> lock(accept_mu_);
+  if (listen_ == INVALID_SOCKET) return;
+  CancelIoEx(reinterpret_cast<HANDLE>(listen_), nullptr);  // the posted AcceptEx calls end
+  closesocket(listen_);
+  listen_ = INVALID_SOCKET;
+}
+
 void IocpBackend::begin_stop() {
   {
     std::lock_guard<std::mutex> lock(accept_mu_);
