@@ -29,6 +29,7 @@ What it writes into DIR (all PEM unless said; keys unencrypted unless said):
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,11 @@ subjectKeyIdentifier = hash
 
 
 def _openssl(args: List[str], cwd: Path) -> None:
-    result = subprocess.run(["openssl", *args], cwd=cwd, stdout=subprocess.PIPE,
+    tool = shutil.which("openssl")
+    if tool is None:
+        raise RuntimeError("the openssl command-line tool is not installed: apt-get install "
+                           "openssl (scripts/deps.sh lists it in TEST_PACKAGES)")
+    result = subprocess.run([tool, *args], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"openssl {' '.join(args)} failed ({result.returncode}):\n"
