@@ -36,8 +36,10 @@ PACKAGING_PACKAGES=(dpkg-dev file pkg-config fpc-source-3.2.2 python3-venv pytho
 # libFuzzer; valgrind; mingw-w64 + Wine for the Windows (IOCP) build; dpkg-dev (dpkg-source), patch
 # and perl for scripts/build-openssl-mingw.sh, which cross-builds the Windows DLL's static OpenSSL;
 # hiredis (the cluster library is built only where pkg-config finds it) and redis-server (its
-# tests start their own).
+# tests start their own); the TLS tests outside the engine: the openssl tool (tests/tls_interop/
+# certs.py makes their PKI), and the peers of tests/tls_interop (gnutls-cli, testssl.sh).
 TEST_PACKAGES=(libgtest-dev python3 python3-pytest python3-dev pybind11-dev python3-pybind11
                fp-compiler fp-units-rtl mono-mcs mono-runtime clang libclang-rt-14-dev valgrind
                g++-mingw-w64-x86-64-posix g++-mingw-w64-i686-posix wine64 dpkg-dev patch perl
-               libhiredis-dev redis-server haproxy "${BENCH_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")
+               libhiredis-dev redis-server haproxy openssl gnutls-bin testssl.sh
+               "${BENCH_PACKAGES[@]}" "${PACKAGING_PACKAGES[@]}")

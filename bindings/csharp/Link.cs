@@ -82,8 +82,21 @@ namespace TcpServerLib
         /// <summary>Why the link closed; meaningful in Disconnected / IdleTimeout, else None.</summary>
         public CloseReason CloseReason { get { return (CloseReason)Record->CloseReason; } }
         public string CloseReasonText { get { return N.PtrToUtf8(N.GetCloseReasonText(Record->CloseReason)); } }
-        /// <summary>The OS error code when CloseReason is Error, else 0.</summary>
+        /// <summary>The OS error code when CloseReason is Error, the TlsFailureCause when it is
+        /// TlsError, else 0.</summary>
         public int CloseError { get { return Record->CloseError; } }
+
+        /// <summary>What the link's TLS session reports (from Connecting on), read now; null for
+        /// a link of a server without TLS.</summary>
+        public LinkTlsInfo Tls { get { return LinkTlsInfo.Read(GetTlsInfo); } }
+
+        /// <summary>One TLS fact of the link; null for a link of a server without TLS.</summary>
+        public string GetTlsInfo(TlsInfo what)
+        {
+            IntPtr link = (IntPtr)Record;
+            return LinkTlsInfo.Fetch((code, buffer, size) => N.GetLinkTlsInfo(link, code, buffer, size), what,
+                                     "link " + Id);
+        }
 
         /// <summary>The engine thread running this event.</summary>
         public WorkerInfo Worker

@@ -48,6 +48,15 @@ namespace TcpServerLib
         public long MessageTimeouts { get; internal set; }
         public long AddressRefused { get; internal set; }
         public long RateRefused { get; internal set; }
+        // TLS (API 1.3). TlsHandshakesInProgress is a level: connections not yet links.
+        public long TlsHandshakes { get; internal set; }
+        public long TlsResumed { get; internal set; }
+        public long TlsHandshakesInProgress { get; internal set; }
+        public long TlsHandshakeFailures { get; internal set; }
+        public long TlsHandshakeTimeouts { get; internal set; }
+        public long TlsHandshakesDropped { get; internal set; }
+        public long TlsNotTls { get; internal set; }
+        public long TlsErrors { get; internal set; }
     }
 
     /// <summary>One worker's activity (TcpServer.GetWorkerStats).</summary>
@@ -87,6 +96,7 @@ namespace TcpServerLib
 
         readonly object gate = new object();  // Start / Dispose of this server
         readonly Dictionary<TcpServerOption, long> options = new Dictionary<TcpServerOption, long>();
+        readonly TcpServerTls tls;
         TcpServerSafeHandle handle;  // the engine server (TcpServerHandle*); closed by Dispose
         volatile bool disposed;      // Dispose ran (the SafeHandle may outlive it while a call holds it)
         GCHandle context;     // weak: s_running holds the object while the engine may call it
@@ -109,6 +119,7 @@ namespace TcpServerLib
         /// TcpServerException (NotSupported for a library older than this binding, OutOfMemory).</summary>
         public TcpServer()
         {
+            tls = new TcpServerTls(this);
             context = GCHandle.Alloc(this, GCHandleType.Weak);
             try
             {
@@ -163,6 +174,20 @@ namespace TcpServerLib
         /// SafeHandle parameter, or DangerousAddRef) keeps Dispose on another thread from
         /// destroying the server under that call. Closed after Dispose.</summary>
         public TcpServerSafeHandle ServerHandle { get { return handle; } }
+
+        /// <summary>TLS: Tls.Enabled and a certificate (Tls.SetCertificate from a file, a PFX's
+        /// bytes or an X509Certificate2) turn it on; SNI names, ALPN, client certificates,
+        /// ciphers and ticket keys are there too. Options apply at Start; the settings apply at
+        /// once, on a running server to new handshakes.</summary>
+        public TcpServerTls Tls { get { return tls; } }
+
+        /// <summary>What the TLS session of link linkId reports (any thread, any time); null if it
+        /// is not a TLS link. Throws TcpServerException(LinkClosed) for a closed link.</summary>
+        public static LinkTlsInfo GetTlsInfo(ulong linkId)
+        {
+            return LinkTlsInfo.Read(what => LinkTlsInfo.Fetch(
+                (code, buffer, size) => N.GetLinkTlsInfoById(linkId, code, buffer, size), what, "link " + linkId));
+        }
 
         // ---- events -------------------------------------------------------------------------
 
@@ -295,8 +320,8 @@ namespace TcpServerLib
 
         /// <summary>call(the engine server) with a reference held on the SafeHandle, so a
         /// Dispose on another thread cannot destroy the server during the call. Throws
-        /// ObjectDisposedException after Dispose.</summary>
-        T Call<T>(Func<IntPtr, T> call)
+        /// ObjectDisposedException after Dispose. TcpServerTls calls through it too.</summary>
+        internal T Call<T>(Func<IntPtr, T> call)
         {
             var server = handle;
             if (server == null || disposed) throw new ObjectDisposedException("TcpServer");
@@ -589,6 +614,12 @@ namespace TcpServerLib
                 HighWaterPauses = GetCounter(TcpServerCounter.HighWaterPauses), LinksHeld = GetCounter(TcpServerCounter.LinksHeld),
                 BudgetRefusals = GetCounter(TcpServerCounter.BudgetRefusals), MessageTimeouts = GetCounter(TcpServerCounter.MessageTimeouts),
                 AddressRefused = GetCounter(TcpServerCounter.AddressRefused), RateRefused = GetCounter(TcpServerCounter.RateRefused),
+                TlsHandshakes = GetCounter(TcpServerCounter.TlsHandshakes), TlsResumed = GetCounter(TcpServerCounter.TlsResumed),
+                TlsHandshakesInProgress = GetCounter(TcpServerCounter.TlsHandshakesInProgress),
+                TlsHandshakeFailures = GetCounter(TcpServerCounter.TlsHandshakeFailures),
+                TlsHandshakeTimeouts = GetCounter(TcpServerCounter.TlsHandshakeTimeouts),
+                TlsHandshakesDropped = GetCounter(TcpServerCounter.TlsHandshakesDropped),
+                TlsNotTls = GetCounter(TcpServerCounter.TlsNotTls), TlsErrors = GetCounter(TcpServerCounter.TlsErrors),
             });
         }
 

@@ -289,4 +289,80 @@ namespace TcpServerLib
         /// <summary>established links closed with TS_CLOSE_TLS_ERROR (API 1.3)</summary>
         TlsErrors = N.TS_COUNTER_TLS_ERRORS,
     }
+
+    /// <summary>TLS versions (TS_TLS_*), for TcpServer.Tls.MinVersion.</summary>
+    public enum TlsVersion
+    {
+        /// <summary>TLS 1.2 (API 1.3)</summary>
+        Tls12 = N.TS_TLS_1_2,
+        /// <summary>TLS 1.3 (API 1.3)</summary>
+        Tls13 = N.TS_TLS_1_3,
+    }
+
+    /// <summary>Client certificates (TS_TLS_CLIENT_CERT_*), for
+    /// TcpServer.Tls.ClientCertificate.</summary>
+    public enum TlsClientCertMode
+    {
+        /// <summary>no client certificate asked for (API 1.3)</summary>
+        None = N.TS_TLS_CLIENT_CERT_NONE,
+        /// <summary>asked for; optional, but one sent must verify (API 1.3)</summary>
+        Request = N.TS_TLS_CLIENT_CERT_REQUEST,
+        /// <summary>a client without a verified certificate is refused (API 1.3)</summary>
+        Require = N.TS_TLS_CLIENT_CERT_REQUIRE,
+    }
+
+    /// <summary>What Link.GetTlsInfo reports (TS_TLS_INFO_*).</summary>
+    public enum TlsInfo
+    {
+        /// <summary>"TLSv1.3", "TLSv1.2" (API 1.3)</summary>
+        Protocol = N.TS_TLS_INFO_PROTOCOL,
+        /// <summary>OpenSSL's name: "TLS_AES_128_GCM_SHA256" (API 1.3)</summary>
+        Cipher = N.TS_TLS_INFO_CIPHER,
+        /// <summary>the SNI name the client sent, "" if none (API 1.3)</summary>
+        ServerName = N.TS_TLS_INFO_SERVER_NAME,
+        /// <summary>the protocol chosen, "" if none (API 1.3)</summary>
+        Alpn = N.TS_TLS_INFO_ALPN,
+        /// <summary>the client certificate's subject (RFC 2253), "" (API 1.3)</summary>
+        ClientSubject = N.TS_TLS_INFO_CLIENT_SUBJECT,
+        /// <summary>its issuer, "" if none (API 1.3)</summary>
+        ClientIssuer = N.TS_TLS_INFO_CLIENT_ISSUER,
+        /// <summary>"ok", "none" (no client certificate), or why not (API 1.3)</summary>
+        VerifyResult = N.TS_TLS_INFO_VERIFY_RESULT,
+        /// <summary>"1" resumed from a ticket, "0" a full handshake (API 1.3)</summary>
+        Resumed = N.TS_TLS_INFO_RESUMED,
+        /// <summary>SHA-256 of the client certificate, "AB:CD:..." (API 1.3)</summary>
+        ClientFingerprint = N.TS_TLS_INFO_CLIENT_FINGERPRINT,
+        /// <summary>the SNI pattern whose certificate was used, "" = the default one (API
+        /// 1.3)</summary>
+        CertificatePattern = N.TS_TLS_INFO_CERTIFICATE_PATTERN,
+    }
+
+    /// <summary>Why a TLS handshake failed (TS_TLS_CAUSE_*), for
+    /// TcpServer.Tls.GetFailureCount.</summary>
+    public enum TlsFailureCause
+    {
+        /// <summary>the first bytes were not a ClientHello (API 1.3)</summary>
+        NotTls = N.TS_TLS_CAUSE_NOT_TLS,
+        /// <summary>the client offers only versions not enabled (API 1.3)</summary>
+        Version = N.TS_TLS_CAUSE_VERSION,
+        /// <summary>no common suite, group or signature algorithm (API 1.3)</summary>
+        NoSharedCipher = N.TS_TLS_CAUSE_NO_SHARED_CIPHER,
+        /// <summary>ALPN offered, nothing in common (SetTlsAlpn) (API 1.3)</summary>
+        Alpn = N.TS_TLS_CAUSE_ALPN,
+        /// <summary>missing (required) or not verified (API 1.3)</summary>
+        ClientCertificate = N.TS_TLS_CAUSE_CLIENT_CERTIFICATE,
+        /// <summary>the client sent a fatal alert (e.g. it does not trust the server's certificate)
+        /// (API 1.3)</summary>
+        PeerAlert = N.TS_TLS_CAUSE_PEER_ALERT,
+        /// <summary>a record that does not decrypt or parse (API 1.3)</summary>
+        BadRecord = N.TS_TLS_CAUSE_BAD_RECORD,
+        /// <summary>another protocol violation (API 1.3)</summary>
+        Protocol = N.TS_TLS_CAUSE_PROTOCOL,
+        /// <summary>(API 1.3)</summary>
+        NoMemory = N.TS_TLS_CAUSE_NO_MEMORY,
+        /// <summary>(API 1.3)</summary>
+        Internal = N.TS_TLS_CAUSE_INTERNAL,
+        /// <summary>the client closed before the handshake ended (API 1.3)</summary>
+        PeerClosed = N.TS_TLS_CAUSE_PEER_CLOSED,
+    }
 }

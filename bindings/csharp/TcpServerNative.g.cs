@@ -403,7 +403,9 @@ namespace TcpServerLib
         public const int TS_CLOSE_FLAG_ABORT = 1;
 
         // Counters (GetServerCounter / TcpServerGetCounter). Totals of one server since it was
-        // created (the default server: since the library loaded); they never reset.
+        // created (the default server: since the library loaded); they never reset. Bytes and
+        // messages are the application's: with TLS, the plaintext OnReceive got and the sends
+        // sealed, not the records.
         public const int TS_COUNTER_BYTES_IN = 1;
         public const int TS_COUNTER_BYTES_OUT = 2;
         /// <summary>OnReceive calls (or echoed reads)</summary>

@@ -9,6 +9,7 @@ set(TCPSERVER_CSHARP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerException.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServerEventArgs.cs
   ${CMAKE_CURRENT_LIST_DIR}/Link.cs
+  ${CMAKE_CURRENT_LIST_DIR}/TcpServerTls.cs
   ${CMAKE_CURRENT_LIST_DIR}/TcpServer.cs
   # The cluster library's wrapper (libtcpcluster.so, Linux only; elsewhere the constructor says so).
   ${CMAKE_CURRENT_LIST_DIR}/TcpClusterNative.g.cs

@@ -172,6 +172,14 @@ function GetCloseReasonText(Reason: Integer): PAnsiChar;
 function GetAbiLayout: PAnsiChar;
   {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF}; external TS_LIBRARY name 'GetAbiLayout';
 
+{ The server's certificate and private key, recognised by content: PEM (a chain and the key, in one
+  text or two), DER, or PKCS#12/PFX (the key inside). KeyFile / KeyData NULL or empty: the key is in
+  the certificate data. Password: for an encrypted key or a PFX, else NULL. }
+{ (API 1.3) }
+function SetTlsCertificateFile(CertFile: PAnsiChar; KeyFile: PAnsiChar;
+  Password: PAnsiChar): LongBool;
+  {$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF}; external TS_LIBRARY name 'SetTlsCertificateFile';
+
 {$I TcpServerImports.inc}
 
 implementation

@@ -7,7 +7,11 @@
   server that UTcpServer's flat functions drive. Options and events are taken at Start; an
   option never set keeps the library's default for a new server. Events run on engine
   threads (see UTcpServer); an exception raised by one is logged (through the instance's
-  OnLog if assigned) and closes the link. }
+  OnLog if assigned) and closes the link.
+
+  TLS: Tls := True and LoadCertificate (a PEM pair, a PFX, ...); the other TLS settings are
+  methods (AddServerName, SetAlpn, SetClientCA, SetCiphers, SetTicketKeys) that apply at once,
+  on a running server to new handshakes; TlsInfo reads a link's session. }
 unit TcpServerClass;
 
 {$IFDEF FPC}{$mode delphi}{$ENDIF}
@@ -138,6 +142,42 @@ type
     { Links this server closed with a TS_CLOSE_* reason (API 1.3). }
     function CloseCount(Reason: Integer): Int64;
 
+    { ---- TLS (API 1.3; README "TLS"). Each call applies at once (on a running server to new
+      handshakes; links already open keep theirs) and raises ETcpServerError, with what to
+      fix, when the library refuses it (a refused call changes nothing). }
+    { The certificate and key: CertFile holds a PEM chain (and the key when KeyFile is ''), a
+      DER certificate or a PKCS#12/PFX (the key inside); Password opens an encrypted key or a
+      PFX. }
+    procedure LoadCertificate(const CertFile: String; const KeyFile: String = '';
+      const Password: String = '');
+    { The same from memory (KeyData nil: the key is in CertData). }
+    procedure LoadCertificateData(const CertData: TBytes; const KeyData: TBytes = nil;
+      const Password: String = '');
+    { SNI: clients asking for HostPattern (a name, or '*.example.com': one label) get this
+      certificate; others get LoadCertificate's. The same pattern again replaces it. }
+    procedure AddServerName(const HostPattern, CertFile: String; const KeyFile: String = '';
+      const Password: String = '');
+    procedure AddServerNameData(const HostPattern: String; const CertData: TBytes;
+      const KeyData: TBytes = nil; const Password: String = '');
+    procedure RemoveServerName(const HostPattern: String);
+    { ALPN protocols in order of preference (['h2', 'http/1.1']); [] turns ALPN off. A client
+      offering ALPN with nothing in common is refused. }
+    procedure SetAlpn(const Protocols: array of String);
+    { The CAs client certificates must chain to (PEM bundle, DER or PKCS#12), for
+      TlsClientCert; SetClientCAData(nil) removes them. }
+    procedure SetClientCA(const CaFile: String);
+    procedure SetClientCAData(const CaData: TBytes);
+    { OpenSSL cipher list for TLS 1.2 and the TLS 1.3 suites; '' keeps the safe default. }
+    procedure SetCiphers(const Tls12List: String; const Tls13Suites: String = '');
+    { 1 to 16 session-ticket keys of 80 bytes shared by servers behind one balancer; nil: a
+      new random key. }
+    procedure SetTicketKeys(const Keys: TBytes);
+    { A TLS fact (TS_TLS_INFO_*) of a link of this server, from OnConnect on; raises
+      ETcpServerError when the link has none (not TLS, closed). }
+    function TlsInfo(Link: PLink; What: Integer): String;
+    { Handshakes of this server that failed for one TS_TLS_CAUSE_*. }
+    function TlsFailureCount(Cause: Integer): Int64;
+
     { The library's handle of this instance's server, for the TcpServer* functions. }
     property Handle: PTcpServerHandle read FHandle;
     property Active: Boolean read GetActive;
@@ -178,6 +218,19 @@ type
     property MaxLinksPerAddress: Int64 index TS_OPT_MAX_LINKS_PER_ADDRESS read GetOption
       write SetOption;
     property AcceptRate: Int64 index TS_OPT_ACCEPT_RATE read GetOption write SetOption;
+    { TLS (API 1.3), applied at Start: every link speaks TLS (a certificate is needed:
+      LoadCertificate); the lowest version (TS_TLS_1_2, the default, or TS_TLS_1_3); client
+      certificates (TS_TLS_CLIENT_CERT_NONE, _REQUEST or _REQUIRE, with SetClientCA); the
+      handshake timeout and the cap on handshakes in progress; resumption with tickets. }
+    property Tls: Boolean index TS_OPT_TLS read GetFlag write SetFlag;
+    property TlsMinVersion: Int64 index TS_OPT_TLS_MIN_VERSION read GetOption write SetOption;
+    property TlsClientCert: Int64 index TS_OPT_TLS_CLIENT_CERT read GetOption write SetOption;
+    property TlsHandshakeTimeoutMs: Int64 index TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS read GetOption
+      write SetOption;
+    property TlsMaxHandshakes: Int64 index TS_OPT_TLS_MAX_HANDSHAKES read GetOption
+      write SetOption;
+    property SessionTickets: Boolean index TS_OPT_TLS_SESSION_TICKETS read GetFlag
+      write SetFlag;
 
     property OnConnect: TTcpConnectEvent read FOnConnect write FOnConnect;
     property OnReceive: TTcpReceiveEvent read FOnReceive write FOnReceive;
@@ -193,7 +246,7 @@ type
 implementation
 
 uses
-  SyncObjs;
+  Classes, SyncObjs;
 
 { ---- The library's callbacks: Context is the instance ------------------------------------ }
 
@@ -638,6 +691,156 @@ end;
 function TTcpServer.CloseCount(Reason: Integer): Int64;
 begin
   Result := TcpServerGetCloseCount(FHandle, Reason);
+end;
+
+{ ---- TLS ------------------------------------------------------------------------------------ }
+
+{ Text as a UTF-8 argument kept alive in Utf8; nil for ''. }
+function TextArg(const Text: String; out Utf8: UTF8String): PAnsiChar;
+begin
+  Utf8 := UTF8String(Text);
+  Result := nil;
+  if Utf8 <> '' then
+    Result := PAnsiChar(Utf8);
+end;
+
+function BytesArg(const Data: TBytes): PByte;
+begin
+  Result := nil;
+  if Length(Data) > 0 then
+    Result := @Data[0];
+end;
+
+function ReadFileBytes(const FileName: String): TBytes;
+var
+  Stream: TFileStream;
+begin
+  Result := nil;
+  try
+    Stream := TFileStream.Create(FileName, fmOpenRead or fmShareDenyWrite);
+  except
+    on E: Exception do
+      raise ETcpServerError.CreateFmt('cannot read %s: %s', [FileName, E.Message]);
+  end;
+  try
+    SetLength(Result, Stream.Size);
+    if Length(Result) > 0 then
+      Stream.ReadBuffer(Result[0], Length(Result));
+  finally
+    Stream.Free;
+  end;
+end;
+
+procedure TTcpServer.LoadCertificate(const CertFile: String; const KeyFile: String;
+  const Password: String);
+var
+  Cert, Key, Pass: UTF8String;
+begin
+  if not TcpServerSetTlsCertificateFile(FHandle, TextArg(CertFile, Cert), TextArg(KeyFile, Key),
+      TextArg(Password, Pass)) then
+    RaiseLastError('TTcpServer.LoadCertificate');
+end;
+
+procedure TTcpServer.LoadCertificateData(const CertData: TBytes; const KeyData: TBytes;
+  const Password: String);
+var
+  Pass: UTF8String;
+begin
+  if not TcpServerSetTlsCertificate(FHandle, BytesArg(CertData), Length(CertData),
+      BytesArg(KeyData), Length(KeyData), TextArg(Password, Pass)) then
+    RaiseLastError('TTcpServer.LoadCertificateData');
+end;
+
+procedure TTcpServer.AddServerName(const HostPattern, CertFile: String; const KeyFile: String;
+  const Password: String);
+var
+  Key: TBytes;
+begin
+  Key := nil;
+  if KeyFile <> '' then
+    Key := ReadFileBytes(KeyFile);
+  AddServerNameData(HostPattern, ReadFileBytes(CertFile), Key, Password);
+end;
+
+procedure TTcpServer.AddServerNameData(const HostPattern: String; const CertData: TBytes;
+  const KeyData: TBytes; const Password: String);
+var
+  Host, Pass: UTF8String;
+begin
+  if Length(CertData) = 0 then
+    raise ETcpServerError.CreateFmt('TTcpServer.AddServerNameData(''%s''): no certificate ' +
+      'data (RemoveServerName forgets a name)', [HostPattern]);
+  if not TcpServerAddTlsServerName(FHandle, TextArg(HostPattern, Host), BytesArg(CertData),
+      Length(CertData), BytesArg(KeyData), Length(KeyData), TextArg(Password, Pass)) then
+    RaiseLastError(Format('TTcpServer.AddServerName(''%s'')', [HostPattern]));
+end;
+
+procedure TTcpServer.RemoveServerName(const HostPattern: String);
+var
+  Host: UTF8String;
+begin
+  if not TcpServerAddTlsServerName(FHandle, TextArg(HostPattern, Host), nil, 0, nil, 0, nil) then
+    RaiseLastError(Format('TTcpServer.RemoveServerName(''%s'')', [HostPattern]));
+end;
+
+procedure TTcpServer.SetAlpn(const Protocols: array of String);
+var
+  List: String;
+  Utf8: UTF8String;
+  i: Integer;
+begin
+  List := '';
+  for i := 0 to High(Protocols) do
+  begin
+    if (Protocols[i] = '') or (Pos(',', Protocols[i]) > 0) then
+      raise ETcpServerError.CreateFmt('TTcpServer.SetAlpn: ''%s'' is not a protocol name ' +
+        '(not empty, no commas)', [Protocols[i]]);
+    if i > 0 then
+      List := List + ',';
+    List := List + Protocols[i];
+  end;
+  if not TcpServerSetTlsAlpn(FHandle, TextArg(List, Utf8)) then
+    RaiseLastError(Format('TTcpServer.SetAlpn(''%s'')', [List]));
+end;
+
+procedure TTcpServer.SetClientCA(const CaFile: String);
+begin
+  SetClientCAData(ReadFileBytes(CaFile));
+end;
+
+procedure TTcpServer.SetClientCAData(const CaData: TBytes);
+begin
+  if not TcpServerSetTlsClientCA(FHandle, BytesArg(CaData), Length(CaData)) then
+    RaiseLastError('TTcpServer.SetClientCA');
+end;
+
+procedure TTcpServer.SetCiphers(const Tls12List: String; const Tls13Suites: String);
+var
+  List12, List13: UTF8String;
+begin
+  if not TcpServerSetTlsCiphers(FHandle, TextArg(Tls12List, List12),
+      TextArg(Tls13Suites, List13)) then
+    RaiseLastError('TTcpServer.SetCiphers');
+end;
+
+procedure TTcpServer.SetTicketKeys(const Keys: TBytes);
+begin
+  if not TcpServerSetTlsTicketKeys(FHandle, BytesArg(Keys), Length(Keys)) then
+    RaiseLastError('TTcpServer.SetTicketKeys');
+end;
+
+function TTcpServer.TlsInfo(Link: PLink; What: Integer): String;
+begin
+  Result := '';
+  if not LinkTlsInfo(Link, What, Result) then
+    RaiseLastError(Format('TTcpServer.TlsInfo(%d)', [What]));
+end;
+
+function TTcpServer.TlsFailureCount(Cause: Integer): Int64;
+begin
+  Result := TcpServerGetTlsFailureCount(FHandle, Cause);
+  if Result < 0 then
+    RaiseLastError(Format('TTcpServer.TlsFailureCount(%d)', [Cause]));
 end;
 
 initialization

@@ -128,6 +128,22 @@ function StopTcpServerAndWait(Server: PTcpServerHandle): Boolean;
 function DescribeCallbackException(const Callback: String; Link: PLink): String;
 procedure ReportCallbackError(const Text: String);
 
+{ ---- New in API 1.3: TLS (README "TLS") ------------------------------------------------ }
+
+{ The default server's certificate and key: CertFile holds a PEM chain (and the key when
+  KeyFile is ''), a DER certificate or a PKCS#12/PFX (the key inside); Password opens an
+  encrypted key or a PFX ('' = none). With SetServerOption(TS_OPT_TLS, 1) before
+  StartTcpServer every link speaks TLS: OnConnect (and the rest) run once its handshake is
+  done, Buf holds plaintext. On a running server it applies to new handshakes. False: see
+  GetLastErrorCode (TS_ERR_TLS_CERTIFICATE) and GetLastErrorText (what to fix). The other
+  settings are the raw calls below (SetTlsAlpn, SetTlsClientCA, AddTlsServerName, ...). }
+function SetTlsCertificateFile(const CertFile: String; const KeyFile: String = '';
+  const Password: String = ''): Boolean;
+{ A TLS fact (TS_TLS_INFO_*) of a link, valid from OnConnect on. False (Text = '') when the
+  link has none: GetLastErrorCode says why (TS_ERR_TLS_NOT_ESTABLISHED: not a TLS link). }
+function LinkTlsInfo(Link: PLink; What: Integer; out Text: String): Boolean; overload;
+function LinkTlsInfo(LinkId: UInt64; What: Integer; out Text: String): Boolean; overload;
+
 { Everything else, declared as in tcpserver.h: GetIOMem, FreeIOMem, PostSend, PostSendById,
   SendBuffer, SendBufferById, PostRecv, PostBroadcast, CloseLink*, IsTcpServerActive,
   GetServerPort, StopTcpServerEx, Set/GetServerOption, the statistics, GetServerCounter,
@@ -561,6 +577,65 @@ begin
   Result := '';
   if Link <> nil then
     Result := FromUtf8(@Link^.RemoteIP[0]);
+end;
+
+{ ---- New in API 1.3: TLS ------------------------------------------------------------------ }
+
+function SetTlsCertificateFile(const CertFile: String; const KeyFile: String;
+  const Password: String): Boolean;
+var
+  Cert, Key, Pass: UTF8String;
+  KeyArg, PassArg: PAnsiChar;
+begin
+  Cert := ToUtf8(CertFile);
+  Key := ToUtf8(KeyFile);
+  Pass := ToUtf8(Password);
+  KeyArg := nil;
+  PassArg := nil;
+  if Key <> '' then
+    KeyArg := PAnsiChar(Key);
+  if Pass <> '' then
+    PassArg := PAnsiChar(Pass);
+  Result := TcpServerApi.SetTlsCertificateFile(PAnsiChar(Cert), KeyArg, PassArg);
+end;
+
+{ GetLinkTlsInfo of Link, or GetLinkTlsInfoById of Id when Link is nil, with a buffer grown
+  until the text fits. }
+function ReadTlsInfo(Link: PLink; Id: UInt64; What: Integer; out Text: String): Boolean;
+var
+  Buf: array of AnsiChar;
+  Len: Integer;
+begin
+  Text := '';
+  SetLength(Buf, 256);
+  repeat
+    if Link <> nil then
+      Len := TcpServerApi.GetLinkTlsInfo(Link, What, @Buf[0], Length(Buf))
+    else
+      Len := TcpServerApi.GetLinkTlsInfoById(Id, What, @Buf[0], Length(Buf));
+    if (Len < 0) and (GetLastErrorCode = TS_ERR_BUFFER_TOO_SMALL) and
+       (Length(Buf) < 1 shl 20) then
+      SetLength(Buf, Length(Buf) * 4)
+    else
+      Break;
+  until False;
+  Result := Len >= 0;
+  if Result then
+    Text := FromUtf8(@Buf[0]);
+end;
+
+function LinkTlsInfo(Link: PLink; What: Integer; out Text: String): Boolean;
+begin
+  Text := '';
+  if Link = nil then
+    Result := TcpServerApi.GetLinkTlsInfo(nil, What, nil, 0) >= 0 { sets the error }
+  else
+    Result := ReadTlsInfo(Link, 0, What, Text);
+end;
+
+function LinkTlsInfo(LinkId: UInt64; What: Integer; out Text: String): Boolean;
+begin
+  Result := ReadTlsInfo(nil, LinkId, What, Text);
 end;
 
 { ---- New in API 1.1 ---------------------------------------------------------------------- }

@@ -347,7 +347,8 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
 #define TS_CLOSE_FLAG_ABORT 1 /* CloseLinkEx: drop pending sends and reset the connection */
 
 /* Counters (GetServerCounter / TcpServerGetCounter). Totals of one server since it was created
- * (the default server: since the library loaded); they never reset. */
+ * (the default server: since the library loaded); they never reset. Bytes and messages are the
+ * application's: with TLS, the plaintext OnReceive got and the sends sealed, not the records. */
 #define TS_COUNTER_BYTES_IN         1
 #define TS_COUNTER_BYTES_OUT        2
 #define TS_COUNTER_MSGS_IN          3 /* OnReceive calls (or echoed reads) */

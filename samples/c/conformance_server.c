@@ -2,7 +2,9 @@
  * conformance_server.c — the conformance server of tests/conformance/PROTOCOL.md, in C.
  *
  * Echoes everything; one-line commands on the wire (BCAST, BCASTX, STATS, CLOSE, THROW,
- * REFUSE, ID, LINKS, PAUSE, RESUME, QUEUED, FLOOD) drive the engine. The first server uses
+ * REFUSE, ID, LINKS, PAUSE, RESUME, QUEUED, FLOOD, TLS) drive the engine. With --tls-cert the
+ * first server speaks TLS (and --tls-alpn, --tls-client-ca, --tls-sni configure it further, for
+ * the interop tests of tests/tls_interop). The first server uses
  * the flat API; with --second-server a second one runs through CreateTcpServer and the
  * TcpServer* family, its callbacks finding their server through the Context pointer.
  * With --cluster (builds with the cluster library) the first server joins a cluster through
@@ -20,7 +22,7 @@
 #include "tcpcluster.h"
 #endif
 
-#define CLOSE_REASONS TS_CLOSE_MESSAGE_TIMEOUT /* TS_CLOSE_PEER_CLOSED .. the last one */
+#define CLOSE_REASONS TS_CLOSE_TLS_NO_CLOSE_NOTIFY /* TS_CLOSE_PEER_CLOSED .. the last one */
 
 /* One server and what the sample counts for it. handle is NULL for the first server, which
  * is driven through the flat API. */
@@ -73,7 +75,8 @@ static int format_stats(Server* s, const char* keyword, char* out, size_t size) 
   int n = snprintf(out, size,
                    "%s links=%d accepts=%lld refused=%lld closed=%lld idle_closed=%lld "
                    "bytes_in=%lld bytes_out=%lld msgs_in=%lld msgs_out=%lld iomem_free=%d "
-                   "iomem_count=%lld workers=%d disconnects=%d idle=%d framing_errors=%lld",
+                   "iomem_count=%lld workers=%d disconnects=%d idle=%d framing_errors=%lld "
+                   "tls_handshakes=%lld tls_resumed=%lld tls_failures=%lld",
                    keyword, link_count(s), (long long)counter(s, TS_COUNTER_ACCEPTS),
                    (long long)counter(s, TS_COUNTER_REFUSED),
                    (long long)counter(s, TS_COUNTER_CLOSED),
@@ -84,7 +87,10 @@ static int format_stats(Server* s, const char* keyword, char* out, size_t size) 
                    (long long)counter(s, TS_COUNTER_MSGS_OUT), iomem_free(s),
                    (long long)option(s, TS_OPT_IO_BUFFER_COUNT), worker_count(s),
                    atomic_load(&s->disconnects), atomic_load(&s->idle),
-                   (long long)counter(s, TS_COUNTER_FRAMING_ERRORS));
+                   (long long)counter(s, TS_COUNTER_FRAMING_ERRORS),
+                   (long long)counter(s, TS_COUNTER_TLS_HANDSHAKES),
+                   (long long)counter(s, TS_COUNTER_TLS_RESUMED),
+                   (long long)counter(s, TS_COUNTER_TLS_HANDSHAKE_FAILURES));
   for (int r = 1; r <= CLOSE_REASONS; ++r)
     n += snprintf(out + n, size - (size_t)n, " closed_%d=%d", r,
                   atomic_load(&s->closed_by_reason[r]));
@@ -317,6 +323,14 @@ static int32_t handle_receive(Server* s, TcpLink* link, uint8_t* buf, int32_t le
     return reply(link, text);
   }
   if (starts_with(buf, len, "FLOOD ")) return flood(link, (long long)argument(buf, 6));
+  if (starts_with(buf, len, "TLS ")) { /* TLS <TS_TLS_INFO_*>: "TLS <text>" or "ERR <code>" */
+    char info[900];
+    if (GetLinkTlsInfo(link, (int32_t)argument(buf, 4), info, (int32_t)sizeof info) < 0)
+      snprintf(text, sizeof text, "ERR %d\n", GetLastErrorCode());
+    else
+      snprintf(text, sizeof text, "TLS %s\n", info);
+    return reply(link, text);
+  }
   return SendBuffer(link, buf, len);
 }
 
@@ -382,7 +396,12 @@ static int option_flag(const char* flag, int32_t* option_id) {
       {"--send-high-water", TS_OPT_SEND_HIGH_WATER},
       {"--message-timeout-ms", TS_OPT_MESSAGE_TIMEOUT_MS},
       {"--max-links-per-address", TS_OPT_MAX_LINKS_PER_ADDRESS},
-      {"--accept-rate", TS_OPT_ACCEPT_RATE}};
+      {"--accept-rate", TS_OPT_ACCEPT_RATE},
+      {"--tls-min-version", TS_OPT_TLS_MIN_VERSION},
+      {"--tls-client-cert", TS_OPT_TLS_CLIENT_CERT},
+      {"--tls-handshake-timeout-ms", TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS},
+      {"--tls-max-handshakes", TS_OPT_TLS_MAX_HANDSHAKES},
+      {"--tls-session-tickets", TS_OPT_TLS_SESSION_TICKETS}};
   for (size_t i = 0; i < sizeof map / sizeof map[0]; ++i)
     if (!strcmp(flag, map[i].flag)) return *option_id = map[i].option, 1;
   return 0;
@@ -427,6 +446,73 @@ static int stop_second(void) {
   }
   g_second.handle = NULL;
   return 1;
+}
+
+/* ---- TLS (--tls-*) ---- */
+
+typedef struct TlsFlags {
+  const char* cert;      /* --tls-cert FILE: turns TLS on */
+  const char* key;       /* --tls-key FILE (NULL: the key is in the certificate file) */
+  const char* password;  /* --tls-password TEXT */
+  const char* alpn;      /* --tls-alpn LIST ("h2,http/1.1") */
+  const char* client_ca; /* --tls-client-ca FILE */
+  const char* sni[8];    /* --tls-sni NAME=FILE (the certificate and its key in one file) */
+  int sni_count;
+} TlsFlags;
+
+/* The whole file into a new buffer (*len bytes); NULL, with a message, if it cannot be read. */
+static uint8_t* read_file(const char* path, int32_t* len) {
+  FILE* f = fopen(path, "rb");
+  uint8_t* data = NULL;
+  long size = -1;
+  if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+      (data = (uint8_t*)malloc((size_t)size + 1)) != NULL &&
+      fread(data, 1, (size_t)size, f) == (size_t)size) {
+    fclose(f);
+    *len = (int32_t)size;
+    return data;
+  }
+  fprintf(stderr, "conformance_server: cannot read %s\n", path);
+  free(data);
+  if (f) fclose(f);
+  return NULL;
+}
+
+/* The first server's TLS settings, then TS_OPT_TLS = 1. */
+static int setup_tls(const TlsFlags* t) {
+  if (!SetTlsCertificateFile(t->cert, t->key, t->password)) {
+    fprintf(stderr, "conformance_server: --tls-cert: %s\n", GetLastErrorText());
+    return 0;
+  }
+  if (t->alpn && !SetTlsAlpn(t->alpn)) {
+    fprintf(stderr, "conformance_server: --tls-alpn: %s\n", GetLastErrorText());
+    return 0;
+  }
+  if (t->client_ca) {
+    int32_t len = 0;
+    uint8_t* ca = read_file(t->client_ca, &len);
+    int ok = ca && SetTlsClientCA(ca, len);
+    if (ca && !ok) fprintf(stderr, "conformance_server: --tls-client-ca: %s\n", GetLastErrorText());
+    free(ca);
+    if (!ok) return 0;
+  }
+  for (int i = 0; i < t->sni_count; ++i) {
+    char name[256];
+    const char* eq = strchr(t->sni[i], '=');
+    if (!eq || eq == t->sni[i] || (size_t)(eq - t->sni[i]) >= sizeof name) {
+      fprintf(stderr, "conformance_server: --tls-sni wants NAME=FILE, not %s\n", t->sni[i]);
+      return 0;
+    }
+    memcpy(name, t->sni[i], (size_t)(eq - t->sni[i]));
+    name[eq - t->sni[i]] = 0;
+    int32_t len = 0;
+    uint8_t* data = read_file(eq + 1, &len);
+    int ok = data && AddTlsServerName(name, data, len, NULL, 0, t->password);
+    if (data && !ok) fprintf(stderr, "conformance_server: --tls-sni %s: %s\n", name, GetLastErrorText());
+    free(data);
+    if (!ok) return 0;
+  }
+  return set_option("--tls-cert", TS_OPT_TLS, 1);
 }
 
 /* ---- cluster mode (--cluster) ---- */
@@ -508,6 +594,7 @@ int main(int argc, char** argv) {
   unsigned port = 0;
   int second = 0, keepalive = 0;
   ClusterFlags cluster = {0};
+  TlsFlags tls = {0};
   for (int i = 1; i < argc; ++i) {
     int32_t option_id;
     if (!strcmp(argv[i], "--second-server")) {
@@ -523,6 +610,12 @@ int main(int argc, char** argv) {
     else if (!strcmp(argv[i], "--cluster")) cluster.url = argv[++i];
     else if (!strcmp(argv[i], "--node")) cluster.name = argv[++i];
     else if (!strcmp(argv[i], "--cluster-prefix")) cluster.prefix = argv[++i];
+    else if (!strcmp(argv[i], "--tls-cert")) tls.cert = argv[++i];
+    else if (!strcmp(argv[i], "--tls-key")) tls.key = argv[++i];
+    else if (!strcmp(argv[i], "--tls-password")) tls.password = argv[++i];
+    else if (!strcmp(argv[i], "--tls-alpn")) tls.alpn = argv[++i];
+    else if (!strcmp(argv[i], "--tls-client-ca")) tls.client_ca = argv[++i];
+    else if (!strcmp(argv[i], "--tls-sni") && tls.sni_count < 8) tls.sni[tls.sni_count++] = argv[++i];
     else if (cluster_option_flag(argv[i], &option_id) && cluster.option_count < 8) {
       cluster.options[cluster.option_count].option = option_id;
       cluster.options[cluster.option_count].flag = argv[i];
@@ -537,6 +630,12 @@ int main(int argc, char** argv) {
     }
   }
   if (keepalive && !set_option("--keepalive-*", TS_OPT_KEEPALIVE, 1)) return 2;
+  if (tls.cert) {
+    if (!setup_tls(&tls)) return 2;
+  } else if (tls.key || tls.password || tls.alpn || tls.client_ca || tls.sni_count) {
+    fprintf(stderr, "conformance_server: the --tls-* flags need --tls-cert FILE\n");
+    return 2;
+  }
   if (cluster.url) {
     if (!start_cluster(&cluster)) return 1;
   } else {

@@ -11,7 +11,10 @@
 //      [--send-queue-limit N] [--send-queue-policy N] [--keepalive-idle N]
 //      [--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--memory-budget N]
 //      [--send-high-water N] [--message-timeout-ms N] [--max-links-per-address N]
-//      [--accept-rate N] [--second-server]
+//      [--accept-rate N] [--tls-cert FILE [--tls-key FILE] [--tls-password TEXT]]
+//      [--tls-min-version N] [--tls-client-cert N] [--tls-handshake-timeout-ms N]
+//      [--tls-max-handshakes N] [--tls-session-tickets N] [--second-server]
+// With --tls-cert the first server speaks TLS (SetTlsCertificateFile, TS_OPT_TLS = 1).
 // (libtcpserver.so next to the .exe, or on LD_LIBRARY_PATH)
 using System;
 using System.Collections.Generic;
@@ -45,6 +48,11 @@ static class ConformanceServer
         { "--message-timeout-ms", N.TS_OPT_MESSAGE_TIMEOUT_MS },
         { "--max-links-per-address", N.TS_OPT_MAX_LINKS_PER_ADDRESS },
         { "--accept-rate", N.TS_OPT_ACCEPT_RATE },
+        { "--tls-min-version", N.TS_OPT_TLS_MIN_VERSION },
+        { "--tls-client-cert", N.TS_OPT_TLS_CLIENT_CERT },
+        { "--tls-handshake-timeout-ms", N.TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS },
+        { "--tls-max-handshakes", N.TS_OPT_TLS_MAX_HANDSHAKES },
+        { "--tls-session-tickets", N.TS_OPT_TLS_SESSION_TICKETS },
     };
 
     // The first server's callbacks: static fields, so the engine's pointers stay valid for the
@@ -62,6 +70,7 @@ static class ConformanceServer
         string ip = "127.0.0.1";
         int port = 0;
         bool withSecond = false;
+        string tlsCert = null, tlsKey = null, tlsPassword = null;
         for (int i = 0; i < args.Length; i++)
         {
             string flag = args[i];
@@ -77,6 +86,9 @@ static class ConformanceServer
             long value;
             int option;
             if (flag == "--ip") ip = text;
+            else if (flag == "--tls-cert") tlsCert = text;
+            else if (flag == "--tls-key") tlsKey = text;
+            else if (flag == "--tls-password") tlsPassword = text;
             else if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out value))
                 return Usage(flag + " needs a number, not " + text);
             else if (flag == "--port") port = (int)value;
@@ -88,6 +100,15 @@ static class ConformanceServer
             }
             else return Usage("unknown flag " + flag);
         }
+
+        if (tlsCert != null)
+        {
+            // A program on the original flat API gains TLS with one certificate call and an option.
+            if (N.SetTlsCertificateFile(N.Utf8z(tlsCert), N.Utf8z(tlsKey), N.Utf8z(tlsPassword)) == 0)
+                return Usage("--tls-cert: " + LastError());
+            if (N.SetServerOption(N.TS_OPT_TLS, 1) == 0) return Usage("--tls-cert: " + LastError());
+        }
+        else if (tlsKey != null || tlsPassword != null) return Usage("the --tls-* flags need --tls-cert FILE");
 
         N.SetEventProc(ReceiveProc, DisconnectProc, IdleProc, null, null);
         if (N.SetConnectProc(ConnectProc) == 0 || N.StartTcpServer(N.Utf8z(ip), (uint)port) == 0)
@@ -192,7 +213,10 @@ static class ConformanceServer
                                 "[--send-queue-limit N] [--send-queue-policy N] [--keepalive-idle N] " +
                                 "[--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] " +
                                 "[--memory-budget N] [--send-high-water N] [--message-timeout-ms N] " +
-                                "[--max-links-per-address N] [--accept-rate N] [--second-server]");
+                                "[--max-links-per-address N] [--accept-rate N] [--tls-cert FILE] [--tls-key FILE] " +
+                                "[--tls-password TEXT] [--tls-min-version N] [--tls-client-cert N] " +
+                                "[--tls-handshake-timeout-ms N] [--tls-max-handshakes N] [--tls-session-tickets N] " +
+                                "[--second-server]");
         return 2;
     }
 }
@@ -202,7 +226,7 @@ static class ConformanceServer
 abstract class Side
 {
     int disconnects, idle;
-    readonly int[] closedByReason = new int[N.TS_CLOSE_MESSAGE_TIMEOUT + 1];
+    readonly int[] closedByReason = new int[N.TS_CLOSE_TLS_NO_CLOSE_NOTIFY + 1];
 
     public volatile bool Refuse;
     public int Disconnects { get { return Volatile.Read(ref disconnects); } }
@@ -210,7 +234,7 @@ abstract class Side
 
     public abstract int Broadcast(IntPtr buf, int len, ulong exceptLinkId);
     public abstract ulong[] LinkIds();
-    protected abstract long[] EngineStats();  // links, the counters, iomem_free, iomem_count, workers
+    protected abstract long[] EngineStats();  // links, the counters, iomem_free, iomem_count, workers, TLS
 
     public unsafe void CountClose(IntPtr link, bool idleEvent)
     {
@@ -223,7 +247,12 @@ abstract class Side
 
     static readonly string[] EngineKeys = { "links", "accepts", "refused", "closed", "idle_closed", "bytes_in",
                                             "bytes_out", "msgs_in", "msgs_out", "framing_errors", "iomem_free",
-                                            "iomem_count", "workers" };
+                                            "iomem_count", "workers", "tls_handshakes", "tls_resumed",
+                                            "tls_failures" };
+
+    /// <summary>The TLS counters EngineStats reports last, in EngineKeys order.</summary>
+    protected static readonly int[] TlsCounters = { N.TS_COUNTER_TLS_HANDSHAKES, N.TS_COUNTER_TLS_RESUMED,
+                                                    N.TS_COUNTER_TLS_HANDSHAKE_FAILURES };
 
     /// <summary>The counters EngineStats reports after "links", in EngineKeys order.</summary>
     protected static readonly int[] Counters = { N.TS_COUNTER_ACCEPTS, N.TS_COUNTER_REFUSED, N.TS_COUNTER_CLOSED,
@@ -273,6 +302,7 @@ sealed class FlatSide : Side
         values.Add(N.GetIOMemFree());
         values.Add(N.GetServerOption(N.TS_OPT_IO_BUFFER_COUNT));
         values.Add(N.GetWorkerCount());
+        foreach (int counter in TlsCounters) values.Add(N.GetServerCounter(counter));
         return values.ToArray();
     }
 }
@@ -301,7 +331,8 @@ sealed class ObjectSide : Side
     {
         var s = Server.GetStats();
         return new[] { s.Links, s.Accepts, s.Refused, s.Closed, s.IdleClosed, s.BytesIn, s.BytesOut, s.MessagesIn,
-                       s.MessagesOut, s.FramingErrors, s.IoMemFree, Server.IoBufferCount, s.Workers };
+                       s.MessagesOut, s.FramingErrors, s.IoMemFree, Server.IoBufferCount, s.Workers,
+                       s.TlsHandshakes, s.TlsResumed, s.TlsHandshakeFailures };
     }
 }
 
@@ -350,6 +381,7 @@ static class Commands
                 Flood(link, (int)IdArgument(line));
                 return true;
             }
+            if (line.StartsWith("TLS ")) return Reply(link, TlsInfo(link, (int)IdArgument(line)));
         }
         return N.SendBuffer(link, buf, len) != 0;  // echo; a refused send (queue over its limit) closes
     }
@@ -363,6 +395,14 @@ static class Commands
     }
 
     static string Result(int ok) { return ok != 0 ? "OK" : "ERR " + N.GetLastErrorCode(); }
+
+    /// <summary>TLS &lt;what&gt;: "TLS &lt;text&gt;" (GetLinkTlsInfo, any server's link), or "ERR &lt;code&gt;".</summary>
+    static string TlsInfo(IntPtr link, int what)
+    {
+        var text = new byte[1024];
+        int length = N.GetLinkTlsInfo(link, what, text, text.Length);
+        return length < 0 ? "ERR " + N.GetLastErrorCode() : "TLS " + Encoding.UTF8.GetString(text, 0, length);
+    }
 
     /// <summary>The number after the command word; 0 (never a link id) when there is none.</summary>
     static ulong IdArgument(string line)

@@ -5,15 +5,19 @@
 
   Echoes everything. A chunk (with --framing 1: a message) ending in #10 can be a command:
   BCAST, BCASTX, STATS, CLOSE, THROW (raises in the handler: the binding logs it and closes
-  the link), REFUSE ON|OFF, ID, LINKS, PAUSE, RESUME, QUEUED, FLOOD. Standard input: "stats",
-  "stats2", "stop2", and "quit" or end of input.
+  the link), REFUSE ON|OFF, ID, LINKS, PAUSE, RESUME, QUEUED, FLOOD, TLS. Standard input:
+  "stats", "stats2", "stop2", and "quit" or end of input. With --tls-cert the first server
+  speaks TLS: one SetTlsCertificateFile call and the option, as a program written for the
+  original unit would gain it.
 
   Run: conformance_server_pascal [--port N] [--ip TEXT] [--idle-ms N] [--max-links N]
        [--workers N] [--buffer-size N] [--buffer-count N] [--framing N] [--max-message N]
        [--send-queue-limit N] [--send-queue-policy N] [--keepalive-idle N]
        [--keepalive-interval N] [--keepalive-count N] [--ipv6-only N] [--memory-budget N]
        [--send-high-water N] [--message-timeout-ms N] [--max-links-per-address N]
-       [--accept-rate N] [--second-server] }
+       [--accept-rate N] [--tls-cert FILE [--tls-key FILE] [--tls-password TEXT]]
+       [--tls-min-version N] [--tls-client-cert N] [--tls-handshake-timeout-ms N]
+       [--tls-max-handshakes N] [--tls-session-tickets N] [--second-server] }
 program conformance_server;
 
 {$IFDEF FPC}{$mode delphi}{$ENDIF}
@@ -32,7 +36,7 @@ type
     FRefuse: Boolean;
     FDisconnects: Integer;
     FIdle: Integer;
-    FClosed: array[TS_CLOSE_PEER_CLOSED..TS_CLOSE_MESSAGE_TIMEOUT] of Integer;
+    FClosed: array[TS_CLOSE_PEER_CLOSED..TS_CLOSE_TLS_NO_CLOSE_NOTIFY] of Integer;
     procedure CountClose(Link: PLink);
     function Counter(Which: Integer): Int64;
     function Broadcast(Buf: Pointer; Len: Integer; ExceptLinkId: UInt64): Integer;
@@ -96,11 +100,15 @@ end;
 
 function TSampleServer.StatsLine(const Name: String): AnsiString;
 var
-  LinkCount, IoMemFree, Workers: Integer;
+  LinkCount, IoMemFree, Workers, Disconnects, Idles: Integer;
   IoMemCount: Int64;
   Reason: Integer;
   Closed: String;
 begin
+  { The counts before the reasons: a close is counted by reason first (CountClose), so a
+    client that saw disconnects=n finds the n reasons too. }
+  Disconnects := InterLockedExchangeAdd(FDisconnects, 0);
+  Idles := InterLockedExchangeAdd(FIdle, 0);
   if Instance = nil then
   begin
     LinkCount := GetLinkCount;
@@ -120,12 +128,14 @@ begin
     Closed := Closed + Format(' closed_%d=%d', [Reason, FClosed[Reason]]);
   Result := AnsiString(Format('%s links=%d accepts=%d refused=%d closed=%d idle_closed=%d ' +
     'bytes_in=%d bytes_out=%d msgs_in=%d msgs_out=%d iomem_free=%d iomem_count=%d ' +
-    'workers=%d disconnects=%d idle=%d framing_errors=%d',
+    'workers=%d disconnects=%d idle=%d framing_errors=%d tls_handshakes=%d tls_resumed=%d ' +
+    'tls_failures=%d',
     [Name, LinkCount, Counter(TS_COUNTER_ACCEPTS), Counter(TS_COUNTER_REFUSED),
      Counter(TS_COUNTER_CLOSED), Counter(TS_COUNTER_IDLE_CLOSED), Counter(TS_COUNTER_BYTES_IN),
      Counter(TS_COUNTER_BYTES_OUT), Counter(TS_COUNTER_MSGS_IN), Counter(TS_COUNTER_MSGS_OUT),
-     IoMemFree, IoMemCount, Workers, FDisconnects, FIdle,
-     Counter(TS_COUNTER_FRAMING_ERRORS)]) + Closed);
+     IoMemFree, IoMemCount, Workers, Disconnects, Idles,
+     Counter(TS_COUNTER_FRAMING_ERRORS), Counter(TS_COUNTER_TLS_HANDSHAKES),
+     Counter(TS_COUNTER_TLS_RESUMED), Counter(TS_COUNTER_TLS_HANDSHAKE_FAILURES)]) + Closed);
 end;
 
 function IsCommand(Buf: PByte; Len: Integer; const Word: AnsiString): Boolean;
@@ -151,6 +161,17 @@ function ResultLine(Done: Boolean): AnsiString;
 begin
   if Done then
     Result := 'OK'#10
+  else
+    Result := AnsiString(Format('ERR %d'#10, [GetLastErrorCode]));
+end;
+
+{ TLS <what>: 'TLS <text>' (LinkTlsInfo), or 'ERR <code>'. }
+function TlsLine(Link: PLink; What: Int64): AnsiString;
+var
+  Text: String;
+begin
+  if LinkTlsInfo(Link, Integer(What), Text) then
+    Result := 'TLS ' + UTF8Encode(Text) + #10
   else
     Result := AnsiString(Format('ERR %d'#10, [GetLastErrorCode]));
 end;
@@ -210,6 +231,8 @@ begin
         [GetSendQueueBytesById(UInt64(Argument(Buf, Len, 'QUEUED ')))])))
     else if IsCommand(Buf, Len, 'FLOOD ') then
       Result := Flood(Link, Argument(Buf, Len, 'FLOOD '))
+    else if IsCommand(Buf, Len, 'TLS ') then
+      Result := Reply(Link, TlsLine(Link, Argument(Buf, Len, 'TLS ')))
     else
       Result := SendBuffer(Link, Buf, Len);
     Exit;
@@ -273,17 +296,20 @@ end;
 { The option a numeric flag sets, or 0. }
 function OptionOfFlag(const Flag: String): Integer;
 const
-  Flags: array[0..17] of String = ('--idle-ms', '--max-links', '--workers', '--buffer-size',
+  Flags: array[0..22] of String = ('--idle-ms', '--max-links', '--workers', '--buffer-size',
     '--buffer-count', '--framing', '--max-message', '--send-queue-limit',
     '--send-queue-policy', '--keepalive-idle', '--keepalive-interval', '--keepalive-count',
     '--ipv6-only', '--memory-budget', '--send-high-water', '--message-timeout-ms',
-    '--max-links-per-address', '--accept-rate');
-  Options: array[0..17] of Integer = (TS_OPT_IDLE_TIMEOUT_MS, TS_OPT_MAX_LINKS,
+    '--max-links-per-address', '--accept-rate', '--tls-min-version', '--tls-client-cert',
+    '--tls-handshake-timeout-ms', '--tls-max-handshakes', '--tls-session-tickets');
+  Options: array[0..22] of Integer = (TS_OPT_IDLE_TIMEOUT_MS, TS_OPT_MAX_LINKS,
     TS_OPT_WORKER_THREADS, TS_OPT_IO_BUFFER_SIZE, TS_OPT_IO_BUFFER_COUNT, TS_OPT_FRAMING,
     TS_OPT_MAX_MESSAGE_SIZE, TS_OPT_SEND_QUEUE_LIMIT, TS_OPT_SEND_QUEUE_POLICY,
     TS_OPT_KEEPALIVE_IDLE_S, TS_OPT_KEEPALIVE_INTERVAL_S, TS_OPT_KEEPALIVE_COUNT,
     TS_OPT_IPV6_ONLY, TS_OPT_MEMORY_BUDGET, TS_OPT_SEND_HIGH_WATER, TS_OPT_MESSAGE_TIMEOUT_MS,
-    TS_OPT_MAX_LINKS_PER_ADDRESS, TS_OPT_ACCEPT_RATE);
+    TS_OPT_MAX_LINKS_PER_ADDRESS, TS_OPT_ACCEPT_RATE, TS_OPT_TLS_MIN_VERSION,
+    TS_OPT_TLS_CLIENT_CERT, TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS, TS_OPT_TLS_MAX_HANDSHAKES,
+    TS_OPT_TLS_SESSION_TICKETS);
 var
   i: Integer;
 begin
@@ -303,10 +329,13 @@ end;
 function ParseArguments(var Ip: String; var Port: Cardinal): Boolean;
 var
   i, Option: Integer;
-  Flag, Value: String;
+  Flag, Value, TlsCert, TlsKey, TlsPassword: String;
   Number: Int64;
 begin
   Result := False;
+  TlsCert := '';
+  TlsKey := '';
+  TlsPassword := '';
   i := 1;
   while i <= ParamCount do
   begin
@@ -326,6 +355,14 @@ begin
       Ip := Value;
       Continue;
     end;
+    if Flag = '--tls-cert' then
+      TlsCert := Value
+    else if Flag = '--tls-key' then
+      TlsKey := Value
+    else if Flag = '--tls-password' then
+      TlsPassword := Value;
+    if (Flag = '--tls-cert') or (Flag = '--tls-key') or (Flag = '--tls-password') then
+      Continue;
     if not TryStrToInt64(Value, Number) or (Number < 0) then
       Fail(2, Flag + ': ' + Value + ' is not a non-negative number');
     Option := OptionOfFlag(Flag);
@@ -340,6 +377,15 @@ begin
         SetOption(Flag, TS_OPT_KEEPALIVE, 1);
     end;
   end;
+  if TlsCert <> '' then
+  begin
+    { What a program written for the original unit adds to speak TLS. }
+    if not SetTlsCertificateFile(TlsCert, TlsKey, TlsPassword) then
+      Fail(2, '--tls-cert: ' + GetLastErrorText);
+    SetOption('--tls-cert', TS_OPT_TLS, 1);
+  end
+  else if (TlsKey <> '') or (TlsPassword <> '') then
+    Fail(2, 'the --tls-* flags need --tls-cert FILE');
 end;
 
 { ---- The second server ------------------------------------------------------------------- }

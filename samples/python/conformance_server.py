@@ -2,7 +2,8 @@
 
 Echoes everything. A chunk (with --framing 1: a message) ending in a newline may be a command:
 BCAST, BCASTX, STATS, CLOSE, THROW (raises in the handler: the binding logs it and closes the
-link), REFUSE ON|OFF, ID, LINKS, PAUSE/RESUME/QUEUED <id>, FLOOD <n>.
+link), REFUSE ON|OFF, ID, LINKS, PAUSE/RESUME/QUEUED <id>, FLOOD <n>, TLS <what>. With
+--tls-cert (and --tls-key, --tls-password) the first server speaks TLS (load_cert_chain).
 Standard input: "stats" prints a STATS line, "stats2" a STATS2 line, "stop2" destroys the
 second server, "cstats" a CSTATS line (cluster mode), "quit" or end of input stops everything.
 
@@ -27,7 +28,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from tcpserver import DefaultServer, Link, Server, TcpServerError
+from tcpserver import DefaultServer, ErrorCode, Link, Server, TcpServerError
 # The cluster module loads its library only when a node is made (--cluster): elsewhere, or
 # where the library is missing, ClusterNode() raises ClusterLibraryNotFoundError (an OSError).
 from tcpserver.cluster import ClusterError, ClusterNode, SendFailure
@@ -52,6 +53,11 @@ OPTION_FLAGS = {
     "message_timeout_ms": "message_timeout_ms",
     "max_links_per_address": "max_links_per_address",
     "accept_rate": "accept_rate",
+    "tls_min_version": "tls_min_version",
+    "tls_client_cert": "tls_client_cert",
+    "tls_handshake_timeout_ms": "tls_handshake_timeout_ms",
+    "tls_max_handshakes": "tls_max_handshakes",
+    "tls_session_tickets": "tls_session_tickets",
 }
 KEEPALIVE_OPTIONS = ("keepalive_idle_s", "keepalive_interval_s", "keepalive_count")
 # --cluster-* flags -> ClusterNode options (PROTOCOL.md, cluster mode).
@@ -61,7 +67,11 @@ CLUSTER_FLAGS = {
     "cluster_reply_timeout_ms": "reply_timeout_ms",
     "cluster_reconnect_max_ms": "reconnect_max_ms",
 }
-CLOSE_REASONS = range(1, 13)  # the closed_<r> STATS keys: TS_CLOSE_PEER_CLOSED..MESSAGE_TIMEOUT
+CLOSE_REASONS = range(1, 16)  # the closed_<r> STATS keys: TS_CLOSE_PEER_CLOSED..TLS_NO_CLOSE_NOTIFY
+# TLS <n> (PROTOCOL.md): TS_TLS_INFO_* -> the key of link.tls_info()
+TLS_INFO = {0: "protocol", 1: "cipher", 2: "server_name", 3: "alpn", 4: "client_subject",
+            5: "client_issuer", 6: "verify_result", 7: "resumed", 8: "client_fingerprint",
+            9: "certificate_pattern"}
 FLOOD_PATTERN = bytes(range(251))  # FLOOD: byte i is i % 251
 
 
@@ -89,6 +99,7 @@ class Conformance:
         self.commands: Dict[bytes, Callable[[Link, bytes], Optional[bytes]]] = {
             b"BCAST": self.bcast, b"BCASTX": self.bcastx, b"PAUSE": self.pause_command,
             b"RESUME": self.resume_command, b"QUEUED": self.queued, b"FLOOD": self.flood,
+            b"TLS": self.tls_command,
         }
         # Commands without an argument beyond the fixed ones below (cluster mode adds some).
         self.plain_commands: Dict[bytes, Callable[[Link], Any]] = {}
@@ -104,7 +115,9 @@ class Conformance:
                 f"bytes_out={s.bytes_out} msgs_in={s.msgs_in} msgs_out={s.msgs_out} "
                 f"iomem_free={s.iomem_free} iomem_count={self.io_buffer_count} "
                 f"workers={s.workers} disconnects={disconnects} idle={idle} "
-                f"framing_errors={s.framing_errors} {by_reason}\n")
+                f"framing_errors={s.framing_errors} tls_handshakes={s.tls_handshakes} "
+                f"tls_resumed={s.tls_resumed} tls_failures={s.tls_handshake_failures} "
+                f"{by_reason}\n")
 
     # -- handlers -----------------------------------------------------------------------------
 
@@ -188,6 +201,22 @@ class Conformance:
         except TcpServerError:
             pass  # nothing is replied; the send-queue policy may have closed the link
         return True
+
+    def tls_command(self, link: Link, argument: memoryview) -> Any:
+        what = parse_id(bytes(argument[:-1]))
+        if what is None:
+            return None
+        try:
+            info = link.tls_info()
+        except TcpServerError as error:
+            return b"ERR %d\n" % int(error.code)
+        if info is None:
+            return b"ERR %d\n" % int(ErrorCode.TLS_NOT_ESTABLISHED)
+        if what not in TLS_INFO:
+            return b"ERR %d\n" % int(ErrorCode.INVALID_ARGUMENT)
+        value = info[TLS_INFO[what]]
+        text = ("1" if value else "0") if isinstance(value, bool) else value
+        return b"TLS " + text.encode("utf-8") + b"\n"
 
     @staticmethod
     def reply(link: Link, data: bytes | memoryview) -> bool:
@@ -366,7 +395,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cluster-prefix", metavar="TEXT")
     for flag in CLUSTER_FLAGS:
         parser.add_argument("--" + flag.replace("_", "-"), type=int, dest=flag)
-    return parser.parse_args(argv)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--tls-password")
+    args = parser.parse_args(argv)
+    if (args.tls_key or args.tls_password) and not args.tls_cert:
+        parser.error("the --tls-* flags need --tls-cert FILE")
+    return args
 
 
 def main(argv: list[str]) -> int:
@@ -387,11 +422,14 @@ def main(argv: list[str]) -> int:
             print(f"conformance_server: --cluster: {error}", file=sys.stderr)
             return 1
     try:
+        if args.tls_cert:
+            server.load_cert_chain(args.tls_cert, args.tls_key, args.tls_password)
+            server.tls = True
         server.start(args.ip, args.port)
         if args.second_server:
             second = SecondServer()
             second.start(args.ip, 0)
-    except TcpServerError as error:
+    except (TcpServerError, OSError) as error:  # OSError: a --tls-* file cannot be read
         print(f"conformance_server: cannot start: {error}", file=sys.stderr)
         server.stop()
         if cluster is not None:

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0  # mono or an interpreter starting on a busy 2-core CI machine
@@ -32,7 +32,8 @@ def light(big, small):
 # CloseReason was r).
 STATS_KEYS = ("links", "accepts", "refused", "closed", "idle_closed", "bytes_in", "bytes_out",
               "msgs_in", "msgs_out", "iomem_free", "iomem_count", "workers", "disconnects",
-              "idle", "framing_errors") + tuple(f"closed_{r}" for r in range(1, 13))
+              "idle", "framing_errors", "tls_handshakes", "tls_resumed",
+              "tls_failures") + tuple(f"closed_{r}" for r in range(1, 16))
 
 # TS_CLOSE_* (tcpserver.h), for the closed_<r> keys.
 CLOSE_PEER_CLOSED = 1
@@ -47,6 +48,8 @@ CLOSE_BAD_FRAME = 9
 CLOSE_FRAME_TRUNCATED = 10
 CLOSE_MEMORY_BUDGET = 11
 CLOSE_MESSAGE_TIMEOUT = 12
+CLOSE_TLS_ERROR = 14
+CLOSE_TLS_NO_CLOSE_NOTIFY = 15
 
 Stats = Dict[str, int]
 
@@ -113,9 +116,13 @@ def parse_stats(line: str, keyword: str = "STATS") -> Stats:
 
 class ServerProcess:
     """One run of the server. Standard output is read by a thread into a queue, so every wait
-    has a deadline; standard error goes to a file quoted in failure messages."""
+    has a deadline; standard error goes to a file quoted in failure messages. `tls` is what the
+    harness's clients pass as tls= to speak to it: None for a plain server, a
+    tsharness.TlsConfig when it was started with --tls-cert."""
 
-    def __init__(self, argv: List[str], stderr_path: Path, second_server: bool = False) -> None:
+    def __init__(self, argv: List[str], stderr_path: Path, second_server: bool = False,
+                 tls: Any = None) -> None:
+        self.tls = tls
         self.argv = argv
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "w+b")

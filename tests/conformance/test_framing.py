@@ -27,13 +27,14 @@ def assert_all_echoed(result: dict, connections: int, messages: int) -> None:
     assert result["bytes_sent"] == result["bytes_received"] > 0
 
 
+@pytest.mark.tls_too(light=True)
 def test_whole_messages_of_random_sizes_across_connections(start_server) -> None:
     max_message = light(4 * MiB, 2 * MiB)
     server = start_server(framing=1, max_message=max_message)
     connections, messages = light(8, 3), light(40, 12)
     result = tsharness.framed_echo_integrity(HOST, server.port, connections, messages,
                                              max_message=max_message, max_chunk=256 * 1024,
-                                             seed=11, timeout_s=light(60, 120))
+                                             seed=11, timeout_s=light(60, 120), tls=server.tls)
     assert_all_echoed(result, connections, messages)
     assert result["largest"] == max_message, "a message of the largest allowed size went through"
     stats = server.wait_stats(lambda s: s["links"] == 0 and s["disconnects"] == connections,
@@ -44,17 +45,18 @@ def test_whole_messages_of_random_sizes_across_connections(start_server) -> None
     assert stats["msgs_in"] == connections * messages
 
 
+@pytest.mark.tls_too
 def test_split_headers_and_coalesced_messages(start_server) -> None:
     server = start_server(framing=1)
     # Writes of 1..3 bytes: headers and payloads arrive cut anywhere.
     split = tsharness.framed_echo_integrity(HOST, server.port, connections=4,
                                             messages_per_conn=light(150, 40), max_message=40,
-                                            max_chunk=3, seed=12, timeout_s=60)
+                                            max_chunk=3, seed=12, timeout_s=60, tls=server.tls)
     assert_all_echoed(split, 4, light(150, 40))
     # Writes of up to 64 KiB holding many messages of at most 16 bytes each.
     coalesced = tsharness.framed_echo_integrity(HOST, server.port, connections=4,
                                                 messages_per_conn=light(3000, 500), max_message=16,
-                                                max_chunk=64 * 1024, seed=13, timeout_s=60)
+                                                max_chunk=64 * 1024, seed=13, timeout_s=60, tls=server.tls)
     assert_all_echoed(coalesced, 4, light(3000, 500))
     assert coalesced["sends"] < coalesced["messages"], "writes should hold several messages"
     stats = server.wait_stats(lambda s: s["links"] == 0 and s["disconnects"] == 8,
@@ -65,7 +67,7 @@ def test_split_headers_and_coalesced_messages(start_server) -> None:
 
 def test_message_of_exactly_max_message_passes(start_server) -> None:
     server = start_server(framing=1, max_message=1000)
-    client = tsharness.Client(HOST, server.port)
+    client = tsharness.Client(HOST, server.port, tls=server.tls)
     for size in (1, 999, 1000):
         payload = bytes(range(256)) * 3 + b"x" * (size - 768) if size > 768 else b"y" * size
         assert client.frame_command(payload) == payload
@@ -83,14 +85,15 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.tls_too
 @pytest.mark.parametrize("data,client_closes,reason", [case[1:] for case in MALFORMED],
                          ids=[case[0] for case in MALFORMED])
 def test_malformed_frame_closes_that_link(start_server, data: bytes, client_closes: bool,
                                           reason: int) -> None:
     server = start_server(framing=1, max_message=1000)
-    bystander = tsharness.Client(HOST, server.port)
+    bystander = tsharness.Client(HOST, server.port, tls=server.tls)
     assert bystander.frame_command(b"before") == b"before"
-    bad = tsharness.Client(HOST, server.port)
+    bad = tsharness.Client(HOST, server.port, tls=server.tls)
     assert bad.frame_command(b"a good message first") == b"a good message first"
     bad.send(data)
     if client_closes:
@@ -106,9 +109,10 @@ def test_malformed_frame_closes_that_link(start_server, data: bytes, client_clos
     assert bystander.frame_command(b"after") == b"after"
 
 
+@pytest.mark.tls_too(light=True)
 def test_clean_close_between_messages_is_no_framing_error(start_server) -> None:
     server = start_server(framing=1)
-    client = tsharness.Client(HOST, server.port)
+    client = tsharness.Client(HOST, server.port, tls=server.tls)
     assert client.frame_command(b"one whole message") == b"one whole message"
     client.close()
     stats = server.wait_stats(lambda s: s["disconnects"] == 1, "the link's OnDisconnect")
@@ -118,9 +122,9 @@ def test_clean_close_between_messages_is_no_framing_error(start_server) -> None:
 def test_heartbeats_are_not_delivered_but_keep_the_link_alive(start_server) -> None:
     idle_ms = 1000
     server = start_server(framing=1, idle_ms=idle_ms)
-    silent = tsharness.Client(HOST, server.port)
+    silent = tsharness.Client(HOST, server.port, tls=server.tls)
     assert silent.frame_command(b"then silence") == b"then silence"
-    beating = tsharness.Client(HOST, server.port)
+    beating = tsharness.Client(HOST, server.port, tls=server.tls)
     started = time.monotonic()
     # Zero-length messages only, for twice the idle timeout: the silent link goes, this stays.
     while time.monotonic() - started < 2 * idle_ms / 1000 or not silent.closed():
@@ -135,10 +139,11 @@ def test_heartbeats_are_not_delivered_but_keep_the_link_alive(start_server) -> N
     assert stats["msgs_in"] == 2, "heartbeats never reach OnReceive"
 
 
+@pytest.mark.tls_too
 def test_commands_replies_and_broadcasts_are_framed(start_server) -> None:
     server = start_server(framing=1)
-    a = tsharness.Client(HOST, server.port)
-    b = tsharness.Client(HOST, server.port)
+    a = tsharness.Client(HOST, server.port, tls=server.tls)
+    b = tsharness.Client(HOST, server.port, tls=server.tls)
     ids = {link_id(a, framed=True), link_id(b, framed=True)}
     assert set(link_ids(a, framed=True)) == ids
     assert parse_stats(a.frame_command(b"STATS\n").decode())["links"] == 2
@@ -165,12 +170,13 @@ def test_commands_replies_and_broadcasts_are_framed(start_server) -> None:
     assert b.frame_command(b"served") == b"served"
 
 
+@pytest.mark.tls_too
 def test_broadcast_reaches_every_framed_link_once(start_server) -> None:
     server = start_server(framing=1)
     texts = [f"framed news {i}" for i in range(4)]
     expected = [(text + "\n").encode() for text in texts]
     result = tsharness.broadcast_collect(HOST, server.port, connections=40, texts=texts,
-                                         timeout_s=15, framed=True)
+                                         timeout_s=15, framed=True, tls=server.tls)
     assert result["sender"] == expected
     for index, messages in enumerate(result["lines"]):
         assert messages == expected, f"listener #{index} got {messages!r}"

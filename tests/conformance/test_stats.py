@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import tsharness
 
 from server_process import HOST, parse_stats
@@ -10,10 +11,11 @@ CONNECTIONS = 20
 SIZE = 50_000
 
 
+@pytest.mark.tls_too
 def test_statistics_agree_with_the_clients(start_server) -> None:
     server = start_server(buffer_count=2000)
     result = tsharness.echo_integrity(HOST, server.port, CONNECTIONS, SIZE, max_chunk=5000,
-                                      seed=4)
+                                      seed=4, tls=server.tls)
     total = CONNECTIONS * SIZE
     assert result["bytes_sent"] == total
 
@@ -32,7 +34,7 @@ def test_statistics_agree_with_the_clients(start_server) -> None:
     assert stats["iomem_count"] == 2000
 
     # The link command sees the same counters, its own 6 bytes included.
-    client = tsharness.Client(HOST, server.port)
+    client = tsharness.Client(HOST, server.port, tls=server.tls)
     line = client.command(b"STATS\n").decode()
     assert line.endswith("\n")
     seen = parse_stats(line)

@@ -1505,6 +1505,7 @@ PY_ENUMS = {
     "TS_LOG_": ("LogLevel", "IntEnum"),
     "TS_CLOSE_FLAG_": ("CloseFlag", "IntFlag"),
     "TS_COUNTER_": ("Counter", "IntEnum"),
+    "TS_TLS_": ("TlsVersion", "IntEnum"),  # "Tls" alone would not say what it lists
 }
 
 
@@ -1519,7 +1520,11 @@ def py_member_name(name: str, fam: Family) -> str:
     if name in fam.members:
         return name.split("_", 1)[1]  # an exact name (TS_OK): without the TS_
     prefix = max((p for p in fam.members if p.endswith("_") and name.startswith(p)), key=len)
-    return name[len(prefix):]
+    member = name[len(prefix):]
+    if member[:1].isdigit():
+        # Not an identifier (TS_TLS_1_2 -> 1_2): keep the prefix's last word (TLS_1_2).
+        member = prefix.rstrip("_").rsplit("_", 1)[-1] + "_" + member
+    return member
 
 
 def py_enum_families(m: Model) -> List[Tuple[Family, List[Constant]]]:
@@ -1814,6 +1819,12 @@ CS_ENUMS = {
     "TS_LOG_": ("TcpLogLevel", "Log levels (TS_LOG_*)."),
     "TS_COUNTER_": ("TcpServerCounter", "A server's totals (TS_COUNTER_*), for "
                                         "TcpServer.GetCounter."),
+    "TS_TLS_": ("TlsVersion", "TLS versions (TS_TLS_*), for TcpServer.Tls.MinVersion."),
+    "TS_TLS_CLIENT_CERT_": ("TlsClientCertMode", "Client certificates (TS_TLS_CLIENT_CERT_*), "
+                                                 "for TcpServer.Tls.ClientCertificate."),
+    "TS_TLS_INFO_": ("TlsInfo", "What Link.GetTlsInfo reports (TS_TLS_INFO_*)."),
+    "TS_TLS_CAUSE_": ("TlsFailureCause", "Why a TLS handshake failed (TS_TLS_CAUSE_*), for "
+                                         "TcpServer.Tls.GetFailureCount."),
 }
 CS_CLUSTER_ENUMS = {
     "TC_ERR_": ("TcpClusterErrorCode", "TcpClusterGetLastErrorCode() values (TC_ERR_*), carried "
@@ -1836,6 +1847,8 @@ CS_ENUM_NAMES_1_2 = {
     "TS_OPT_KEEPALIVE_COUNT": "KeepAliveCount", "TS_OPT_IPV6_ONLY": "IPv6Only",
     "TS_COUNTER_MSGS_IN": "MessagesIn", "TS_COUNTER_MSGS_OUT": "MessagesOut",
     "TS_COUNTER_RECV_PAUSES": "ReceivePauses",
+    # Names that would start with a digit.
+    "TS_TLS_1_2": "Tls12", "TS_TLS_1_3": "Tls13",
 }
 
 
@@ -2089,7 +2102,7 @@ PAS_CALL = "{$IFDEF TS_STDCALL}stdcall{$ELSE}cdecl{$ENDIF}"
 PAS_WRAPPED_BY_UTCPSERVER = (
     "StartTcpServer", "StopTcpServer", "SetEventProc", "SetConnectProc", "SetThreadExitProc",
     "SetLogProc", "WriteLog", "GetLocalIP", "GetVersionText", "GetLastErrorText",
-    "GetCloseReasonText", "GetAbiLayout")
+    "GetCloseReasonText", "GetAbiLayout", "SetTlsCertificateFile")
 
 
 def pas_comment(text: str, indent: str) -> List[str]:

@@ -116,6 +116,23 @@ def test_the_computed_layout_is_the_library_s() -> None:
     assert compared == {k: ours[k] for k in compared}
 
 
+def test_the_generated_python_compiles_and_its_enum_members_are_names() -> None:
+    # A family member whose name after its prefix starts with a digit (TS_TLS_1_2) once became
+    # `1_2 = TS_TLS_1_2`: a SyntaxError at `import tcpserver`.
+    model = abi.load(ROOT, HEADER)
+    source = abi.gen_python(model)
+    compile(source, "_abi.py", "exec")
+    for fam, members in abi.py_enum_families(model):
+        for c in members:
+            assert abi.py_member_name(c.name, fam).isidentifier(), c.name
+    tls = {c.name: abi.py_member_name(c.name, fam)
+           for fam, members in abi.py_enum_families(model) for c in members
+           if fam.key == "TS_TLS_"}
+    assert tls == {"TS_TLS_1_2": "TLS_1_2", "TS_TLS_1_3": "TLS_1_3"}
+    assert abi.py_enum_of(next(f for f, _ in abi.py_enum_families(model)
+                               if f.key == "TS_TLS_"))[0] == "TlsVersion"
+
+
 def test_check_and_pin_pass_on_the_repository(capsys) -> None:
     assert run(["--check"]) == 0
     assert run(["--pin", str(ROOT / "tools/abi/api-1.2.json")]) == 0

@@ -2,7 +2,8 @@
 //
 // Every check starts its own server on 127.0.0.1, port 0, talks to it with System.Net.Sockets
 // clients and waits on conditions with deadlines. Prints PASS/FAIL per check and a final
-// "N passed, M failed" line; the exit code is non-zero on any failure.
+// "N passed, M failed" line; the exit code is non-zero on any failure. Given the path of
+// tests/tls_interop/certs.py as its argument it runs the TLS checks too (TlsTests.cs).
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
@@ -17,7 +18,7 @@ using System.Threading;
 using TcpServerLib;
 using N = TcpServerLib.TcpServerNative;
 
-static class BindingTests
+static partial class BindingTests
 {
     const int DeadlineMs = 5000;
     static int passed, failed;
@@ -60,6 +61,8 @@ static class BindingTests
         Run("PauseReceive stops reading, ResumeReceive delivers what waited", PauseAndResume);
         Run("queued bytes grow for a peer that does not read", SendQueueBytes);
         Run("GetLinkIds lists the open links; BroadcastExcept skips one", LinkIdsAndBroadcastExcept);
+        if (args.Length > 0) RunTlsChecks(args[0]);
+        else Console.WriteLine("SKIP the TLS checks (give the path of tests/tls_interop/certs.py)");
         Console.WriteLine("{0} passed, {1} failed", passed, failed);
         return failed == 0 ? 0 : 1;
     }

@@ -490,12 +490,12 @@ class LogLevel(enum.IntEnum):
     ERROR = TS_LOG_ERROR
 
 
-class Tls(enum.IntEnum):
+class TlsVersion(enum.IntEnum):
     """Versions (TS_OPT_TLS_MIN_VERSION): the TS_TLS_* constants."""
     #: TLS 1.2 (API 1.3)
-    1_2 = TS_TLS_1_2
+    TLS_1_2 = TS_TLS_1_2
     #: TLS 1.3 (API 1.3)
-    1_3 = TS_TLS_1_3
+    TLS_1_3 = TS_TLS_1_3
 
 
 class TlsClientCert(enum.IntEnum):
@@ -574,7 +574,7 @@ class Backend(enum.IntEnum):
 # Every enum above (tcpserver re-exports them all).
 ENUMS = (
     "Option", "CloseReason", "Counter", "ErrorCode", "CloseFlag", "SendQueuePolicy", "Framing",
-    "LogLevel", "Tls", "TlsClientCert", "TlsInfo", "TlsCause", "Backend",
+    "LogLevel", "TlsVersion", "TlsClientCert", "TlsInfo", "TlsCause", "Backend",
 )
 
 
@@ -1014,7 +1014,7 @@ __all__ = [
     "TS_TLS_CAUSE_ALPN", "TS_TLS_CAUSE_CLIENT_CERTIFICATE", "TS_TLS_CAUSE_PEER_ALERT",
     "TS_TLS_CAUSE_BAD_RECORD", "TS_TLS_CAUSE_PROTOCOL", "TS_TLS_CAUSE_NO_MEMORY",
     "TS_TLS_CAUSE_INTERNAL", "TS_TLS_CAUSE_PEER_CLOSED", "FAMILY_RANGES", "Option", "CloseReason",
-    "Counter", "ErrorCode", "CloseFlag", "SendQueuePolicy", "Framing", "LogLevel", "Tls",
+    "Counter", "ErrorCode", "CloseFlag", "SendQueuePolicy", "Framing", "LogLevel", "TlsVersion",
     "TlsClientCert", "TlsInfo", "TlsCause", "Backend", "ENUMS", "OptionAttribute",
     "OptionAttributes", "OPTION_NAMES", "TcpWorker", "TcpLink", "PWorker", "PLink",
     "PTcpServerHandle", "STDCALL", "FUNCTYPE", "TOnReceive", "TOnDisconnect", "TOnLinkIdleOvertime",

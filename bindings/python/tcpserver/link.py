@@ -4,11 +4,12 @@ TS_CLOSE_* as an IntEnum, is generated into _abi and re-exported here.)"""
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, NamedTuple, Optional, Tuple, Union
 
 from . import _native as n
 from ._abi import CloseReason
 from .errors import last_error
+from .tls import read_tls_info
 
 if TYPE_CHECKING:
     from .server import Server
@@ -103,8 +104,22 @@ class Link:
 
     @property
     def close_error(self) -> int:
-        """The OS error code when close_reason is ERROR, else 0."""
+        """The OS error code when close_reason is ERROR, the TlsCause when it is TLS_ERROR,
+        else 0."""
         return self._record().CloseError
+
+    def tls_info(self) -> Optional[Dict[str, Any]]:
+        """What the link's TLS session reports (valid from on_connect on), or None for a link
+        of a server without TLS: {"protocol": "TLSv1.3", "cipher", "server_name" (SNI, "" if
+        none), "alpn" ("" if none), "client_subject", "client_issuer" (RFC 2253, "" without a
+        client certificate), "verify_result" ("ok", "none" or why not), "resumed" (bool),
+        "client_fingerprint" (SHA-256, "AB:CD:..."), "certificate_pattern" (the
+        add_server_name name whose certificate was used, "" = the default one)}."""
+        ptr = self._ptr
+        if ptr is None:
+            self._record()  # raises the "used after its handler" error
+        return read_tls_info(lambda what, buffer, size: n.GetLinkTlsInfo(ptr, what, buffer, size),
+                             f"tls_info of link {self.id}")
 
     @property
     def worker(self) -> Optional[WorkerInfo]:

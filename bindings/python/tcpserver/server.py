@@ -26,6 +26,7 @@ from . import _native as n
 from ._abi import Framing  # noqa: F401 (tcpserver.server.Framing, as before)
 from .errors import ErrorCode, TcpServerError, last_error
 from .link import BytesLike, Link, as_buffer
+from .tls import TlsSettings, min_version_value
 
 log = logging.getLogger("tcpserver")
 engine_log = logging.getLogger("tcpserver.engine")
@@ -409,6 +410,13 @@ class _HandleEngine:
     worker_exec_info = _on_handle("TcpServerGetWorkerExecInfo")
     exec_long = _on_handle("TcpServerGetExecLong")
     exec_count = _on_handle("TcpServerGetExecCount")
+    tls_certificate = _on_handle("TcpServerSetTlsCertificate")
+    tls_server_name = _on_handle("TcpServerAddTlsServerName")
+    tls_alpn = _on_handle("TcpServerSetTlsAlpn")
+    tls_client_ca = _on_handle("TcpServerSetTlsClientCA")
+    tls_ciphers = _on_handle("TcpServerSetTlsCiphers")
+    tls_ticket_keys = _on_handle("TcpServerSetTlsTicketKeys")
+    tls_failure_count = _on_handle("TcpServerGetTlsFailureCount")
 
 
 class _FlatEngine:
@@ -461,6 +469,13 @@ class _FlatEngine:
     worker_exec_info = _flat("GetWorkerExecInfo")
     exec_long = _flat("GetServerExecLong")
     exec_count = _flat("GetServerExecCount")
+    tls_certificate = _flat("SetTlsCertificate")
+    tls_server_name = _flat("AddTlsServerName")
+    tls_alpn = _flat("SetTlsAlpn")
+    tls_client_ca = _flat("SetTlsClientCA")
+    tls_ciphers = _flat("SetTlsCiphers")
+    tls_ticket_keys = _flat("SetTlsTicketKeys")
+    tls_failure_count = _flat("GetTlsFailureCount")
 
 
 # Servers holding an engine server of their own (CreateTcpServer), freed at exit at the latest.
@@ -547,7 +562,7 @@ _WHOLE_SERVER: Any = object()  # close() without a link id closes the server its
 # ------------------------------------------------------------------------------------------
 
 
-class Server(n.OptionAttributes):
+class Server(TlsSettings, n.OptionAttributes):
     """A TCP server. Construct, wire handlers, start(ip, port), stop(); close() (or leaving
     a `with` block) also frees its engine server. Several may run at once.
 
@@ -555,7 +570,8 @@ class Server(n.OptionAttributes):
     name in lower case (TS_OPT_MAX_LINKS: max_links; the attributes and their docs come from
     the generated layer, tcpserver._abi.OptionAttributes, so a new option needs no edit here).
     They are kept by this object and applied at start(); an option never given (or given as
-    None) keeps the engine's default.
+    None) keeps the engine's default. TLS: tls=True and a certificate (load_cert_chain); the
+    other TLS settings are methods (TlsSettings, in the shape of ssl.SSLContext).
     """
 
     def __init__(self, **options: Optional[int]) -> None:
@@ -577,6 +593,7 @@ class Server(n.OptionAttributes):
             raise TypeError(f"{type(self).__name__}() got unknown option(s) "
                             f"{', '.join(unknown)}; the options are: {', '.join(_OPTIONS)}")
         given = options
+        self._init_tls()
         for name, value in given.items():
             if value is not None:
                 setattr(self, name, value)
@@ -592,6 +609,11 @@ class Server(n.OptionAttributes):
                 engine = self._engine_server
                 if engine is None:
                     engine = _HandleEngine(self._context)
+                    try:
+                        self._replay_tls(engine)  # what an earlier engine server was given
+                    except TcpServerError:
+                        _destroy_engine(engine)
+                        raise
                     self._finalizer = weakref.finalize(self, _destroy_engine, engine)
                     self._finalizer.atexit = False  # _shutdown frees it after every stop
                     _with_engine_server.add(self)
@@ -694,7 +716,7 @@ class Server(n.OptionAttributes):
         if self.active:
             raise TcpServerError(ErrorCode.ALREADY_ACTIVE,
                                  f"{name}: options apply at start(); stop the server first")
-        value = int(value)
+        value = min_version_value(value) if code == n.TS_OPT_TLS_MIN_VERSION else int(value)
         low, high = ctypes.c_int64(), ctypes.c_int64()
         if not n.GetServerOptionRange(code, ctypes.byref(low), ctypes.byref(high)):
             raise last_error(f"option {name}")

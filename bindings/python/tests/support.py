@@ -23,7 +23,9 @@ def options(**overrides: int) -> dict:
     """Explicit options for a test server. The default server keeps options between starts,
     so every test states the ones its assertions depend on."""
     base = dict(worker_threads=2, idle_timeout_ms=0, max_links=64, io_buffer_count=256,
-                io_buffer_size=2048, framing=0, send_queue_limit=16 << 20)
+                io_buffer_size=2048, framing=0, send_queue_limit=16 << 20, tls=0,
+                tls_client_cert=0, tls_min_version=tcpserver.TlsVersion.TLS_1_2,
+                tls_session_tickets=1)
     base.update(overrides)
     return base
 

@@ -379,7 +379,7 @@ void Server::consume_written_locked(Link& link, size_t n) {
     }
     left -= take;
   }
-  count_written(n, done_items);
+  count_written(link, n, done_items);
   // Drained to the low-water mark (half the high one): read the link again.
   if ((link.hold.load(std::memory_order_relaxed) & kHeldByHighWater) &&
       link.queue.bytes() <= high_water_ / 2) {

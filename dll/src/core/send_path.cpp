@@ -168,14 +168,19 @@ void Server::send_items_locked(Link& link, SendItem* chain) {
   }
 }
 
-bool Server::seal_locked(Link& link, const ConstBuf* parts, int count) {
-  for (int i = 0; i < count; ++i) {
+bool Server::seal_locked(Link& link, const ConstBuf* parts, int parts_count) {
+  size_t sealed = 0;
+  for (int i = 0; i < parts_count; ++i) {
     if (parts[i].len && !link.transport->seal(parts[i].data, parts[i].len)) {
       request_close(link, link.pub.Id, TS_CLOSE_ERROR, true);
       return fail(TS_ERR_OUT_OF_MEMORY, "out of memory sealing %zu bytes for link %llu; the link "
                   "is being closed", parts[i].len, static_cast<unsigned long long>(link.pub.Id));
     }
+    sealed += parts[i].len;
   }
+  // The application's bytes out (count_written skips the wire bytes of a transport).
+  count(TS_COUNTER_BYTES_OUT, static_cast<int64_t>(sealed));
+  count(TS_COUNTER_MSGS_OUT, 1);
   send_items_locked(link, link.transport->take_output());
   return true;
 }

@@ -233,7 +233,7 @@ class Server {
       return 0;
     }
     const size_t total = parts[0].len + (count > 1 ? parts[1].len : 0);
-    count_written(static_cast<size_t>(n), static_cast<size_t>(n) == total ? 1 : 0);
+    count_written(link, static_cast<size_t>(n), static_cast<size_t>(n) == total ? 1 : 0);
     return static_cast<size_t>(n);
   }
   size_t write_now_locked(Link& link, const uint8_t* data, size_t len, int* err) {
@@ -307,7 +307,7 @@ class Server {
   void send_items_locked(Link& link, SendItem* chain);  // each in order
   // The application's bytes through the link's transport, then its output sent. False (error
   // set, the link being closed) if the transport could not take them.
-  bool seal_locked(Link& link, const ConstBuf* parts, int count);
+  bool seal_locked(Link& link, const ConstBuf* parts, int parts_count);
   // Writes head (a frame header, or nothing) then data; queues what the socket did not take.
   bool enqueue_copy_locked(Link& link, const uint8_t* head, uint32_t head_len,
                            const uint8_t* data, uint32_t len);
@@ -357,7 +357,11 @@ class Server {
   void charge_transport_locked(Link& link);
   bool tls_resumed_locked(Link& link) const;
   int32_t do_tls_info(Link* link, uint64_t id, int32_t what, char* buf, int32_t len);
-  void count_written(size_t n, int items) {
+  // Bytes and messages out are the application's, as bytes in are: a plain link counts what
+  // the socket took; a link with a transport (TLS) counts what it sealed (seal_locked), not the
+  // wire bytes (records, handshakes, close_notify).
+  void count_written(const Link& link, size_t n, int items) {
+    if (link.transport) return;
     count(TS_COUNTER_BYTES_OUT, static_cast<int64_t>(n));
     if (items) count(TS_COUNTER_MSGS_OUT, items);
   }

@@ -30,14 +30,17 @@ std::string quoted(const std::string& bytes, size_t limit) {
 }
 
 namespace {
-Fd connect_one(const std::string& host, int port, double timeout_s) {
-  std::vector<Fd> fds = connect_all(host, port, 1, Deadline(timeout_s));
-  return std::move(fds.front());
+Channel connect_one(const std::string& host, int port, double timeout_s,
+                    const std::shared_ptr<const TlsConfig>& tls) {
+  std::vector<Channel> channels = open_channels(host, port, 1, tls, Deadline(timeout_s));
+  return std::move(channels.front());
 }
 }  // namespace
 
-Client::Client(const std::string& host, int port, double timeout_s)
-    : conn_(connect_one(host, port, timeout_s), "client of " + host + ":" + std::to_string(port)),
+Client::Client(const std::string& host, int port, double timeout_s,
+               std::shared_ptr<const TlsConfig> tls)
+    : conn_(connect_one(host, port, timeout_s, tls),
+            "client of " + host + ":" + std::to_string(port)),
       timeout_s_(timeout_s) {
   sockaddr_storage local{};
   socklen_t len = sizeof local;
@@ -102,7 +105,7 @@ bool Client::wait_closed(double timeout_s) {
     if (conn_.peer_closed()) return true;
     if (!conn_.open()) throw HarnessError(conn_.name() + ": wait_closed after close()");
     if (deadline.expired()) return false;
-    pollfd pfd{conn_.fd(), POLLIN, 0};
+    pollfd pfd{conn_.fd(), conn_.channel().poll_events(false), 0};
     ::poll(&pfd, 1, deadline.poll_ms());
   }
 }
@@ -136,7 +139,7 @@ uint64_t Client::fill_until_blocked(uint64_t max_bytes, double stall_s, double t
       tx_pending_.resize(static_cast<size_t>(std::min<uint64_t>(64 * 1024, max_bytes - sent)));
       tx_.fill(reinterpret_cast<uint8_t*>(&tx_pending_[0]), tx_pending_.size());
     }
-    ssize_t n = ::send(conn_.fd(), tx_pending_.data(), tx_pending_.size(), MSG_NOSIGNAL);
+    ssize_t n = conn_.channel().send(tx_pending_.data(), tx_pending_.size());
     if (n > 0) {
       sent += static_cast<uint64_t>(n);
       tx_pending_.erase(0, static_cast<size_t>(n));
@@ -149,7 +152,7 @@ uint64_t Client::fill_until_blocked(uint64_t max_bytes, double stall_s, double t
     if (deadline.expired())
       throw HarnessTimeout(conn_.name() + ": fill_until_blocked: the socket neither took more "
                            "nor stalled for " + std::to_string(stall_s) + " s in time");
-    pollfd pfd{conn_.fd(), POLLOUT, 0};
+    pollfd pfd{conn_.fd(), static_cast<short>(conn_.channel().poll_events(true) & ~POLLIN), 0};
     int wait_ms = static_cast<int>(stall_s * 1000);
     if (::poll(&pfd, 1, std::min(wait_ms, deadline.poll_ms(wait_ms))) == 0 &&
         !deadline.expired())

@@ -2,6 +2,7 @@
 // with a timeout, notice that the server closed it. Not thread-safe: one user at a time.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "connection.h"
@@ -11,7 +12,9 @@ namespace tsh {
 
 class Client {
  public:
-  Client(const std::string& host, int port, double timeout_s);
+  // tls nullptr: a plain connection; else the TLS handshake completes in the constructor.
+  Client(const std::string& host, int port, double timeout_s,
+         std::shared_ptr<const TlsConfig> tls = nullptr);
 
   void send(const std::string& data, double timeout_s);
   // The next line, '\n' included. HarnessTimeout if none arrives in time, PeerClosed if the
@@ -43,7 +46,8 @@ class Client {
   void expect_pattern(uint64_t n, double timeout_s);
   // Receives the n bytes of "FLOOD <n>" (byte i = i % 251), framed: as one message.
   void expect_flood(uint64_t n, bool framed, double timeout_s);
-  void close() { conn_.close(); }
+  // Closes our side; TLS: after a close_notify, unless notify is false.
+  void close(bool notify = true) { conn_.close(notify); }
 
   std::string buffered() const { return conn_.buffered(); }
   bool was_reset() const { return conn_.reset(); }

@@ -8,12 +8,12 @@
 namespace tsh {
 
 bool Connection::pump() {
-  if (!fd_.valid() || peer_closed_) return false;
+  if (!channel_.valid() || peer_closed_) return false;
   bool changed = false;
   char buf[16384];
   for (;;) {
     bool was_reset = false;
-    long n = read_some(fd_.get(), buf, sizeof buf, &was_reset, name_);
+    long n = read_some(channel_, buf, sizeof buf, &was_reset, name_);
     if (n < 0) return changed;
     if (n == 0) {
       peer_closed_ = true;
@@ -31,15 +31,15 @@ bool Connection::wait_readable(const Deadline& deadline) {
     if (!open())
       throw HarnessError(name_ + ": waiting on a connection that is already closed");
     if (deadline.expired()) return false;
-    pollfd pfd{fd_.get(), POLLIN, 0};
+    pollfd pfd{channel_.fd(), channel_.poll_events(false), 0};
     int r = ::poll(&pfd, 1, deadline.poll_ms());
     if (r < 0 && errno != EINTR) throw HarnessError(name_ + ": poll: " + errno_text(errno));
   }
 }
 
 void Connection::send(const std::string& data, const Deadline& deadline) {
-  if (!fd_.valid()) throw HarnessError(name_ + ": send on a connection we closed");
-  send_all(fd_.get(), data.data(), data.size(), deadline, name_);
+  if (!channel_.valid()) throw HarnessError(name_ + ": send on a connection we closed");
+  send_all(channel_, data.data(), data.size(), deadline, name_);
 }
 
 std::string Connection::take_line() {

@@ -1,16 +1,17 @@
-// One client connection that buffers what it receives and notices when the server closes
-// it. Client and LinkGroup are built from these.
+// One client connection (plain or TLS) that buffers what it receives and notices when the
+// server closes it. Client and LinkGroup are built from these.
 #pragma once
 
 #include <string>
 
-#include "net.h"
+#include "channel.h"
 
 namespace tsh {
 
 class Connection {
  public:
-  Connection(Fd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
+  Connection(Channel channel, std::string name)
+      : channel_(std::move(channel)), name_(std::move(name)) {}
 
   // Reads everything available now without waiting. Returns true if anything changed.
   bool pump();
@@ -18,8 +19,9 @@ class Connection {
   bool wait_readable(const Deadline& deadline);
 
   void send(const std::string& data, const Deadline& deadline);
-  // Closes our side; buffered data stays readable.
-  void close() { fd_.reset(); }
+  // Closes our side (TLS: after a close_notify unless notify is false); buffered data stays
+  // readable.
+  void close(bool notify = true) { channel_.close(notify); }
 
   // Removes and returns the first line (with its '\n'); empty if no whole line is buffered.
   std::string take_line();
@@ -32,8 +34,9 @@ class Connection {
   // none is complete yet.
   bool take_unit(bool framed, std::string* unit);
 
-  int fd() const { return fd_.get(); }
-  bool open() const { return fd_.valid() && !peer_closed_; }
+  int fd() const { return channel_.fd(); }
+  Channel& channel() { return channel_; }
+  bool open() const { return channel_.valid() && !peer_closed_; }
   bool peer_closed() const { return peer_closed_; }  // end of stream or reset seen
   bool reset() const { return reset_; }
   const std::string& buffered() const { return rx_; }
@@ -41,7 +44,7 @@ class Connection {
   const std::string& name() const { return name_; }
 
  private:
-  Fd fd_;
+  Channel channel_;
   std::string name_;
   std::string rx_;
   bool peer_closed_ = false;

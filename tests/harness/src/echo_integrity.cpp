@@ -8,7 +8,7 @@
 #include <optional>
 #include <vector>
 
-#include "net.h"
+#include "channel.h"
 #include "pattern.h"
 
 namespace tsh {
@@ -30,10 +30,10 @@ class EchoStream {
 };
 
 struct EchoConn {
-  EchoConn(Fd socket, const EchoOptions& o, size_t index)
-      : fd(std::move(socket)), tx(o, index), rx(o, index), chunks(o.seed ^ (index + 0x51ull)),
+  EchoConn(Channel socket, const EchoOptions& o, size_t index)
+      : channel(std::move(socket)), tx(o, index), rx(o, index), chunks(o.seed ^ (index + 0x51ull)),
         total(o.framed ? tx.frames()->total() : o.bytes_per_conn) {}
-  Fd fd;
+  Channel channel;
   EchoStream tx;  // what to send next
   EchoStream rx;  // what the echo must contain next
   Rng chunks;     // sizes of the writes
@@ -63,8 +63,7 @@ void send_more(EchoConn& c, size_t index, const EchoOptions& o, EchoResult& r) {
       c.tx.fill(c.chunk.data(), size);
       c.chunk_pos = 0;
     }
-    ssize_t n = ::send(c.fd.get(), c.chunk.data() + c.chunk_pos, c.chunk.size() - c.chunk_pos,
-                       MSG_NOSIGNAL);
+    ssize_t n = c.channel.send(c.chunk.data() + c.chunk_pos, c.chunk.size() - c.chunk_pos);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -86,7 +85,7 @@ void send_more(EchoConn& c, size_t index, const EchoOptions& o, EchoResult& r) {
 void receive_more(EchoConn& c, size_t index, EchoResult& r, std::vector<uint8_t>& buf) {
   for (;;) {
     bool reset = false;
-    long n = read_some(c.fd.get(), buf.data(), buf.size(), &reset, who(index));
+    long n = read_some(c.channel, buf.data(), buf.size(), &reset, who(index));
     if (n < 0) return;
     if (n == 0)
       throw PeerClosed(who(index) + ": the server " + (reset ? "reset" : "closed") +
@@ -112,7 +111,7 @@ void receive_more(EchoConn& c, size_t index, EchoResult& r, std::vector<uint8_t>
     r.bytes_received += static_cast<uint64_t>(n);
     if (c.received == c.total) {
       c.done = true;
-      c.fd.reset();  // FIN now: the server sees links end while others still run
+      c.channel.close();  // FIN now: the server sees links end while others still run
       return;
     }
   }
@@ -134,9 +133,10 @@ EchoResult echo_integrity(const EchoOptions& o) {
   std::vector<EchoConn> conns;
   conns.reserve(o.connections);
   {
-    std::vector<Fd> fds = connect_all(o.host, o.port, o.connections, deadline);
-    for (size_t i = 0; i < fds.size(); ++i) {
-      conns.emplace_back(std::move(fds[i]), o, i);
+    std::vector<Channel> channels =
+        open_channels(o.host, o.port, o.connections, o.tls, deadline);
+    for (size_t i = 0; i < channels.size(); ++i) {
+      conns.emplace_back(std::move(channels[i]), o, i);
       if (const auto& frames = conns.back().tx.frames()) {
         r.messages += frames->messages();
         r.largest = std::max(r.largest, frames->largest());
@@ -166,9 +166,7 @@ EchoResult echo_integrity(const EchoOptions& o) {
     for (size_t i = 0; i < conns.size(); ++i) {
       EchoConn& c = conns[i];
       if (c.done) continue;
-      short events = POLLIN;
-      if (c.sent < c.total) events |= POLLOUT;
-      pfds.push_back(pollfd{c.fd.get(), events, 0});
+      pfds.push_back(pollfd{c.channel.fd(), c.channel.poll_events(c.sent < c.total), 0});
       index.push_back(i);
     }
     int ready = ::poll(pfds.data(), pfds.size(), deadline.poll_ms());

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "tls_config.h"
 
 namespace tsh {
 
@@ -21,6 +24,9 @@ struct EchoOptions {
   bool framed = false;
   size_t messages_per_conn = 0;
   uint32_t max_message = 0;
+  // nullptr: plain connections; else each completes its TLS handshake before sending, and
+  // ends with a close_notify.
+  std::shared_ptr<const TlsConfig> tls;
 };
 
 struct EchoResult {

@@ -17,7 +17,7 @@ bool poll_any(const std::vector<Connection*>& conns, const Deadline& deadline) {
   if (deadline.expired()) return false;
   std::vector<pollfd> pfds;
   pfds.reserve(conns.size());
-  for (Connection* c : conns) pfds.push_back(pollfd{c->fd(), POLLIN, 0});
+  for (Connection* c : conns) pfds.push_back(pollfd{c->fd(), c->channel().poll_events(false), 0});
   int r = ::poll(pfds.data(), pfds.size(), deadline.poll_ms());
   if (r < 0 && errno != EINTR) throw HarnessError("poll: " + errno_text(errno));
   return true;
@@ -26,11 +26,12 @@ bool poll_any(const std::vector<Connection*>& conns, const Deadline& deadline) {
 }  // namespace
 
 LinkGroup::LinkGroup(const std::string& host, int port, size_t count, double timeout_s,
-                     bool framed)
+                     bool framed, std::shared_ptr<const TlsConfig> tls)
     : framed_(framed) {
-  std::vector<Fd> fds = connect_all(host, port, count, Deadline(timeout_s));
+  std::vector<Channel> channels = open_channels(host, port, count, tls, Deadline(timeout_s));
   links_.reserve(count);
-  for (size_t i = 0; i < fds.size(); ++i) links_.emplace_back(std::move(fds[i]), link_name(i));
+  for (size_t i = 0; i < channels.size(); ++i)
+    links_.emplace_back(std::move(channels[i]), link_name(i));
 }
 
 void LinkGroup::ping(double timeout_s) {
@@ -144,22 +145,22 @@ std::vector<std::vector<std::string>> LinkGroup::read_lines(const std::string& u
   return lines;
 }
 
-void LinkGroup::close() {
-  for (Connection& c : links_) c.close();
+void LinkGroup::close(bool notify) {
+  for (Connection& c : links_) c.close(notify);
 }
 
 BroadcastResult broadcast_collect(const std::string& host, int port, size_t listeners,
                                   const std::vector<std::string>& texts, double timeout_s,
-                                  bool framed) {
+                                  bool framed, const std::shared_ptr<const TlsConfig>& tls) {
   if (texts.empty()) throw HarnessError("broadcast_collect: no texts to broadcast");
   for (const std::string& t : texts)
     if (t.find('\n') != std::string::npos)
       throw HarnessError("broadcast_collect: a text contains '\\n': " + quoted(t));
   // One deadline for the whole run: each step gets what is left of it.
   Deadline deadline(timeout_s);
-  LinkGroup group(host, port, listeners, deadline.left_s(), framed);
+  LinkGroup group(host, port, listeners, deadline.left_s(), framed, tls);
   group.ping(deadline.left_s());
-  Client sender(host, port, deadline.left_s());
+  Client sender(host, port, deadline.left_s(), tls);
   BroadcastResult result;
   for (const std::string& text : texts) {
     std::string command = "BCAST " + text + "\n";

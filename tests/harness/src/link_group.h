@@ -2,6 +2,7 @@
 // broadcasts. Not thread-safe: one user at a time.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,9 @@ class LinkGroup {
  public:
   // framed: the server runs in framing mode (PROTOCOL.md --framing 1): pings are sent as
   // messages, and read_lines reads messages instead of lines.
+  // tls nullptr: plain connections; else each completes its TLS handshake first.
   LinkGroup(const std::string& host, int port, size_t count, double timeout_s,
-            bool framed = false);
+            bool framed = false, std::shared_ptr<const TlsConfig> tls = nullptr);
   // Move-only (std::vector would claim to be copyable, and pybind11 would believe it).
   LinkGroup(LinkGroup&&) = default;
   LinkGroup& operator=(LinkGroup&&) = default;
@@ -35,8 +37,9 @@ class LinkGroup {
   // duplicate shows). Raises HarnessTimeout naming a link that did not see `until` in time,
   // PeerClosed if one is closed before. Framed: message payloads instead of lines.
   std::vector<std::vector<std::string>> read_lines(const std::string& until, double timeout_s);
-  // Closes our side of every link (the server sees FINs).
-  void close();
+  // Closes our side of every link (the server sees FINs; TLS: close_notify first unless
+  // notify is false).
+  void close(bool notify = true);
 
  private:
   std::vector<Connection> links_;
@@ -54,6 +57,7 @@ struct BroadcastResult {
 // Framed: every command and every copy is one message.
 BroadcastResult broadcast_collect(const std::string& host, int port, size_t listeners,
                                   const std::vector<std::string>& texts, double timeout_s,
-                                  bool framed = false);
+                                  bool framed = false,
+                                  const std::shared_ptr<const TlsConfig>& tls = nullptr);
 
 }  // namespace tsh

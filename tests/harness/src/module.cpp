@@ -1,6 +1,6 @@
-// tsharness: fast native clients for the conformance suite (pytest). Every call releases the
-// GIL while it waits on sockets, so Python threads (a server under test in the same process,
-// say) keep running. Every helper checks the bytes itself and raises on anything wrong:
+// tsharness: fast native clients for the conformance suite (pytest), plain or TLS (a
+// TlsConfig passed as tls=). Every call releases the GIL while it waits on sockets, so Python
+// threads (a server under test in the same process, say) keep running. Every helper checks the bytes itself and raises on anything wrong:
 // HarnessError (wrong data, socket failure), HarnessTimeout, PeerClosed (both subclasses).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -11,11 +11,13 @@
 #include "echo_integrity.h"
 #include "link_group.h"
 #include "net.h"
+#include "tls_config.h"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
 using tsh::Client;
 using tsh::LinkGroup;
+using TlsPtr = std::shared_ptr<const tsh::TlsConfig>;
 
 namespace {
 
@@ -51,18 +53,28 @@ PYBIND11_MODULE(tsharness, m) {
   py::register_exception<tsh::HarnessTimeout>(m, "HarnessTimeout", base.ptr());
   py::register_exception<tsh::PeerClosed>(m, "PeerClosed", base.ptr());
 
+  py::class_<tsh::TlsConfig, std::shared_ptr<tsh::TlsConfig>>(
+      m, "TlsConfig",
+      "How clients speak TLS, for the tls= argument of every client: cafile (PEM) the server's\n"
+      "certificate must chain to ('' = not verified), server_name sent as SNI and checked\n"
+      "against the certificate ('' = neither), max_version ('', '1.2' or '1.3').")
+      .def(py::init<const std::string&, const std::string&, const std::string&>(),
+           "cafile"_a = "", "server_name"_a = "localhost", "max_version"_a = "")
+      .def_property_readonly("server_name", &tsh::TlsConfig::server_name);
+
   m.def(
       "echo_integrity",
       [](const std::string& host, int port, size_t connections, size_t bytes_per_conn,
-         size_t max_chunk, uint64_t seed, double timeout_s) {
-        tsh::EchoOptions o{host, port, connections, bytes_per_conn, max_chunk, seed, timeout_s};
+         size_t max_chunk, uint64_t seed, double timeout_s, TlsPtr tls) {
+        tsh::EchoOptions o{host, port, connections, bytes_per_conn, max_chunk, seed, timeout_s,
+                           false, 0, 0, std::move(tls)};
         tsh::EchoResult r = without_gil([&] { return tsh::echo_integrity(o); });
         return py::dict("connections"_a = r.connections, "bytes_sent"_a = r.bytes_sent,
                         "bytes_received"_a = r.bytes_received, "sends"_a = r.sends,
                         "connect_s"_a = r.connect_s, "elapsed_s"_a = r.elapsed_s);
       },
       "host"_a, "port"_a, "connections"_a, "bytes_per_conn"_a, "max_chunk"_a = 4096,
-      "seed"_a = 1, "timeout_s"_a = 30.0,
+      "seed"_a = 1, "timeout_s"_a = 30.0, "tls"_a = py::none(),
       "Open `connections` links at once; each sends `bytes_per_conn` pseudo-random bytes (never\n"
       "'\\n') in writes of 1..max_chunk bytes and checks every echoed byte in order. Returns\n"
       "{connections, bytes_sent, bytes_received, sends, connect_s, elapsed_s}; raises on the\n"
@@ -71,11 +83,9 @@ PYBIND11_MODULE(tsharness, m) {
   m.def(
       "framed_echo_integrity",
       [](const std::string& host, int port, size_t connections, size_t messages_per_conn,
-         uint32_t max_message, size_t max_chunk, uint64_t seed, double timeout_s) {
-        tsh::EchoOptions o{host, port, connections, 0, max_chunk, seed, timeout_s};
-        o.framed = true;
-        o.messages_per_conn = messages_per_conn;
-        o.max_message = max_message;
+         uint32_t max_message, size_t max_chunk, uint64_t seed, double timeout_s, TlsPtr tls) {
+        tsh::EchoOptions o{host, port, connections, 0, max_chunk, seed, timeout_s,
+                           true, messages_per_conn, max_message, std::move(tls)};
         tsh::EchoResult r = without_gil([&] { return tsh::echo_integrity(o); });
         return py::dict("connections"_a = r.connections, "bytes_sent"_a = r.bytes_sent,
                         "bytes_received"_a = r.bytes_received, "sends"_a = r.sends,
@@ -83,7 +93,7 @@ PYBIND11_MODULE(tsharness, m) {
                         "connect_s"_a = r.connect_s, "elapsed_s"_a = r.elapsed_s);
       },
       "host"_a, "port"_a, "connections"_a, "messages_per_conn"_a, "max_message"_a,
-      "max_chunk"_a = 64 * 1024, "seed"_a = 1, "timeout_s"_a = 30.0,
+      "max_chunk"_a = 64 * 1024, "seed"_a = 1, "timeout_s"_a = 30.0, "tls"_a = py::none(),
       "echo_integrity for a server in framing mode: each connection sends messages_per_conn\n"
       "messages (4-byte big-endian length, then pseudo-random payload never holding '\\n') of\n"
       "log-uniform sizes in 1..max_message (connection #0's first is max_message bytes), in\n"
@@ -115,32 +125,35 @@ PYBIND11_MODULE(tsharness, m) {
           "until"_a, "timeout_s"_a = 5.0,
           "Every link reads lines until the line `until` (with its '\\n'); returns each link's\n"
           "lines, plus anything already received after `until`.")
-      .def("close", &LinkGroup::close)
+      .def("close", &LinkGroup::close, "notify"_a = true,
+           "Close our side of every link (TLS: close_notify first unless notify is False).")
       .def("__enter__", [](LinkGroup& g) -> LinkGroup& { return g; },
            py::return_value_policy::reference)
       .def("__exit__", [](LinkGroup& g, py::args) { g.close(); });
 
   m.def(
       "open_idle",
-      [](const std::string& host, int port, size_t n, double timeout_s, bool framed) {
+      [](const std::string& host, int port, size_t n, double timeout_s, bool framed,
+         TlsPtr tls) {
         return std::make_unique<LinkGroup>(
-            without_gil([&] { return LinkGroup(host, port, n, timeout_s, framed); }));
+            without_gil([&] { return LinkGroup(host, port, n, timeout_s, framed, tls); }));
       },
-      "host"_a, "port"_a, "n"_a, "timeout_s"_a = 5.0, "framed"_a = false,
+      "host"_a, "port"_a, "n"_a, "timeout_s"_a = 5.0, "framed"_a = false, "tls"_a = py::none(),
       "Connect n links that send nothing (until you ping them). Returns a LinkGroup.\n"
       "framed: for a server in framing mode (pings are messages, read_lines reads messages).");
 
   m.def(
       "broadcast_collect",
       [](const std::string& host, int port, size_t connections,
-         const std::vector<std::string>& texts, double timeout_s, bool framed) {
+         const std::vector<std::string>& texts, double timeout_s, bool framed, TlsPtr tls) {
         auto r = without_gil([&] {
-          return tsh::broadcast_collect(host, port, connections, texts, timeout_s, framed);
+          return tsh::broadcast_collect(host, port, connections, texts, timeout_s, framed, tls);
         });
         return py::dict("lines"_a = to_nested_bytes_list(r.listener_lines),
                         "sender"_a = to_bytes_list(r.sender_lines));
       },
       "host"_a, "port"_a, "connections"_a, "texts"_a, "timeout_s"_a = 10.0, "framed"_a = false,
+      "tls"_a = py::none(),
       "Open and ping `connections` listener links; a further sender link sends\n"
       "'BCAST <text>\\n' for each text (waiting for its own copy each time); then every\n"
       "listener reads until the last text arrives. Returns {lines: [[bytes...] per listener],\n"
@@ -148,8 +161,8 @@ PYBIND11_MODULE(tsharness, m) {
       "framed: every command and every copy is one message (a server in framing mode).");
 
   py::class_<Client>(m, "Client", "One line-oriented connection. Not thread-safe.")
-      .def(py::init<const std::string&, int, double>(), "host"_a, "port"_a, "timeout_s"_a = 5.0,
-           py::call_guard<py::gil_scoped_release>())
+      .def(py::init<const std::string&, int, double, TlsPtr>(), "host"_a, "port"_a,
+           "timeout_s"_a = 5.0, "tls"_a = py::none(), py::call_guard<py::gil_scoped_release>())
       .def(
           "send",
           [](Client& c, const std::string& data, std::optional<double> timeout_s) {
@@ -254,7 +267,9 @@ PYBIND11_MODULE(tsharness, m) {
       .def_property_readonly("buffered", [](const Client& c) { return py::bytes(c.buffered()); })
       .def_property_readonly("was_reset", &Client::was_reset)
       .def_property_readonly("local_port", &Client::local_port)
-      .def("close", &Client::close)
+      .def("close", &Client::close, "notify"_a = true,
+           "Close our side (TLS: close_notify first unless notify is False: the server then\n"
+           "sees the connection end without it).")
       .def("__enter__", [](Client& c) -> Client& { return c; }, py::return_value_policy::reference)
       .def("__exit__", [](Client& c, py::args) { c.close(); });
 }

@@ -127,43 +127,4 @@ std::vector<Fd> connect_all(const std::string& host, int port, size_t count, Dea
   }
 }
 
-void send_all(int fd, const void* data, size_t len, Deadline deadline, const std::string& who) {
-  auto* p = static_cast<const uint8_t*>(data);
-  size_t sent = 0;
-  while (sent < len) {
-    ssize_t n = ::send(fd, p + sent, len - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      if (errno == EPIPE || errno == ECONNRESET)
-        throw PeerClosed(who + ": the server closed the connection after " +
-                         std::to_string(sent) + " of " + std::to_string(len) + " bytes were sent");
-      throw HarnessError(who + ": send: " + errno_text(errno));
-    }
-    if (deadline.expired())
-      throw HarnessTimeout(who + ": send timed out after " + std::to_string(sent) + " of " +
-                           std::to_string(len) + " bytes (the server does not read?)");
-    pollfd pfd{fd, POLLOUT, 0};
-    ::poll(&pfd, 1, deadline.poll_ms());
-  }
-}
-
-long read_some(int fd, void* buf, size_t len, bool* reset, const std::string& who) {
-  *reset = false;
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, len, 0);
-    if (n >= 0) return static_cast<long>(n);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
-    if (errno == ECONNRESET || errno == EPIPE) {
-      *reset = true;
-      return 0;
-    }
-    throw HarnessError(who + ": recv: " + errno_text(errno));
-  }
-}
-
 }  // namespace tsh

@@ -69,11 +69,4 @@ class Fd {
 // harness makes leaves as its own segment (the server sees the chunking we chose).
 std::vector<Fd> connect_all(const std::string& host, int port, size_t count, Deadline deadline);
 
-// Sends all of data (blocking on poll up to the deadline). Raises PeerClosed on EPIPE/reset.
-void send_all(int fd, const void* data, size_t len, Deadline deadline, const std::string& who);
-
-// One non-blocking read. Returns bytes read (>0), 0 for end of stream, -1 if nothing is
-// ready. A reset is reported as end of stream with *reset = true; other errors raise.
-long read_some(int fd, void* buf, size_t len, bool* reset, const std::string& who);
-
 }  // namespace tsh
