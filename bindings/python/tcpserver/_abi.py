@@ -560,8 +560,7 @@ class TlsCause(enum.IntEnum):
 
 class Backend(enum.IntEnum):
     """Backends (TS_OPT_BACKEND): the TS_BACKEND_* constants."""
-    #: Linux: io_uring where the kernel allows it (Linux 6.1+, not disabled by sysctl, seccomp or a
-    #: container), else epoll, the reason logged once; Windows: IOCP (API 1.3)
+    #: Linux: epoll (io_uring is asked for by name: README, "Backends"); Windows: IOCP (API 1.3)
     AUTO = TS_BACKEND_AUTO
     #: Linux: edge-triggered epoll, one loop per worker (API 1.3)
     EPOLL = TS_BACKEND_EPOLL
