@@ -1,3 +1,5 @@
+// The length-prefixed frame decoder (framing.h): header parsing, whole messages passed in place,
+// partial ones gathered in a per-link buffer. One thread per decoder at a time (its link's owner).
 #include "core/framing.h"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+// Logging (log.h): formats a line and hands it to the OnLog callback or standard error, at the
+// server's TS_OPT_LOG_LEVEL. Any thread.
 #include "core/log.h"
 
 #include <atomic>

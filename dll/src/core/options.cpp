@@ -1,3 +1,5 @@
+// The option table's lookups and each option's checks (options.h); the table itself is
+// option_table.inc, generated from tcpserver.h. Any thread that sets or reads an option.
 #include "core/options.h"
 
 #include "core/framing.h"

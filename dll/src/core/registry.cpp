@@ -1,3 +1,5 @@
+// The registry of servers (registry.h): handle slots and generations, the default server, and
+// which server owns a link, an id or a buffer. Any thread: API calls, workers, callbacks.
 #include "core/registry.h"
 
 #include <chrono>

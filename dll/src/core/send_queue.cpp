@@ -1,3 +1,5 @@
+// A link's send queue (send_queue.h): push (charged to the memory budget), consume what was
+// written, release. Owns nothing beyond the items queued. Called with the link's lock held.
 #include "core/send_queue.h"
 
 #include <cstdlib>
