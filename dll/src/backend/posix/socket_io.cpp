@@ -11,7 +11,7 @@
 
 namespace ts {
 
-long write_parts(int fd, const ConstBuf* parts, int count, int* err) {
+long write_gathered(int fd, const ConstBuf* parts, int count, int* err) {
   iovec iov[2];
   int used = 0;
   for (int i = 0; i < count && used < 2; ++i) {

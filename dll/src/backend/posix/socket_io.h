@@ -4,6 +4,7 @@
 // connection instead of spinning. Stateless functions: any thread (the queue ones with
 // link.mu held); SpareDescriptor: any worker.
 #pragma once
+#include <errno.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,9 +35,30 @@ inline ssize_t sys_sendmsg(int fd, const msghdr* msg) {
 
 constexpr int kMaxSendIov = 64;  // queue items per gathered write
 
+// The bytes a non-blocking send of one piece took (0 if it would block), or -1 with *err set.
+inline long send_result(ssize_t n, int* err) {
+  if (n >= 0) return static_cast<long>(n);
+  const int e = errno;
+  if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+  *err = e;
+  return -1;
+}
+
+// Two pieces (frame header and payload) in one sendmsg; the rest of write_parts.
+long write_gathered(int fd, const ConstBuf* parts, int count, int* err);
+
 // One non-blocking write of parts[0..count) (count <= 2): the bytes the socket took (0 if it
-// would block), or -1 with *err set (Backend::write_locked).
-long write_parts(int fd, const ConstBuf* parts, int count, int* err);
+// would block), or -1 with *err set (Backend::write_locked). One piece, the common case (every
+// raw echo), is a plain send, inline.
+inline long write_parts(int fd, const ConstBuf* parts, int count, int* err) {
+  if ((count == 1 || parts[1].len == 0) && parts[0].len != 0) {
+    ssize_t n;
+    do n = sys_send(fd, parts[0].data, parts[0].len);
+    while (n < 0 && errno == EINTR);
+    return send_result(n, err);
+  }
+  return write_gathered(fd, parts, count, err);
+}
 
 // The first kMaxSendIov items of `queue` as an iovec array; returns how many, and their bytes
 // in *total.
