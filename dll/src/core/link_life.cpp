@@ -465,8 +465,11 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
     return CloseStep::kFlushing;             // No more reads; the flush finishes the close.
   }
   link.set_state(LinkState::kClosed);
-  // GetLinkCount no longer counts it (before its OnDisconnect, if it has one).
+  // GetLinkCount no longer counts it, nor TS_COUNTER_LINKS_HELD (before its OnDisconnect, if
+  // it has one; its slot may return to the free list only later, after the backend's events).
   table_.load(std::memory_order_acquire)->mark_closed_locked(&link);
+  const bool was_held = (link.hold.fetch_and(static_cast<uint8_t>(~kHeldByHighWater),
+                                             std::memory_order_acq_rel) & kHeldByHighWater) != 0;
   // A connection that closes in its handshake leaves the count of handshakes in progress
   // (unless the cap dropped it, which counted it then), and is counted by how it ended.
   // One still waiting for its PROXY header was never counted as a TLS handshake.
@@ -486,6 +489,7 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
                          link.close_reason == TS_CLOSE_SEND_QUEUE_FULL);
   lock.unlock();
 
+  if (was_held) count(TS_COUNTER_LINKS_HELD, -1);
   if (awaited_proxy_header && close_reason == kCloseHandshakeTimeout)
     log(TS_LOG_INFO, "connection from %s port %u closed: no PROXY header after %lld ms",
         link.pub.RemoteIP, link.pub.RemotePort,

@@ -386,8 +386,18 @@ TEST_F(TlsSecurityTest, APeerThatVanishesWithoutCloseNotifyIsTlsNoCloseNotify) {
   const LinkSeen cut = rec_.link(fin_id), reset = rec_.link(rst_id);
   EXPECT_EQ(cut.close_reason, TS_CLOSE_TLS_NO_CLOSE_NOTIFY);
   EXPECT_TRUE(cut.received == data) << "everything before the FIN is delivered";
+#ifdef _WIN32
+  // Wine can report a reset that comes after the last bytes were read as the end of the stream
+  // (as test_callback_order.cpp allows for plain links): then it is a TCP close without
+  // close_notify.
+  EXPECT_TRUE(reset.close_reason == TS_CLOSE_PEER_RESET ||
+              reset.close_reason == TS_CLOSE_TLS_NO_CLOSE_NOTIFY) << reset.close_reason;
+  EXPECT_EQ(close_count(TS_CLOSE_TLS_NO_CLOSE_NOTIFY),
+            reset.close_reason == TS_CLOSE_TLS_NO_CLOSE_NOTIFY ? 2 : 1);
+#else
   EXPECT_EQ(reset.close_reason, TS_CLOSE_PEER_RESET);
   EXPECT_EQ(close_count(TS_CLOSE_TLS_NO_CLOSE_NOTIFY), 1);
+#endif
   EXPECT_EQ(counter(TS_COUNTER_TLS_ERRORS), 0);
   expect_nothing_leaked();
 }
