@@ -317,6 +317,7 @@ void UringBackend::run(UringWorker& w) {
       ++seen;
     }
     io_uring_cq_advance(&w.ring, seen);
+    flush_splits(w);
   }
   server_.thread_end(w, true);
   teardown_ring(w);

@@ -122,6 +122,7 @@ struct UringLink {
   Recv recv;             // owner: the multishot receive
   bool send_in_flight;   // link.mu (written by the owner only): a ring send holds queue items
   bool flush_pending;    // link.mu: on the owner's flush list, or a flush task is on its way
+  bool split;            // owner: a piece that ended its receive buffer waits in the worker's splits
 };
 inline UringLink& ul(Link& link) { return link.backend_state<UringLink>(); }
 
@@ -176,6 +177,14 @@ struct UringWorker final : WorkerCtx {
   std::vector<LinkRef> paused;        // waiting for pool buffers
   std::vector<LinkRef> to_flush;      // links whose queue goes out with this batch
   std::vector<LinkRef> to_arm;        // receives to arm again (ran out of buffers)
+  // Pieces that ended a shared receive buffer, each waiting for the rest of what arrived with
+  // it (the next completion of its link, in the same batch as a rule) or the end of the batch.
+  struct Split {
+    Link* link;
+    uint64_t id;
+    Held* piece;  // capacity buf_size
+  };
+  std::vector<Split> splits;
   std::vector<Link*> to_release;      // refs reached 0 this batch; freed after it
   std::deque<SendMsg> msgs;           // sendmsg headers of this batch (stable until submitted)
   int links = 0;                      // adopted and not yet released
@@ -235,6 +244,9 @@ class UringBackend final : public Backend {
   void stop_recv(UringWorker& w, Link& link);
   void on_recv(UringWorker& w, Link& link, io_uring_cqe* cqe);
   void take(UringWorker& w, Link& link, const uint8_t* data, uint32_t len, int err);
+  void keep_split(UringWorker& w, Link& link, const uint8_t* data, uint32_t len);
+  uint32_t join_split(UringWorker& w, Link& link, const uint8_t* data, uint32_t len);
+  void flush_splits(UringWorker& w);
   bool hold(Link& link, const uint8_t* data, uint32_t len, int err);
   void pump(UringWorker& w, Link& link);
   void end_of_stream(UringWorker& w, Link& link, int err);

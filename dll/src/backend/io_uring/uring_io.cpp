@@ -2,6 +2,7 @@
 // requests around the core's read gate, queue and close state machine. The link's owner
 // worker, except write_locked / queued_locked / post_close / resume_*, which any thread may
 // call.
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -80,14 +81,28 @@ void UringBackend::on_recv(UringWorker& w, Link& link, io_uring_cqe* cqe) {
   const int res = cqe->res;
   if (last) u.recv = Recv::kIdle;
   int bid = -1;
+  uint32_t off = 0;
   const uint8_t* data = nullptr;
   if (cqe->flags & IORING_CQE_F_BUFFER) {
     bid = static_cast<int>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-    data = w.bufs + static_cast<size_t>(bid) * w.buf_size + (w.buf_inc ? w.buf_off[bid] : 0);
+    off = w.buf_inc ? w.buf_off[bid] : 0;
+    data = w.bufs + static_cast<size_t>(bid) * w.buf_size + off;
   }
+  const uint32_t len = res > 0 ? static_cast<uint32_t>(res) : 0;
+  uint32_t joined = 0;  // bytes of this completion delivered with the link's kept piece
+  if (u.split && res != -ENOBUFS) joined = join_split(w, link, data, len);
   bool out_of_buffers = false;
   if (res > 0) {
-    take(w, link, data, static_cast<uint32_t>(res), 0);
+    if (joined == len) {
+      // all of it went with the kept piece
+    } else if (off > 0 && !(cqe->flags & kCqeBufMore) && off + len == w.buf_size) {
+      // This piece ended a buffer other reads had begun: the kernel read no further into it,
+      // so what arrived with it may follow in the next buffer. Kept until then (or the end of
+      // this batch), so that OnReceive sees it whole, as one read of up to the buffer size.
+      keep_split(w, link, data + joined, len - joined);
+    } else {
+      take(w, link, data + joined, len - joined, 0);
+    }
   } else if (res == 0) {
     take(w, link, nullptr, 0, 0);  // the peer closed its side
   } else if (res == -ENOBUFS) {
@@ -95,7 +110,7 @@ void UringBackend::on_recv(UringWorker& w, Link& link, io_uring_cqe* cqe) {
   } else if (res != -ECANCELED) {
     take(w, link, nullptr, 0, -res);
   }
-  if (bid >= 0) release_buffer(w, static_cast<unsigned>(bid), res > 0 ? static_cast<uint32_t>(res) : 0, cqe->flags);
+  if (bid >= 0) release_buffer(w, static_cast<unsigned>(bid), len, cqe->flags);
   if (!last) return;
   if (out_of_buffers) {
     if (link.reading()) w.to_arm.emplace_back(&link, link.pub.Id);
@@ -145,6 +160,56 @@ void UringBackend::take(UringWorker& w, Link& link, const uint8_t* data, uint32_
   }
   if (int32_t reason = server_.received(link, w, const_cast<uint8_t*>(data), static_cast<int32_t>(len)))
     server_.close_link(link, w, reason, 0, false);
+}
+
+void UringBackend::keep_split(UringWorker& w, Link& link, const uint8_t* data, uint32_t len) {
+  auto* h = static_cast<Held*>(std::malloc(sizeof(Held) + w.buf_size));
+  if (!h) {  // no memory to wait: deliver the piece as it is
+    take(w, link, data, len, 0);
+    return;
+  }
+  h->next = nullptr;
+  h->len = len;
+  h->err = 0;
+  std::memcpy(h->data, data, len);
+  w.splits.push_back(UringWorker::Split{&link, link.pub.Id, h});
+  ul(link).split = true;
+}
+
+// The link's kept piece, with as much of `data` (the completion after it) as fits in one
+// buffer, goes through the gate. Returns how many bytes of `data` went with it.
+uint32_t UringBackend::join_split(UringWorker& w, Link& link, const uint8_t* data, uint32_t len) {
+  ul(link).split = false;
+  Held* h = nullptr;
+  for (auto& s : w.splits)
+    if (s.link == &link && s.piece) {
+      h = s.piece;
+      s.piece = nullptr;  // flush_splits drops the entry
+      break;
+    }
+  if (!h) return 0;
+  uint32_t used = std::min(len, w.buf_size - h->len);
+  if (used) std::memcpy(h->data + h->len, data, used);
+  h->len += used;
+  take(w, link, h->data, h->len, 0);
+  std::free(h);
+  return used;
+}
+
+// End of a batch: a kept piece whose rest did not come (nothing more had arrived) is delivered
+// as it is; pieces of links closed meanwhile are dropped.
+void UringBackend::flush_splits(UringWorker& w) {
+  if (w.splits.empty()) return;
+  std::vector<UringWorker::Split> splits;
+  splits.swap(w.splits);
+  for (auto& s : splits) {
+    if (!s.piece) continue;
+    if (owned_open(w, s.link, s.id) && ul(*s.link).split) {
+      ul(*s.link).split = false;
+      take(w, *s.link, s.piece->data, s.piece->len, 0);
+    }
+    std::free(s.piece);
+  }
 }
 
 void UringBackend::end_of_stream(UringWorker& w, Link& link, int err) {
