@@ -125,22 +125,25 @@ void Server::hold_for_high_water_locked(Link& link) {
 }
 
 void Server::send_item_locked(Link& link, SendItem* item) {
-  if (link.queue.empty()) {
-    int err = 0;
-    size_t n = write_now_locked(link, item->data, item->left, &err);
-    // A broken connection is being closed and will tell the application why (OnDisconnect).
-    if (err || n == item->left) {
-      release_item(*pool_, item);
-      return;
-    }
-    if (n == 0 && item->left <= backend_->deferred_write_max()) {
-      // Deferred to the backend's batch: going out now, like a write the socket took.
-      link.queue.push_charged_anyway(item);
-      if (int e = backend_->queued_locked(link)) write_failed_locked(link, e);
-      return;
-    }
-    item->data += n;
-    item->left -= static_cast<uint32_t>(n);
+  if (!link.queue.empty()) return queue_unsent_locked(link, item, false);
+  int err = 0;
+  size_t n = write_now_locked(link, item->data, item->left, &err);
+  // A broken connection is being closed and will tell the application why (OnDisconnect).
+  if (err || n == item->left) {
+    release_item(*pool_, item);
+    return;
+  }
+  item->data += n;
+  item->left -= static_cast<uint32_t>(n);
+  queue_unsent_locked(link, item, n == 0);
+}
+
+void Server::queue_unsent_locked(Link& link, SendItem* item, bool nothing_written) {
+  if (nothing_written && link.queue.empty() && item->left <= backend_->deferred_write_max()) {
+    // Deferred to the backend's batch: going out now, like a write the socket took.
+    link.queue.push_charged_anyway(item);
+    if (int e = backend_->queued_locked(link)) write_failed_locked(link, e);
+    return;
   }
   // The socket is full (or earlier data waits): the backend flushes the queue in order. What is
   // queued must fit the memory budget; a send that already went out in part cannot be taken
@@ -231,7 +234,7 @@ bool Server::enqueue_copy_locked(Link& link, const uint8_t* head, uint32_t head_
       src.copy_out(buf->data(), n);
       buf->item.data = buf->data();
       buf->item.left = n;
-      send_item_locked(link, &buf->item);
+      queue_unsent_locked(link, &buf->item, done == 0);  // the socket was just asked
       left -= n;
     }
     if (left == 0) return true;
@@ -245,7 +248,7 @@ bool Server::enqueue_copy_locked(Link& link, const uint8_t* head, uint32_t head_
     return fail(TS_ERR_OUT_OF_MEMORY, "out of memory queueing %u bytes; the link is being closed",
                 left);
   }
-  send_item_locked(link, item);
+  queue_unsent_locked(link, item, done == 0);
   return true;
 }
 
@@ -372,7 +375,7 @@ int32_t Server::broadcast(const void* buf, int32_t len, uint64_t except_id) {
         request_close(link, link.pub.Id, TS_CLOSE_ERROR, true);
         continue;
       }
-      send_item_locked(link, item);
+      queue_unsent_locked(link, item, done == 0);  // the socket was just asked
     }
     ++reached;
   }

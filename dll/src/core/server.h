@@ -304,6 +304,9 @@ class Server {
   // Sends `item` after everything queued before it: written at once when nothing is queued,
   // else queued for the backend to flush. The link owns the item from here.
   void send_item_locked(Link& link, SendItem* item);
+  // What the socket did not take of a write just made (`nothing_written`: it took nothing):
+  // queued for the backend, or deferred to its batch, without asking the socket again.
+  void queue_unsent_locked(Link& link, SendItem* item, bool nothing_written);
   void send_items_locked(Link& link, SendItem* chain);  // each in order
   // The application's bytes through the link's transport, then its output sent. False (error
   // set, the link being closed) if the transport could not take them.

@@ -121,6 +121,36 @@ TEST_F(LinkWritesTest, ASendTheSocketDoesNotTakeIsQueuedAndTheBackendToldToFlush
   EXPECT_EQ(counter(TS_COUNTER_MSGS_OUT), 1);
 }
 
+// The socket is asked once per send: what it did not take of a SendBuffer or a broadcast is
+// queued for the backend without a second write that could only find it full (one wasted
+// system call, EAGAIN, every time a socket filled).
+TEST_F(LinkWritesTest, ASendBufferTheSocketTakesInPartIsWrittenOnceThenQueued) {
+  Link* link = open();
+  ASSERT_NE(link, nullptr);
+  backend->write_script = {{4, 0}};
+  backend->socket_full = true;
+  const std::string text = "0123456789";
+  ASSERT_TRUE(server->send_buffer(&link->pub, text.data(), static_cast<int32_t>(text.size())))
+      << ts::last_error_text();
+  EXPECT_EQ(count_events("write_locked"), 1u);
+  EXPECT_EQ(backend->written, "0123");
+  EXPECT_EQ(link->queue.bytes(), 6u);
+  ASSERT_EQ(backend->queued_calls.size(), 1u);
+}
+
+TEST_F(LinkWritesTest, ABroadcastTheSocketTakesInPartIsWrittenOnceThenQueued) {
+  Link* link = open();
+  ASSERT_NE(link, nullptr);
+  backend->write_script = {{3, 0}};
+  backend->socket_full = true;
+  const std::string text = "broadcast";
+  EXPECT_EQ(server->broadcast(text.data(), static_cast<int32_t>(text.size())), 1);
+  EXPECT_EQ(count_events("write_locked"), 1u);
+  EXPECT_EQ(backend->written, "bro");
+  EXPECT_EQ(link->queue.bytes(), 6u);
+  ASSERT_EQ(backend->queued_calls.size(), 1u);
+}
+
 class HighWaterTest : public LinkWritesTest {
  protected:
   void Configure() override { set_option(TS_OPT_SEND_HIGH_WATER, 200); }
