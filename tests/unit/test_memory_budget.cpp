@@ -73,16 +73,6 @@ socket_t connect_from(const char* local_ip, uint16_t port) {
   return s;
 }
 
-// Whether the server closed `s` (EOF or reset) within `timeout`.
-bool closed_by_server(socket_t s, std::chrono::milliseconds timeout) {
-  return wait_until([&] {
-    pollfd p = poll_entry(s, POLLIN);
-    if (poll_sockets(&p, 1, 10) <= 0) return false;
-    char c;
-    return recv_some(s, &c, 1) <= 0;
-  }, timeout);
-}
-
 class MemoryBudgetTest : public ServerTest {
  protected:
   void SetUp() override {
