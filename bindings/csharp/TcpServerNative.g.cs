@@ -357,8 +357,8 @@ namespace TcpServerLib
         /// than TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS too. [default 0; 0..1] (API 1.3)</summary>
         public const int TS_OPT_PROXY_PROTOCOL = 51;
 
-        /// <summary>Linux: epoll (io_uring is asked for by name: README, "Backends"); Windows: IOCP
-        /// (API 1.3)</summary>
+        /// <summary>Linux: io_uring where the kernel lets it run, else epoll (why is logged once,
+        /// at TS_LOG_INFO); Windows: IOCP (API 1.3)</summary>
         public const int TS_BACKEND_AUTO = 0;
         /// <summary>Linux: edge-triggered epoll, one loop per worker (API 1.3)</summary>
         public const int TS_BACKEND_EPOLL = 1;

@@ -312,8 +312,9 @@ typedef void (TS_CALL* TOnLog)(int32_t Level, const char* Text);
                                        TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS too. @default 0
                                        @range 0..1 */
 
-#define TS_BACKEND_AUTO     0 /* Linux: epoll (io_uring is asked for by name: README,
-                                 "Backends"); Windows: IOCP @since 1.3 */
+#define TS_BACKEND_AUTO     0 /* Linux: io_uring where the kernel lets it run, else epoll
+                                 (why is logged once, at TS_LOG_INFO); Windows: IOCP
+                                 @since 1.3 */
 #define TS_BACKEND_EPOLL    1 /* Linux: edge-triggered epoll, one loop per worker @since 1.3 */
 #define TS_BACKEND_IO_URING 2 /* Linux 6.1+: io_uring, one ring per worker (built with liburing)
                                  @since 1.3 */

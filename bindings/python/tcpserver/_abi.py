@@ -560,7 +560,8 @@ class TlsCause(enum.IntEnum):
 
 class Backend(enum.IntEnum):
     """Backends (TS_OPT_BACKEND): the TS_BACKEND_* constants."""
-    #: Linux: epoll (io_uring is asked for by name: README, "Backends"); Windows: IOCP (API 1.3)
+    #: Linux: io_uring where the kernel lets it run, else epoll (why is logged once, at
+    #: TS_LOG_INFO); Windows: IOCP (API 1.3)
     AUTO = TS_BACKEND_AUTO
     #: Linux: edge-triggered epoll, one loop per worker (API 1.3)
     EPOLL = TS_BACKEND_EPOLL

@@ -58,7 +58,8 @@ const char* built_backends() {
 #if defined(_WIN32)
   return "TS_BACKEND_IOCP (and TS_BACKEND_AUTO, which picks it)";
 #elif defined(TS_HAVE_IO_URING)
-  return "TS_BACKEND_IO_URING where the kernel allows it, TS_BACKEND_EPOLL, and TS_BACKEND_AUTO (epoll)";
+  return "TS_BACKEND_IO_URING where the kernel allows it, TS_BACKEND_EPOLL, and TS_BACKEND_AUTO "
+         "(io_uring where the kernel allows it, else epoll)";
 #else
   return "TS_BACKEND_EPOLL (and TS_BACKEND_AUTO, which picks it; this build has no io_uring "
          "backend: it was built without liburing)";
@@ -114,9 +115,19 @@ std::unique_ptr<Backend> make_backend(Server& server, int32_t requested) {
     return nullptr;
   }
 #if defined(TS_HAVE_IO_URING)
-  // AUTO is epoll: io_uring is asked for by name (TS_OPT_BACKEND, or TCPSERVER_BACKEND) while
-  // it has a known open bug (a cluster node's broadcasts stall on it: see the README).
-  if (kind == TS_BACKEND_AUTO) kind = TS_BACKEND_EPOLL;
+  // AUTO is io_uring where the kernel lets it run, else epoll, saying why once per process.
+  if (kind == TS_BACKEND_AUTO) {
+    std::string why;
+    if (uring_usable(&why)) {
+      kind = TS_BACKEND_IO_URING;
+    } else {
+      kind = TS_BACKEND_EPOLL;
+      static std::atomic<bool> said{false};
+      if (!said.exchange(true))
+        log(TS_LOG_INFO, "TS_BACKEND_AUTO serves with epoll: io_uring cannot be used here (%s)",
+            why.c_str());
+    }
+  }
   if (kind == TS_BACKEND_IO_URING) {
     std::string why;
     if (!uring_usable(&why)) {
