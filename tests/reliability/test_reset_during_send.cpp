@@ -181,7 +181,10 @@ TEST_F(ResetDuringSendTest, ResetMetFirstByASendIsStillReportedAsAReset) {
   BlockingClient reset_one, blocker;
   ASSERT_TRUE(reset_one.connect(port_));
   ASSERT_TRUE(wait_until([] { std::lock_guard<std::mutex> l(g_ids_mu); return g_ids.size() == 1; }, 5s));
-  const uint64_t id = g_ids[0];
+  const uint64_t id = [] {  // under the lock: the next OnConnect may grow the vector
+    std::lock_guard<std::mutex> l(g_ids_mu);
+    return g_ids[0];
+  }();
   ASSERT_TRUE(blocker.connect(port_));
   ASSERT_TRUE(blocker.send_all("block"));
   ASSERT_TRUE(wait_until([] { return g_blocked.load(); }, 5s)) << "the worker never got the request";
