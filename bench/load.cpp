@@ -1103,7 +1103,9 @@ int run_handshake(const Args& a, uint16_t port) {
               static_cast<unsigned long long>(total), resume ? 1 : 0);
   if (pid > 0) {
     double per = (cpu1 - cpu0) / static_cast<double>(total);
-    std::printf(" server_cpu_us_per_hs=%.1f server_hs_capacity_s=%.0f", per, per > 0 ? 1e6 / per : 0.0);
+    // How busy the server was: well under 100 % means the client, not the server, set the pace.
+    std::printf(" server_cpu_us_per_hs=%.1f server_hs_capacity_s=%.0f server_busy_pct=%.0f", per,
+                per > 0 ? 1e6 / per : 0.0, (cpu1 - cpu0) / seconds / 1e4);
   }
   std::printf("\n");
   return 0;

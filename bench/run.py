@@ -203,10 +203,10 @@ def scenarios(smoke, seconds):
         ("tls_hs", "TLS 1.3 full handshakes (ECDSA P-256), %s connections at a time: connect, handshake, "
          "1 byte echoed, close" % ("8" if smoke else "32"),
          ["handshake", "--conns", "8" if smoke else "32"] + s,
-         TLS_PEERS, ["handshakes_s", "server_cpu_us_per_hs", "server_hs_capacity_s"], "handshakes_s", True),
+         TLS_PEERS, ["handshakes_s", "server_cpu_us_per_hs", "server_hs_capacity_s", "server_busy_pct"], "handshakes_s", True),
         ("tls_resume", "TLS 1.3 resumed handshakes (every connection offers the same session ticket)",
          ["handshake", "--resume", "--conns", "8" if smoke else "32"] + s,
-         TLS_PEERS, ["handshakes_s", "server_cpu_us_per_hs", "server_hs_capacity_s"], "handshakes_s", True),
+         TLS_PEERS, ["handshakes_s", "server_cpu_us_per_hs", "server_hs_capacity_s", "server_busy_pct"], "handshakes_s", True),
         ("tls_echo4k", "TLS: 4 KiB messages, 4 in flight, %s connections" % conns,
          ["echo", "--conns", conns, "--size", "4096", "--inflight", "4"] + s,
          TLS_PEERS, ["msgs_s", "mb_s", "p50_us", "p99_us", "server_cpu_us_per_msg"], "mb_s", True),
@@ -498,6 +498,8 @@ def targets(med, by_run):
     def get(key, name, metric):
         return med.get((key, name), {}).get(metric)
 
+    if all(key.startswith("tls_") for key, _ in med):  # --only with TLS scenarios alone
+        return tls_targets(med, by_run)
     rows = []
 
     def ratio(label, goal, key, mine, peer, metric):
