@@ -19,6 +19,18 @@
 //       opens the links, then asks the server (first link, 'B') for one 1 KiB broadcast at a
 //       time and waits until every link has received it; reports deliveries per second and the
 //       server's own time per broadcast ('P' probe).
+//
+// TLS (OpenSSL, TLS 1.3 only, the certificate not verified: the server's cost is measured):
+//   --tls for echo, scale and bcast speaks TLS on every connection (handshakes done while the
+//       connections open, before the measured window); every echoed byte is still verified.
+//       scale --tls --tls-echo 4096: each link echoes 4 KiB once before the RSS is read.
+//   bench_load handshake --port P [--conns 32] [--procs 1] [--seconds 3] [--warmup 0.5]
+//                        [--resume] [--server-pid PID[,PID]]
+//       `conns` connections at a time each connect, complete a TLS 1.3 handshake, have one byte
+//       echoed (so the server has finished its side), send close_notify and close. --resume: every connection offers one ticket taken before the run, and a
+//       handshake the server did not resume is a failure. Reports handshakes/s and the server's
+//       CPU time per handshake.
+// --server-pid may list several processes (haproxy,backend): their CPU times are added.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -30,6 +42,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -164,24 +179,138 @@ void verify(const uint8_t* data, size_t n, uint64_t off, uint32_t conn) {
 }
 
 // ------------------------------------------------------------------------------------------
+// TLS: one client context; send/recv through SSL with the plaintext calls' conventions
+// (-1 with errno EAGAIN when it would block, 0 at the end of the stream).
+// ------------------------------------------------------------------------------------------
+
+SSL_CTX* g_tls = nullptr;         // set with --tls and for the handshake mode
+SSL_SESSION* g_ticket = nullptr;  // the first ticket received (handshake --resume offers it)
+
+std::string tls_errors() {
+  std::string out;
+  unsigned long e;
+  char buf[256];
+  while ((e = ERR_get_error()) != 0) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? std::string(std::strerror(errno)) : out;
+}
+
+// A ticket arrived: flag the connection (app data, when set) and keep the first one.
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+  if (auto* seen = static_cast<bool*>(SSL_get_app_data(ssl))) *seen = true;
+  if (!g_ticket) {
+    g_ticket = session;
+    return 1;  // the reference is ours
+  }
+  return 0;
+}
+
+void tls_init() {
+  g_tls = SSL_CTX_new(TLS_client_method());
+  if (!g_tls) die("SSL_CTX_new: %s", tls_errors().c_str());
+  SSL_CTX_set_min_proto_version(g_tls, TLS1_3_VERSION);
+  SSL_CTX_set_verify(g_tls, SSL_VERIFY_NONE, nullptr);
+  SSL_CTX_set_mode(g_tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // The servers' default TLS 1.3 suites in their order (tcpserver's, set on every peer too).
+  SSL_CTX_set_ciphersuites(g_tls, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+  SSL_CTX_set_session_cache_mode(g_tls, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(g_tls, on_new_session);
+}
+
+SSL* tls_new(int fd) {
+  SSL* ssl = SSL_new(g_tls);
+  if (!ssl || SSL_set_fd(ssl, fd) != 1) die("SSL_new: %s", tls_errors().c_str());
+  SSL_set_connect_state(ssl);
+  return ssl;
+}
+
+ssize_t io_send(int fd, SSL* ssl, const void* buf, size_t len) {
+  if (!ssl) return sys_send(fd, buf, len);
+  int r = SSL_write(ssl, buf, static_cast<int>(std::min<size_t>(len, 1u << 30)));
+  if (r > 0) return r;
+  int e = SSL_get_error(ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  die("TLS write failed: %s", tls_errors().c_str());
+}
+
+ssize_t io_recv(int fd, SSL* ssl, void* buf, size_t len) {
+  if (!ssl) return sys_recv(fd, buf, len);
+  int r = SSL_read(ssl, buf, static_cast<int>(std::min<size_t>(len, 1u << 30)));
+  if (r > 0) return r;
+  int e = SSL_get_error(ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) return 0;
+  if (e == SSL_ERROR_SYSCALL) return -1;
+  die("TLS read failed: %s", tls_errors().c_str());
+}
+
+// ------------------------------------------------------------------------------------------
 // Opening many connections: non-blocking connects, at most `window` not yet done at a time,
 // each from one of `sources` addresses 127.0.0.2, 127.0.0.3, ... With `echo_byte`, a
-// connection is done when one byte sent on it has come back; otherwise when connected.
+// connection is done when one byte sent on it has come back; otherwise when connected. With
+// TLS (g_tls set), when its handshake is complete and, with `tls_echo`, that many bytes sent
+// on it have come back (verified).
 // ------------------------------------------------------------------------------------------
 
 struct Opened {
   std::vector<int> fds;
+  std::vector<SSL*> ssls;  // per fd, with TLS
   uint64_t first_ns = 0, last_ns = 0;
 };
 
+struct Opening {
+  uint8_t st = 0;  // 0 connecting, 1 waiting for the echoed byte, 2 done, 3 TLS handshake, 4 TLS echo
+  SSL* ssl = nullptr;
+  uint32_t id = 0, tx = 0, rx = 0;
+};
+
+// One step of a TLS connection being opened; true when it is done.
+bool tls_open_step(Opening& o, int fd, uint32_t tls_echo, uint8_t* buf) {
+  if (o.st == 3) {
+    int r = SSL_do_handshake(o.ssl);
+    if (r != 1) {
+      int e = SSL_get_error(o.ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
+      die("TLS handshake failed: %s", tls_errors().c_str());
+    }
+    if (tls_echo == 0) return true;
+    o.st = 4;
+  }
+  while (o.tx < tls_echo) {
+    ssize_t n = io_send(fd, o.ssl, bench_pattern + bench_pattern_pos(o.tx, o.id), tls_echo - o.tx);
+    if (n < 0 && errno == EAGAIN) break;
+    if (n <= 0) die("TLS connection %u: send failed", o.id);
+    o.tx += static_cast<uint32_t>(n);
+  }
+  for (;;) {
+    ssize_t n = io_recv(fd, o.ssl, buf, BENCH_PATTERN_SIZE);
+    if (n < 0 && errno == EAGAIN) return false;
+    if (n <= 0) die("TLS connection %u: the server closed it after %u echoed bytes", o.id, o.rx);
+    if (o.rx + static_cast<uint64_t>(n) > o.tx) die("TLS connection %u: more bytes came back than were sent", o.id);
+    verify(buf, static_cast<size_t>(n), o.rx, o.id);
+    o.rx += static_cast<uint32_t>(n);
+    if (o.rx == tls_echo) return true;
+  }
+}
+
 Opened open_many(uint16_t port, long count, int sources, int source_base, long window, bool echo_byte,
-                 double deadline_s) {
+                 double deadline_s, uint32_t tls_echo = 0, uint32_t first_id = 0) {
   Opened out;
   out.fds.reserve(static_cast<size_t>(count));
   int ep = epoll_create1(EPOLL_CLOEXEC);
   sockaddr_in to = server_addr(port);
   long started = 0, pending = 0, done = 0;
-  std::vector<uint8_t> stage;  // per fd: 0 connecting, 1 waiting for echo
+  std::vector<Opening> stage;  // per fd
+  std::vector<uint8_t> tls_buf(g_tls ? BENCH_PATTERN_SIZE : 0);
   out.first_ns = now_ns();
   uint64_t deadline = out.first_ns + static_cast<uint64_t>(deadline_s * 1e9);
   epoll_event events[512];
@@ -202,7 +331,8 @@ Opened open_many(uint16_t port, long count, int sources, int source_base, long w
       if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)
         die("connect() failed after %ld connections: %s", started, std::strerror(errno));
       if (static_cast<size_t>(fd) >= stage.size()) stage.resize(static_cast<size_t>(fd) + 1024);
-      stage[static_cast<size_t>(fd)] = 0;
+      stage[static_cast<size_t>(fd)] = Opening{};
+      stage[static_cast<size_t>(fd)].id = first_id + static_cast<uint32_t>(started);
       // Edge-triggered: one edge when connected, one when the echo comes, none while idle,
       // so a done connection can stay registered (the fewer client syscalls, the more of the
       // machine is left to the server whose accept rate this measures).
@@ -218,7 +348,8 @@ Opened open_many(uint16_t port, long count, int sources, int source_base, long w
       die("only %ld of %ld connections were served within %.0f s", done, count, deadline_s);
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
-      uint8_t& st = stage[static_cast<size_t>(fd)];
+      Opening& op = stage[static_cast<size_t>(fd)];
+      uint8_t& st = op.st;
       bool finished = false;
       if (st == 0 && (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         if (events[i].events & (EPOLLERR | EPOLLHUP)) {
@@ -227,7 +358,10 @@ Opened open_many(uint16_t port, long count, int sources, int source_base, long w
           ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
           die("connect() failed after %ld connections: %s", done, std::strerror(err ? err : ECONNRESET));
         }
-        if (echo_byte) {
+        if (g_tls) {
+          st = 3;
+          op.ssl = tls_new(fd);
+        } else if (echo_byte) {
           char b = 'x';
           if (::send(fd, &b, 1, MSG_NOSIGNAL) != 1) die("send failed: %s", std::strerror(errno));
           st = 1;
@@ -242,9 +376,12 @@ Opened open_many(uint16_t port, long count, int sources, int source_base, long w
         else if (r < 0 && errno == EAGAIN) continue;
         else die("the server closed or garbled a new connection (recv %zd: %s)", r, std::strerror(errno));
       }
+      if (st >= 3 && !(events[i].events & EPOLLERR)) finished = tls_open_step(op, fd, tls_echo, tls_buf.data());
+      else if (st >= 3) die("a TLS connection failed while opening (%ld done)", done);
       if (finished) {
         st = 2;
         out.fds.push_back(fd);
+        out.ssls.push_back(op.ssl);
         --pending;
         ++done;
       }
@@ -271,8 +408,17 @@ void raise_fd_limit() {
 // CPU time (user + system, all threads) the process `pid` has used, in microseconds; 0 when
 // there is no pid. Per message it says what a server costs even when the machine is shared,
 // where throughput also depends on what else runs.
+std::vector<long> g_more_pids;  // --server-pid A,B,...: the processes after the first
+
+double cpu_one(long pid);
 double cpu_us(long pid) {
   if (pid <= 0) return 0;
+  double total = cpu_one(pid);
+  for (long more : g_more_pids) total += cpu_one(more);
+  return total;
+}
+
+double cpu_one(long pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
   FILE* f = std::fopen(path, "r");
@@ -294,6 +440,7 @@ double cpu_us(long pid) {
 
 struct Conn {
   int fd = -1;
+  SSL* ssl = nullptr;  // with --tls
   uint32_t id = 0;
   uint64_t tx_off = 0;     // bytes written
   uint64_t tx_target = 0;  // bytes that should have been written (messages issued x size)
@@ -319,7 +466,7 @@ struct EchoResult {
 void flush(Conn& c) {
   while (c.tx_off < c.tx_target) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(c.tx_target - c.tx_off, BENCH_PATTERN_SIZE));
-    ssize_t n = sys_send(c.fd, bench_pattern + bench_pattern_pos(c.tx_off, c.id), len);
+    ssize_t n = io_send(c.fd, c.ssl, bench_pattern + bench_pattern_pos(c.tx_off, c.id), len);
     if (n > 0) {
       c.tx_off += static_cast<uint64_t>(n);
       continue;
@@ -383,7 +530,7 @@ void echo_thread(std::vector<Conn>* conns, const EchoConfig* cfg, EchoResult* re
       if ((events[i].events & EPOLLOUT) && c.want_out) flush(c);
       if (!(events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
       for (;;) {
-        ssize_t r = sys_recv(c.fd, buf.data(), buf.size());
+        ssize_t r = io_recv(c.fd, c.ssl, buf.data(), buf.size());
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (r <= 0)
@@ -406,7 +553,9 @@ void echo_thread(std::vector<Conn>* conns, const EchoConfig* cfg, EchoResult* re
           if (!open_loop && t < cfg->end_ns) issue(c, *cfg, t);
         }
         if (!open_loop && completed && !c.want_out) flush(c);
-        if (static_cast<size_t>(r) < buf.size()) break;
+        // A short read emptied the socket; TLS hands over one record at a time, so read on
+        // until it would block (edge-triggered: no new edge for what is already here).
+        if (!c.ssl && static_cast<size_t>(r) < buf.size()) break;
       }
     }
   }
@@ -416,11 +565,12 @@ void echo_thread(std::vector<Conn>* conns, const EchoConfig* cfg, EchoResult* re
 
 // The connections [first, first + count) of a run, dealt over `nthreads` threads.
 std::vector<std::vector<Conn>> open_share(uint16_t port, long first, long count, int nthreads) {
-  Opened opened = open_many(port, count, 0, 0, 64, false, 30);
+  Opened opened = open_many(port, count, 0, 0, 64, false, 30, 0, static_cast<uint32_t>(first));
   std::vector<std::vector<Conn>> per_thread(static_cast<size_t>(nthreads));
   for (long i = 0; i < count; ++i) {
     Conn c;
     c.fd = opened.fds[static_cast<size_t>(i)];
+    c.ssl = opened.ssls[static_cast<size_t>(i)];
     c.id = static_cast<uint32_t>(first + i);
     per_thread[static_cast<size_t>(i % nthreads)].push_back(std::move(c));
   }
@@ -452,7 +602,10 @@ EchoResult drive_share(std::vector<std::vector<Conn>>& per_thread, EchoConfig cf
     total.hist.merge(r.hist);
   }
   for (auto& v : per_thread)
-    for (Conn& c : v) ::close(c.fd);
+    for (Conn& c : v) {
+      if (c.ssl) SSL_free(c.ssl);
+      ::close(c.fd);
+    }
   return total;
 }
 
@@ -599,6 +752,8 @@ int run_scale(const Args& a, uint16_t port) {
   long conns = a.integer("--conns", fd_hard_limit() - 100);
   long window = a.integer("--window", 256);
   long rss_before = rss_kib(pid);
+  uint32_t tls_echo = static_cast<uint32_t>(a.integer("--tls-echo", 0));
+  if (tls_echo > BENCH_PATTERN_SIZE) die("--tls-echo must be at most %u", BENCH_PATTERN_SIZE);
 
   struct Child {
     pid_t pid;
@@ -616,7 +771,7 @@ int run_scale(const Args& a, uint16_t port) {
       ::close(report[0]);
       char b;
       if (::read(go[0], &b, 1) != 1) _exit(1);
-      Opened o = open_many(port, share, sources, p, window, true, 60);
+      Opened o = open_many(port, share, sources, p, window, true, 60, tls_echo);
       uint64_t times[2] = {o.first_ns, o.last_ns};
       if (::write(report[1], times, sizeof times) != sizeof times) _exit(1);
       while (::read(go[0], &b, 1) > 0) {  // hold the connections until the parent is done
@@ -657,9 +812,12 @@ int run_scale(const Args& a, uint16_t port) {
   // what rate it would sustain on a CPU of its own (server_accept_capacity_s).
   double cpu_per_conn = (cpu1 - cpu0) / static_cast<double>(conns);
   std::printf("RESULT conns=%ld accept_s=%.0f server_cpu_us_per_conn=%.2f server_accept_capacity_s=%.0f "
-              "rss_before_kib=%ld rss_after_kib=%ld rss_per_conn_b=%.0f\n",
+              "rss_before_kib=%ld rss_after_kib=%ld rss_per_conn_b=%.0f",
               conns, static_cast<double>(conns) / secs, cpu_per_conn, cpu_per_conn > 0 ? 1e6 / cpu_per_conn : 0.0,
               rss_before, rss_after, static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(conns));
+  if (g_tls)  // the same figure under the TLS scenario's name
+    std::printf(" rss_per_link_b=%.0f", static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(conns));
+  std::printf("\n");
   return 0;
 }
 
@@ -667,18 +825,27 @@ int run_scale(const Args& a, uint16_t port) {
 // bcast
 // ------------------------------------------------------------------------------------------
 
-void send_byte(int fd, char b) {
-  if (::send(fd, &b, 1, MSG_NOSIGNAL) != 1) die("send to the server failed: %s", std::strerror(errno));
+void send_byte(int fd, SSL* ssl, char b) {
+  uint64_t deadline = now_ns() + 10000000000ull;
+  for (;;) {
+    ssize_t n = io_send(fd, ssl, &b, 1);
+    if (n == 1) return;
+    if (n < 0 && errno == EAGAIN && now_ns() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      continue;
+    }
+    die("send to the server failed: %s", std::strerror(errno));
+  }
 }
 
 // 'P': the server's open-link count and its total broadcast time in ns.
-void probe(int fd, uint32_t* links, uint64_t* ns) {
-  send_byte(fd, BENCH_CMD_PROBE);
+void probe(int fd, SSL* ssl, uint32_t* links, uint64_t* ns) {
+  send_byte(fd, ssl, BENCH_CMD_PROBE);
   uint8_t reply[BENCH_PROBE_REPLY];
   size_t got = 0;
   uint64_t deadline = now_ns() + 10000000000ull;
   while (got < sizeof reply) {
-    ssize_t r = ::recv(fd, reply + got, sizeof reply - got, 0);
+    ssize_t r = io_recv(fd, ssl, reply + got, sizeof reply - got);
     if (r > 0) got += static_cast<size_t>(r);
     else if (r < 0 && errno == EAGAIN && now_ns() < deadline) std::this_thread::sleep_for(std::chrono::microseconds(100));
     else die("no reply to the probe: %s", r == 0 ? "the server closed the link" : std::strerror(errno));
@@ -692,11 +859,12 @@ int run_bcast(const Args& a, uint16_t port) {
   double seconds = a.num("--seconds", 3);
   Opened o = open_many(port, nlinks, 4, 0, 256, false, 30);
   std::vector<int>& fds = o.fds;
+  std::vector<SSL*>& ssls = o.ssls;
   uint32_t links = 0;
   uint64_t ns0 = 0;
   uint64_t deadline = now_ns() + 10000000000ull;
   for (;;) {  // wait until the server has taken every link in
-    probe(fds[0], &links, &ns0);
+    probe(fds[0], ssls[0], &links, &ns0);
     if (links >= static_cast<uint32_t>(nlinks)) break;
     if (now_ns() > deadline) die("the server holds %u of %ld links after 10 s", links, nlinks);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -718,7 +886,7 @@ int run_bcast(const Args& a, uint16_t port) {
   while (now_ns() < end) {
     std::fill(got.begin(), got.end(), 0);
     size_t complete = 0;
-    send_byte(fds[0], BENCH_CMD_BCAST);
+    send_byte(fds[0], ssls[0], BENCH_CMD_BCAST);
     const uint8_t* want = bench_pattern + bench_bcast_pos(rounds);
     uint64_t round_deadline = now_ns() + 10000000000ull;
     while (complete < fds.size()) {
@@ -730,7 +898,9 @@ int run_bcast(const Args& a, uint16_t port) {
         size_t k = events[i].data.u64;
         for (;;) {
           if (got[k] == BENCH_BCAST_SIZE) break;  // the next round's bytes wait for the next round
-          ssize_t r = ::recv(fds[k], buf, BENCH_BCAST_SIZE - got[k], 0);
+          // (With TLS nothing of the next round can be buffered in OpenSSL: the next round is
+          // asked for only when every link has this one.)
+          ssize_t r = io_recv(fds[k], ssls[k], buf, BENCH_BCAST_SIZE - got[k]);
           if (r < 0 && (errno == EAGAIN || errno == EINTR)) break;
           if (r <= 0) die("link %zu: the server closed it during broadcast", k);
           if (std::memcmp(buf, want + got[k], static_cast<size_t>(r)) != 0)
@@ -745,24 +915,228 @@ int run_bcast(const Args& a, uint16_t port) {
   double secs = static_cast<double>(now_ns() - start) / 1e9;
   double cpu1 = cpu_us(pid);
   uint64_t ns1 = 0;
-  probe(fds[0], &links, &ns1);
+  probe(fds[0], ssls[0], &links, &ns1);
   double deliveries = static_cast<double>(rounds) * static_cast<double>(fds.size());
   std::printf("RESULT deliveries_s=%.0f mb_s=%.2f rounds=%llu server_us_per_bcast=%.1f", deliveries / secs,
               deliveries * BENCH_BCAST_SIZE / secs / 1e6, static_cast<unsigned long long>(rounds),
               static_cast<double>(ns1 - ns0) / static_cast<double>(rounds) / 1e3);
   if (pid > 0) std::printf(" server_cpu_us_per_delivery=%.3f", (cpu1 - cpu0) / deliveries);
   std::printf("\n");
-  for (int fd : fds) ::close(fd);
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (ssls[i]) SSL_free(ssls[i]);
+    ::close(fds[i]);
+  }
+  return 0;
+}
+
+// ------------------------------------------------------------------------------------------
+// handshake
+// ------------------------------------------------------------------------------------------
+
+struct HsSlot {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  bool connected = false;
+  bool handshaken = false;
+  bool ticket = false;  // a session ticket came
+  bool sent = false;    // the probe byte is written
+};
+
+// Frees a connection's SSL without OpenSSL marking its session not resumable (it does so for
+// a connection freed before its close_notify went out, and the session may be the ticket).
+void hs_free(SSL* ssl) {
+  SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_free(ssl);
+}
+
+void hs_start(HsSlot& s, int ep, const sockaddr_in& to, bool resume) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket: %s", std::strerror(errno));
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)
+    die("connect: %s", std::strerror(errno));
+  s = HsSlot{};
+  s.fd = fd;
+  s.ssl = tls_new(fd);
+  SSL_set_app_data(s.ssl, &s.ticket);
+  if (resume) {
+    // A copy each time: after a TLS 1.3 resumption OpenSSL marks the session it used not
+    // resumable (tickets are meant for one use), and the same ticket is offered every time.
+    SSL_SESSION* copy = SSL_SESSION_dup(g_ticket);
+    if (!copy || SSL_set_session(s.ssl, copy) != 1) die("SSL_set_session: %s", tls_errors().c_str());
+    SSL_SESSION_free(copy);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+  ev.data.ptr = &s;
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+// Moves the connection on; true when it is done (and closed).
+bool hs_step(HsSlot& s, uint32_t events, bool resume, uint8_t* buf) {
+  if (!s.connected) {
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      die("connect failed: %s", std::strerror(err ? err : ECONNRESET));
+    }
+    if (!(events & EPOLLOUT)) return false;
+    s.connected = true;
+  }
+  if (!s.handshaken) {
+    int r = SSL_do_handshake(s.ssl);
+    if (r != 1) {
+      int e = SSL_get_error(s.ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
+      die("TLS handshake failed: %s", tls_errors().c_str());
+    }
+    s.handshaken = true;
+    if (resume && !SSL_session_reused(s.ssl)) die("the server did a full handshake: it refused the ticket offered");
+  }
+  // One byte echoed proves the server has finished its side of the handshake (a server may
+  // send no ticket after a resumption, so a ticket cannot be what is waited for).
+  if (!s.sent) {
+    ssize_t n = io_send(s.fd, s.ssl, "h", 1);
+    if (n < 0 && errno == EAGAIN) return false;
+    if (n != 1) die("send after the handshake failed: %s", std::strerror(errno));
+    s.sent = true;
+  }
+  for (;;) {
+    ssize_t n = io_recv(s.fd, s.ssl, buf, 16384);
+    if (n < 0 && errno == EAGAIN) return false;
+    if (n == 0) die("the server closed a connection right after its handshake");
+    if (n < 0) die("recv: %s", std::strerror(errno));
+    if (n != 1 || buf[0] != 'h') die("the server echoed %zd bytes for the 1 sent", n);
+    break;
+  }
+  SSL_shutdown(s.ssl);  // close_notify, without waiting for the server's
+  hs_free(s.ssl);
+  ::close(s.fd);
+  return true;
+}
+
+// Runs `conns` handshakes at a time until end_ns; counts those finished in [measure_ns, end_ns).
+uint64_t hs_loop(uint16_t port, long conns, bool resume, uint64_t measure_ns, uint64_t end_ns) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  sockaddr_in to = server_addr(port);
+  std::vector<HsSlot> slots(static_cast<size_t>(conns));
+  for (HsSlot& s : slots) hs_start(s, ep, to, resume);
+  std::vector<uint8_t> buf(16384);
+  epoll_event events[256];
+  uint64_t counted = 0;
+  uint64_t last_progress = now_ns();
+  for (;;) {
+    uint64_t now = now_ns();
+    if (now >= end_ns) break;
+    if (now - last_progress > 10000000000ull) die("no handshake finished in 10 s");
+    int n = ::epoll_wait(ep, events, 256, 100);
+    if (n < 0 && errno != EINTR) die("epoll_wait: %s", std::strerror(errno));
+    for (int i = 0; i < n; ++i) {
+      HsSlot& s = *static_cast<HsSlot*>(events[i].data.ptr);
+      if (!hs_step(s, events[i].events, resume, buf.data())) continue;
+      uint64_t t = now_ns();
+      last_progress = t;
+      if (t >= measure_ns && t < end_ns) ++counted;
+      hs_start(s, ep, to, resume);
+    }
+  }
+  for (HsSlot& s : slots) {
+    hs_free(s.ssl);
+    ::close(s.fd);
+  }
+  ::close(ep);
+  return counted;
+}
+
+int run_handshake(const Args& a, uint16_t port) {
+  long conns = std::max(1L, a.integer("--conns", 32));
+  int nprocs = static_cast<int>(std::max(1L, std::min(a.integer("--procs", 1), conns)));
+  double seconds = a.num("--seconds", 3), warmup = a.num("--warmup", 0.5);
+  bool resume = a.integer("--resume", 0) != 0;
+  long pid = a.integer("--server-pid", 0);
+  if (resume) {  // one full handshake first, for the ticket every connection then offers
+    uint64_t deadline = now_ns() + 10000000000ull;
+    hs_loop(port, 1, false, deadline, now_ns() + 200000000);
+    for (int tries = 0; !g_ticket && tries < 50; ++tries) hs_loop(port, 1, false, deadline, now_ns() + 200000000);
+    if (!g_ticket) die("the server sent no session ticket: resumption cannot be measured");
+  }
+  uint64_t start_ns = now_ns() + 50000000;
+  uint64_t measure_ns = start_ns + static_cast<uint64_t>(warmup * 1e9);
+  uint64_t end_ns = measure_ns + static_cast<uint64_t>(seconds * 1e9);
+  std::vector<int> up;
+  std::vector<pid_t> kids;
+  for (int p = 0; p < nprocs; ++p) {
+    int u[2];
+    if (::pipe(u) != 0) die("pipe: %s", std::strerror(errno));
+    long share = conns / nprocs + (p < conns % nprocs ? 1 : 0);
+    pid_t kid = ::fork();
+    if (kid < 0) die("fork: %s", std::strerror(errno));
+    if (kid == 0) {
+      ::close(u[0]);
+      while (now_ns() < start_ns) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      uint64_t n = hs_loop(port, share, resume, measure_ns, end_ns);
+      write_all(u[1], &n, sizeof n);
+      ::_exit(0);
+    }
+    ::close(u[1]);
+    up.push_back(u[0]);
+    kids.push_back(kid);
+  }
+  while (now_ns() < measure_ns) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  double cpu0 = cpu_us(pid);
+  uint64_t total = 0;
+  for (int fd : up) {
+    uint64_t n = 0;
+    read_all(fd, &n, sizeof n, "handshake");
+    total += n;
+  }
+  double cpu1 = cpu_us(pid);
+  for (pid_t kid : kids) {
+    int status = 0;
+    ::waitpid(kid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("a client process failed");
+  }
+  if (total == 0) die("no handshake finished in %.1f s", seconds);
+  std::printf("RESULT handshakes_s=%.0f handshakes=%llu resumed=%d", static_cast<double>(total) / seconds,
+              static_cast<unsigned long long>(total), resume ? 1 : 0);
+  if (pid > 0) {
+    double per = (cpu1 - cpu0) / static_cast<double>(total);
+    // How busy the server was: well under 100 % means the client, not the server, set the pace.
+    std::printf(" server_cpu_us_per_hs=%.1f server_hs_capacity_s=%.0f server_busy_pct=%.0f", per,
+                per > 0 ? 1e6 / per : 0.0, (cpu1 - cpu0) / seconds / 1e4);
+  }
+  std::printf("\n");
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) die("usage: bench_load echo|scale|bcast --port N [options] (see load.cpp)");
+  if (argc < 2) die("usage: bench_load echo|scale|bcast|handshake --port N [options] (see load.cpp)");
   std::string mode = argv[1];
   Args a;
-  for (int i = 2; i + 1 < argc; i += 2) a.kv[argv[i]] = argv[i + 1];
+  for (int i = 2; i < argc; ++i) {  // --key value, or a lone --flag (= 1)
+    if (i + 1 < argc && std::strncmp(argv[i + 1], "--", 2) != 0) {
+      a.kv[argv[i]] = argv[i + 1];
+      ++i;
+    } else {
+      a.kv[argv[i]] = "1";
+    }
+  }
+  auto pids = a.kv.find("--server-pid");  // A,B,...: the CPU time of all, the RSS of A
+  if (pids != a.kv.end()) {
+    std::string list = pids->second;
+    size_t comma = list.find(',');
+    pids->second = list.substr(0, comma);
+    while (comma != std::string::npos) {
+      size_t next = list.find(',', comma + 1);
+      g_more_pids.push_back(std::atol(list.substr(comma + 1, next - comma - 1).c_str()));
+      comma = next;
+    }
+  }
+  if (mode == "handshake" || a.integer("--tls", 0)) tls_init();
   long port = a.integer("--port", 0);
   if (port <= 0 || port > 65535) die("--port is required");
   bench_pattern_init();
@@ -770,5 +1144,6 @@ int main(int argc, char** argv) {
   if (mode == "echo") return run_echo(a, static_cast<uint16_t>(port));
   if (mode == "scale") return run_scale(a, static_cast<uint16_t>(port));
   if (mode == "bcast") return run_bcast(a, static_cast<uint16_t>(port));
-  die("unknown mode '%s' (echo, scale or bcast)", mode.c_str());
+  if (mode == "handshake") return run_handshake(a, static_cast<uint16_t>(port));
+  die("unknown mode '%s' (echo, scale, bcast or handshake)", mode.c_str());
 }

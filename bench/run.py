@@ -11,11 +11,13 @@ drives it with bench_load, and stops it; the order of the servers rotates from r
 slow drifts of the machine spread over all of them.
 """
 import argparse
+import atexit
 import datetime
 import os
 import platform
 import select
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -28,14 +30,98 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 class Server:
     """How to start one server: its command line, and whether it is a conformance sample
-    (stopped through its standard input) or a bench server (stopped with SIGTERM)."""
+    (stopped through its standard input) or a bench server (stopped with SIGTERM).
+    client_args: what bench_load adds for it (--tls). front: a function that starts a proxy in
+    front of it (haproxy terminating TLS) given the server's port; the client then talks to
+    the proxy, and the CPU time counted is the proxy's and the server's together."""
 
-    def __init__(self, name, argv, sample=False, env=None):
+    def __init__(self, name, argv, sample=False, env=None, client_args=None, front=None):
         self.name, self.argv, self.sample, self.env = name, argv, sample, env or {}
+        self.client_args, self.front = client_args or [], front
 
     def available(self):
         exe = self.argv[0]
+        if self.front and not os.path.exists(HAPROXY):
+            return False
         return os.path.exists(exe) and all(os.path.exists(a) for a in self.argv[1:2] if a.endswith(".exe"))
+
+
+# TLS (issue 15): the certificate every TLS server uses, made once per run (main), and the
+# cipher lists: tcpserver's defaults (dll/src/tls/tls_config.cpp), set on every peer too.
+TLS = {"dir": None}
+TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                 "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
+TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+HAPROXY = "/usr/sbin/haproxy"
+
+
+def make_certificate():
+    """An ECDSA P-256 self-signed certificate in a new temporary directory (cert.pem, key.pem,
+    and both in one file for haproxy)."""
+    d = tempfile.mkdtemp(prefix="tcpserver-bench-tls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("run.py: openssl could not make the benchmark certificate: %s" % r.stderr.strip())
+    with open(os.path.join(d, "both.pem"), "w") as f:
+        f.write(open(cert).read() + open(key).read())
+    TLS["dir"] = d
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+def tls_files():
+    d = TLS["dir"] or "/nonexistent"
+    return os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"), os.path.join(d, "both.pem")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def haproxy_front(backend_port, errfile):
+    """haproxy (Debian's) terminating TLS on a free port in front of backend_port: one thread,
+    mode tcp, the same certificate and cipher lists as the other TLS servers. Returns
+    (process, port) once the port accepts connections."""
+    import socket
+    port = free_port()
+    cfg = os.path.join(TLS["dir"], "haproxy-%d.cfg" % port)
+    with open(cfg, "w") as f:
+        f.write("""global
+    nbthread 1
+    maxconn 5000
+    ssl-default-bind-ciphers %s
+    ssl-default-bind-ciphersuites %s
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+frontend tls
+    bind 127.0.0.1:%d ssl crt %s
+    default_backend echo
+backend echo
+    server echo 127.0.0.1:%d
+""" % (TLS12_CIPHERS, TLS13_SUITES, port, tls_files()[2], backend_port))
+    p = subprocess.Popen(PIN["server"] + [HAPROXY, "-db", "-f", cfg], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=errfile)
+    deadline = time.time() + 10
+    while time.time() < deadline and p.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return p, port
+        except OSError:
+            time.sleep(0.05)
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    raise RuntimeError("haproxy did not listen on 127.0.0.1:%d within 10 s (its config: %s)" % (port, cfg))
 
 
 def servers(build):
@@ -43,6 +129,7 @@ def servers(build):
     lib = os.path.join(b, "libtcpserver.so")
     # The samples with the same settings as the bench servers: one worker, 16 KiB reads.
     flags = ["--workers", "1", "--buffer-size", "16384", "--idle-ms", "0"]
+    cert, key, _ = tls_files()
     env = {"LD_LIBRARY_PATH": b, "TCPSERVER_LIBRARY": lib,
            "PYTHONPATH": os.path.join(REPO, "bindings", "python"), "PYTHONDONTWRITEBYTECODE": "1"}
     return {
@@ -63,11 +150,22 @@ def servers(build):
                                                   "conformance_server.py")] + flags, True, env),
         "tcpserver PostBroadcast": Server("tcpserver PostBroadcast", [os.path.join(b, "bench_ts_server"), "--mode", "bcast"]),
         "epoll send loop": Server("epoll send loop", [os.path.join(b, "bench_epoll_server"), "--mode", "bcast"]),
+        # TLS: the same ECDSA P-256 certificate and cipher lists everywhere; one thread each.
+        "tcpserver-tls": Server("tcpserver-tls", [os.path.join(b, "bench_ts_server"), "--mode", "engine",
+                                                  "--tls-cert", cert, "--tls-key", key], client_args=["--tls"]),
+        "asio-ssl": Server("asio-ssl", [os.path.join(b, "bench_asio_ssl_server"), "--tls-cert", cert,
+                                        "--tls-key", key], client_args=["--tls"]),
+        "haproxy+epoll": Server("haproxy+epoll", [os.path.join(b, "bench_epoll_server")], client_args=["--tls"],
+                                front=haproxy_front),
+        "tcpserver-tls PostBroadcast": Server("tcpserver-tls PostBroadcast", [
+            os.path.join(b, "bench_ts_server"), "--mode", "bcast", "--tls-cert", cert, "--tls-key", key],
+            client_args=["--tls"]),
     }
 
 
 CORE = ["tcpserver", "tcpserver-postsend", "tcpserver-epoll", "epoll", "io_uring", "asio", "libuv"]
 SAMPLES = ["C sample", "Pascal sample", "C# sample", "Python sample"]
+TLS_PEERS = ["tcpserver-tls", "asio-ssl", "haproxy+epoll"]
 
 
 def scenarios(smoke, seconds):
@@ -101,6 +199,31 @@ def scenarios(smoke, seconds):
          ["bcast", "--links", "50" if smoke else "10000"] + s,
          ["tcpserver PostBroadcast", "epoll send loop"], ["deliveries_s", "mb_s", "server_us_per_bcast", "server_cpu_us_per_delivery"],
          "deliveries_s", True),
+        # TLS (issue 15). haproxy+epoll: haproxy terminating TLS in front of the raw epoll echo,
+        # both pinned to the server's CPU; its CPU time is the two processes' together.
+        # 512 at a time: with fewer, every handshake's round trips through both schedulers leave
+        # the server idle part of the time (32 kept it under 50 % busy, 512 near 100 %).
+        ("tls_hs", "TLS 1.3 full handshakes (ECDSA P-256), %s connections at a time: connect, handshake, "
+         "1 byte echoed, close" % ("8" if smoke else "512"),
+         ["handshake", "--conns", "8" if smoke else "512"] + s,
+         TLS_PEERS, ["handshakes_s", "server_cpu_us_per_hs", "server_hs_capacity_s", "server_busy_pct"], "handshakes_s", True),
+        ("tls_resume", "TLS 1.3 resumed handshakes (every connection offers the same session ticket)",
+         ["handshake", "--resume", "--conns", "8" if smoke else "512"] + s,
+         TLS_PEERS, ["handshakes_s", "server_cpu_us_per_hs", "server_hs_capacity_s", "server_busy_pct"], "handshakes_s", True),
+        ("tls_echo4k", "TLS: 4 KiB messages, 4 in flight, %s connections" % conns,
+         ["echo", "--conns", conns, "--size", "4096", "--inflight", "4"] + s,
+         TLS_PEERS, ["msgs_s", "mb_s", "p50_us", "p99_us", "server_cpu_us_per_msg"], "mb_s", True),
+        ("tls_idle", "idle TLS links: %s links from %s processes, each has echoed 4 KiB once; the server's "
+         "RSS growth per link" % ("200" if smoke else "10 000", "2" if smoke else "4"),
+         ["scale", "--procs", "2" if smoke else "4", "--sources", "4", "--window", "200", "--tls-echo", "4096",
+          "--conns", "200" if smoke else "10000"],
+         ["tcpserver-tls", "asio-ssl"], ["conns", "accept_s", "server_cpu_us_per_conn", "rss_before_kib",
+                                         "rss_per_link_b"], "rss_per_link_b", False),
+        ("tls_bcast", "broadcast of 1 KiB to %s TLS links (the plaintext PostBroadcast beside)" % (
+            "50" if smoke else "1 000"),
+         ["bcast", "--links", "50" if smoke else "1000"] + s,
+         ["tcpserver-tls PostBroadcast", "tcpserver PostBroadcast"], ["deliveries_s", "mb_s", "server_us_per_bcast",
+                                                                     "server_cpu_us_per_delivery"], "deliveries_s", True),
     ]
 
 
@@ -127,11 +250,30 @@ def start(server, errfile):
     if not line.startswith(b"PORT "):
         stop(server, p)
         raise RuntimeError("%s did not print 'PORT <n>' (got %r)" % (server.name, line))
-    return p, int(line.split()[1])
+    port = int(line.split()[1])
+    p.front = None
+    if server.front:
+        try:
+            p.front, port = server.front(port, errfile)
+        except RuntimeError:
+            stop(server, p)
+            raise
+    return p, port
 
 
 def stop(server, p):
-    alive = p.poll() is None
+    front = getattr(p, "front", None)
+    front_alive = True
+    if front is not None:
+        front_alive = front.poll() is None
+        if front_alive:
+            front.send_signal(signal.SIGTERM)
+            try:
+                front.wait(10)
+            except subprocess.TimeoutExpired:
+                front.kill()
+                front.wait()
+    alive = p.poll() is None and front_alive
     if server.sample and alive:
         try:
             p.stdin.write(b"quit\n")
@@ -173,8 +315,9 @@ def run_one(build, server, load_args, timeout):
     with tempfile.TemporaryFile() as err:
         p, port = start(server, err)
         BACKENDS[server.name] = backend_of(p.pid)
-        args = PIN["client"] + [os.path.join(build, "bin", "bench_load")] + load_args + ["--port", str(port)]
-        args += ["--server-pid", str(p.pid)]
+        args = PIN["client"] + [os.path.join(build, "bin", "bench_load")] + load_args + server.client_args
+        args += ["--port", str(port)]
+        args += ["--server-pid", ("%d,%d" % (p.front.pid, p.pid)) if p.front else str(p.pid)]
         try:
             r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -214,7 +357,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--only", default="", help="comma-separated scenario keys (echo64,echo4k,open,samples,conn10k,scale,bcast)")
+    ap.add_argument("--only", default="", help="comma-separated scenario keys (echo64,echo4k,open,samples,conn10k,scale,"
+                                               "bcast,tls_hs,tls_resume,tls_echo4k,tls_idle,tls_bcast)")
     ap.add_argument("--servers", default="", help="comma-separated server names: only these (default: all)")
     ap.add_argument("--out", default="", help="write the report here (Markdown)")
     ap.add_argument("--note", default="", help="a line for the report (e.g. that the machine was shared)")
@@ -225,8 +369,10 @@ def main():
         PIN["server"], PIN["client"] = ["/usr/bin/taskset", "-c", "0"], ["/usr/bin/taskset", "-c", "1"]
     build = os.path.abspath(a.build_dir)
     runs = 1 if a.smoke else a.runs
-    table = servers(build)
     scen = [s for s in scenarios(a.smoke, a.seconds) if not a.only or s[0] in a.only.split(",")]
+    if any(s[0].startswith("tls_") for s in scen):
+        make_certificate()
+    table = servers(build)
     if not os.path.exists(os.path.join(build, "bin", "bench_load")):
         sys.exit("run.py: %s/bin/bench_load is missing: build first (bash bench/run.sh does)" % build)
 
@@ -355,6 +501,8 @@ def targets(med, by_run):
     def get(key, name, metric):
         return med.get((key, name), {}).get(metric)
 
+    if all(key.startswith("tls_") for key, _ in med):  # --only with TLS scenarios alone
+        return tls_targets(med, by_run)
     rows = []
 
     def ratio(label, goal, key, mine, peer, metric):
@@ -435,6 +583,70 @@ def targets(med, by_run):
         cpu("%s: tcpserver-epoll server CPU/msg vs raw epoll" % what, None, key, "tcpserver-epoll", "epoll")
         cpu("%s: the liburing loop server CPU/msg vs raw epoll" % what, None, key, "io_uring", "epoll")
     out += ["", "## Targets (issue 18: io_uring)\n", "| target | goal | measured | |", "|---|---|---|---|"]
+    out += ["| %s | %s | %s | %s |" % r for r in rows]
+    out += tls_targets(med, by_run)
+    return out
+
+
+def tls_targets(med, by_run):
+    """Issue 15 (TLS): each ratio the median of the runs' own ratios, as above, with the same
+    comparison in server CPU time (peer's / ours) beside it."""
+    def get(key, name, metric):
+        return med.get((key, name), {}).get(metric)
+
+    rows = []
+
+    def ratio(label, goal, key, mine, peer, metric, cpu_metric):
+        a, b = get(key, mine, metric), get(key, peer, metric)
+        want = ">= %.2fx" % goal if goal else "reported"
+        if a is None or b is None or not b:
+            rows.append((label, want, "not measured", ""))
+            return
+        runs = paired(by_run, key, mine, peer, metric)
+        r = statistics.median(runs) if runs else a / b
+        shown = "%.2fx" % r
+        if len(runs) > 1:
+            shown += " (runs %.2f-%.2f; ratio of medians %.2fx)" % (min(runs), max(runs), a / b)
+        rows.append((label, want, shown, ("met" if r >= goal else "MISSED") if goal else ""))
+        ca, cb = get(key, mine, cpu_metric), get(key, peer, cpu_metric)
+        if ca and cb:
+            cruns = paired(by_run, key, peer, mine, cpu_metric)
+            c = statistics.median(cruns) if cruns else cb / ca
+            extra = " (runs %.2f-%.2f)" % (min(cruns), max(cruns)) if len(cruns) > 1 else ""
+            rows.append(("  same, in server CPU time (peer's / ours)", "", "%.2fx%s" % (c, extra), "(informative)"))
+
+    ts = "tcpserver-tls"
+    ratio("full TLS 1.3 handshakes/s (ECDSA P-256) vs Asio SSL", 0.95, "tls_hs", ts, "asio-ssl", "handshakes_s",
+          "server_cpu_us_per_hs")
+    ratio("full TLS 1.3 handshakes/s vs haproxy + raw epoll", None, "tls_hs", ts, "haproxy+epoll", "handshakes_s",
+          "server_cpu_us_per_hs")
+    ratio("resumed handshakes/s (session ticket) vs Asio SSL", None, "tls_resume", ts, "asio-ssl", "handshakes_s",
+          "server_cpu_us_per_hs")
+    for key, what in (("tls_hs", "full"), ("tls_resume", "resumed")):
+        v = get(key, ts, "handshakes_s")
+        if v:
+            rows.append(("  tcpserver %s handshakes/s" % what, "reported", fmt(v) + "/s", ""))
+    ratio("TLS 4 KiB x 4 in flight, 100 conns, MB/s vs Asio SSL", 1.00, "tls_echo4k", ts, "asio-ssl", "mb_s",
+          "server_cpu_us_per_msg")
+    ratio("TLS 4 KiB x 4 in flight, 100 conns, MB/s vs haproxy + raw epoll", 1.30, "tls_echo4k", ts, "haproxy+epoll",
+          "mb_s", "server_cpu_us_per_msg")
+    per, asio = get("tls_idle", ts, "rss_per_link_b"), get("tls_idle", "asio-ssl", "rss_per_link_b")
+    if per is not None:
+        rows.append(("RSS per idle TLS link (each has echoed 4 KiB)", "<= 16 KiB", "%.0f B" % per,
+                     "met" if per <= 16384 else "MISSED"))
+    if asio is not None:
+        rows.append(("  Asio SSL, the same", "reported", "%.0f B" % asio, ""))
+    tb, pb = get("tls_bcast", "tcpserver-tls PostBroadcast", "deliveries_s"), get("tls_bcast", "tcpserver PostBroadcast",
+                                                                                 "deliveries_s")
+    if tb:
+        rows.append(("broadcast 1 KiB to 1 000 TLS links (deliveries/s)", "reported", fmt(tb) + "/s",
+                     ("plaintext: %s/s (%.2fx)" % (fmt(pb), tb / pb)) if pb else ""))
+    if not rows:
+        return []
+    out = ["", "## Targets (issue 15: TLS)\n",
+           "haproxy + raw epoll: haproxy 2.6 (Debian, one thread) terminating TLS in front of bench_epoll_server, "
+           "both pinned to the server's CPU; its CPU time is the two processes' together.\n",
+           "| target | goal | measured | |", "|---|---|---|---|"]
     out += ["| %s | %s | %s | %s |" % r for r in rows]
     return out
 

@@ -1,8 +1,10 @@
 /* The benchmark server on tcpserver's C API: one worker thread, TCP_NODELAY (the default).
  *   bench_ts_server [--mode engine|postsend|bcast] [--backend auto|epoll|io_uring]
+ *                   [--tls-cert FILE --tls-key FILE]
  * engine:   OnReceive is NULL, so the engine echoes by itself (the original unit's default).
  * postsend: OnReceive echoes through GetIOMem + memcpy + PostSend, as UTcpServer programs do.
  * bcast:    the first link's 'B' makes one PostBroadcast of 1 KiB to every link (pattern.h).
+ * --tls-cert/--tls-key: every link speaks TLS (TS_OPT_TLS; the library's defaults otherwise).
  * Prints "PORT <n>" and runs until killed. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,9 +47,13 @@ static int32_t TS_CALL on_receive_bcast(TcpLink* link, uint8_t* buf, int32_t len
 int main(int argc, char** argv) {
   const char* mode = "engine";
   const char* backend = "auto";
+  const char* cert = NULL;
+  const char* key = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--mode")) mode = argv[i + 1];
     else if (!strcmp(argv[i], "--backend")) backend = argv[i + 1];
+    else if (!strcmp(argv[i], "--tls-cert")) cert = argv[i + 1];
+    else if (!strcmp(argv[i], "--tls-key")) key = argv[i + 1];
   }
   int64_t backend_value = !strcmp(backend, "epoll")      ? TS_BACKEND_EPOLL
                           : !strcmp(backend, "io_uring") ? TS_BACKEND_IO_URING
@@ -73,6 +79,13 @@ int main(int argc, char** argv) {
   SetServerOption(TS_OPT_LISTEN_BACKLOG, BENCH_BACKLOG);
   SetServerOption(TS_OPT_TCP_NODELAY, 1);
   SetServerOption(TS_OPT_BACKEND, backend_value);
+  if (cert) {
+    SetServerOption(TS_OPT_TLS, 1);
+    if (!SetTlsCertificateFile(cert, key, NULL)) {
+      fprintf(stderr, "bench_ts_server: --tls-cert %s: %s\n", cert, GetLastErrorText());
+      return 1;
+    }
+  }
   SetEventProc(receive, NULL, NULL, NULL, NULL);
   if (!StartTcpServer("127.0.0.1", 0)) {
     fprintf(stderr, "bench_ts_server: cannot start: %s\n", GetLastErrorText());
