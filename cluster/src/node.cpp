@@ -160,6 +160,10 @@ bool Node::on_library_thread() const {
   return self == publisher_thread_.load() || self == subscriber_thread_.load();
 }
 
+void Node::library_thread_begins(bool publisher) {
+  (publisher ? publisher_thread_ : subscriber_thread_).store(std::this_thread::get_id());
+}
+
 bool Node::in_own_callback() const { return on_library_thread() || t_in_lifecycle == this; }
 
 bool Node::start() {

@@ -76,6 +76,10 @@ class Node {
   bool running() const { return running_.load(std::memory_order_acquire); }
   // True on the node's own publishing or subscribing thread (where stop would wait for itself).
   bool on_library_thread() const;
+  // First thing on the publishing or subscribing thread, before it can call back: its callbacks
+  // are the node's own from their first instruction (start only stores the id after the thread
+  // runs, which a fast connect on a loaded machine beat).
+  void library_thread_begins(bool publisher);
   // True inside one of the node's callbacks: on its threads, or in OnState during its own
   // start or stop (where start, stop and destroy fail with TC_ERR_IN_CALLBACK).
   bool in_own_callback() const;

@@ -297,6 +297,7 @@ bool Publisher::round(std::vector<Op>* ops, std::vector<KeyLink>* sets,
 
 void Publisher::main() {
   pthread_setname_np(pthread_self(), "tc-publisher");
+  node_.library_thread_begins(true);
   const size_t pipeline = static_cast<size_t>(node_.option(TC_OPT_PIPELINE));
   const auto refresh_every = std::chrono::milliseconds(std::max<int64_t>(1, node_.option(TC_OPT_KEY_TTL_MS) / 3));
   Clock::time_point next_alive = Clock::now();

@@ -152,6 +152,7 @@ std::string Subscriber::serve() {
 
 void Subscriber::main() {
   pthread_setname_np(pthread_self(), "tc-subscriber");
+  node_.library_thread_begins(false);
   while (!stop_.load(std::memory_order_acquire)) {
     std::string error;
     if (!subscribe(&error)) {
