@@ -40,11 +40,14 @@ void Server::scan_links(uint64_t now) {
   for (uint32_t slot = 0; slot < table->high_water(); ++slot) {
     Link& link = table->at(slot);
     if (!link.live()) continue;
-    const uint64_t silent = now - link.last_active_ms.load(std::memory_order_relaxed);
+    // Times stored after this scan read the clock are later than `now`: not silent, not due
+    // (unsigned, `now - later` would be huge and close a handshake as it begins).
+    const uint64_t last = link.last_active_ms.load(std::memory_order_relaxed);
+    const uint64_t silent = now > last ? now - last : 0;
     int32_t reason = TS_CLOSE_NONE;
     const uint64_t started = link.handshake_started_ms.load(std::memory_order_relaxed);
     if (started != 0) {  // in its handshake: only the handshake's deadline applies
-      if (handshake == 0 || now - started < handshake) continue;
+      if (handshake == 0 || now < started || now - started < handshake) continue;
       reason = kCloseHandshakeTimeout;
     } else if (idle != 0 && silent >= idle) {
       reason = TS_CLOSE_IDLE;

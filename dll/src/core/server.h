@@ -281,6 +281,9 @@ class Server {
   // with a WorkerCtx of its own. stop() ends it (Backend::begin_stop, finish_stop). False, with
   // the error set, where start() would refuse the options or the server is not stopped.
   bool start_for_tests(std::unique_ptr<Backend> backend);
+  // One pass of the service thread's scan with its clock reading `now` (idle_scanner.cpp;
+  // public for tests): links whose time is up are asked to close.
+  void scan_links(uint64_t now);
 
  private:
   enum class State { kStopped, kRunning, kStopping };
@@ -378,7 +381,6 @@ class Server {
   bool message_timeout_still_due(Link& link) const;
   // idle_scanner.cpp
   void service_loop();
-  void scan_links(uint64_t now);
 
   void* const context_;              // CreateTcpServer's Context, first argument of Ex callbacks
   std::mutex stop_mu_;               // one starter/stopper at a time

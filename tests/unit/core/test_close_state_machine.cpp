@@ -303,6 +303,48 @@ TEST_F(ScanCloseTest, AMessageTimeoutIsIgnoredOnceTheMessageIsNoLongerPending) {
   EXPECT_TRUE(disconnects.empty());
 }
 
+// ---- the scan's clock reading is older than what links store meanwhile ----
+
+// The service thread reads the clock once per scan; a link that speaks, or a connection whose
+// handshake (here: its PROXY header wait) begins, while the scan runs stores a later time.
+// Neither is due: before, `now - later` wrapped around and closed a handshake as it began
+// (seen under Wine: a stalled TLS handshake closed 1 s after its connect, timeout 4 s).
+class ScanClockTest : public LinkLifeTest {
+ protected:
+  void Configure() override { set_option(TS_OPT_IDLE_TIMEOUT_MS, 1000); }
+};
+
+class ScanHandshakeClockTest : public LinkLifeTest {
+ protected:
+  void Configure() override {
+    set_option(TS_OPT_PROXY_PROTOCOL, 1);  // a connection waits for its header: a handshake
+    set_option(TS_OPT_TLS_HANDSHAKE_TIMEOUT_MS, 2000);
+  }
+};
+
+TEST_F(ScanHandshakeClockTest, AHandshakeThatBeganAfterTheScanReadTheClockIsNotDue) {
+  Link* link = accept();
+  ASSERT_NE(link, nullptr);
+  ASSERT_TRUE(server->open_link(*link, w));
+  const uint64_t started = link->handshake_started_ms.load();
+  ASSERT_NE(started, 0u) << "the connection waits for its PROXY header";
+  server->scan_links(started - 5);
+  EXPECT_TRUE(backend->post_close_calls.empty()) << "closed as its handshake began";
+  EXPECT_FALSE(link->scan_requested.load());
+  server->scan_links(started + 2000);  // its deadline: asked to close
+  EXPECT_EQ(backend->post_close_calls.size(), 1u);
+}
+
+TEST_F(ScanClockTest, ALinkThatSpokeAfterTheScanReadTheClockIsNotIdle) {
+  Link* link = open();
+  ASSERT_NE(link, nullptr);
+  const uint64_t spoke = ts::now_ms() + 50;
+  link->last_active_ms.store(spoke);
+  server->scan_links(spoke - 5);
+  EXPECT_TRUE(backend->post_close_calls.empty()) << "closed as idle while it spoke";
+  EXPECT_FALSE(link->scan_requested.load());
+}
+
 // ---- a write that fails ----
 
 TEST_F(CloseStateMachineTest, AFailedWriteRecordsAResetAndAsksTheOwnerForAnAbortiveClose) {
