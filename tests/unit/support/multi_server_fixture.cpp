@@ -23,6 +23,11 @@ uint64_t ServerCtx::id_of_port(uint16_t port) {
   return 0;
 }
 
+std::set<uint64_t> ServerCtx::id_set() {
+  std::lock_guard<std::mutex> lock(mu);
+  return std::set<uint64_t>(ids.begin(), ids.end());
+}
+
 TcpLink* ServerCtx::any_open_link() {
   std::lock_guard<std::mutex> lock(mu);
   return open_links.empty() ? nullptr : open_links.front();

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +60,9 @@ struct ServerCtx {
 
   bool owns_thread_data(const void* data);
   uint64_t id_of_port(uint16_t port);
+  // The ids OnConnect has seen so far, read under `mu`: OnConnect may run on a worker while
+  // a test reads them (a link accepted late, or one of another test step).
+  std::set<uint64_t> id_set();
   TcpLink* any_open_link();
   int threads_of_kind(int is_worker);
   int thread_exits_of_kind(int is_worker);
