@@ -9,9 +9,13 @@
 #include <cstdint>
 #else
 #include <dirent.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #endif
 
@@ -74,6 +78,47 @@ int open_fd_count() {
 int thread_count() { return count_entries("/proc/self/task"); }
 
 unsigned os_thread_id() { return static_cast<unsigned>(syscall(SYS_gettid)); }
+
+namespace {
+bool same_address(const sockaddr_storage& a, socklen_t alen, const sockaddr_storage& b,
+                  socklen_t blen) {
+  return alen == blen && std::memcmp(&a, &b, alen) == 0;
+}
+}  // namespace
+
+int tcp_socket_fd(int client_fd) {
+  sockaddr_storage mine{}, peer{};
+  socklen_t mine_len = sizeof mine, peer_len = sizeof peer;
+  if (getsockname(client_fd, reinterpret_cast<sockaddr*>(&mine), &mine_len) != 0 ||
+      getpeername(client_fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
+    return -1;
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const int fd = std::atoi(e->d_name);
+    if (fd == client_fd || fd == dirfd(dir)) continue;
+    sockaddr_storage a{}, b{};
+    socklen_t alen = sizeof a, blen = sizeof b;
+    // The server's end: its local address is the client's peer, its peer the client's local.
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &alen) == 0 &&
+        getpeername(fd, reinterpret_cast<sockaddr*>(&b), &blen) == 0 &&
+        same_address(a, alen, peer, peer_len) && same_address(b, blen, mine, mine_len)) {
+      found = fd;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+int tcp_receive_queue(int client_fd) {
+  const int fd = tcp_socket_fd(client_fd);
+  int unread = 0;
+  if (fd < 0 || ioctl(fd, SIOCINQ, &unread) != 0) return -1;
+  return unread;
+}
 
 #endif
 

@@ -12,6 +12,16 @@ int thread_count();
 // The calling thread's OS id (what TcpWorker.ID and GetWorkerID report).
 unsigned os_thread_id();
 
+#ifndef _WIN32
+// The descriptor of this process's own end of the TCP connection whose other end is the
+// client socket `client_fd` of this process (the server's socket of that connection), or -1
+// if there is none (not accepted yet, or closed). Linux: the server runs in the test process.
+int tcp_socket_fd(int client_fd);
+// Bytes the kernel holds for the server's socket of that connection that nobody has read yet
+// (SIOCINQ), or -1 if there is no such socket.
+int tcp_receive_queue(int client_fd);
+#endif
+
 // How many more handles than before a test may stay open after it without being a leak.
 // POSIX: none. Windows: the MinGW thread runtime gives a mutex or condition variable its kernel
 // object on first contention and keeps it for the object's life, so the engine's long-lived
