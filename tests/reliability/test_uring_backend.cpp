@@ -8,19 +8,27 @@
 // - many links closing (abort, graceful, client reset) while ring sends of their queues are in
 //   the kernel: one OnDisconnect each, every pool buffer back, the links that stay get every
 //   byte in order.
+// - a closed link's requests prepared in the worker's batch never reach the connection that
+//   gets its descriptor number next.
 // The stop with 1 000 links mid-transfer is StopMidTransferTest, built into this program too
 // (TS_STOP_CYCLES cycles). Without io_uring on this machine every test is skipped, saying why.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +43,7 @@
 #include "support/error_check.h"
 #include "support/multi_client.h"
 #include "support/payload.h"
+#include "support/proc_stats.h"
 #include "support/server_fixture.h"
 #include "support/wait.h"
 
@@ -427,6 +436,161 @@ TEST_F(UringBackendTest, ManyLinksClosingWhileTheirSendsAreInTheKernel) {
   EXPECT_TRUE(each_closed_once());
   EXPECT_EQ(GetIOMemFree(), GetServerOption(TS_OPT_IO_BUFFER_COUNT))
       << "a queued buffer was lost with a send in flight";
+}
+
+// ---------------------------------------------------------------------------------------
+// A closed link's descriptor number
+// ---------------------------------------------------------------------------------------
+
+// The worker prepares requests during its batch and submits them at its end; a request names
+// the socket by descriptor number. A link closed after its next send was prepared must not
+// free that number before the send is submitted: another connection may take the number in
+// between, and the send would write the closed link's bytes into it (seen in the soak: a
+// client got more echo than it sent, 1 in ~120 000 connections, when another worker's accept
+// took the number). Here the closed link's OnDisconnect takes the number itself (F_DUPFD asks
+// for it) with a socket of the test's, and nothing may arrive on that socket.
+namespace fdreuse {
+constexpr size_t kReply = 6 << 20;  // over a socket's 4 MiB: the rest waits in a ring send
+std::mutex mu;
+std::condition_variable cv;
+bool blocked = false, release = false;  // the worker held in M's OnReceive
+std::atomic<uint64_t> l_id{0};
+std::atomic<int> l_fd{-1};              // L's server-side descriptor number
+std::atomic<int64_t> bytes_out_at_close{-1};
+std::atomic<int> catcher_fd{-1};        // the test's socket opened in L's OnDisconnect
+std::atomic<int> catcher_errno{0};
+std::atomic<int> l_disconnects{0};
+uint16_t catcher_port = 0;
+
+int32_t TS_CALL on_receive(TcpLink* link, uint8_t* buf, int32_t len) {
+  static const std::vector<uint8_t> reply(kReply, 'L');
+  switch (buf[0]) {
+    case 'S':  // L: a reply its client does not read, so a ring send stays in the kernel
+      l_id = link->Id;
+      SendBuffer(link, reply.data(), static_cast<int32_t>(reply.size()));
+      return 1;
+    case 'B': {  // M: hold the worker until the test has lined up L's completions
+      std::unique_lock<std::mutex> lock(mu);
+      blocked = true;
+      cv.notify_all();
+      cv.wait_for(lock, std::chrono::seconds(60), [] { return release; });
+      return 1;
+    }
+    case 'X':  // L: abort, after the completion that prepared L's next send (same batch)
+      bytes_out_at_close = GetServerCounter(TS_COUNTER_BYTES_OUT);
+      CloseLinkEx(link, TS_CLOSE_FLAG_ABORT);
+      return 1;
+    default:  // M: echo (a pass of the worker after the close)
+      return SendBuffer(link, buf, len);
+  }
+}
+
+void TS_CALL on_disconnect(TcpLink* link) {
+  if (link->Id != l_id.load()) return;
+  // A socket of the test's, connected to its catcher listener, at L's old number if free.
+  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(catcher_port);
+  if (s < 0 || ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    catcher_errno = errno;
+  } else if (s == l_fd.load()) {  // the number was free: the new socket has it already
+    catcher_fd = s;
+    s = -1;
+  } else {
+    catcher_fd = ::fcntl(s, F_DUPFD_CLOEXEC, l_fd.load());
+  }
+  if (s >= 0) ::close(s);
+  l_disconnects++;
+}
+}  // namespace fdreuse
+
+TEST_F(UringBackendTest, AClosedLinksRequestsNeverReachTheConnectionThatGetsItsNumberNext) {
+  namespace f = fdreuse;
+  f::blocked = f::release = false;
+  f::l_id = 0;
+  f::l_fd = f::catcher_fd = -1;
+  f::bytes_out_at_close = -1;
+  f::catcher_errno = 0;
+  f::l_disconnects = 0;
+  // The test's catcher: what L's old descriptor number would wrongly be written to.
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t addr_len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &addr_len), 0);
+  f::catcher_port = ntohs(addr.sin_port);
+
+  ASSERT_EQ(SetServerOption(TS_OPT_WORKER_THREADS, 1), 1);  // L and M on one ring
+  // L's reply stays queued while L's 'X' is read (at the default high water L is not read).
+  ASSERT_EQ(SetServerOption(TS_OPT_SEND_HIGH_WATER, 0), 1);
+  SetEventProc(f::on_receive, f::on_disconnect, nullptr, nullptr, nullptr);
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  EXPECT_EQ(GetServerOption(TS_OPT_BACKEND), TS_BACKEND_IO_URING);
+  BlockingClient l, m;
+  ASSERT_TRUE(l.connect(port_, /*rcvbuf=*/4096));
+  ASSERT_TRUE(m.connect(port_));
+  ASSERT_TRUE(wait_until([&] { return tcp_socket_fd(l.fd()) >= 0; }, 10s));
+  f::l_fd = tcp_socket_fd(l.fd());
+
+  // 1. L's reply fills its socket; the rest waits in a ring send (submitted by the pass after
+  //    OnReceive, before the worker can take M's byte below).
+  ASSERT_TRUE(l.send_all("S"));
+  ASSERT_TRUE(wait_until([&] { return f::l_id.load() != 0 && GetSendQueueBytesById(f::l_id) > 0; }, 10s));
+  // 2. The worker held in M's OnReceive: what happens now completes together in its next batch.
+  ASSERT_TRUE(m.send_all("B"));
+  {
+    std::unique_lock<std::mutex> lock(f::mu);
+    ASSERT_TRUE(f::cv.wait_for(lock, 30s, [] { return f::blocked; }));
+  }
+  // 3. L's client reads until the server's socket has sent everything it held: the waiting send
+  //    can go on (it completes in part, the worker prepares the next one), then L's 'X' (its
+  //    OnReceive closes L after that completion).
+  const int64_t bytes_out_before = GetServerCounter(TS_COUNTER_BYTES_OUT);
+  std::vector<uint8_t> sink;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        sink.clear();
+        l.read_some(20ms, &sink);
+        int outq = -1;
+        return ioctl(f::l_fd, SIOCOUTQ, &outq) == 0 && outq == 0;
+      },
+      30s))
+      << "the server's socket of L kept unsent bytes";
+  ASSERT_TRUE(l.send_all("X"));
+  {
+    std::lock_guard<std::mutex> lock(f::mu);
+    f::release = true;
+  }
+  f::cv.notify_all();
+  ASSERT_TRUE(wait_until([] { return f::l_disconnects.load() == 1; }, 30s));
+  ASSERT_EQ(f::catcher_errno.load(), 0) << std::strerror(f::catcher_errno.load());
+  ASSERT_GE(f::catcher_fd.load(), 0);
+  // The scenario held: L's send completion (bytes out grew) came before its close, in one batch.
+  EXPECT_GT(f::bytes_out_at_close.load(), bytes_out_before)
+      << "the send completion did not come before the close: the scenario did not happen";
+  // A round trip on M: the worker has submitted everything prepared before the close since.
+  std::vector<uint8_t> got;
+  ASSERT_TRUE(m.send_all("e"));
+  ASSERT_TRUE(m.recv_exact(1, &got, 30s));
+
+  pollfd pfd{listener, POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 10000), 1) << "the catcher's connection never arrived";
+  int peer = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  ASSERT_GE(peer, 0);
+  char stray[4096];
+  const ssize_t n = ::recv(peer, stray, sizeof stray, 0);
+  EXPECT_TRUE(n < 0 && errno == EAGAIN)
+      << "the connection that got descriptor " << f::catcher_fd.load() << " (L's was " << f::l_fd.load()
+      << ") received " << n << " bytes of the closed link's send";
+  ::close(peer);
+  ::close(f::catcher_fd.load());
+  ::close(listener);
 }
 
 }  // namespace

@@ -47,6 +47,9 @@ socket_t open_tcp_socket(int family);
 // Closes `s`; with `reset`, SO_LINGER {on, 0} first, so the peer gets a reset instead of the
 // data still unsent (the application asked to drop what is pending).
 void close_socket(socket_t s, bool reset);
+// SO_LINGER {on, 0}: closing `s` then resets the connection (close_socket's `reset`, for a
+// backend that closes the descriptor another way).
+void reset_on_close(socket_t s);
 int last_socket_error();
 // The port a bound socket listens on.
 uint32_t bound_port(socket_t s);

@@ -16,11 +16,13 @@ socket_t open_tcp_socket(int family) {
   return ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
+void reset_on_close(socket_t s) {
+  linger lg{1, 0};
+  ::setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
 void close_socket(socket_t s, bool reset) {
-  if (reset) {
-    linger lg{1, 0};
-    ::setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  }
+  if (reset) reset_on_close(s);
   ::close(s);
 }
 

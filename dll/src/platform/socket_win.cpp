@@ -20,11 +20,13 @@ socket_t open_tcp_socket(int family) {
   return s;
 }
 
+void reset_on_close(socket_t s) {
+  linger lg{1, 0};
+  setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&lg), sizeof lg);
+}
+
 void close_socket(socket_t s, bool reset) {
-  if (reset) {
-    linger lg{1, 0};
-    setsockopt(s, SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&lg), sizeof lg);
-  }
+  if (reset) reset_on_close(s);
   closesocket(s);
 }
 

@@ -53,6 +53,7 @@ class BlockingClient {
   void close();  // graceful (FIN)
   void reset();  // abortive (RST): SO_LINGER 0
   bool is_open() const { return fd_ != kNoSocket; }
+  socket_t fd() const { return fd_; }
   uint16_t local_port() const;
 
  private:

@@ -183,8 +183,13 @@ bool UringBackend::setup_ring(UringWorker& w, std::string* why) {
 
 void UringBackend::teardown_ring(UringWorker& w) {
   // Nothing is pending on the ring any more (the loop waited for every completion), so the
-  // kernel no longer writes into the buffers once the ring is gone.
-  if (w.ring_ok) io_uring_queue_exit(&w.ring);
+  // kernel no longer writes into the buffers once the ring is gone. What the last pass
+  // prepared and did not submit (the closes of the last links' descriptors: close_socket)
+  // goes to the kernel first.
+  if (w.ring_ok) {
+    io_uring_submit(&w.ring);
+    io_uring_queue_exit(&w.ring);
+  }
   w.ring_ok = false;
   if (w.br) munmap(w.br, w.br_bytes);
   if (w.bufs) munmap(w.bufs, w.bufs_bytes);

@@ -389,13 +389,23 @@ void UringBackend::post_close(Link& link, uint64_t id, int32_t reason, bool abor
 // The core closed the link (owner): its requests are cancelled, the descriptor closed. The
 // kernel keeps the socket until the cancelled requests let go of it, so the FIN (or reset)
 // leaves with this batch.
+// The descriptor is closed by the ring, after this batch's requests, never by close(): a send
+// or receive prepared in this batch and not yet submitted names the descriptor by number, and
+// a number closed now could be taken (by another worker's accept, or any thread of the
+// process) before the batch is submitted, so the request would reach that other connection.
+// Requests of one submission are issued in order, and each takes hold of its socket when
+// issued, so the close frees the number only after them.
 void UringBackend::close_socket(Link& link, socket_t s, bool reset) {
   UringWorker& w = owner_of(link);
   UringLink& u = ul(link);
   stop_recv(w, link);
   if (u.send_in_flight) cancel(w, link_tag(link, kTagSend));
   free_held(u);
-  ts::close_socket(s, reset);
+  if (reset) reset_on_close(s);
+  io_uring_sqe* c = sqe(w);
+  io_uring_prep_close(c, s);
+  c->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  c->user_data = kTagIgnore;
 }
 
 void UringBackend::retire(Link& link, WorkerCtx& w) {

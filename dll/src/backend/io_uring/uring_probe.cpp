@@ -94,7 +94,8 @@ std::string probe_operations(io_uring* ring, unsigned features) {
     const char* name;
   } ops[] = {{IORING_OP_ACCEPT, "accept"}, {IORING_OP_RECV, "recv"}, {IORING_OP_SEND, "send"},
              {IORING_OP_SENDMSG, "sendmsg"}, {IORING_OP_ASYNC_CANCEL, "cancel"},
-             {IORING_OP_MSG_RING, "msg_ring"}, {IORING_OP_TIMEOUT, "timeout"}};
+             {IORING_OP_MSG_RING, "msg_ring"}, {IORING_OP_TIMEOUT, "timeout"},
+             {IORING_OP_CLOSE, "close"}};
   for (auto& o : ops) {
     if (!io_uring_opcode_supported(probe, o.op)) {
       io_uring_free_probe(probe);
