@@ -20,6 +20,7 @@
 # "N passed, M failed"; exits 1 if any step failed, 2 if something it needs is missing.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/scripts/windows/fixed_layout.sh"  # Wine needs a fixed address layout: see there
 win64=${TCPSERVER_WIN64_BUILD:-$root/build/win64}
 harness=$root/build/release/bin
 if [[ ${1:-} == --harness ]]; then

@@ -28,6 +28,7 @@
 # Prints one line per step and "N passed, M failed"; exits 1 if any step failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/scripts/windows/fixed_layout.sh"  # Wine needs a fixed address layout: see there
 exports_only=0
 [[ ${1:-} == --exports-only ]] && exports_only=1
 win64=${TCPSERVER_WIN64_BUILD:-$root/build/win64}
