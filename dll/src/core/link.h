@@ -88,7 +88,8 @@ struct Link {
   bool visible = false;          // OnConnect accepted it: its OnDisconnect is due
   size_t transport_charged = 0;  // what the memory budget holds for its transport (under mu)
   // The remote address as TS_OPT_MAX_LINKS_PER_ADDRESS counts it (core/admission.h); family 0:
-  // not counted. Set at accept, given back at release.
+  // not counted. Set at accept, given back as the link closes (close_link; release_link for a
+  // connection that never got that far).
   uint64_t address_key = 0;
   uint8_t address_family = 0;
   FrameDecoder decoder;  // TS_FRAMING_LENGTH_PREFIXED: holds a buffer only mid-message

@@ -480,6 +480,10 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
       link.handshake_started_ms.load(std::memory_order_acquire) != 0 &&
       tls_->end_handshake(link, counters_[TS_COUNTER_TLS_HANDSHAKES_IN_PROGRESS]);
   const int32_t close_reason = link.close_reason, close_error = link.close_error;
+  // Its address stops counting toward TS_OPT_MAX_LINKS_PER_ADDRESS now, as the link leaves
+  // GetLinkCount: a client may reconnect from OnDisconnect on (the slot is released later).
+  const AddressKey address{link.address_key, link.address_family};
+  link.address_family = 0;
   socket_t s = link.sock;
   link.sock = kNoSocket;
   // Items of a write still in the kernel stay queued: its completion releases them.
@@ -490,6 +494,7 @@ CloseStep Server::close_link(Link& link, WorkerCtx& w, int32_t reason, int err, 
   lock.unlock();
 
   if (was_held) count(TS_COUNTER_LINKS_HELD, -1);
+  if (address.family) address_links_.remove(address);
   if (awaited_proxy_header && close_reason == kCloseHandshakeTimeout)
     log(TS_LOG_INFO, "connection from %s port %u closed: no PROXY header after %lld ms",
         link.pub.RemoteIP, link.pub.RemotePort,

@@ -12,6 +12,7 @@
 #include "core/send_queue.h"
 #include "fake_backend.h"
 #include "platform/clock.h"
+#include "platform/socket.h"
 
 namespace {
 
@@ -399,6 +400,47 @@ TEST_F(CloseStateMachineTest, AFailedWriteDoesNotReplaceAReasonAlreadyRecorded) 
   server->close_requested_link(*link, w, TS_CLOSE_ERROR, true);
   ASSERT_EQ(disconnects.size(), 1u);
   EXPECT_EQ(disconnects[0].reason, TS_CLOSE_BY_APP);
+}
+
+// TS_OPT_MAX_LINKS_PER_ADDRESS counts open links: a closed link's address is free from its
+// OnDisconnect on, though the backend releases its slot only after its last events (the fake
+// keeps it here). Before, the address was given back with the slot, so a client that
+// reconnected as soon as it was told of the close could be refused.
+class PerAddressCloseTest : public LinkLifeTest {
+ protected:
+  void Configure() override { set_option(TS_OPT_MAX_LINKS_PER_ADDRESS, 1); }
+  // Server::accept_link for a connection from 127.0.0.1 (accept_fake_connection expects it
+  // admitted; this may be refused).
+  Link* try_accept(int n) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(41000 + n));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return server->accept_link(static_cast<ts::socket_t>(0x7ffe0000 + n),
+                               reinterpret_cast<const sockaddr*>(&addr));
+  }
+};
+
+TEST_F(PerAddressCloseTest, AClosedLinksAddressIsFreeFromItsOnDisconnectOn) {
+  backend->release_on_retire = false;  // the backend's last events are still to come
+  Link* a = open();
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(try_accept(1), nullptr) << "a second link from 127.0.0.1 while the first is open";
+  EXPECT_EQ(counter(TS_COUNTER_ADDRESS_REFUSED), 1);
+
+  EXPECT_EQ(server->close_link(*a, w, TS_CLOSE_BY_APP, 0, false), CloseStep::kClosed);
+  ASSERT_EQ(disconnects.size(), 1u);
+  ASSERT_EQ(backend->retire_calls.size(), 1u);
+  EXPECT_EQ(a->state_now(), LinkState::kClosed) << "not released yet: the test holds it";
+  // The client reconnects at once: admitted.
+  Link* b = try_accept(2);
+  ASSERT_NE(b, nullptr) << ts::last_error_text();
+  EXPECT_EQ(counter(TS_COUNTER_ADDRESS_REFUSED), 1);
+  ASSERT_TRUE(server->open_link(*b, w));
+  // The first link's release later gives back nothing twice: a third connection is refused.
+  server->release_link(*a);
+  EXPECT_EQ(try_accept(3), nullptr) << "the address counted once for the open link";
+  EXPECT_EQ(counter(TS_COUNTER_ADDRESS_REFUSED), 2);
 }
 
 }  // namespace
