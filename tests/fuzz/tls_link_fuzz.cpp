@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -172,7 +173,26 @@ int connect_to(uint16_t port) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    // libFuzzer's alarm (SIGALRM every -timeout/2 + 1 s, installed without SA_RESTART) can
+    // interrupt a connect the kernel has not finished (loopback finishes it in a softirq, which
+    // may wait for ksoftirqd on a busy machine): the connection goes on; wait for its outcome.
+    int err = errno;
+    if (err == EINTR || err == EALREADY || err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int r;
+      do r = ::poll(&p, 1, 30000);
+      while (r < 0 && errno == EINTR);
+      socklen_t len = sizeof err;
+      if (r != 1) err = r == 0 ? ETIMEDOUT : errno;
+      else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    }
+    if (err != 0) {
+      std::fprintf(stderr, "%s: connect to 127.0.0.1 port %u failed: %s\n", kFuzzTarget,
+                   static_cast<unsigned>(port), std::strerror(err));
+      std::abort();
+    }
+  }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
